@@ -1,0 +1,28 @@
+# The two commands of the README. Both create .venv/ from requirements.txt when it is missing or
+# older than requirements.txt, so they work the same on a fresh clone and on a working copy.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: book test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Build the HTML book; chapters execute at build time, cached in _build/.jupyter_cache.
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is built: open _build/html/index.html in a browser."
+
+# Every test, the strict book build included.
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf _build

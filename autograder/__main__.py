@@ -1,0 +1,59 @@
+"""Command line of the course: ``python -m autograder <command>``.
+
+- ``release [ASSIGNMENT ...]``: regenerate exercises/ from solutions/ with nbgrader.
+- ``sync-helpers``: copy autograder/notebook_helpers.py into every solution notebook's helper cell.
+- ``nbgrader ARGS ...``: run any nbgrader command with this course's configuration.
+- ``grade SUBMITTED --out OUT``: grade a class (see ``python -m autograder grade --help``).
+"""
+
+import argparse
+import os
+import sys
+
+from . import REPO_ROOT, course
+
+
+def release(arguments) -> int:
+    for assignment in arguments.assignments or course.assignments():
+        path = course.generate_release(assignment)
+        print(f"released {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+def sync_helpers(arguments) -> int:
+    for assignment in course.assignments():
+        changed = course.sync_helpers(course.solution_notebook(assignment))
+        print(f"{'updated' if changed else 'unchanged'} {assignment}")
+    return 0
+
+
+def nbgrader(arguments) -> int:
+    os.execve(sys.executable, [sys.executable, "-m", "nbgrader", *arguments.rest], course.nbgrader_environment())
+
+
+def grade(arguments) -> int:
+    from .grading import main as grade_main
+
+    return grade_main(arguments.rest)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("release", help="regenerate exercises/ from solutions/")
+    command.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    command.set_defaults(run=release)
+    commands.add_parser("sync-helpers", help="refresh the test-helper cell in solutions/").set_defaults(run=sync_helpers)
+    for name, run, text in [
+        ("nbgrader", nbgrader, "run nbgrader with this course's configuration"),
+        ("grade", grade, "grade a folder of submissions"),
+    ]:
+        command = commands.add_parser(name, help=text, add_help=False)
+        command.add_argument("rest", nargs=argparse.REMAINDER)
+        command.set_defaults(run=run)
+    arguments = parser.parse_args(argv)
+    return arguments.run(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

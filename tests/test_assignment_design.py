@@ -1,0 +1,67 @@
+"""Each assignment is built to the course's pattern: points on every part, a known-wrong variant
+for every answer cell, hidden checks that exist and are reached, and visible tests that stand alone."""
+
+import re
+import sys
+
+from autograder import course
+from autograder.assignments import load_assignment
+
+HIDDEN_CALL = re.compile(r'hidden_check\("(?P<assignment>[^"]+)", "(?P<check>[^"]+)"')
+
+
+def _cells(notebook, *, solution=None, grade=None):
+    for cell in notebook.cells:
+        metadata = course.nbgrader_metadata(cell)
+        if solution is not None and bool(metadata.get("solution")) != solution:
+            continue
+        if grade is not None and bool(metadata.get("grade")) != grade:
+            continue
+        if metadata:
+            yield cell, metadata
+
+
+def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebooks):
+    answer_cells = {metadata["grade_id"] for _, metadata in _cells(solution_notebooks[assignment], solution=True)}
+    covered = {mistake.cell for mistake in load_assignment(assignment).MISTAKES}
+    assert answer_cells and answer_cells <= covered, f"no known-wrong variant for {sorted(answer_cells - covered)}"
+
+
+def test_every_mistake_names_real_test_cells(assignment, solution_notebooks):
+    tests = course.graded_tests(solution_notebooks[assignment])
+    for mistake in load_assignment(assignment).MISTAKES:
+        assert mistake.fails and mistake.fails <= set(tests), mistake.name
+
+
+def test_every_test_cell_is_worth_points_and_runs_a_hidden_check(assignment, solution_notebooks):
+    checks = load_assignment(assignment).CHECKS
+    for cell, metadata in _cells(solution_notebooks[assignment], solution=False, grade=True):
+        assert metadata.get("points", 0) > 0, metadata["grade_id"]
+        assert cell.source.lstrip().startswith('"""'), f"{metadata['grade_id']}: start with a one-line docstring"
+        hidden = cell.source.split("### BEGIN HIDDEN TESTS")
+        assert len(hidden) == 2, f"{metadata['grade_id']}: one hidden block"
+        calls = list(HIDDEN_CALL.finditer(hidden[1]))
+        assert calls, f"{metadata['grade_id']}: the hidden block calls no hidden_check"
+        for call in calls:
+            assert call["assignment"] == assignment and call["check"] in checks, call.group(0)
+
+
+def test_every_hidden_check_is_used(assignment, solution_notebooks):
+    used = {match["check"] for cell in solution_notebooks[assignment].cells for match in HIDDEN_CALL.finditer(cell.source)}
+    assert set(load_assignment(assignment).CHECKS) == used
+
+
+def test_answer_cells_mark_their_solution(assignment, solution_notebooks):
+    for cell, metadata in _cells(solution_notebooks[assignment], solution=True):
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, metadata["grade_id"]
+
+
+def test_release_stands_alone(assignment):
+    """A learner's download needs only numpy, torch and matplotlib: nothing from this repository."""
+    release = course.read_notebook(course.release_notebook(assignment))
+    for cell in release.cells:
+        if cell.cell_type == "code":
+            assert not re.search(r"^\s*(from|import)\s+(autograder|coursekit)\b", cell.source, re.M), cell.source[:200]
+            imported = set(re.findall(r"^\s*(?:from|import)\s+([\w]+)", cell.source, re.M))
+            allowed = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)
+            assert imported <= allowed, f"the release imports {sorted(imported - allowed)}"

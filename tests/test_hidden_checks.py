@@ -1,0 +1,71 @@
+"""The hidden checks on their own, without nbgrader: they pass the reference solution, each catches
+the known-wrong variants it is meant to, and their inputs come from the secret and the ids."""
+
+import numpy as np
+import pytest
+
+from autograder import course, secret
+from autograder.assignments import load_assignment
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def run_hidden_tests(notebook) -> dict:
+    """Execute the notebook's code (answer and setup cells) and then only the hidden part of each
+    test cell; return test grade_id -> the AssertionError it raised, or None."""
+    namespace = {"__name__": "__main__"}
+    results = {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        metadata = course.nbgrader_metadata(cell)
+        if metadata.get("grade") and not metadata.get("solution"):
+            hidden = cell.source.split(HIDDEN_BEGIN)[1].split(HIDDEN_END)[0]
+            try:
+                exec(compile(hidden, metadata["grade_id"], "exec"), namespace)
+                results[metadata["grade_id"]] = None
+            except AssertionError as failure:
+                results[metadata["grade_id"]] = failure
+        else:
+            exec(compile(cell.source, metadata.get("grade_id", "cell"), "exec"), namespace)
+    return results
+
+
+def test_reference_solution_passes_every_hidden_check(assignment, solution_notebooks):
+    failures = {name: error for name, error in run_hidden_tests(solution_notebooks[assignment]).items() if error}
+    assert not failures
+
+
+def test_hidden_checks_alone_catch_each_known_wrong_variant(assignment, solution_notebooks):
+    for mistake in load_assignment(assignment).MISTAKES:
+        results = run_hidden_tests(course.apply_mistake(solution_notebooks[assignment], mistake))
+        failed = {name for name, error in results.items() if error}
+        assert failed == set(mistake.fails), mistake.name
+        for name in failed:
+            assert str(results[name]).strip(), f"{mistake.name}: {name} failed without a message"
+
+
+def test_hidden_inputs_depend_on_secret_student_and_assignment():
+    draw = lambda *ids, key=b"s1": secret.rng_for(*ids, secret=key).normal(size=4)  # noqa: E731
+    base = draw("04-scaling-softmax-masks", "alice", "softmax")
+    np.testing.assert_array_equal(base, draw("04-scaling-softmax-masks", "alice", "softmax"))
+    for other in [
+        draw("04-scaling-softmax-masks", "bob", "softmax"),
+        draw("03-self-attention", "alice", "softmax"),
+        draw("04-scaling-softmax-masks", "alice", "softmax", key=b"s2"),
+    ]:
+        assert not np.allclose(base, other)
+
+
+def test_student_id_comes_from_nbgrader_folder(monkeypatch, tmp_path):
+    folder = tmp_path / "autograded" / "carol" / "04-scaling-softmax-masks"
+    folder.mkdir(parents=True)
+    monkeypatch.delenv(secret.STUDENT_ENV, raising=False)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.chdir(folder)
+    assert secret.current_student_id() == "carol"
+
+
+def test_unknown_assignment_is_a_clear_error():
+    with pytest.raises(LookupError, match="no hidden checks"):
+        load_assignment("99-no-such-chapter")
