@@ -83,12 +83,13 @@ def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
     if not np.array_equal(got_finite, expected_finite):
         index = tuple(int(i) for i in np.argwhere(got_finite != expected_finite)[0])
         raise AssertionError(
-            f"{name}: at index {index} expected {expected[index]!r}, got {got[index]!r} "
+            f"{name}: at index {index} expected {float(expected[index])}, got {float(got[index])} "
             f"({int(np.sum(~got_finite))} NaN or infinite values in the answer)"
         )
     if not np.array_equal(got[~got_finite], expected[~expected_finite], equal_nan=True):
         raise AssertionError(f"{name}: the infinite or NaN entries differ from the expected ones")
-    error = np.where(expected_finite, np.abs(got - expected), 0.0)
+    with np.errstate(all="ignore"):  # inf - inf where both are infinite: masked out just below
+        error = np.where(expected_finite, np.abs(got - expected), 0.0)
     allowed = atol + rtol * np.abs(np.where(expected_finite, expected, 0.0))
     if np.any(error > allowed):
         index = tuple(int(i) for i in np.unravel_index(np.argmax(error - allowed), error.shape))
@@ -111,4 +112,4 @@ def check_mask(name, got, expected):
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if not np.array_equal(got, expected):
         index = tuple(int(i) for i in np.argwhere(got != expected)[0])
-        raise AssertionError(f"{name}: at index {index} expected {expected[index]}, got {got[index]}")
+        raise AssertionError(f"{name}: at index {index} expected {bool(expected[index])}, got {bool(got[index])}")
