@@ -38,6 +38,9 @@ def grade(arguments) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["grade"]:  # its own parser, so that `grade --help` reaches it
+        return grade(argparse.Namespace(rest=argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("release", help="regenerate exercises/ from solutions/")

@@ -1,0 +1,83 @@
+"""A small demo class: ``python -m autograder.demo SUBMITTED`` writes a folder of submissions laid
+out like nbgrader's (``<student>/<assignment>/<notebook>.ipynb``) for the README's instructor flow.
+
+For each assignment in solutions/ it makes students whose notebooks are: the reference solution
+(full marks), the untouched release (zero), one that is not valid JSON (named in grades.csv,
+graded as zero, nobody else affected), and students ``mistakes-01`` ... who each make one known
+mistake per assignment (the assignment's MISTAKES in turn, :func:`mistake_index`), which the
+feedback names. ``--copies K`` repeats the class K times, for the benchmark.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+from . import course
+from .assignments import load_assignment
+
+
+def strip_solution_markers(notebook):
+    """What a learner's correct notebook looks like: the answers without nbgrader's markers."""
+    for cell in notebook.cells:
+        if course.nbgrader_metadata(cell).get("solution"):
+            lines = [line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            cell.source = "\n".join(lines)
+    return notebook
+
+
+def mistake_index(student: str, assignment: str) -> int:
+    """Which of the assignment's MISTAKES the demo student ``mistakes-NN[-copy]`` makes."""
+    number = int(student.split("-")[1])
+    return (number - 1) % len(load_assignment(assignment).MISTAKES)
+
+
+def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
+    """student id -> {assignment: notebook (NotebookNode) or raw bytes}."""
+    assignments = assignments or course.assignments()
+    most = max(len(load_assignment(assignment).MISTAKES) for assignment in assignments)
+    students = {}
+    for assignment in assignments:
+        solution = course.read_notebook(course.solution_notebook(assignment))
+        release = course.read_notebook(course.release_notebook(assignment))
+        mistakes = load_assignment(assignment).MISTAKES
+        for copy in range(copies):
+            suffix = "" if copies == 1 else f"-{copy + 1:02d}"
+            students.setdefault(f"full-marks{suffix}", {})[assignment] = strip_solution_markers(
+                nbformat.from_dict(nbformat.reads(nbformat.writes(solution), as_version=4)))
+            students.setdefault(f"untouched{suffix}", {})[assignment] = release
+            for number in range(1, most + 1):
+                student = f"mistakes-{number:02d}{suffix}"
+                wrong = course.apply_mistake(solution, mistakes[mistake_index(student, assignment)])
+                students.setdefault(student, {})[assignment] = strip_solution_markers(wrong)
+        if broken:
+            students.setdefault("not-json", {})[assignment] = b'{"cells": [ this is not JSON'
+    return students
+
+
+def write_class(students: dict, folder: Path) -> Path:
+    for student, notebooks in students.items():
+        for assignment, notebook in notebooks.items():
+            path = folder / student / assignment / course.notebook_name(assignment)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(notebook, bytes):
+                path.write_bytes(notebook)
+            else:
+                nbformat.write(notebook, path)
+    return folder
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path, help="where to write the submissions")
+    parser.add_argument("--assignment", action="append", help="assignment id (default: all; repeatable)")
+    parser.add_argument("--copies", type=int, default=1, help="honest students per kind (default 1)")
+    arguments = parser.parse_args(argv)
+    write_class(demo_class(arguments.assignment, arguments.copies), arguments.folder)
+    print(f"wrote a demo class to {arguments.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

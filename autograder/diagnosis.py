@@ -1,0 +1,90 @@
+"""Name a learner's likely mistake by comparing their answers with the known-wrong variants.
+
+Each assignment's MISTAKES (autograder/assignments/) are trusted code: when a test fails, the
+calls the test made to the learner's function (in the sandbox) are replayed here on the wrong
+variants of that function's cell and on the reference. A mistake is named when the learner's
+outputs equal the wrong variant's on every replayed call and differ from the reference's on at
+least one. The mechanism is generic over MISTAKES, so every chapter's variants become detectors.
+"""
+
+import numpy as np
+
+from .notebook_helpers import ATOL, RTOL
+
+
+def same(got, expected) -> bool:
+    """Equal within the course's tolerances, structure and shapes included."""
+    if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
+        if type(got) is not np.ndarray or not isinstance(expected, np.ndarray) or got.shape != expected.shape:
+            return False
+        if got.dtype == np.bool_ or expected.dtype == np.bool_:
+            return got.dtype == expected.dtype and bool(np.array_equal(got, expected))
+        if got.dtype.kind not in "biuf" or expected.dtype.kind not in "biuf":
+            return False
+        with np.errstate(all="ignore"):
+            return bool(np.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
+    if isinstance(expected, (tuple, list)):
+        return isinstance(got, (tuple, list)) and len(got) == len(expected) and all(map(same, got, expected))
+    if isinstance(expected, dict):
+        return isinstance(got, dict) and got.keys() == expected.keys() and all(same(got[k], expected[k]) for k in expected)
+    if isinstance(expected, (float, np.floating)) and isinstance(got, (int, float, np.number)):
+        return bool(np.isclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
+    try:
+        return bool(got == expected)
+    except Exception:
+        return False
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    return value
+
+
+def _run(function, call):
+    from .grader import quietly
+
+    try:
+        with quietly(), np.errstate(all="ignore"):
+            return True, function(*_copy(call.args), **_copy(call.kwargs))
+    except Exception:
+        return False, None
+
+
+def _mentions_learner(value) -> bool:
+    if getattr(value, "sandbox_function_name", None):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(map(_mentions_learner, value))
+    if isinstance(value, dict):
+        return any(map(_mentions_learner, value.values()))
+    return False
+
+
+def likely_mistakes(spec, test_id: str, calls: list) -> list:
+    """Names of the known mistakes that the learner's answers in this failed test match."""
+    found = []
+    for mistake in spec.mistakes:
+        if test_id not in mistake.fails:
+            continue
+        names = spec.answer_names.get(mistake.cell, set())
+        relevant = [call for call in calls if call.ok and call.name in names
+                    and not _mentions_learner(call.args) and not _mentions_learner(call.kwargs)]
+        if not relevant:
+            continue
+        wrong, reference = spec.mistake_namespace(mistake), spec.reference
+        matches, differs = True, False
+        for call in relevant:
+            ok, expected = _run(wrong[call.name], call)
+            if not ok or not same(call.result, expected):
+                matches = False
+                break
+            ok, right = _run(reference[call.name], call)
+            differs = differs or not ok or not same(call.result, right)
+        if matches and differs:
+            found.append(mistake.name)
+    return found

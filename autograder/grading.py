@@ -1,0 +1,209 @@
+"""``python -m autograder grade SUBMITTED --out OUT``: grade a class, safely, in parallel.
+
+SUBMITTED is laid out like nbgrader's submitted folder, ``<student>/<assignment>/<notebook>.ipynb``.
+Every notebook gets a row in OUT/grades.csv, whatever is wrong with it; everything is written
+under OUT (grades.csv, results.json, feedback/, plots/, gradebook.db). The exit status is 0 when
+every submission got a result and 2 when the class could not be graded at all (no SUBMITTED, no
+sandbox on this platform, OUT not writable).
+
+Learner code runs only in the sandbox (autograder/sandbox_child.py); the checks run in worker
+processes of the grader (one per core by default); only this main process writes OUT.
+"""
+
+import argparse
+import fcntl
+import os
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import course
+from .sandbox import Limits
+
+REFUSAL = 2
+
+
+def _size(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use for example 512M or 2G)")
+    return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=__doc__.split("\n")[0])
+    parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
+    parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds for each cell and each call (default 30)")
+    parser.add_argument("--memory", type=_size, default=2 << 30, help="memory limit of the learner's process (default 2G)")
+    parser.add_argument("--cpu", type=int, default=120, help="CPU seconds of one learner process (default 120)")
+    parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds for one notebook (default 20 x timeout)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding the submissions
+
+def collect(submitted: Path, known: list[str]):
+    """(tasks, rows): a task (student, assignment, path or None, notes) per notebook to grade, and
+    ready-made result rows for what cannot be graded (an unknown assignment folder...)."""
+    tasks, rows, seen = [], [], {}
+    for student_dir in sorted(submitted.iterdir()):
+        if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
+            continue
+        student = student_dir.name
+        seen[student] = set()
+        for folder in sorted(student_dir.iterdir()):
+            if folder.name.startswith("."):
+                continue
+            assignment = folder.name
+            if folder.is_symlink() or not folder.is_dir():
+                rows.append(_row(student, assignment, None, "error", f"{assignment} is not a folder (symbolic links are not followed)"))
+                continue
+            if assignment not in known:
+                rows.append(_row(student, assignment, None, "error", f"unknown assignment {assignment!r}: this course has {', '.join(known)}"))
+                continue
+            seen[student].add(assignment)
+            expected = folder / course.notebook_name(assignment)
+            notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
+            if expected in notebooks:
+                tasks.append((student, assignment, expected, []))
+            elif expected.is_symlink():
+                tasks.append((student, assignment, expected, []))  # refused (O_NOFOLLOW) with a message
+            elif len(notebooks) == 1:
+                tasks.append((student, assignment, notebooks[0], [f"the notebook is named {notebooks[0].name}, not {expected.name}"]))
+            elif notebooks:
+                rows.append(_row(student, assignment, None, "error", f"several notebooks and none named {expected.name}: {', '.join(p.name for p in notebooks)}"))
+            else:
+                tasks.append((student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]))
+    submitted_assignments = sorted(set().union(*seen.values())) if seen else []
+    for student, assignments in seen.items():
+        for assignment in submitted_assignments:
+            if assignment not in assignments:
+                tasks.append((student, assignment, None, [f"not submitted: no folder {assignment}/"]))
+    return tasks, rows
+
+
+def _row(student, assignment, max_score, status, message):
+    return {"student": student, "assignment": assignment, "score": 0.0, "max_score": max_score,
+            "status": status, "message": message, "tests": [], "notes": [], "events": [], "cell_errors": {}}
+
+
+# ------------------------------------------------------------------------------------------------
+# Workers (trusted): each imports torch once and keeps each assignment's spec
+
+_WORKER = {}
+
+
+def _init_worker(limits: Limits, budget: float, secret: str) -> None:
+    os.environ["MHA_GRADING_SECRET"] = secret
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER.update(limits=limits, budget=budget, specs={})
+
+
+def _grade_task(task) -> dict:
+    from .grader import AssignmentSpec, grade_notebook
+
+    student, assignment, path, notes = task
+    try:
+        specs = _WORKER["specs"]
+        if assignment not in specs:
+            specs[assignment] = AssignmentSpec(assignment)
+        return grade_notebook(specs[assignment], student, path, _WORKER["limits"], _WORKER["budget"], notes)
+    except Exception as error:  # a bug of ours must not stop the class: say so in the row
+        return _row(student, assignment, None, "error", f"internal grader error: {type(error).__name__}: {error}")
+
+
+def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, progress: bool) -> list:
+    from tqdm import tqdm
+
+    results, attempts, pending = [], {}, list(range(len(tasks)))
+    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    while pending:
+        retry = []
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=get_context("fork"),
+                                 initializer=_init_worker, initargs=(limits, budget, secret)) as pool:
+            futures = {pool.submit(_grade_task, tasks[index]): index for index in pending}
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results.append(future.result())
+                    bar.update(1)
+                except BrokenProcessPool:
+                    attempts[index] = attempts.get(index, 0) + 1
+                    if attempts[index] >= 2:
+                        student, assignment, _, _ = tasks[index]
+                        results.append(_row(student, assignment, None, "error", "the grader's worker process crashed twice on this notebook"))
+                        bar.update(1)
+                    else:
+                        retry.append(index)
+        pending = retry
+    bar.close()
+    return results
+
+
+# ------------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    arguments = parse_arguments(argv)
+    submitted, out = arguments.submitted, arguments.out
+    if not submitted.is_dir():
+        print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
+        return REFUSAL
+    limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
+    budget = arguments.budget or 20 * arguments.timeout
+    from .sandbox import SandboxUnavailable, probe
+
+    try:
+        info = probe(Limits(timeout=max(arguments.timeout, 10.0)))
+    except SandboxUnavailable as error:
+        print(f"error: refusing to grade: {error}. Learner code would run without its locked-down sandbox "
+              "(Linux with unprivileged user namespaces, Landlock and seccomp is needed).", file=sys.stderr)
+        return REFUSAL
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".grading.lock", "w")
+    except OSError as error:
+        print(f"error: cannot write to {out}: {error}", file=sys.stderr)
+        return REFUSAL
+    from .secret import grading_secret
+
+    try:
+        secret = grading_secret().decode()
+    except OSError as error:
+        print(f"error: no grading secret ($MHA_GRADING_SECRET or .grading-secret): {error}", file=sys.stderr)
+        return REFUSAL
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    started = time.monotonic()
+    known = course.assignments()
+    tasks, rows = collect(submitted, known)
+    print(f"sandbox: user+network+mount namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
+          f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; {len(tasks)} notebooks, {arguments.workers} workers",
+          file=sys.stderr)
+    results = rows + grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
+    results.sort(key=lambda result: (result["student"], result["assignment"]))
+    from .reports import write_reports
+
+    write_reports(results, out, known)
+    elapsed = time.monotonic() - started
+    errors = sum(result["status"] != "graded" for result in results)
+    print(f"graded {len(results)} notebooks in {elapsed:.1f} s ({errors} with errors, each named in "
+          f"{out / 'grades.csv'})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

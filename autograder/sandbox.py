@@ -1,0 +1,432 @@
+"""The grader's side of the sandbox: start the locked-down process, send it cells and calls, and
+decode what comes back strictly (plain numbers, strings and numeric numpy arrays only).
+
+The process itself is ``autograder/sandbox_child.py``; see its docstring for the layers
+(namespaces, rlimits, Landlock, seccomp). Nothing here unpickles or evaluates learner data.
+"""
+
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
+MAX_HEADER = 16 << 20
+MAX_BLOBS = 4096
+MAX_DEPTH = 25
+DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be built on this platform: grading must not go ahead."""
+
+
+class SandboxDied(Exception):
+    """The learner's process ended or ran out of time; `message` says how."""
+
+
+class ProtocolError(Exception):
+    """The sandbox sent something that is not a well-formed answer."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 30.0  # wall-clock seconds for each cell and each call
+    cpu_seconds: int = 120  # CPU time of one sandbox process
+    memory_bytes: int = 2 << 30  # address space
+    file_bytes: int = 16 << 20  # largest file it may write
+    tmpfs_bytes: int = 64 << 20  # its private /tmp
+    max_answer_bytes: int = 256 << 20  # largest message it may send back
+
+
+@functools.lru_cache(maxsize=1)
+def interpreter() -> tuple[str, Path]:
+    """A Python binary of this version that the current user may run, and its standard library.
+
+    A venv's ``python`` is a symlink that another user may not be allowed to follow, so the
+    interpreter binary itself is preferred; ``-I -S`` keeps any venv out of the child, which adds
+    numpy's folder to its path itself."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [os.path.realpath("/proc/self/exe"), sys.executable, getattr(sys, "_base_executable", None),
+                  shutil.which(f"python{version}")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            try:
+                result = subprocess.run(
+                    [candidate, "-I", "-S", "-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])"],
+                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd="/",
+                )
+            except (OSError, subprocess.SubprocessError):
+                continue
+            lines = result.stdout.split()
+            if result.returncode == 0 and len(lines) == 2 and lines[0] == version:
+                return candidate, Path(lines[1])
+    raise SandboxUnavailable(f"no Python {version} interpreter that this user may run was found for the sandbox")
+
+
+def _read_only_paths() -> list:
+    """The Python standard library (without its site-packages) and numpy, read-only."""
+    paths = []
+    stdlib = interpreter()[1]
+    for entry in sorted(stdlib.iterdir()):
+        if entry.name not in {"site-packages", "dist-packages"}:
+            paths.append((str(entry), "tree"))
+    zipped = stdlib.parent / f"python{sys.version_info.major}{sys.version_info.minor}.zip"
+    paths.append((str(zipped), "tree"))
+    site_packages = Path(np.__file__).resolve().parent.parent
+    paths.append((str(site_packages), "dir"))
+    for name in ("numpy", "numpy.libs"):
+        paths.append((str(site_packages / name), "tree"))
+    return paths
+
+
+def _read(channel: socket.socket, size: int, deadline: float) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        channel.settimeout(left)
+        chunk = channel.recv(min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
+    """Arguments the grader sends: the same tagged format the sandbox answers in. A learner's
+    function (a proxy) is sent by name; any other callable of the grader's is sent as a callback
+    that the sandbox asks the grader to run."""
+    if depth > MAX_DEPTH:
+        raise TypeError("value nested too deeply to send to the sandbox")
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value if np.isfinite(value) else {"float": repr(value)}
+    if type(value) is np.ndarray and value.dtype.kind in "biufc":
+        blobs.append(np.ascontiguousarray(value).tobytes())
+        return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        blobs.append(np.asarray(value).tobytes())
+        return {"scalar": len(blobs) - 1, "dtype": value.dtype.str}
+    if type(value) in (list, tuple):
+        return {type(value).__name__: [encode(item, blobs, callbacks, depth + 1) for item in value]}
+    if type(value) is dict:
+        return {"dict": [[encode(key, blobs, callbacks, depth + 1), encode(item, blobs, callbacks, depth + 1)] for key, item in value.items()]}
+    if getattr(value, "sandbox_function_name", None):
+        return {"function": value.sandbox_function_name}
+    if callable(value) and callbacks is not None:
+        callbacks.append(value)
+        return {"callback": len(callbacks) - 1}
+    raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
+
+
+class Unsupported:
+    """An answer the sandbox could not send as plain data (an object array, an ndarray subclass...)."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self):
+        return f"<{self.description}>"
+
+
+def decode(value, blobs: list, depth: int = 0):
+    """Rebuild plain data from the sandbox's answer; anything unexpected is a ProtocolError."""
+    if depth > MAX_DEPTH:
+        raise ProtocolError("answer nested too deeply")
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value
+    if type(value) is not dict or len(value) not in (1, 2, 3):
+        raise ProtocolError("malformed value")
+    if "unsupported" in value and len(value) == 1:
+        return Unsupported(str(value["unsupported"])[:300])
+    if "float" in value and len(value) == 1:
+        if value["float"] not in ("nan", "inf", "-inf"):
+            raise ProtocolError("malformed float")
+        return float(value["float"])
+    if "array" in value or "scalar" in value:
+        index = value.get("array", value.get("scalar"))
+        dtype_text = value.get("dtype")
+        if type(index) is not int or not 0 <= index < len(blobs) or type(dtype_text) is not str or not DTYPE.match(dtype_text):
+            raise ProtocolError("malformed array")
+        dtype = np.dtype(dtype_text)
+        if dtype.kind not in "biufc":
+            raise ProtocolError("unsupported dtype")
+        blob = blobs[index]
+        if "scalar" in value:
+            if len(blob) != dtype.itemsize:
+                raise ProtocolError("malformed scalar")
+            return np.frombuffer(blob, dtype=dtype)[0].astype(dtype.newbyteorder("="))
+        shape = value.get("shape")
+        if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
+            raise ProtocolError("malformed shape")
+        if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(blob):
+            raise ProtocolError("array size does not match its shape")
+        array = np.frombuffer(blob, dtype=dtype).reshape(shape)
+        return np.array(array, dtype=dtype.newbyteorder("="), copy=True)
+    if "list" in value and type(value["list"]) is list:
+        return [decode(item, blobs, depth + 1) for item in value["list"]]
+    if "tuple" in value and type(value["tuple"]) is list:
+        return tuple(decode(item, blobs, depth + 1) for item in value["tuple"])
+    if "dict" in value and type(value["dict"]) is list:
+        result = {}
+        for pair in value["dict"]:
+            if type(pair) is not list or len(pair) != 2:
+                raise ProtocolError("malformed dict")
+            key = decode(pair[0], blobs, depth + 1)
+            if type(key) not in (str, int, float, bool, type(None)):
+                raise ProtocolError("unhashable dict key")
+            result[key] = decode(pair[1], blobs, depth + 1)
+        return result
+    raise ProtocolError("unknown value")
+
+
+def describe_exit(returncode) -> str:
+    if returncode is None:
+        return "it was stopped"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        reasons = {
+            "SIGXCPU": "it used up its CPU time",
+            "SIGKILL": "it was killed",
+            "SIGSEGV": "it crashed (segmentation fault)",
+            "SIGXFSZ": "it wrote a file larger than allowed",
+            "SIGSYS": "it made a forbidden system call",
+            "SIGABRT": "it aborted",
+        }
+        return reasons.get(name, f"it was ended by {name}")
+    return f"it exited with code {returncode}"
+
+
+class Sandbox:
+    """One locked-down process holding one learner's namespace."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.seq = 0
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {
+            "fd": child.fileno(),
+            "scratch": "/tmp",
+            "tmpfs_bytes": limits.tmpfs_bytes,
+            "site_packages": str(Path(np.__file__).resolve().parent.parent),
+            "read_only": _read_only_paths(),
+            "limits": {
+                "cpu_seconds": int(limits.cpu_seconds),
+                "memory_bytes": int(limits.memory_bytes),
+                "file_bytes": int(limits.file_bytes),
+            },
+        }
+        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        debug = os.environ.get("AUTOGRADER_SANDBOX_DEBUG")
+        self.process = subprocess.Popen(
+            [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(debug, "ab") if debug else subprocess.DEVNULL,
+            start_new_session=True,
+            env=environment,
+            cwd="/",
+        )
+        child.close()
+        self.channel = parent
+        try:
+            hello, _ = self._receive(max(limits.timeout, 20.0))
+        except SandboxDied as died:
+            raise SandboxUnavailable(f"the sandbox process did not start: {died}") from None
+        if hello.get("op") == "failed":
+            self.kill()
+            raise SandboxUnavailable(f"cannot build the sandbox at step {hello.get('stage')}: {hello.get('message')}")
+        if hello.get("op") != "hello":
+            self.kill()
+            raise SandboxUnavailable("the sandbox process did not start properly")
+        self.info = hello
+
+    # -- messages ------------------------------------------------------------------------------
+    def _send(self, header: dict, blobs=()) -> int:
+        self.seq += 1
+        header = dict(header, seq=self.seq)
+        data = json.dumps(header).encode()
+        parts = [struct.pack(">II", len(data), len(blobs)), data]
+        for blob in blobs:
+            parts += [struct.pack(">Q", len(blob)), blob]
+        try:
+            self.channel.settimeout(self.limits.timeout)
+            self.channel.sendall(b"".join(parts))
+        except (OSError, TimeoutError):
+            raise self._died("it stopped reading") from None
+        return self.seq
+
+    def _receive(self, timeout: float, seq: int | None = None):
+        deadline = time.monotonic() + timeout
+        try:
+            header_size, count = struct.unpack(">II", _read(self.channel, 8, deadline))
+            if header_size > MAX_HEADER or count > MAX_BLOBS:
+                raise ProtocolError("answer too large")
+            header = json.loads(_read(self.channel, header_size, deadline))
+            blobs, total = [], 0
+            for _ in range(count):
+                (size,) = struct.unpack(">Q", _read(self.channel, 8, deadline))
+                total += size
+                if total > self.limits.max_answer_bytes:
+                    raise ProtocolError(f"answer larger than {self.limits.max_answer_bytes >> 20} MiB")
+                blobs.append(_read(self.channel, size, deadline))
+        except TimeoutError:
+            raise self._died(f"it did not finish within {self.limits.timeout:g} s") from None
+        except (EOFError, OSError):
+            raise self._died(None) from None
+        except (ProtocolError, ValueError, RecursionError) as error:
+            raise self._died(f"it sent a malformed answer ({error})") from None
+        if type(header) is not dict or (seq is not None and header.get("seq") != seq):
+            raise self._died("it sent an answer out of turn")
+        return header, blobs
+
+    def _died(self, reason: str | None) -> SandboxDied:
+        self.kill()
+        return SandboxDied(reason or describe_exit(self.process.returncode))
+
+    # -- operations ----------------------------------------------------------------------------
+    def run_cells(self, cells: list[str]):
+        """Execute the cells in order; yield (index, error message or None) as each finishes.
+        Raises SandboxDied (its `.index` is the cell) if a cell ends the process or runs too long."""
+        seq = self._send({"op": "run", "cells": cells})
+        for index in range(len(cells)):
+            try:
+                header, _ = self._receive(self.limits.timeout, seq)
+            except SandboxDied as died:
+                died.index = index
+                raise
+            if header.get("op") != "cell" or header.get("index") != index:
+                died = self._died("it sent an answer out of turn")
+                died.index = index
+                raise died
+            error = header.get("error")
+            yield index, (str(error)[:500] if error is not None else None)
+        header, _ = self._receive(self.limits.timeout, seq)
+        if header.get("op") != "ready":
+            raise self._died("it sent an answer out of turn")
+
+    def lookup(self, names: list[str]) -> dict:
+        """name -> ("callable", None) | ("missing", None) | ("value", plain data)."""
+        seq = self._send({"op": "get", "names": list(names)})
+        header, blobs = self._receive(self.limits.timeout, seq)
+        values = header.get("values")
+        if header.get("op") != "names" or type(values) is not dict:
+            raise self._died("it sent an answer out of turn")
+        found = {}
+        for name in names:
+            entry = values.get(name)
+            if type(entry) is not dict or entry.get("kind") not in ("callable", "missing", "value"):
+                raise self._died("it sent a malformed answer")
+            try:
+                value = decode(entry.get("value"), blobs) if entry["kind"] == "value" else None
+            except ProtocolError as error:
+                raise self._died(f"it sent a malformed answer ({error})") from None
+            found[name] = (entry["kind"], value)
+        return found
+
+    def call(self, name: str, args: tuple, kwargs: dict):
+        """Call the learner's function; returns ("result", value) or ("raised", (type, message)).
+        Grader functions among the arguments run here, in the grader, when the learner calls them."""
+        blobs, callbacks = [], []
+        header = {"op": "call", "name": name, "args": encode(tuple(args), blobs, callbacks),
+                  "kwargs": encode(dict(kwargs), blobs, callbacks)}
+        seq = self._send(header, blobs)
+        while True:
+            reply, answer_blobs = self._receive(self.limits.timeout)
+            if reply.get("op") != "callback":
+                break
+            self._run_callback(reply, answer_blobs, callbacks)
+        if reply.get("seq") != seq:
+            raise self._died("it sent an answer out of turn")
+        if reply.get("op") == "result":
+            try:
+                return "result", decode(reply.get("value"), answer_blobs)
+            except ProtocolError as error:
+                raise self._died(f"it sent a malformed answer ({error})") from None
+        if reply.get("op") == "raised":
+            return "raised", (str(reply.get("type"))[:100], str(reply.get("message"))[:500])
+        raise self._died("it sent an answer out of turn")
+
+    def _run_callback(self, request: dict, blobs: list, callbacks: list) -> None:
+        identifier = request.get("id")
+        if type(identifier) is not int or not 0 <= identifier < len(callbacks):
+            raise self._died("it sent a malformed request")
+        try:
+            args, kwargs = decode(request.get("args"), blobs), decode(request.get("kwargs"), blobs)
+        except ProtocolError as error:
+            raise self._died(f"it sent a malformed request ({error})") from None
+        if type(args) is not tuple or type(kwargs) is not dict or not all(type(key) is str for key in kwargs):
+            raise self._died("it sent a malformed request")
+        out = []
+        try:
+            value = callbacks[identifier](*args, **kwargs)
+            header = {"op": "callback-result", "value": encode(value, out)}
+        except Exception as error:  # the grader's function rejected the learner's arguments
+            out = []
+            header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
+        data = json.dumps(header).encode()
+        parts = [struct.pack(">II", len(data), len(out)), data]
+        for blob in out:
+            parts += [struct.pack(">Q", len(blob)), blob]
+        try:
+            self.channel.sendall(b"".join(parts))
+        except OSError:
+            raise self._died(None) from None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.channel.close()
+
+    def close(self) -> None:
+        try:
+            self.channel.shutdown(socket.SHUT_WR)
+            self.process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+def probe(limits: Limits = Limits()) -> dict:
+    """Build one sandbox and check that its walls hold; raise SandboxUnavailable if they do not."""
+    sandbox = Sandbox(limits)
+    try:
+        checks = {
+            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    raise SystemExit('network reachable')\nexcept OSError:\n    pass",
+            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise SystemExit('grader files readable')\nexcept OSError:\n    pass",
+            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
+        }
+        for (name, _), (index, error) in zip(checks.items(), sandbox.run_cells(list(checks.values()))):
+            if error is not None:
+                raise SandboxUnavailable(f"the sandbox does not hold ({name}): {error}")
+        return dict(sandbox.info)
+    except SandboxDied as died:
+        raise SandboxUnavailable(f"the sandbox probe failed: {died}") from None
+    finally:
+        sandbox.kill()
