@@ -19,8 +19,16 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is built: open _build/html/index.html in a browser."
 
-# Every test, the strict book build included.
-test: $(STAMP)
+# The browser test uses Debian's Chromium (Playwright cannot download its own browser here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+# Every test, the strict book build and the browser test included.
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest tests
 
 clean:
