@@ -141,11 +141,16 @@ class AssignmentSpec:
         return self._reference
 
     def mistake_namespace(self, mistake) -> dict:
-        if mistake.name not in self._mistake_namespaces:
-            namespace = dict(self.reference)
-            self._run_trusted(mistake.source, namespace, mistake.name)
-            self._mistake_namespaces[mistake.name] = namespace
-        return self._mistake_namespaces[mistake.name]
+        """The course's answers with the mistake's cell replaced, run afresh: functions in the other
+        cells then call the wrong variant, as they would in the learner's notebook. Keyed by the
+        mistake itself, since two cells may share a mistake's name."""
+        if mistake not in self._mistake_namespaces:
+            namespace = dict(self.base)
+            for grade_id, source in self.answers.items():
+                wrong = grade_id == mistake.cell
+                self._run_trusted(mistake.source if wrong else source, namespace, mistake.name if wrong else grade_id)
+            self._mistake_namespaces[mistake] = namespace
+        return self._mistake_namespaces[mistake]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -65,3 +65,9 @@ def test_release_stands_alone(assignment):
             imported = set(re.findall(r"^\s*(?:from|import)\s+([\w]+)", cell.source, re.M))
             allowed = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)
             assert imported <= allowed, f"the release imports {sorted(imported - allowed)}"
+
+
+def test_mistake_names_are_unique(assignment):
+    """Feedback names a learner's likely mistake: two variants must not share a name."""
+    names = [mistake.name for mistake in load_assignment(assignment).MISTAKES]
+    assert len(names) == len(set(names)), sorted(name for name in names if names.count(name) > 1)

@@ -325,7 +325,7 @@ ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "
 
 MISTAKES = [
     Mistake(
-        name="heads split with a reshape but no transpose",
+        name="split_heads with a reshape but no transpose",
         cell="split-heads",
         source=_variant(SPLIT_HEADS_REFERENCE, ("x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)", "x.reshape(N, num_heads, L, E // num_heads)")),
         fails=frozenset({"test-split-heads"}),
