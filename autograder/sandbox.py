@@ -91,6 +91,17 @@ def _read_only_paths() -> list:
     return paths
 
 
+def _scratch_directory(read_only: list) -> str:
+    """Where the learner's private tmpfs is mounted: over /tmp, hiding the host's, unless the Python
+    install or numpy lives under /tmp (a virtual environment in a clone there), which the mount
+    would hide too; then over /dev/shm, and Landlock alone keeps the host's /tmp out of reach."""
+    under_tmp = any(Path(path).resolve().is_relative_to("/tmp") for path, _ in read_only)
+    scratch = "/dev/shm" if under_tmp else "/tmp"
+    if not os.path.isdir(scratch):
+        raise SandboxUnavailable(f"no {scratch} to mount the learner's private scratch space on")
+    return scratch
+
+
 def _read(channel: socket.socket, size: int, deadline: float) -> bytes:
     chunks, remaining = [], size
     while remaining:
@@ -221,19 +232,21 @@ class Sandbox:
         self.limits = limits
         self.seq = 0
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        read_only = _read_only_paths()
+        scratch = _scratch_directory(read_only)
         config = {
             "fd": child.fileno(),
-            "scratch": "/tmp",
+            "scratch": scratch,
             "tmpfs_bytes": limits.tmpfs_bytes,
             "site_packages": str(Path(np.__file__).resolve().parent.parent),
-            "read_only": _read_only_paths(),
+            "read_only": read_only,
             "limits": {
                 "cpu_seconds": int(limits.cpu_seconds),
                 "memory_bytes": int(limits.memory_bytes),
                 "file_bytes": int(limits.file_bytes),
             },
         }
-        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1",
                        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         debug = os.environ.get("AUTOGRADER_SANDBOX_DEBUG")
         self.process = subprocess.Popen(
