@@ -11,11 +11,7 @@ import warnings
 from pathlib import Path
 
 from . import course
-
-
-def _source(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+from .grader import cell_source
 
 
 def _record_assignment(gradebook, assignment: str) -> None:
@@ -37,7 +33,7 @@ def _record_assignment(gradebook, assignment: str) -> None:
         if metadata.get("solution"):
             gradebook.update_or_create_solution_cell(grade_id, name, assignment)
         gradebook.update_or_create_source_cell(grade_id, name, assignment, cell_type=cell.cell_type,
-                                               locked=bool(metadata.get("locked")), source=_source(cell),
+                                               locked=bool(metadata.get("locked")), source=cell_source(cell),
                                                checksum=compute_checksum(cell))
 
 

@@ -27,7 +27,8 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_SANDBOX_STARTS = 12
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
+    """A cell's source as one string, whatever shape a notebook gives it."""
     source = cell.get("source", "")
     if isinstance(source, list):
         source = "".join(part for part in source if isinstance(part, str))
@@ -95,7 +96,7 @@ class AssignmentSpec:
             if cell.get("cell_type") != "code":
                 continue
             metadata = cell.get("metadata", {}).get("nbgrader", {})
-            grade_id, source = metadata.get("grade_id"), _source(cell)
+            grade_id, source = metadata.get("grade_id"), cell_source(cell)
             if not grade_id:
                 continue
             if metadata.get("solution"):
@@ -131,25 +132,29 @@ class AssignmentSpec:
         except Exception:  # a read-only cell may need the learner's functions: not ours to grade
             pass
 
+    def _answers_namespace(self, mistake=None) -> dict:
+        """The read-only cells' names plus the course's answers run afresh (trusted code), with the
+        mistake's cell replaced by its wrong source: functions in the other cells then call the wrong
+        variant, as they would in the learner's notebook."""
+        namespace = dict(self.base)
+        for grade_id, source in self.answers.items():
+            if mistake is not None and grade_id == mistake.cell:
+                self._run_trusted(mistake.source, namespace, mistake.name)
+            else:
+                self._run_trusted(source, namespace, grade_id)
+        return namespace
+
     @property
     def reference(self) -> dict:
-        """The course's own answers, run here (trusted code): the baseline of the mistake detectors."""
+        """The course's own answers: the baseline of the mistake detectors."""
         if self._reference is None:
-            self._reference = dict(self.base)
-            for grade_id, source in self.answers.items():
-                self._run_trusted(source, self._reference, grade_id)
+            self._reference = self._answers_namespace()
         return self._reference
 
     def mistake_namespace(self, mistake) -> dict:
-        """The course's answers with the mistake's cell replaced, run afresh: functions in the other
-        cells then call the wrong variant, as they would in the learner's notebook. Keyed by the
-        mistake itself, since two cells may share a mistake's name."""
+        """The answers with one known mistake in place; keyed by the Mistake itself, not its name."""
         if mistake not in self._mistake_namespaces:
-            namespace = dict(self.base)
-            for grade_id, source in self.answers.items():
-                wrong = grade_id == mistake.cell
-                self._run_trusted(mistake.source if wrong else source, namespace, mistake.name if wrong else grade_id)
-            self._mistake_namespaces[mistake] = namespace
+            self._mistake_namespaces[mistake] = self._answers_namespace(mistake)
         return self._mistake_namespaces[mistake]
 
 
@@ -209,7 +214,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
     for grade_id in missing_readonly:
         run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
     for number, cell in enumerate(code_cells, start=1):
-        grade_id, source = _grade_id(cell), _source(cell)
+        grade_id, source = _grade_id(cell), cell_source(cell)
         seen[grade_id] = seen.get(grade_id, 0) + 1
         if grade_id in spec.tests:
             continue
@@ -238,7 +243,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
             grade_id = _grade_id(cell)
             if grade_id in spec.tests:
                 points = cell.get("metadata", {}).get("nbgrader", {}).get("points")
-                if _visible(_source(cell)) != _visible(spec.tests[grade_id][1]) or points != spec.tests[grade_id][0]:
+                if _visible(cell_source(cell)) != _visible(spec.tests[grade_id][1]) or points != spec.tests[grade_id][0]:
                     changed.append(grade_id)
         if changed:
             notes.append(f"test cells edited in the submission (the course's code and points were used): {', '.join(sorted(set(changed)))}")
