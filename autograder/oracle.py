@@ -35,3 +35,14 @@ def quiet():
 
 def numpy(result) -> np.ndarray:
     return result.detach().numpy() if isinstance(result, torch.Tensor) else np.asarray(result)
+
+
+def call_learner(what: str, function, *args, **kwargs):
+    """call_numpy_only, with an exception from the learner's code turned into a failed check that
+    names the call (`what`) and the exception, in one sentence."""
+    try:
+        return call_numpy_only(function, *args, **kwargs)
+    except AssertionError:
+        raise
+    except Exception as error:  # the learner's bug, reported as a failed check with its cause
+        raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}") from error

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from . import Mistake
-from ..oracle import call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
+from ..oracle import call_learner, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "04-scaling-softmax-masks"
 
@@ -36,10 +36,21 @@ def _torch_attention(Q, K, V, float_mask=None):
 
 def check_softmax(rng, softmax):
     sizes = distinct_sizes(rng, ["N", "L", "S", "D"])
-    x = rng.normal(scale=3.0, size=tuple(sizes.values()))
-    for axis in range(-x.ndim, x.ndim):
-        expected = numpy(torch.softmax(tensor(x), dim=axis))
-        check_array(f"softmax(x of shape {x.shape}, axis={axis})", call_numpy_only(softmax, x.copy(), axis=axis), expected)
+    full = tuple(sizes.values())
+    # Every rank the docstring allows (1-D to 4-D), every axis, negative and non-negative.
+    for shape in [full[-1:], full[-2:], full]:
+        x = rng.normal(scale=3.0, size=shape)
+        for axis in range(-x.ndim, x.ndim):
+            expected = numpy(torch.softmax(tensor(x), dim=axis))
+            what = f"softmax(x of shape {x.shape}, axis={axis})"
+            check_array(what, call_learner(what, softmax, x.copy(), axis=axis), expected)
+    # float32 stays float32, as with torch.softmax.
+    x32 = rng.normal(scale=3.0, size=full[1:]).astype(np.float32)
+    got = call_learner(f"softmax(float32 x of shape {x32.shape}, axis=1)", softmax, x32.copy(), axis=1)
+    if isinstance(got, np.ndarray) and got.dtype != np.float32:
+        raise AssertionError(f"softmax(float32 x of shape {x32.shape}): expected dtype float32, got {got.dtype}")
+    expected = numpy(torch.softmax(torch.from_numpy(x32.copy()), dim=1))
+    check_array(f"softmax(float32 x of shape {x32.shape}, axis=1)", got, expected, atol=1e-6, rtol=1e-5)
 
 
 def check_softmax_stable(rng, softmax):
@@ -47,15 +58,29 @@ def check_softmax_stable(rng, softmax):
     x = rng.normal(size=tuple(sizes.values())) * 1e4
     x[0, 0, :] = 1e4  # a row of ties at the top of the range
     expected = numpy(torch.softmax(tensor(x), dim=-1))
-    check_array("softmax(logits near ±1e4)", call_numpy_only(softmax, x.copy()), expected)
+    check_array("softmax(logits near ±1e4)", call_learner("softmax(logits near ±1e4)", softmax, x.copy()), expected)
+
+
+def _check_pair(what, result, expected_output, expected_weights, mask=None):
+    """The weights first: their message says more about a mistake than the output's does."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise AssertionError(f"{what}: expected a pair (output, weights), got {type(result).__name__}")
+    output, weights = result
+    if mask is not None and isinstance(weights, np.ndarray) and weights.shape == expected_weights.shape:
+        where = tuple(int(i) for i in np.argwhere(np.broadcast_to(mask, weights.shape) & (weights != 0))[0]) \
+            if np.any(np.broadcast_to(mask, weights.shape) & (weights != 0)) else None
+        if where is not None:
+            raise AssertionError(f"weights {what}: non-zero where the mask is True, first at index {where}")
+    check_array(f"weights {what}", weights, expected_weights)
+    check_array(f"output {what}", output, expected_output)
 
 
 def check_attention(rng, scaled_dot_product_attention):
-    Q, K, V = _qkv(rng, distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"]))
-    output, weights = call_numpy_only(scaled_dot_product_attention, Q, K, V)
-    expected_output, expected_weights = _torch_attention(Q, K, V)
-    check_array("output", output, expected_output)
-    check_array("weights", weights, expected_weights)
+    sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"])
+    Q, K, V = _qkv(rng, sizes)
+    what = f"(Q {Q.shape}, K {K.shape}, V {V.shape})"
+    result = call_learner(f"scaled_dot_product_attention{what}", scaled_dot_product_attention, Q.copy(), K.copy(), V.copy())
+    _check_pair(what, result, *_torch_attention(Q, K, V))
 
 
 def check_attention_masked(rng, scaled_dot_product_attention):
@@ -63,16 +88,14 @@ def check_attention_masked(rng, scaled_dot_product_attention):
     Q, K, V = _qkv(rng, sizes)
     for shape in [(sizes["L"], sizes["S"]), (sizes["N"], sizes["L"], sizes["S"])]:
         mask = _mask_with_free_rows(rng, shape)
-        float_mask = np.where(mask, -np.inf, 0.0)
-        expected_output, expected_weights = _torch_attention(Q, K, V, float_mask)
-        output, weights = call_numpy_only(scaled_dot_product_attention, Q, K, V, mask=mask)
-        check_array(f"output with a boolean mask of shape {shape}", output, expected_output)
-        check_array(f"weights with a boolean mask of shape {shape}", weights, expected_weights)
+        result = call_learner(f"attention with a boolean mask of shape {shape}", scaled_dot_product_attention,
+                              Q.copy(), K.copy(), V.copy(), mask=mask.copy())
+        expected = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
+        _check_pair(f"with a boolean mask of shape {shape}", result, *expected, mask=mask)
         additive = rng.normal(size=shape)
-        expected_output, expected_weights = _torch_attention(Q, K, V, additive)
-        output, weights = call_numpy_only(scaled_dot_product_attention, Q, K, V, mask=additive)
-        check_array(f"output with a float mask of shape {shape}", output, expected_output)
-        check_array(f"weights with a float mask of shape {shape}", weights, expected_weights)
+        result = call_learner(f"attention with a float mask of shape {shape}", scaled_dot_product_attention,
+                              Q.copy(), K.copy(), V.copy(), mask=additive.copy())
+        _check_pair(f"with a float mask of shape {shape}", result, *_torch_attention(Q, K, V, additive))
 
 
 def check_causal_mask(rng, causal_mask):
@@ -82,37 +105,48 @@ def check_causal_mask(rng, causal_mask):
     Q, K, V = _qkv(rng, sizes)
     with quiet():
         expected = numpy(F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), is_causal=True))
-    mask = call_numpy_only(causal_mask, L, S)
+    mask = call_learner(f"causal_mask({L}, {S})", causal_mask, L, S)
     check_mask(f"causal_mask({L}, {S})", mask, np.triu(np.ones((L, S), dtype=bool), k=1))
     output, _ = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
     check_array(f"attention under causal_mask({L}, {S})", output, expected)
     square = numpy(torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=torch.float64))
-    check_mask(f"causal_mask({L})", call_numpy_only(causal_mask, L), np.isinf(square))
+    check_mask(f"causal_mask({L})", call_learner(f"causal_mask({L})", causal_mask, L), np.isinf(square))
 
 
 def check_padding_mask(rng, padding_mask):
     sizes = distinct_sizes(rng, ["N", "S"], low=3)
     N, S = sizes["N"], sizes["S"]
-    lengths = rng.integers(1, S + 1, size=N)
-    lengths[0] = S  # one sequence with no padding at all
-    # The oracle: torch's pad_sequence pads each sequence of ones with zeros up to S.
-    ones = [torch.ones(int(length)) for length in lengths] + [torch.ones(S)]
-    padded = torch.nn.utils.rnn.pad_sequence(ones, batch_first=True, padding_value=0.0)[:N]
-    expected = numpy(padded == 0)
-    check_mask(f"padding_mask({list(map(int, lengths))}, {S})", call_numpy_only(padding_mask, lengths.copy(), S), expected)
+    # S beyond every length (the batch has room to spare), given as a list; then a numpy array
+    # with one sequence that fills all S positions.
+    short = rng.integers(1, S, size=N)
+    full = rng.integers(1, S + 1, size=N)
+    full[rng.integers(N)] = S
+    for lengths, given in [(short, [int(n) for n in short]), (full, full.copy())]:
+        # The oracle: torch's pad_sequence pads each sequence of ones with zeros up to S.
+        ones = [torch.ones(int(length)) for length in lengths] + [torch.ones(S)]
+        padded = torch.nn.utils.rnn.pad_sequence(ones, batch_first=True, padding_value=0.0)[:N]
+        kind = "a list" if isinstance(given, list) else "an array"
+        what = f"padding_mask({list(map(int, lengths))} as {kind}, S={S})"
+        check_mask(what, call_learner(what, padding_mask, given, S), numpy(padded == 0))
 
 
 def check_to_sdpa_mask(rng, to_sdpa_mask):
     sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"])
+    N, L, S = sizes["N"], sizes["L"], sizes["S"]
     Q, K, V = _qkv(rng, sizes)
-    mask = _mask_with_free_rows(rng, (sizes["N"], sizes["L"], sizes["S"]))
-    converted = call_numpy_only(to_sdpa_mask, mask.copy())
-    check_mask("to_sdpa_mask(mask)", converted, ~mask)
-    # Feeding the converted mask to F.scaled_dot_product_attention must mask the same keys.
-    with quiet():
-        got = numpy(F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), attn_mask=tensor(converted)))
-    expected, _ = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
-    check_array("F.scaled_dot_product_attention(..., attn_mask=to_sdpa_mask(mask))", got, expected)
+    for shape in [(L, S), (N, L, S)]:
+        mask = _mask_with_free_rows(rng, shape)
+        converted = call_learner(f"to_sdpa_mask(boolean mask of shape {shape})", to_sdpa_mask, mask.copy())
+        check_mask(f"to_sdpa_mask(boolean mask of shape {shape})", converted, ~mask)
+        # Feeding the converted mask to F.scaled_dot_product_attention must mask the same keys.
+        with quiet():
+            got = numpy(F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), attn_mask=tensor(converted)))
+        expected, _ = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
+        check_array(f"F.scaled_dot_product_attention(..., attn_mask=to_sdpa_mask(mask of shape {shape}))", got, expected)
+        # A float mask is added to the scores in both conventions: it comes back unchanged.
+        additive = np.where(_mask_with_free_rows(rng, shape), -np.inf, rng.normal(size=shape))
+        what = f"to_sdpa_mask(float mask of shape {shape})"
+        check_array(what, call_learner(what, to_sdpa_mask, additive.copy()), additive)
 
 
 CHECKS = {
@@ -143,6 +177,17 @@ def softmax(x, axis=-1):
 def softmax(x, axis=-1):
     shifted = np.exp(x - x.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+""",
+        fails=frozenset({"test-softmax"}),
+    ),
+    Mistake(
+        name="softmax that turns float32 into float64",
+        cell="softmax",
+        source="""
+def softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return exps / np.sum(exps, axis=axis, keepdims=True)
 """,
         fails=frozenset({"test-softmax"}),
     ),
@@ -183,6 +228,35 @@ def causal_mask(L, S=None):
         fails=frozenset({"test-causal-mask"}),
     ),
     Mistake(
+        name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend convention)",
+        cell="causal-mask",
+        source="""
+def causal_mask(L, S=None):
+    S = L if S is None else S
+    return np.tril(np.ones((L, S), dtype=bool))
+""",
+        fails=frozenset({"test-causal-mask"}),
+    ),
+    Mistake(
+        name="padding mask that ignores S (padded only to the longest length)",
+        cell="padding-mask",
+        source="""
+def padding_mask(lengths, S):
+    lengths = np.asarray(lengths)
+    return np.arange(max(lengths))[None, :] >= lengths[:, None]
+""",
+        fails=frozenset({"test-padding-mask"}),
+    ),
+    Mistake(
+        name="padding mask that accepts only a numpy array of lengths, not a list",
+        cell="padding-mask",
+        source="""
+def padding_mask(lengths, S):
+    return np.arange(S)[None, :] >= lengths[:, None]
+""",
+        fails=frozenset({"test-padding-mask"}),
+    ),
+    Mistake(
         name="padding mask off by one",
         cell="padding-mask",
         source="""
@@ -190,6 +264,15 @@ def padding_mask(lengths, S):
     return np.arange(S)[None, :] > np.asarray(lengths)[:, None]
 """,
         fails=frozenset({"test-padding-mask"}),
+    ),
+    Mistake(
+        name="converter that turns a float mask into a boolean one",
+        cell="to-sdpa-mask",
+        source="""
+def to_sdpa_mask(mask):
+    return ~np.asarray(mask, dtype=bool)
+""",
+        fails=frozenset({"test-to-sdpa-mask"}),
     ),
     Mistake(
         name="converter that returns the mask unchanged",
