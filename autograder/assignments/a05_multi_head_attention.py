@@ -5,13 +5,14 @@ in eval mode, float64, with every parameter (biases included) drawn at random fr
 """
 
 import itertools
+import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import Mistake
-from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..oracle import call_learner, call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "05-multi-head-attention"
 
@@ -92,26 +93,34 @@ def _compare(fn, module, query, key, value, what, **options):
     arguments = _arguments(module)
     positional = [arguments.pop(name) for name in ("num_heads", "in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")]
     copies = {name: option.copy() if isinstance(option, np.ndarray) else option for name, option in options.items()}
-    result = _call(what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies)
+    try:
+        result = _call(what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}{_hint(failure, module, options)}") from failure.__cause__
     if not isinstance(result, tuple) or len(result) != 2:
         raise AssertionError(f"{what}: expected a pair (attn_output, attn_weights), got {type(result).__name__}")
     output, weights = result
-    check_array(f"{what}: attn_output", output, expected_output)
+    # The weights first: a wrong scale, axis or mask shows there more plainly than in the output.
     if expected_weights is None:
         if weights is not None:
             raise AssertionError(f"{what}: with need_weights=False attn_weights must be None, got {type(weights).__name__}")
     else:
         check_array(f"{what}: attn_weights", weights, expected_weights)
+    check_array(f"{what}: attn_output", output, expected_output)
 
 
-def _call(what, fn, *args, **kwargs):
-    """call_numpy_only, with an exception from the learner's code turned into a failed check that names it."""
-    try:
-        return call_numpy_only(fn, *args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as error:  # the learner's bug, reported as a failed check with its cause
-        raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}") from error
+def _hint(failure, module, options) -> str:
+    """One sentence on the likely cause of an exception raised by the learner's function."""
+    cause = failure.__cause__
+    if module.in_proj_weight is None and isinstance(cause, (TypeError, AttributeError)):
+        return (" (with kdim or vdim different from E, in_proj_weight is None: project with q_proj_weight,"
+                " k_proj_weight and v_proj_weight)")
+    if options.get("key_padding_mask") is not None and isinstance(cause, ValueError) and "broadcast" in str(cause):
+        return " (key_padding_mask is (N, S): it must meet the scores (N, h, L, S) as (N, 1, 1, S))"
+    return ""
+
+
+_call = call_learner
 
 
 def _describe(sizes):
@@ -127,8 +136,33 @@ def check_split_heads(rng, split_heads):
     x = rng.normal(size=(N, L, E))
     # The oracle is torch's own layout inside F.multi_head_attention_forward (sequence first there):
     # q.view(L, N * h, d_k).transpose(0, 1) gives (N * h, L, d_k), batch-major, head-minor.
-    expected = tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k)
-    check_array(f"split_heads(x of shape {x.shape}, num_heads={h})", _call("split_heads", split_heads, x.copy(), h), numpy(expected))
+    expected = numpy(tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k))
+    what = f"split_heads(x of shape {x.shape}, num_heads={h})"
+    got = _call(what, split_heads, x.copy(), h)
+    if isinstance(got, np.ndarray) and got.shape == expected.shape:
+        check_array(f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
+                    got[0, h - 1], x[0, :, (h - 1) * d_k:])
+    check_array(what, got, expected)
+    # E not a multiple of num_heads: a ValueError whose message names E. The width is above every
+    # size drawn, so numpy's own reshape message ("cannot reshape ... into shape (N, L, h, w)") cannot name it.
+    width = next(w for w in range(max(E + 1, 10), 4 * E + 10) if w % h)
+    _check_value_error(split_heads, rng.normal(size=(N, L, width)), h)
+
+
+def _check_value_error(split_heads, x, h):
+    E = x.shape[-1]
+    what = f"split_heads(x of shape {x.shape}, num_heads={h}), with E={E} not a multiple of {h},"
+    try:
+        call_numpy_only(split_heads, x, h)
+    except ValueError as error:
+        if not re.search(rf"\b{E}\b", str(error)):
+            raise AssertionError(f"{what} raised ValueError({str(error)!r}), whose message does not name E={E}") from None
+        return
+    except AssertionError:
+        raise
+    except Exception as error:
+        raise AssertionError(f"{what} must raise ValueError, but raised {type(error).__name__}: {error}") from None
+    raise AssertionError(f"{what} must raise ValueError, but returned")
 
 
 def check_merge_heads(rng, merge_heads):
@@ -171,6 +205,9 @@ def check_mha_self_attention(rng, multi_head_attention):
     _compare(multi_head_attention, module, X, X, X, f"self-attention ({_describe(sizes)})")
     key, value = rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
     _compare(multi_head_attention, module, X, key, value, f"cross-attention ({_describe(sizes)})")
+    # Large inputs: scores in the thousands, where an exponential without its maximum overflows.
+    _compare(multi_head_attention, module, X * 30.0, key * 30.0, value,
+             f"cross-attention with scores in the thousands ({_describe(sizes)})")
 
 
 def check_mha_need_weights(rng, multi_head_attention):
@@ -195,28 +232,35 @@ def check_mha_kdim_vdim_bias(rng, multi_head_attention):
                  f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({_describe(sizes)})", average_attn_weights=False)
 
 
-def check_mha_masks(rng, multi_head_attention):
+def _mask_setting(rng):
     sizes = _sizes(rng)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = _module(rng, E, h)
     query, key, value = rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
-    padding, mask_2d, mask_3d = _bool_masks(rng, N, h, L, S)
+    return sizes, module, (query, key, value), _bool_masks(rng, N, h, L, S)
+
+
+def check_mha_attn_mask(rng, multi_head_attention):
+    sizes, module, (query, key, value), (_, mask_2d, mask_3d) = _mask_setting(rng)
     attn_masks = {
-        "no attn_mask": None,
         "boolean 2-D attn_mask": mask_2d,
         "float 2-D attn_mask": _float_mask(rng, mask_2d),
         "boolean 3-D attn_mask": mask_3d,
         "float 3-D attn_mask": _float_mask(rng, mask_3d),
     }
-    padding_masks = {"no key_padding_mask": None, "boolean key_padding_mask": padding, "float key_padding_mask": _float_mask(rng, padding)}
-    for (attn_name, attn_mask), (padding_name, key_padding_mask) in itertools.product(attn_masks.items(), padding_masks.items()):
-        if attn_mask is None and key_padding_mask is None:
-            continue
-        for need in [True, False]:
-            _compare(multi_head_attention, module, query, key, value,
-                     f"{attn_name}, {padding_name}, need_weights={need} ({_describe(sizes)})",
-                     attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                     need_weights=need, average_attn_weights=False)
+    for name, attn_mask in attn_masks.items():
+        _compare(multi_head_attention, module, query, key, value, f"{name} ({_describe(sizes)})",
+                 attn_mask=attn_mask, average_attn_weights=False)
+
+
+def check_mha_key_padding_mask(rng, multi_head_attention):
+    """key_padding_mask alone, and together with a 2-D attn_mask (boolean or float)."""
+    sizes, module, (query, key, value), (padding, mask_2d, _) = _mask_setting(rng)
+    padding_masks = {"boolean key_padding_mask": padding, "float key_padding_mask": _float_mask(rng, padding)}
+    attn_masks = {"": None, ", boolean 2-D attn_mask": mask_2d, ", float 2-D attn_mask": _float_mask(rng, mask_2d)}
+    for (padding_name, key_padding_mask), (attn_name, attn_mask) in itertools.product(padding_masks.items(), attn_masks.items()):
+        _compare(multi_head_attention, module, query, key, value, f"{padding_name}{attn_name} ({_describe(sizes)})",
+                 attn_mask=attn_mask, key_padding_mask=key_padding_mask, average_attn_weights=False)
 
 
 CHECKS = {
@@ -226,7 +270,8 @@ CHECKS = {
     "mha-self-attention": check_mha_self_attention,
     "mha-need-weights": check_mha_need_weights,
     "mha-kdim-vdim-bias": check_mha_kdim_vdim_bias,
-    "mha-masks": check_mha_masks,
+    "mha-attn-mask": check_mha_attn_mask,
+    "mha-key-padding-mask": check_mha_key_padding_mask,
 }
 
 
@@ -288,8 +333,13 @@ def multi_head_attention(query, key, value, num_heads,
 
 SPLIT_HEADS_REFERENCE = '''
 def split_heads(x, num_heads):
-    """(N, L, E) -> (N, h, L, d_k) with d_k = E / h: head i holds features i*d_k ... (i+1)*d_k - 1."""
+    """(N, L, E) -> (N, h, L, d_k) with d_k = E / h: head i holds features i*d_k ... (i+1)*d_k - 1.
+
+    Raises ValueError, with a message that names E and num_heads, when E is not a multiple of num_heads.
+    """
     N, L, E = x.shape
+    if E % num_heads:
+        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")
     return x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)
 '''
 
@@ -321,13 +371,21 @@ def _variant(reference, *replacements):
     return source
 
 
-ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias", "test-mha-masks"})
+MASK_TESTS = frozenset({"test-mha-attn-mask", "test-mha-key-padding-mask"})
+ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"}) | MASK_TESTS
 
 MISTAKES = [
     Mistake(
         name="split_heads with a reshape but no transpose",
         cell="split-heads",
         source=_variant(SPLIT_HEADS_REFERENCE, ("x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)", "x.reshape(N, num_heads, L, E // num_heads)")),
+        fails=frozenset({"test-split-heads"}),
+    ),
+    Mistake(
+        name="split_heads that leaves E % num_heads != 0 to numpy's reshape error",
+        cell="split-heads",
+        source=_variant(SPLIT_HEADS_REFERENCE, (
+            '    if E % num_heads:\n        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")\n', "")),
         fails=frozenset({"test-split-heads"}),
     ),
     Mistake(
@@ -374,7 +432,7 @@ MISTAKES = [
             ("np.where(attn_mask, -np.inf, 0.0)", "np.where(attn_mask, 0.0, -np.inf)"),
             ("np.where(key_padding_mask, -np.inf, 0.0)", "np.where(key_padding_mask, 0.0, -np.inf)"),
         ),
-        fails=frozenset({"test-mha-masks"}),
+        fails=MASK_TESTS,
     ),
     Mistake(
         name="heads split with a reshape but no transpose",
@@ -402,7 +460,7 @@ MISTAKES = [
         name="need_weights ignored (weights always returned)",
         cell="multi-head-attention",
         source=_variant(MHA_REFERENCE, ("    if not need_weights:\n        return output, None\n", "")),
-        fails=frozenset({"test-mha-need-weights", "test-mha-masks"}),
+        fails=frozenset({"test-mha-need-weights"}),
     ),
     Mistake(
         name="a float key_padding_mask read as a boolean one",
@@ -411,13 +469,13 @@ MISTAKES = [
             "np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == bool else key_padding_mask",
             "np.where(key_padding_mask, -np.inf, 0.0)",
         )),
-        fails=frozenset({"test-mha-masks"}),
+        fails=frozenset({"test-mha-key-padding-mask"}),
     ),
     Mistake(
         name="3-D attn_mask read head-major, (h, N, L, S), instead of batch-major",
         cell="multi-head-attention",
         source=_variant(MHA_REFERENCE, ("additive = additive.reshape(N, h, L, S)", "additive = additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)")),
-        fails=frozenset({"test-mha-masks"}),
+        fails=frozenset({"test-mha-attn-mask"}),
     ),
     Mistake(
         name="in_proj_bias assumed present (fails when bias=False)",
@@ -425,5 +483,27 @@ MISTAKES = [
         source=_variant(MHA_REFERENCE, ("if in_proj_bias is not None:\n        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n    else:\n        b_q = b_k = b_v = 0.0",
                                         "b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)")),
         fails=frozenset({"test-mha-kdim-vdim-bias"}),
+    ),
+    Mistake(
+        name="kdim/vdim ignored (in_proj_weight used even when it is None)",
+        cell="multi-head-attention",
+        source=_variant(MHA_REFERENCE, (
+            "if in_proj_weight is not None:\n        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
+            "    else:\n        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)",
+            "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)")),
+        fails=frozenset({"test-mha-kdim-vdim-bias"}),
+    ),
+    Mistake(
+        name="key_padding_mask broadcast the wrong way ((N, 1, S) instead of (N, 1, 1, S))",
+        cell="multi-head-attention",
+        source=_variant(MHA_REFERENCE, ("scores + additive[:, None, None, :]", "scores + additive[:, None, :]")),
+        fails=frozenset({"test-mha-key-padding-mask"}),
+    ),
+    Mistake(
+        name="softmax without subtracting the maximum (overflows on large scores)",
+        cell="multi-head-attention",
+        source=_variant(MHA_REFERENCE, ("weights = softmax(scores, axis=-1)",
+                                        "weights = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)")),
+        fails=frozenset({"test-mha-self-attention"}),
     ),
 ]
