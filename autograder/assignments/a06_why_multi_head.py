@@ -4,7 +4,8 @@ Parts: sinusoidal positional encodings (checked against the formula of Vaswani e
 here with plain loops), multi-head self-attention (against torch.nn.MultiheadAttention), layer
 normalisation (against F.layer_norm) and a post-norm Transformer encoder layer (against
 torch.nn.TransformerEncoderLayer). The encoder-layer check hands the learner's layer a correct
-attention function of its own, so a wrong attention in part 2 costs only part 2's points.
+attention and a correct layer norm of its own, each checking the arguments it is given, so a
+wrong attention (part 2) or layer_norm (part 3a) costs only its own part's points.
 """
 
 import math
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import Mistake
-from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..oracle import call_learner, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "06-why-multi-head"
 
@@ -53,6 +54,45 @@ def _reference_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_pr
     return heads @ out_proj_weight.T + out_proj_bias
 
 
+def _reference_layer_norm(x, weight, bias, eps):
+    mean = x.mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(axis=-1, keepdims=True) + eps) * weight + bias
+
+
+def _stand_ins(params, num_heads, eps):
+    """Correct `attention` and `norm` for the learner's encoder layer; each checks that it gets the
+    layer's heads, weights and eps (by position or keyword) and says which argument is wrong.
+    Returns (attention, norm, used): `used` lists the calls by name."""
+    used = []
+
+    def same(value, key):
+        return isinstance(value, np.ndarray) and np.array_equal(value, params[key])
+
+    def attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+        used.append("attention")
+        if num_heads != expected_heads:
+            raise AssertionError(f"attention was called with num_heads={num_heads}, but this layer has {expected_heads} heads")
+        weights = [in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias]
+        for value, name in zip(weights, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]):
+            if not same(value, f"self_attn.{name}"):
+                raise AssertionError(f"attention's argument {name.replace('.', '_')} must be params['self_attn.{name}']")
+        return _reference_self_attention(np.asarray(x, dtype=np.float64), num_heads, *weights)
+
+    def norm(x, weight, bias, eps=1e-5):
+        name = next((n for n in ("norm1", "norm2") if same(weight, f"{n}.weight")), None)
+        if name is None:
+            raise AssertionError("norm was called with a weight that is neither params['norm1.weight'] nor params['norm2.weight']")
+        used.append(name)
+        if not same(bias, f"{name}.bias"):
+            raise AssertionError(f"the layer norm with weight params['{name}.weight'] needs bias params['{name}.bias']")
+        if eps != expected_eps:
+            raise AssertionError(f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on")
+        return _reference_layer_norm(np.asarray(x, dtype=np.float64), weight, bias, eps)
+
+    expected_heads, expected_eps = num_heads, eps
+    return attention, norm, used
+
+
 def _vaswani_encoding(L, E):
     """PE(pos, 2i) = sin(pos / 10000^(2i/E)), PE(pos, 2i+1) = cos(pos / 10000^(2i/E)), one entry at a time."""
     table = np.zeros((L, E))
@@ -68,8 +108,8 @@ def check_positional_encoding(rng, sinusoidal_positional_encoding):
     L = int(rng.integers(5, 60))
     widths = [E for E in range(4, 80, 2) if E != L]  # E even, and different from L
     for E in sorted(int(E) for E in rng.choice(widths, size=3, replace=False)):
-        got = call_numpy_only(sinusoidal_positional_encoding, L, E)
-        check_array(f"sinusoidal_positional_encoding({L}, {E})", got, _vaswani_encoding(L, E))
+        what = f"sinusoidal_positional_encoding({L}, {E})"
+        check_array(what, call_learner(what, sinusoidal_positional_encoding, L, E), _vaswani_encoding(L, E))
 
 
 def check_self_attention(rng, multi_head_self_attention):
@@ -78,13 +118,15 @@ def check_self_attention(rng, multi_head_self_attention):
     module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
     params = _params(_randomise(module, rng))
     x = rng.normal(size=(N, L, E))
-    with quiet(), torch.no_grad():
-        expected = numpy(module(tensor(x), tensor(x), tensor(x), need_weights=False)[0])
-    got = call_numpy_only(
-        multi_head_self_attention, x.copy(), h,
-        params["in_proj_weight"], params["in_proj_bias"], params["out_proj.weight"], params["out_proj.bias"],
-    )
-    check_array(f"multi_head_self_attention(x of shape {x.shape}, num_heads={h})", got, expected)
+    for scale in (1.0, 30.0):  # 30: scores in the thousands, where an exponential without its maximum overflows
+        with quiet(), torch.no_grad():
+            expected = numpy(module(*(tensor(scale * x),) * 3, need_weights=False)[0])
+        what = f"multi_head_self_attention({scale:g} * x of shape {x.shape}, num_heads={h})"
+        got = call_learner(
+            what, multi_head_self_attention, scale * x, h,
+            params["in_proj_weight"].copy(), params["in_proj_bias"].copy(), params["out_proj.weight"].copy(), params["out_proj.bias"].copy(),
+        )
+        check_array(what, got, expected)
 
 
 def check_layer_norm(rng, layer_norm):
@@ -95,24 +137,26 @@ def check_layer_norm(rng, layer_norm):
     x = rng.normal(size=shape) * 10.0 ** rng.uniform(-2.5, 0.5, size=shape[:-1] + (1,)) + rng.normal(size=shape[:-1] + (1,))
     for eps in (1e-5, float(10.0 ** rng.uniform(-4, -2))):
         expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias), eps=eps))
-        got = call_numpy_only(layer_norm, x.copy(), weight.copy(), bias.copy(), eps=eps)
-        check_array(f"layer_norm(x of shape {shape}, eps={eps:.3g})", got, expected)
+        what = f"layer_norm(x of shape {shape}, eps={eps:.3g})"
+        check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy(), eps=eps), expected)
     expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias)))
-    check_array("layer_norm with the default eps", call_numpy_only(layer_norm, x.copy(), weight.copy(), bias.copy()), expected)
+    what = "layer_norm with the default eps"
+    check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy()), expected)
+    # (..., E): 2-D and 4-D inputs too.
+    for other in [(sizes["L"], sizes["E"]), (sizes["N"], 2, sizes["L"], sizes["E"])]:
+        y = rng.normal(size=other) * 3.0 + rng.normal()
+        expected = numpy(F.layer_norm(tensor(y), (sizes["E"],), tensor(weight), tensor(bias)))
+        what = f"layer_norm(x of shape {other})"
+        check_array(what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected)
 
 
 def check_encoder_layer(rng, transformer_encoder_layer):
     sizes = _head_sizes(rng, ["N", "L", "h", "d_k", "F"])
-    N, L, E, h = sizes["N"], sizes["L"], sizes["E"], sizes["h"]
-    calls = []
-
-    def attention(*arguments):
-        calls.append(len(arguments))
-        return _reference_self_attention(*arguments)
-
-    for eps in (None, float(10.0 ** rng.uniform(-3, -1.5))):
+    N, L, E = sizes["N"], sizes["L"], sizes["E"]
+    # Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot pass.
+    for num_heads, eps in ((sizes["h"], None), (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5)))):
         layer = torch.nn.TransformerEncoderLayer(
-            E, h, dim_feedforward=sizes["F"], dropout=0.0, batch_first=True,
+            E, num_heads, dim_feedforward=sizes["F"], dropout=0.0, batch_first=True,
             layer_norm_eps=1e-5 if eps is None else eps, dtype=torch.float64,
         )
         params = _params(_randomise(layer.eval(), rng))
@@ -120,15 +164,17 @@ def check_encoder_layer(rng, transformer_encoder_layer):
         x = rng.normal(scale=0.05, size=(N, L, E))
         with quiet(), torch.no_grad():
             expected = numpy(layer(tensor(x)))
-        calls.clear()
+        attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
         keywords = {} if eps is None else {"eps": eps}
-        got = call_numpy_only(transformer_encoder_layer, x.copy(), params, h, attention, **keywords)
-        assert calls, "transformer_encoder_layer never called the `attention` function it was given"
-        check_array(
-            f"transformer_encoder_layer(x of shape {x.shape}, num_heads={h}, dim_feedforward={sizes['F']}"
-            + ("" if eps is None else f", eps={eps:.3g}") + ")",
-            got, expected,
-        )
+        what = (f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, attention, "
+                + ("" if eps is None else f"eps={eps:.3g}, ") + f"norm=norm) with dim_feedforward={sizes['F']}")
+        got = call_learner(what, transformer_encoder_layer, x.copy(), {k: v.copy() for k, v in params.items()},
+                           num_heads, attention, norm=norm, **keywords)
+        if "attention" not in used:
+            raise AssertionError(f"{what} never called the `attention` function it was given")
+        if not {"norm1", "norm2"} <= set(used):
+            raise AssertionError(f"{what} must call the `norm` it is given for both layer norms; it called {used}")
+        check_array(what, got, expected)
 
 
 CHECKS = {
@@ -137,6 +183,47 @@ CHECKS = {
     "layer-norm": check_layer_norm,
     "encoder-layer": check_encoder_layer,
 }
+
+SELF_ATTENTION_REFERENCE = '''
+def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention's weights; returns (N, L, E)."""
+    N, L, E = x.shape
+    d_k = E // num_heads
+    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)
+    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)               # (N, L, h * d_k)
+    return heads @ out_proj_weight.T + out_proj_bias
+'''
+
+# The given first lines of the encoder-layer cell (outside the solution block): every variant keeps them.
+ENCODER_HEADER = '''
+def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
+    """Post-norm Transformer encoder layer (as nn.TransformerEncoderLayer, ReLU, no dropout); x is (N, L, E)."""
+    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another'''
+
+ENCODER_REFERENCE = ENCODER_HEADER + '''
+    p = params
+    attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)
+    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)                        # (N, L, E)
+    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)                # (N, L, dim_feedforward)
+    feed_forward = hidden @ p["linear2.weight"].T + p["linear2.bias"]                      # (N, L, E)
+    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)
+'''
+
+
+def _variant(reference, *replacements):
+    """`reference` with each (old, new) replacement applied; every `old` must occur in it."""
+    source = reference
+    for old, new in replacements:
+        if old not in source:
+            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
+        source = source.replace(old, new)
+    return source
+
 
 MISTAKES = [
     Mistake(
@@ -208,7 +295,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     variance = x.var(axis=-1, ddof=1, keepdims=True)
     return (x - mean) / np.sqrt(variance + eps) * weight + bias
 """,
-        fails=frozenset({"test-layer-norm", "test-encoder-layer"}),
+        fails=frozenset({"test-layer-norm"}),
     ),
     Mistake(
         name="layer norm over the sequence axis instead of the feature axis",
@@ -219,7 +306,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     variance = x.var(axis=-2, keepdims=True)
     return (x - mean) / np.sqrt(variance + eps) * weight + bias
 """,
-        fails=frozenset({"test-layer-norm", "test-encoder-layer"}),
+        fails=frozenset({"test-layer-norm"}),
     ),
     Mistake(
         name="layer norm with eps added outside the square root",
@@ -229,32 +316,41 @@ def layer_norm(x, weight, bias, eps=1e-5):
     mean = x.mean(axis=-1, keepdims=True)
     return (x - mean) / (x.std(axis=-1, keepdims=True) + eps) * weight + bias
 """,
-        fails=frozenset({"test-layer-norm", "test-encoder-layer"}),
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="layer norm that assumes a 3-D input (statistics over axis 2)",
+        cell="layer-norm",
+        source="""
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=2, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * weight + bias
+""",
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="self-attention softmax without subtracting the maximum (overflows on large scores)",
+        cell="multi-head-self-attention",
+        source=_variant(SELF_ATTENTION_REFERENCE, (
+            "weights = np.exp(scores - scores.max(axis=-1, keepdims=True))", "weights = np.exp(scores)")),
+        fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="encoder layer without the residual connection around self-attention",
         cell="encoder-layer",
-        source="""
-def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
-    p = params
-    a = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
-                  p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
-    h = layer_norm(a, p["norm1.weight"], p["norm1.bias"], eps)
-    f = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]
-    return layer_norm(h + f, p["norm2.weight"], p["norm2.bias"], eps)
-""",
+        source=_variant(ENCODER_REFERENCE, ("norm(x + attended, ", "norm(attended, ")),
         fails=frozenset({"test-encoder-layer"}),
     ),
     Mistake(
         name="pre-norm encoder layer (norm_first=True) instead of post-norm",
         cell="encoder-layer",
-        source="""
-def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
+        source=ENCODER_HEADER + """
     p = params
-    n = layer_norm(x, p["norm1.weight"], p["norm1.bias"], eps)
+    n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)
     h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
                       p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
-    n = layer_norm(h, p["norm2.weight"], p["norm2.bias"], eps)
+    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)
     f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]
     return h + f
 """,
@@ -263,15 +359,36 @@ def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
     Mistake(
         name="encoder layer that ignores its eps argument",
         cell="encoder-layer",
-        source="""
-def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
-    p = params
-    a = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
-                  p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
-    h = layer_norm(x + a, p["norm1.weight"], p["norm1.bias"])
-    f = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]
-    return layer_norm(h + f, p["norm2.weight"], p["norm2.bias"])
-""",
+        source=_variant(ENCODER_REFERENCE, ('p["norm1.bias"], eps)', 'p["norm1.bias"])'), ('p["norm2.bias"], eps)', 'p["norm2.bias"])')),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer with the number of heads hard-coded",
+        cell="encoder-layer",
+        source=_variant(ENCODER_REFERENCE, ("attended = attention(x, num_heads, ", "attended = attention(x, 2, ")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that passes the attention weights in the wrong order",
+        cell="encoder-layer",
+        source=_variant(ENCODER_REFERENCE, (
+            'p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],',
+            'p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],'), (
+            'p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])',
+            'p["self_attn.in_proj_bias"], p["self_attn.out_proj.bias"])')),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
+        cell="encoder-layer",
+        source=_variant(ENCODER_REFERENCE, ("attended = attention(x, ", "attended = multi_head_self_attention(x, ")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that calls layer_norm instead of the `norm` it is given",
+        cell="encoder-layer",
+        source=_variant(ENCODER_REFERENCE, ("    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another\n",
+                                            "    norm = layer_norm\n")),
         fails=frozenset({"test-encoder-layer"}),
     ),
 ]
