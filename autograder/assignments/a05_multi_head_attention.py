@@ -309,13 +309,11 @@ def multi_head_attention(query, key, value, num_heads,
     scores = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)
     # 4. Masks: a boolean True becomes -inf, a float mask is added as it is.
     if attn_mask is not None:
-        attn_mask = np.asarray(attn_mask)
         additive = np.where(attn_mask, -np.inf, 0.0) if attn_mask.dtype == bool else attn_mask
         if additive.ndim == 3:  # (N*h, L, S), batch-major: row n*h + i is head i of batch n
             additive = additive.reshape(N, h, L, S)
         scores = scores + additive
     if key_padding_mask is not None:
-        key_padding_mask = np.asarray(key_padding_mask)
         additive = np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == bool else key_padding_mask
         scores = scores + additive[:, None, None, :]  # (N, S) -> (N, 1, 1, S)
     # 5. Softmax over the keys, then weight the values.

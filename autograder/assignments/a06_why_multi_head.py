@@ -63,7 +63,7 @@ def _stand_ins(params, num_heads, eps):
     """Correct `attention` and `norm` for the learner's encoder layer; each checks that it gets the
     layer's heads, weights and eps (by position or keyword) and says which argument is wrong.
     Returns (attention, norm, used): `used` lists the calls by name."""
-    used = []
+    used, expected_heads, expected_eps = [], num_heads, eps
 
     def same(value, key):
         return isinstance(value, np.ndarray) and np.array_equal(value, params[key])
@@ -89,7 +89,6 @@ def _stand_ins(params, num_heads, eps):
             raise AssertionError(f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on")
         return _reference_layer_norm(np.asarray(x, dtype=np.float64), weight, bias, eps)
 
-    expected_heads, expected_eps = num_heads, eps
     return attention, norm, used
 
 
