@@ -160,7 +160,7 @@ def _check_value_error(split_heads, x, h):
         return
     except AssertionError:
         raise
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any other exception is the learner's, reported as such
         raise AssertionError(f"{what} must raise ValueError, but raised {type(error).__name__}: {error}") from None
     raise AssertionError(f"{what} must raise ValueError, but returned")
 
@@ -486,8 +486,8 @@ MISTAKES = [
         name="kdim/vdim ignored (in_proj_weight used even when it is None)",
         cell="multi-head-attention",
         source=_variant(MHA_REFERENCE, (
-            "if in_proj_weight is not None:\n        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
-            "    else:\n        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)",
+            ("if in_proj_weight is not None:\n        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
+             "    else:\n        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)"),
             "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)")),
         fails=frozenset({"test-mha-kdim-vdim-bias"}),
     ),
