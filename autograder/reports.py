@@ -22,6 +22,7 @@ FIELDS = ["student_id", "assignment", "score", "max_score", "status", "message"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # `nbgrader export` run inside OUT writes here: OUT/grades.csv is the grader's.
 NBGRADER_EXPORT = "nbgrader-grades.csv"
+EXPORT_PLUGIN = "autograder.nbgrader_export.SpreadsheetSafeCsvExport"
 # Rows the score plots leave out, by status, with the words that count them under the title.
 NOT_PLOTTED = {"missing": "missing (not handed in)", "error": "could not be graded"}
 
@@ -148,16 +149,21 @@ def score_plot(assignment: str, scores: list, max_score: float, left_out: dict |
 
 def nbgrader_config() -> str:
     """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
-    configuration), so `nbgrader export` there uses OUT's gradebook and cannot replace grades.csv."""
+    configuration), so that there it uses OUT's gradebook, exports with the course's
+    spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's grades.csv."""
+    from . import REPO_ROOT
+
     return (
         '"""Written by `python -m autograder grade`: nbgrader run in this folder uses its gradebook,\n'
         f'and `nbgrader export` writes {NBGRADER_EXPORT}: grades.csv here is the grader\'s own."""\n\n'
-        "from pathlib import Path\n\n"
+        "import sys\nfrom pathlib import Path\n\n"
         "c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)\n"
         "OUT = Path(__file__).resolve().parent\n"
         "c.CourseDirectory.root = str(OUT)\n"
         "c.CourseDirectory.db_url = f\"sqlite:///{OUT / 'gradebook.db'}\"\n"
         f"c.CsvExportPlugin.to = str(OUT / {NBGRADER_EXPORT!r})\n"
+        f"sys.path.append({str(REPO_ROOT)!r})  # the course's exporter, below\n"
+        f"c.ExportApp.plugin_class = {EXPORT_PLUGIN!r}\n"
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 import hostile_class
 from autograder import REPO_ROOT, course, grading
 from autograder.gradebook import write_gradebook
+from autograder.grader import _summarise
 from autograder.messages import MESSAGE_LIMIT, safe_text, summary
 from autograder.reports import NBGRADER_EXPORT, grades_csv, write_reports
 
@@ -137,20 +138,21 @@ def test_grades_message_is_whole_or_says_how_much_is_left_out():
     """Is each failure's message in grades.csv whole, and a shortened one cut between words?"""
     sentence = "got 5.0280 (looks like the weights of head 1) where 4.9917 was expected"
     message = " ".join([sentence] * 3)
-    many = result("ada", ASSIGNMENT, passed=False, message=message)
+    many = _summarise(result("ada", ASSIGNMENT, passed=False, message=message))  # as the grader writes it
     failures = len(many["tests"])
     assert len(many["message"]) <= MESSAGE_LIMIT and many["message"].count(message) == failures, many["message"]
-    huge = result("bob", ASSIGNMENT, passed=False, message=" ".join([sentence] * 80))["message"]
+    huge = _summarise(result("bob", ASSIGNMENT, passed=False, message=" ".join([sentence] * 80)))["message"]
     assert len(huge) <= MESSAGE_LIMIT and huge.endswith(f"… and {failures - 1} more"), huge[-200:]
     cut = huge.split(" | ")[1]
     assert cut.endswith(" …") and sentence.startswith(cut[:-2].rsplit(sentence, 1)[-1].strip()), cut[-100:]
 
 
-def test_nbgrader_export_inside_out_keeps_the_graders_grades_csv(tmp_path):
-    """Does `python -m autograder nbgrader export`, run in OUT, leave grades.csv alone?"""
+def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tmp_path):
+    """Does `python -m autograder nbgrader export`, run in OUT, leave grades.csv alone, and write
+    ids holding a formula, a comma and quotes as one safe cell each?"""
     out = tmp_path / "out"
-    write_reports([result("ada", ASSIGNMENT), result("bob", ASSIGNMENT, passed=False, message="x")], out,
-                  course.assignments())
+    results = [result("ada", ASSIGNMENT), result(FORMULAS[0], ASSIGNMENT, passed=False, message="x")]
+    write_reports(results, out, course.assignments())
     before = (out / "grades.csv").read_bytes()
     environment = dict(course.nbgrader_environment(), PYTHONPATH=str(REPO_ROOT))
     run = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "export"], cwd=out, env=environment,
@@ -158,7 +160,7 @@ def test_nbgrader_export_inside_out_keeps_the_graders_grades_csv(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "grades.csv").read_bytes() == before
     exported = {row["student_id"]: float(row["score"]) for row in read_csv(out / NBGRADER_EXPORT)}
-    assert exported == {"ada": 10.0, "bob": 0.0}
+    assert exported == {"ada": 10.0, "'" + FORMULAS[0]: 0.0}
 
 
 def test_help_texts_are_whole_sentences():
