@@ -65,7 +65,8 @@ def write_gradebook(results: list, path: Path, known: list) -> None:
 def _write(results: list, path: Path, known: list) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    recorded = [result for result in results if result["assignment"] in known and result["max_score"] is not None]
+    recorded = [result for result in results
+                if result["assignment"] in known and result["max_score"] is not None]
     graded = [result for result in recorded if result["status"] == "graded"]
     with Gradebook(f"sqlite:///{path}") as gradebook:
         for assignment in sorted({result["assignment"] for result in recorded}):

@@ -48,7 +48,8 @@ def parse_arguments(argv):
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
-                        help="grade this assignment (repeatable; default: every assignment with a folder in SUBMITTED)")
+                        help="grade this assignment (repeatable; default: every assignment with a folder "
+                             "in SUBMITTED)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
     parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds for each cell and each call (default 30)")
     parser.add_argument("--memory", type=_size, default=2 << 30, help="memory limit of the learner's process (default 2G)")
@@ -116,13 +117,15 @@ def _notebook_task(student: str, assignment: str, folder: Path):
     named as expected."""
     expected = folder / course.notebook_name(assignment)
     notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
-    if expected in notebooks or expected.is_symlink():  # a symbolic link is refused (O_NOFOLLOW), with a message
+    if expected in notebooks or expected.is_symlink():  # a link is refused (O_NOFOLLOW), with a message
         return student, assignment, expected, []
     if len(notebooks) == 1:
-        return student, assignment, notebooks[0], [f"the notebook is named {notebooks[0].name}, not {expected.name}"]
+        renamed = f"the notebook is named {notebooks[0].name}, not {expected.name}"
+        return student, assignment, notebooks[0], [renamed]
     if notebooks:
         names = ", ".join(path.name for path in notebooks)
-        return _row(student, assignment, None, "error", f"several notebooks and none named {expected.name}: {names}")
+        message = f"several notebooks and none named {expected.name}: {names}"
+        return _row(student, assignment, None, "error", message)
     return student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]
 
 
@@ -199,7 +202,8 @@ def main(argv=None) -> int:
     known = course.assignments()
     unknown = [assignment for assignment in arguments.assignment or [] if assignment not in known]
     if unknown:
-        print(f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}", file=sys.stderr)
+        print(f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}",
+              file=sys.stderr)
         return REFUSAL
     limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
     budget = arguments.budget or 20 * arguments.timeout
@@ -250,7 +254,8 @@ def main(argv=None) -> int:
 
 def summary_line(results: list) -> str:
     """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
-    count = {status: sum(result["status"] == status for result in results) for status in ("graded", "missing", "error")}
+    count = {status: sum(result["status"] == status for result in results)
+             for status in ("graded", "missing", "error")}
     return (f"{count['graded']} graded, {count['missing']} missing (not handed in), "
             f"{count['error']} could not be graded (status error)")
 

@@ -190,6 +190,8 @@ def write_reports(results: list, out: Path, known: list) -> None:
         rows = [result for result in results if result["assignment"] == assignment and result["max_score"] is not None]
         if rows:
             scores = [row["score"] for row in rows if row["status"] == "graded"]
-            left_out = {label: sum(row["status"] == status for row in rows) for status, label in NOT_PLOTTED.items()}
-            _write(out / "plots" / f"{assignment}.png", score_plot(assignment, scores, rows[0]["max_score"], left_out))
+            left_out = {label: sum(row["status"] == status for row in rows)
+                        for status, label in NOT_PLOTTED.items()}
+            plot = score_plot(assignment, scores, rows[0]["max_score"], left_out)
+            _write(out / "plots" / f"{assignment}.png", plot)
     write_gradebook(results, out / "gradebook.db", known)

@@ -31,7 +31,8 @@ def result(student, assignment, status="graded", passed=True, message="", **chan
     """A result as the grader returns it, for `assignment`'s real test cells."""
     points = course.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
     tests = [{"grade_id": grade_id, "points": value, "score": value if passed else 0.0, "passed": passed,
-              "message": "passed" if passed else message, "mistakes": []} for grade_id, value in points.items()]
+              "message": "passed" if passed else message, "mistakes": []}
+             for grade_id, value in points.items()]
     row = {"student": student, "assignment": assignment, "status": status, "max_score": sum(points.values()),
            "score": sum(test["score"] for test in tests), "tests": tests, "notes": [], "events": [],
            "cell_errors": {}, "message": ""}
@@ -78,7 +79,8 @@ def test_collect_turns_unusable_folder_names_into_error_rows(tmp_path):
     tasks, rows = grading.collect(submitted, course.assignments())
     assert sorted(task[0] for task in tasks) == sorted(["honest", FORMULAS[0]])
     errors = {(row["student"], row["assignment"]): row["message"] for row in rows}
-    assert set(errors) == {("stu\\xfe", ""), ("line\\nbreak", ""), ("honest", "\\xff"), ("honest", "tab\\there")}
+    assert set(errors) == {("stu\\xfe", ""), ("line\\nbreak", ""),
+                           ("honest", "\\xff"), ("honest", "tab\\there")}
     assert "not valid UTF-8" in errors["stu\\xfe", ""] and "control" in errors["line\\nbreak", ""]
     assert all(row["status"] == "error" for row in rows)
 
@@ -124,7 +126,8 @@ def test_missing_or_broken_work_never_replaces_a_recorded_score(tmp_path):
 # Finding 7: CSV formula injection
 
 def test_no_csv_cell_starts_like_a_formula():
-    rows = [result(student, ASSIGNMENT, "error", passed=False, message=f"{student} broke") for student in FORMULAS]
+    rows = [result(student, ASSIGNMENT, "error", passed=False, message=f"{student} broke")
+            for student in FORMULAS]
     rows.append(dict(rows[0], student="plain", assignment="=2+5+cmd|'", message="=1+1"))
     cells = [cell for row in csv.reader(grades_csv(rows).splitlines(keepends=True)) for cell in row]
     assert not [cell for cell in cells if cell.startswith(tuple("=+-@\t\r"))]
@@ -140,7 +143,8 @@ def test_grades_message_is_whole_or_says_how_much_is_left_out():
     message = " ".join([sentence] * 3)
     many = _summarise(result("ada", ASSIGNMENT, passed=False, message=message))  # as the grader writes it
     failures = len(many["tests"])
-    assert len(many["message"]) <= MESSAGE_LIMIT and many["message"].count(message) == failures, many["message"]
+    assert len(many["message"]) <= MESSAGE_LIMIT, many["message"]
+    assert many["message"].count(message) == failures, many["message"]
     huge = _summarise(result("bob", ASSIGNMENT, passed=False, message=" ".join([sentence] * 80)))["message"]
     assert len(huge) <= MESSAGE_LIMIT and huge.endswith(f"… and {failures - 1} more"), huge[-200:]
     cut = huge.split(" | ")[1]
@@ -166,8 +170,8 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
 def test_help_texts_are_whole_sentences():
     for module in ["autograder.demo", "autograder"]:
         arguments = [module, "grade", "--help"] if module == "autograder" else [module, "--help"]
-        text = subprocess.run([sys.executable, "-m", *arguments], cwd=REPO_ROOT, capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True).stdout
+        text = subprocess.run([sys.executable, "-m", *arguments], cwd=REPO_ROOT, capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True).stdout
         description = text.split("\n\n")[1].replace("\n", " ").strip()
         assert description.endswith("."), description
     assert "Exit status: 0" in text
@@ -192,7 +196,8 @@ def graded(tmp_path_factory):
     good = hostile_class.solution()
     class_ = {
         "honest": good,
-        "surrogate": hostile_class.with_cell(good, "causal-mask", hostile_class.CAUSAL + "\nraise ValueError('\\ud800')"),
+        "surrogate": hostile_class.with_cell(good, "causal-mask",
+                                             hostile_class.CAUSAL + "\nraise ValueError('\\ud800')"),
         FORMULAS[0]: good,
     }
     hostile_class.write(class_, submitted)
