@@ -77,14 +77,16 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
     for student_dir in sorted(submitted.iterdir()):
         if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
             continue
-        problem = name_problem(student_dir.name)
+        student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
         if problem:
-            rows.append(_row(shown_name(student_dir.name), "", None, "error",
-                             f"the student folder {shown_name(student_dir.name)!r} cannot be used as a "
-                             f"student id ({problem}): rename it; nothing in it was graded"))
+            rows.append(_row(student, "", None, "error", f"the student folder {student!r} cannot be used as "
+                             f"a student id ({problem}): rename it; nothing in it was graded"))
             continue
-        students[student_dir.name] = {folder.name: folder for folder in sorted(student_dir.iterdir())
-                                      if not folder.name.startswith(".")}
+        try:
+            students[student] = {folder.name: folder for folder in sorted(student_dir.iterdir())
+                                 if not folder.name.startswith(".")}
+        except OSError as error:
+            rows.append(_row(student, "", None, "error", f"cannot read the student folder: {error.strerror}"))
     present = {name for folders in students.values() for name in folders if name in known}
     chosen = sorted(present) if assignments is None else list(assignments)
     for student, folders in students.items():
@@ -107,7 +109,10 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
                 rows.append(_row(student, assignment, None, "error",
                                  f"{assignment} is not a folder (symbolic links are not followed)"))
             else:
-                task = _notebook_task(student, assignment, folder)
+                try:
+                    task = _notebook_task(student, assignment, folder)
+                except OSError as error:
+                    task = _row(student, assignment, None, "error", f"cannot read {assignment}/: {error.strerror}")
                 (tasks if isinstance(task, tuple) else rows).append(task)
     return tasks, rows
 

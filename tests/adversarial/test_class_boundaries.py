@@ -85,6 +85,29 @@ def test_collect_turns_unusable_folder_names_into_error_rows(tmp_path):
     assert all(row["status"] == "error" for row in rows)
 
 
+def test_collect_reports_a_folder_it_cannot_read(tmp_path, monkeypatch):
+    """Does a folder that cannot be listed (mode 000, for a grader that is not root) become a row?"""
+    submitted = tmp_path / "submitted"
+    for student in ["locked", "shut", "open"]:
+        (submitted / student / ASSIGNMENT).mkdir(parents=True)
+    listing, globbing = Path.iterdir, Path.glob
+
+    def denied(original, blocked):
+        def method(path, *args):
+            if path == blocked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return original(path, *args)
+        return method
+
+    monkeypatch.setattr(Path, "iterdir", denied(listing, submitted / "locked"))
+    monkeypatch.setattr(Path, "glob", denied(globbing, submitted / "shut" / ASSIGNMENT))
+    tasks, rows = grading.collect(submitted, course.assignments(), [ASSIGNMENT])
+    assert [(task[0], task[1]) for task in tasks] == [("open", ASSIGNMENT)]
+    assert [(row["student"], row["assignment"], row["message"]) for row in rows] == [
+        ("locked", "", "cannot read the student folder: Permission denied"),
+        ("shut", ASSIGNMENT, f"cannot read {ASSIGNMENT}/: Permission denied")]
+
+
 # ------------------------------------------------------------------------------------------------
 # Finding 5: only the assignments asked for; a recorded score is never replaced by a zero
 
