@@ -147,24 +147,30 @@ def score_plot(assignment: str, scores: list, max_score: float, left_out: dict |
     return buffer.getvalue()
 
 
+NBGRADER_CONFIG = """\
+\"\"\"Written by `python -m autograder grade`. nbgrader run in this folder uses its gradebook, and
+`nbgrader export` writes {export}: grades.csv here is the grader's own.\"\"\"
+
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+OUT = Path(__file__).resolve().parent
+c.CourseDirectory.root = str(OUT)
+c.CourseDirectory.db_url = f"sqlite:///{{OUT / 'gradebook.db'}}"
+c.CsvExportPlugin.to = str(OUT / {export!r})
+sys.path.append({repository!r})  # where the course's exporter below is found
+c.ExportApp.plugin_class = {plugin!r}
+"""
+
+
 def nbgrader_config() -> str:
     """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
     configuration), so that there it uses OUT's gradebook, exports with the course's
     spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's grades.csv."""
     from . import REPO_ROOT
 
-    return (
-        '"""Written by `python -m autograder grade`: nbgrader run in this folder uses its gradebook,\n'
-        f'and `nbgrader export` writes {NBGRADER_EXPORT}: grades.csv here is the grader\'s own."""\n\n'
-        "import sys\nfrom pathlib import Path\n\n"
-        "c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)\n"
-        "OUT = Path(__file__).resolve().parent\n"
-        "c.CourseDirectory.root = str(OUT)\n"
-        "c.CourseDirectory.db_url = f\"sqlite:///{OUT / 'gradebook.db'}\"\n"
-        f"c.CsvExportPlugin.to = str(OUT / {NBGRADER_EXPORT!r})\n"
-        f"sys.path.append({str(REPO_ROOT)!r})  # the course's exporter, below\n"
-        f"c.ExportApp.plugin_class = {EXPORT_PLUGIN!r}\n"
-    )
+    return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN)
 
 
 def write_reports(results: list, out: Path, known: list) -> None:
