@@ -15,7 +15,6 @@ Learner code runs only in the sandbox (autograder/sandbox_child.py); the checks 
 processes of the grader (one per core by default); only this main process writes OUT.
 """
 
-
 import argparse
 import fcntl
 import os
@@ -43,8 +42,9 @@ def _size(text: str) -> int:
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n")[2])
+    paragraphs = __doc__.split("\n\n")
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
+                                     epilog=next(text for text in paragraphs if text.startswith("Exit status")))
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
