@@ -174,6 +174,25 @@ def test_grades_message_is_whole_or_says_how_much_is_left_out():
     assert cut.endswith(" …") and sentence.startswith(cut[:-2].rsplit(sentence, 1)[-1].strip()), cut[-100:]
 
 
+def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
+    """Are missing and ungradable notebooks counted beside the plot, not drawn as zeros?"""
+    import autograder.reports
+
+    drawn = []
+
+    def capture(*arguments):
+        drawn.append(arguments)
+        return b""
+
+    monkeypatch.setattr(autograder.reports, "score_plot", capture)
+    rows = [result("ada", ASSIGNMENT), result("bob", ASSIGNMENT, "missing", passed=False),
+            result("cy", ASSIGNMENT, "missing", passed=False), result("dee", ASSIGNMENT, "error", passed=False)]
+    write_reports(rows, tmp_path, course.assignments())
+    assert drawn == [(ASSIGNMENT, [10.0], 10.0, {"missing (not handed in)": 2, "could not be graded": 1})]
+    feedback = (tmp_path / "feedback" / "bob" / ASSIGNMENT / "feedback.txt").read_text()
+    assert "No notebook was handed in" in feedback
+
+
 def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tmp_path):
     """Does `python -m autograder nbgrader export`, run in OUT, leave grades.csv alone, and write
     ids holding a formula, a comma and quotes as one safe cell each?"""
