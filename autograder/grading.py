@@ -43,8 +43,8 @@ def _size(text: str) -> int:
 
 def parse_arguments(argv):
     paragraphs = __doc__.split("\n\n")
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
-                                     epilog=next(text for text in paragraphs if text.startswith("Exit status")))
+    exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0], epilog=exit_statuses)
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
@@ -112,7 +112,8 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
                 try:
                     task = _notebook_task(student, assignment, folder)
                 except OSError as error:
-                    task = _row(student, assignment, None, "error", f"cannot read {assignment}/: {error.strerror}")
+                    message = f"cannot read {assignment}/: {error.strerror}"
+                    task = _row(student, assignment, None, "error", message)
                 (tasks if isinstance(task, tuple) else rows).append(task)
     return tasks, rows
 

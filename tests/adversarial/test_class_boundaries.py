@@ -186,7 +186,8 @@ def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
 
     monkeypatch.setattr(autograder.reports, "score_plot", capture)
     rows = [result("ada", ASSIGNMENT), result("bob", ASSIGNMENT, "missing", passed=False),
-            result("cy", ASSIGNMENT, "missing", passed=False), result("dee", ASSIGNMENT, "error", passed=False)]
+            result("cy", ASSIGNMENT, "missing", passed=False),
+            result("dee", ASSIGNMENT, "error", passed=False)]
     write_reports(rows, tmp_path, course.assignments())
     assert drawn == [(ASSIGNMENT, [10.0], 10.0, {"missing (not handed in)": 2, "could not be graded": 1})]
     feedback = (tmp_path / "feedback" / "bob" / ASSIGNMENT / "feedback.txt").read_text()
