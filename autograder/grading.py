@@ -44,7 +44,8 @@ def _size(text: str) -> int:
 def parse_arguments(argv):
     paragraphs = __doc__.split("\n\n")
     exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0], epilog=exit_statuses)
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
+                                     epilog=exit_statuses)
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
