@@ -158,7 +158,7 @@ c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 OUT = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(OUT)
 c.CourseDirectory.db_url = f"sqlite:///{{OUT / 'gradebook.db'}}"
-c.CsvExportPlugin.to = str(OUT / {export!r})
+c.ExportPlugin.to = str(OUT / {export!r})  # `--to FILE` still wins
 sys.path.append({repository!r})  # where the course's exporter below is found
 c.ExportApp.plugin_class = {plugin!r}
 """

@@ -208,6 +208,8 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
     assert (out / "grades.csv").read_bytes() == before
     exported = {row["student_id"]: float(row["score"]) for row in read_csv(out / NBGRADER_EXPORT)}
     assert exported == {"ada": 10.0, "'" + FORMULAS[0]: 0.0}
+    course.run_nbgrader(["export", f"--to={tmp_path / 'chosen.csv'}"], out)  # from elsewhere: --to still wins
+    assert read_csv(tmp_path / "chosen.csv") == read_csv(out / NBGRADER_EXPORT)
 
 
 def test_help_texts_are_whole_sentences():
