@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import course
 from .assignments import load_assignment
+from .messages import summary
 from .sandbox import Limits, Sandbox, SandboxDied, SandboxUnavailable, Unsupported
 from .secret import STUDENT_ENV
 
@@ -392,7 +393,7 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
                   for grade_id, (points, _) in spec.tests.items()],
     }
     if path is None:
-        result.update(status="error", message="missing notebook")
+        result.update(status="missing", message="missing notebook")
         return _summarise(result)
     try:
         cells = read_submission(path)
@@ -438,18 +439,5 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
 
 def _summarise(result: dict) -> dict:
     result["score"] = float(sum(test["score"] for test in result["tests"]))
-    if result["status"] == "graded":
-        passed = sum(test["passed"] for test in result["tests"])
-        parts = [f"{passed} of {len(result['tests'])} tests passed"]
-        failed = [test for test in result["tests"] if not test["passed"]]
-        for test in failed[:4]:
-            hint = f" (looks like: {'; '.join(test['mistakes'])})" if test["mistakes"] else ""
-            parts.append(f"{test['grade_id']}: {test['message'][:160]}{hint}")
-        for label, error in list(result["cell_errors"].items())[:3]:
-            parts.append(f"{label} raised {error[:160]}")
-        parts += [event[:200] for event in result["events"][:3]]
-        parts += result["notes"]
-        result["message"] = " | ".join(parts)
-    else:
-        result["message"] = " | ".join([result["message"], *result["notes"]])
+    result["message"] = summary(result)
     return result

@@ -1,10 +1,15 @@
 """``python -m autograder grade SUBMITTED --out OUT``: grade a class, safely, in parallel.
 
 SUBMITTED is laid out like nbgrader's submitted folder, ``<student>/<assignment>/<notebook>.ipynb``.
-Every notebook gets a row in OUT/grades.csv, whatever is wrong with it; everything is written
-under OUT (grades.csv, results.json, feedback/, plots/, gradebook.db). The exit status is 0 when
-every submission got a result and 2 when the class could not be graded at all (no SUBMITTED, no
-sandbox on this platform, OUT not writable).
+Every notebook gets a row in OUT/grades.csv, whatever is wrong with it, with the status
+``graded``, ``missing`` (not handed in) or ``error`` (handed in but could not be graded: a broken
+file, a folder name that cannot be an id, a crash of the grader). Everything is written under OUT:
+grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py and
+.grading.lock.
+
+Exit status: 0 when every notebook handed in was graded, 3 when the class was graded but some
+notebooks could not be (status ``error`` in grades.csv), 2 when the class could not be graded at
+all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment).
 
 Learner code runs only in the sandbox (autograder/sandbox_child.py); the checks run in worker
 processes of the grader (one per core by default); only this main process writes OUT.
@@ -22,9 +27,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import course
+from .messages import name_problem, safe_strings, shown_name
 from .sandbox import Limits
 
-REFUSAL = 2
+REFUSAL = 2  # nothing was graded
+INCOMPLETE = 3  # graded, but some notebooks could not be
 
 
 def _size(text: str) -> int:
@@ -35,9 +42,15 @@ def _size(text: str) -> int:
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=__doc__.split("\n")[0])
+    paragraphs = __doc__.split("\n\n")
+    exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
+                                     epilog=exit_statuses)
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
+    parser.add_argument("--assignment", action="append", metavar="ID",
+                        help="grade this assignment (repeatable; default: every assignment with a folder "
+                             "in SUBMITTED)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
     parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds for each cell and each call (default 30)")
     parser.add_argument("--memory", type=_size, default=2 << 30, help="memory limit of the learner's process (default 2G)")
@@ -50,47 +63,81 @@ def parse_arguments(argv):
 # ------------------------------------------------------------------------------------------------
 # Finding the submissions
 
-def collect(submitted: Path, known: list[str]):
+def collect(submitted: Path, known: list[str], assignments: list[str] | None = None):
     """(tasks, rows): a task (student, assignment, path or None, notes) per notebook to grade, and
-    ready-made result rows for what cannot be graded (an unknown assignment folder...)."""
-    tasks, rows, seen = [], [], {}
+    ready-made error rows for what cannot be graded (a folder name that cannot be an id, an unknown
+    assignment folder...).
+
+    Only `assignments` are graded (default: every course assignment that has a folder in some
+    student's folder); a student without a folder for one of them gets a task with no path, which
+    the grader reports as missing. Folders of other assignments are left alone when the instructor
+    names the assignments, and reported otherwise.
+    """
+    students = {}  # student id -> {folder name: folder}
+    tasks, rows = [], []
     for student_dir in sorted(submitted.iterdir()):
         if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
             continue
-        student = student_dir.name
-        seen[student] = set()
-        for folder in sorted(student_dir.iterdir()):
-            if folder.name.startswith("."):
-                continue
-            assignment = folder.name
-            if folder.is_symlink() or not folder.is_dir():
-                rows.append(_row(student, assignment, None, "error", f"{assignment} is not a folder (symbolic links are not followed)"))
-                continue
-            if assignment not in known:
-                rows.append(_row(student, assignment, None, "error", f"unknown assignment {assignment!r}: this course has {', '.join(known)}"))
-                continue
-            seen[student].add(assignment)
-            expected = folder / course.notebook_name(assignment)
-            notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
-            if expected in notebooks:
-                tasks.append((student, assignment, expected, []))
-            elif expected.is_symlink():
-                tasks.append((student, assignment, expected, []))  # refused (O_NOFOLLOW) with a message
-            elif len(notebooks) == 1:
-                tasks.append((student, assignment, notebooks[0], [f"the notebook is named {notebooks[0].name}, not {expected.name}"]))
-            elif notebooks:
-                rows.append(_row(student, assignment, None, "error", f"several notebooks and none named {expected.name}: {', '.join(p.name for p in notebooks)}"))
+        student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
+        if problem:
+            rows.append(_row(student, "", None, "error", f"the student folder {student!r} cannot be used as "
+                             f"a student id ({problem}): rename it; nothing in it was graded"))
+            continue
+        try:
+            students[student] = {folder.name: folder for folder in sorted(student_dir.iterdir())
+                                 if not folder.name.startswith(".")}
+        except OSError as error:
+            rows.append(_row(student, "", None, "error", f"cannot read the student folder: {error.strerror}"))
+    present = {name for folders in students.values() for name in folders if name in known}
+    chosen = sorted(present) if assignments is None else list(assignments)
+    for student, folders in students.items():
+        for name, folder in folders.items():
+            if name in chosen or assignments is not None:
+                continue  # graded below, or not asked for
+            assignment, problem = shown_name(name), name_problem(name)
+            if problem:
+                message = f"the folder {assignment!r} cannot be an assignment id ({problem})"
+            elif folder.is_symlink() or not folder.is_dir():
+                message = f"{assignment} is not a folder (symbolic links are not followed)"
             else:
-                tasks.append((student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]))
-    submitted_assignments = sorted(set().union(*seen.values())) if seen else []
-    for student, assignments in seen.items():
-        for assignment in submitted_assignments:
-            if assignment not in assignments:
+                message = f"unknown assignment {assignment!r}: this course has {', '.join(known)}"
+            rows.append(_row(student, assignment, None, "error", message))
+        for assignment in chosen:
+            folder = folders.get(assignment)
+            if folder is None:
                 tasks.append((student, assignment, None, [f"not submitted: no folder {assignment}/"]))
+            elif folder.is_symlink() or not folder.is_dir():
+                rows.append(_row(student, assignment, None, "error",
+                                 f"{assignment} is not a folder (symbolic links are not followed)"))
+            else:
+                try:
+                    task = _notebook_task(student, assignment, folder)
+                except OSError as error:
+                    message = f"cannot read {assignment}/: {error.strerror}"
+                    task = _row(student, assignment, None, "error", message)
+                (tasks if isinstance(task, tuple) else rows).append(task)
     return tasks, rows
 
 
+def _notebook_task(student: str, assignment: str, folder: Path):
+    """The task grading `folder`'s notebook, or an error row when it holds several and none is
+    named as expected."""
+    expected = folder / course.notebook_name(assignment)
+    notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
+    if expected in notebooks or expected.is_symlink():  # a link is refused (O_NOFOLLOW), with a message
+        return student, assignment, expected, []
+    if len(notebooks) == 1:
+        renamed = f"the notebook is named {notebooks[0].name}, not {expected.name}"
+        return student, assignment, notebooks[0], [renamed]
+    if notebooks:
+        names = ", ".join(path.name for path in notebooks)
+        message = f"several notebooks and none named {expected.name}: {names}"
+        return _row(student, assignment, None, "error", message)
+    return student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]
+
+
 def _row(student, assignment, max_score, status, message):
+    """A result for a notebook that was never graded: same keys as the grader's results."""
     return {"student": student, "assignment": assignment, "score": 0.0, "max_score": max_score,
             "status": status, "message": message, "tests": [], "notes": [], "events": [], "cell_errors": {}}
 
@@ -159,6 +206,12 @@ def main(argv=None) -> int:
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
         return REFUSAL
+    known = course.assignments()
+    unknown = [assignment for assignment in arguments.assignment or [] if assignment not in known]
+    if unknown:
+        print(f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}",
+              file=sys.stderr)
+        return REFUSAL
     limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
     budget = arguments.budget or 20 * arguments.timeout
     from .sandbox import SandboxUnavailable, probe
@@ -188,21 +241,30 @@ def main(argv=None) -> int:
         print(f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr)
         fcntl.flock(lock, fcntl.LOCK_EX)
     started = time.monotonic()
-    known = course.assignments()
-    tasks, rows = collect(submitted, known)
+    tasks, rows = collect(submitted, known, arguments.assignment)
     print(f"sandbox: user+network+mount namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
           f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; {len(tasks)} notebooks, {arguments.workers} workers",
           file=sys.stderr)
-    results = rows + grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
+    graded = grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
+    # Learners' text (exception messages, printed names) enters here from the sandbox, through the
+    # workers, and file names entered in collect: made safe once, before anything is written.
+    results = [safe_strings(result) for result in rows + graded]
     results.sort(key=lambda result: (result["student"], result["assignment"]))
     from .reports import write_reports
 
     write_reports(results, out, known)
     elapsed = time.monotonic() - started
-    errors = sum(result["status"] != "graded" for result in results)
-    print(f"graded {len(results)} notebooks in {elapsed:.1f} s ({errors} with errors, each named in "
+    print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
           f"{out / 'grades.csv'})", file=sys.stderr)
-    return 0
+    return INCOMPLETE if any(result["status"] == "error" for result in results) else 0
+
+
+def summary_line(results: list) -> str:
+    """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
+    count = {status: sum(result["status"] == status for result in results)
+             for status in ("graded", "missing", "error")}
+    return (f"{count['graded']} graded, {count['missing']} missing (not handed in), "
+            f"{count['error']} could not be graded (status error)")
 
 
 if __name__ == "__main__":
