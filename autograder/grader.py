@@ -377,10 +377,12 @@ class LearnerSession:
                 self.sandbox = sandbox
                 return
             except SandboxDied as died:
-                if died.index is None:  # every cell had run: the process ended before saying so
-                    self.events.append(f"after the last cell: {died}")
+                if died.index is None and not indices:
+                    self.events.append(f"the notebook's process: {died}")
                     continue
-                index = indices[died.index]
+                # index None: every cell had run, and the process ended before saying so: the last
+                # cell is the one that had the process last.
+                index = indices[len(indices) - 1 if died.index is None else died.index]
                 self.skipped.add(index)
                 self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
 
