@@ -410,11 +410,16 @@ class LearnerSession:
         if kind == "raised":
             kind_name, text = value
             error_class = getattr(builtins, kind_name, None)
-            if HIDDEN_CHECK_RUNNING.get():  # kept from the feedback: it may show the hidden inputs
-                self.hidden_texts.update([text] if isinstance(error_class, type) else [text, kind_name])
-            if isinstance(error_class, type) and issubclass(error_class, Exception) and not issubclass(error_class, OutOfBudget):
-                raise error_class(text)
-            raise AssertionError(f"{name}(...) raised {kind_name}: {text}")
+            builtin = isinstance(error_class, type) and issubclass(error_class, Exception)
+            if HIDDEN_CHECK_RUNNING.get() and text not in self.sandbox.grader_messages:
+                # Kept from the feedback (see _message): it may show the hidden inputs.
+                self.hidden_texts.update([text] if builtin else [text, kind_name])
+            if builtin and not issubclass(error_class, OutOfBudget):
+                error = error_class(text)
+            else:
+                error = AssertionError(f"{name}(...) raised {kind_name}: {text}")
+            error.raised_by = name  # the learner's function, not a check, raised it
+            raise error
         problem = _unsupported(value)
         if problem is not None:
             raise AssertionError(f"{name}(...) returned {problem.description}; answers must be plain numpy arrays or numbers")
@@ -478,7 +483,12 @@ def _message(error: BaseException, needs: list, session: LearnerSession) -> str:
     if isinstance(error, NameError) and getattr(error, "name", None) in needs:
         text = f"{error.name} is not defined: its cell is missing, or raised an error before defining it"
         return text
-    text = _redact(str(error).strip(), session.hidden_texts)
+    text = str(error).strip()
+    redacted = _redact(text, session.hidden_texts)
+    if redacted != text and getattr(error, "raised_by", None):
+        return (f"{error.raised_by}(...) raised {type(error).__name__} on the hidden inputs (its message is not "
+                "shown: it may hold them)")
+    text = redacted
     if isinstance(error, NotImplementedError):
         return "NotImplementedError: the answer is not written yet (its cell still raises NotImplementedError)"
     if isinstance(error, AssertionError):

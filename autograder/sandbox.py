@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
-MAX_HEADER = 4 << 20  # the JSON part of one answer; arrays travel as blobs
+MAX_HEADER = 1 << 20  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
 MAX_BLOBS = 4096
 MAX_DEPTH = 25
 DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
@@ -286,6 +286,7 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.seq = 0
+        self.grader_messages: set[str] = set()  # what the grader's own functions said to the learner's
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_only = _read_only_paths()
         scratch = _scratch_directory(read_only)
@@ -475,6 +476,7 @@ class Sandbox:
         except Exception as error:  # the grader's function rejected the learner's arguments
             out = []
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
+            self.grader_messages.add(header["message"])
         data = json.dumps(header).encode()
         parts = [struct.pack(">II", len(data), len(out)), data]
         for blob in out:

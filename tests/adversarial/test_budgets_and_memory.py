@@ -181,9 +181,13 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
         import numpy as np
         def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
             p = params
-            big = np.zeros((1, 6000, x.shape[-1]))
-            return attention(big, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
-                             p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
+            if x.shape != (3, 4, 6):  # not the visible test: the hidden check's `attention`, on a big x
+                x = np.zeros((1, 6000, x.shape[-1]))
+            attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                                 p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
+            h = layer_norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)
+            hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)
+            return layer_norm(h + hidden @ p["linear2.weight"].T + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"], eps)
         """)
     script = textwrap.dedent(f"""
         import resource, sys, nbformat, pickle
@@ -201,7 +205,7 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
     assert run.returncode == 0, run.stderr[-2000:]
     growth_kib, message = run.stdout.split(" ", 1)
     assert int(growth_kib) < 200 << 10, (growth_kib, message)  # 1.1 GB before
-    assert "shape (1, 6000" in message
+    assert "test-encoder-layer" in message and "3 of 4 tests passed" in message, message
 
 
 def _fake_grade_task(task):
@@ -327,3 +331,32 @@ def test_site_packages_cannot_be_listed_but_numpy_imports():
         sandbox.kill()
     assert errors[0] is not None and "Permission denied" in errors[0], errors
     assert errors[1] is None, errors
+
+
+FORGED_CALLBACK = textwrap.dedent("""
+    import json, os, socket, struct
+    def forge(grader):
+        header = {"op": "callback", "id": 0, "args": {"tuple": [{"array": 0, "dtype": "<f3", "shape": [1]}]},
+                  "kwargs": {"dict": []}}
+        data = json.dumps(header).encode()
+        for fd in range(3, 64):
+            try:
+                channel = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                continue
+            channel.sendall(struct.pack(">II", len(data), 1) + data + struct.pack(">Q", 3) + b"abc")
+            return channel.recv(1 << 16)  # waits for the grader's answer to the forged request
+    """)
+
+
+def test_a_forged_callback_with_a_bad_dtype_ends_the_call_cleanly():
+    """A callback request with dtype '<f3' (not a dtype): a clean SandboxDied, never a raw TypeError
+    that would leave the sandbox waiting for an answer the grader never sends."""
+    sandbox = Sandbox(Limits(timeout=20))
+    try:
+        list(sandbox.run_cells([FORGED_CALLBACK]))
+        with pytest.raises(SandboxDied, match="malformed request"):
+            sandbox.call("forge", (lambda *arguments: 0,), {})
+        assert sandbox.process.poll() is not None  # stopped: nothing is left out of step
+    finally:
+        sandbox.kill()
