@@ -5,6 +5,15 @@ What counts comes from the SOLUTION notebook, never from the submission: which c
 their points and their code. A test cell's points are earned when its code (the visible asserts
 and the hidden check, exactly as in the notebook) runs without error; the learner's functions it
 calls are proxies that ship the arguments to the sandbox and bring plain arrays back.
+
+One notebook's bounds in this trusted process:
+- time: one deadline (`budget` from the start of grade_notebook) covers every cell, call and
+  callback; the rewriting of IPython syntax in the learner's text is linear past a small allowance.
+- memory: one answer from the sandbox at a time (Limits.max_answer_bytes, 64 MiB of arrays, built
+  without a copy, plus at most 1 MiB of JSON), the current test's call results (MAX_KEPT_RESULT_BYTES,
+  64 MiB), and the checks' own work on the shapes they chose (the grader's functions refuse any
+  other shape): about 160 MB above the worker's baseline. grading.grade_all stops a worker past
+  MAX_WORKER_RSS anyway, charging only the notebook it held.
 """
 
 import ast
