@@ -186,7 +186,8 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
     results, attempts, pending = [], {}, list(range(len(tasks)))
     pending.reverse()  # popped from the end: in order
     pool: list[_Worker] = []
-    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
 
     def fail(index: int, message: str) -> None:
         student, assignment, _, _ = tasks[index]

@@ -25,7 +25,8 @@ def hidden_check(assignment: str, check: str, *functions) -> None:
     from .course import notebook_name
 
     module = load_assignment(assignment)
-    rng = rng_for(assignment, current_student_id(), check, submission=current_submission_digest(notebook_name(assignment)))
+    digest = current_submission_digest(notebook_name(assignment))
+    rng = rng_for(assignment, current_student_id(), check, submission=digest)
     token = HIDDEN_CHECK_RUNNING.set(True)
     try:
         module.CHECKS[check](rng, *functions)

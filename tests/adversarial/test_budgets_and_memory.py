@@ -20,7 +20,7 @@ import pytest
 
 import hostile_class
 from autograder import REPO_ROOT, course, grading
-from autograder.grader import AssignmentSpec, LearnerSession, MAX_KEPT_RESULT_BYTES, grade_notebook, plan_cells
+from autograder.grader import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
 from autograder.sandbox import Limits, ProtocolError, Sandbox, SandboxDied, decode
 
 TIMEOUT, BUDGET = 1.0, 20.0  # `--timeout 1` and its default budget, 20 x timeout
@@ -168,7 +168,8 @@ def test_callbacks_run_on_the_shapes_the_check_gave_only():
     try:
         list(sandbox.run_cells(["import numpy as np\ndef layer(x, attention):\n"
                                 "    same = attention(x)\n    return attention(np.zeros((1, 6000, 1)))"]))
-        kind, (error_type, message) = sandbox.call("layer", (np.ones((2, 3, 4)), lambda a: seen.append(a.shape) or a), {})
+        record = lambda a: seen.append(a.shape) or a  # noqa: E731
+        kind, (error_type, message) = sandbox.call("layer", (np.ones((2, 3, 4)), record), {})
     finally:
         sandbox.kill()
     assert seen == [(2, 3, 4)]
@@ -187,7 +188,8 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
                                  p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
             h = layer_norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)
             hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)
-            return layer_norm(h + hidden @ p["linear2.weight"].T + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"], eps)
+            out = h + hidden @ p["linear2.weight"].T + p["linear2.bias"]
+            return layer_norm(out, p["norm2.weight"], p["norm2.bias"], eps)
         """)
     script = textwrap.dedent(f"""
         import resource, sys, nbformat, pickle
