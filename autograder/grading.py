@@ -198,13 +198,14 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
         while pending or any(worker.index is not None for worker in pool):
             while pending and len(pool) < max(1, workers):
                 pool.append(_Worker(context, limits, budget, secret))
-            for worker in pool:
+            for worker in list(pool):
                 if worker.index is None and pending:
                     index = pending.pop()
                     try:
                         worker.give(index, tasks[index])
                     except OSError:  # it died before taking the notebook: not the notebook's doing
-                        worker.index = None
+                        worker.stop()
+                        pool.remove(worker)
                         pending.append(index)
             busy = [worker for worker in pool if worker.index is not None]
             wait([worker.connection for worker in busy] + [worker.process.sentinel for worker in busy], timeout=0.5)

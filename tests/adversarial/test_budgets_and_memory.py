@@ -133,16 +133,17 @@ def test_decode_refuses_a_blob_referenced_twice_and_copies_none():
     assert array.flags.writeable and np.shares_memory(array, np.frombuffer(blob, dtype=np.uint8))
 
 
-@pytest.mark.parametrize("value", [
-    {"array": 0, "dtype": "<f3", "shape": [1]},  # not a dtype
-    {"array": 0, "dtype": "<f8", "shape": [2 ** 62, 0]},  # a dimension of 2**62, no bytes
-    {"array": 0, "dtype": "<f8", "shape": [2 ** 64, 0]},  # past int64
-    {"scalar": 0, "dtype": "<c3"},
+@pytest.mark.parametrize("value, blob", [
+    ({"array": 0, "dtype": "<f3", "shape": [1]}, bytearray(8)),  # not a dtype
+    ({"scalar": 0, "dtype": "<c3"}, bytearray(8)),
+    ({"array": 0, "dtype": "<f8", "shape": [2 ** 62, 0]}, bytearray()),  # a dimension of 2**62, no bytes
+    ({"array": 0, "dtype": "<f8", "shape": [2 ** 64, 0]}, bytearray()),  # past int64
 ])
-def test_every_decode_error_is_a_protocol_error(value):
-    """Does every malformed value become a ProtocolError (a clean message), never a raw TypeError?"""
+def test_every_decode_error_is_a_protocol_error(value, blob):
+    """Does every malformed value become a ProtocolError (a clean message), never a raw TypeError
+    or ValueError?"""
     with pytest.raises(ProtocolError):
-        decode(value, [bytearray(8)])
+        decode(value, [blob])
 
 
 def test_call_results_are_kept_for_the_current_test_only_and_bounded():
