@@ -203,10 +203,8 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
                     index = pending.pop()
                     try:
                         worker.give(index, tasks[index])
-                    except OSError:  # it died before taking the notebook: not the notebook's doing
-                        worker.stop()
-                        pool.remove(worker)
-                        pending.append(index)
+                    except OSError:  # it died before taking the notebook: seen below as a crash
+                        pass
             busy = [worker for worker in pool if worker.index is not None]
             wait([worker.connection for worker in busy] + [worker.process.sentinel for worker in busy], timeout=0.5)
             for worker in busy:
@@ -219,12 +217,12 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
                         continue
                     except (EOFError, OSError):
                         problem = "crash"
-                elif not worker.process.is_alive():
+                elif not worker.process.is_alive() or worker.connection.closed:
                     problem = "crash"
                 elif time.monotonic() - worker.started > budget + WORKER_GRACE_SECONDS:
                     problem = f"the notebook held the grader for more than {budget + WORKER_GRACE_SECONDS:g} s"
                 elif _resident_bytes(worker.process.pid) > MAX_WORKER_RSS:
-                    problem = f"the grader used more than {MAX_WORKER_RSS >> 30} GiB of memory on this notebook"
+                    problem = f"the grader used more than {MAX_WORKER_RSS >> 20} MiB of memory on this notebook"
                 if problem is None:
                     continue
                 worker.stop()
