@@ -17,7 +17,9 @@ from ..oracle import call_numpy_only, check_array, check_mask, distinct_sizes, n
 
 ASSIGNMENT = "07-attention-at-inference"
 
-LARGE = 40.0  # inputs scaled by this give scores in the thousands: a naive exp overflows
+# Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
+LARGE = 40.0  # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
+LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
 
 
 # ---------------------------------------------------------------- helpers
@@ -215,8 +217,8 @@ def check_gqa(rng, grouped_query_attention):
         k, v = rng.normal(size=(N, groups, S, d_k)), rng.normal(size=(N, groups, S, d_k))
         shapes = f"q {q.shape}, k and v {k.shape}"
         _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
-        _compare_gqa(grouped_query_attention, LARGE * q, k, v,
-                     f"grouped_query_attention({shapes}), q x {LARGE:g} (scores in the hundreds)")
+        _compare_gqa(grouped_query_attention, LARGE_Q * q, k, v,
+                     f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)")
 
 
 def check_gqa_masked(rng, grouped_query_attention):
