@@ -65,7 +65,8 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
     N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
     for rows, columns in [(L, S), (1, S), (S, S)]:  # a chunk; one decoding step; a square mask
         mask = _call(f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns)
-        check_mask(f"causal_mask_lower_right({rows}, {columns})", mask, _torch_lower_right_mask(rows, columns))
+        expected = _torch_lower_right_mask(rows, columns)
+        check_mask(f"causal_mask_lower_right({rows}, {columns})", mask, expected)
     # Attention under the learner's mask equals attention under torch's causal_lower_right.
     mask = _call(f"causal_mask_lower_right({L}, {S})", causal_mask_lower_right, L, S)
     q, k, v = (tensor(rng.normal(size=(N, length, d_k))) for length in (L, S, S))
@@ -73,7 +74,7 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))
         # SDPA's boolean mask means "may attend": the course's mask is flipped on its way in.
         got = F.scaled_dot_product_attention(q, k, v, attn_mask=~tensor(mask))
-    check_array(f"F.scaled_dot_product_attention under ~causal_mask_lower_right({L}, {S}) ({_describe(sizes)})",
+    check_array(f"attention under ~causal_mask_lower_right({L}, {S}) ({_describe(sizes)})",
                 numpy(got), numpy(expected))
 
 
@@ -103,7 +104,8 @@ def _torch_cache(module, x):
     _, b_k, b_v = module.in_proj_bias.chunk(3)
     xt = tensor(x)
     with torch.no_grad():
-        keys, values = (F.linear(xt, W, b).view(N, T, h, E // h).transpose(1, 2) for W, b in ((W_k, b_k), (W_v, b_v)))
+        keys, values = (F.linear(xt, W, b).view(N, T, h, E // h).transpose(1, 2)
+                        for W, b in ((W_k, b_k), (W_v, b_v)))
     return numpy(keys), numpy(values)
 
 
@@ -137,7 +139,8 @@ def _one_step(rng, decode_step, scale=1.0):
     what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({_describe(sizes)})"
     result = _call(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
     if not isinstance(result, tuple) or len(result) != 3:
-        raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), got {type(result).__name__}")
+        raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
+                             f"got {type(result).__name__}")
     return module, x, result, what
 
 
@@ -168,7 +171,8 @@ def check_decode_sequence(rng, decode_step):
                 f"{np.shape(cache_k)} before it; {_describe(sizes)})")
         result = _call(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
         if not isinstance(result, tuple) or len(result) != 3:
-            raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), got {type(result).__name__}")
+            raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
+                                 f"got {type(result).__name__}")
         output, cache_k, cache_v = result
         check_array(f"{what}: output vs position {step} of one causal pass of nn.MultiheadAttention",
                     output, expected[:, step:step + 1])
@@ -203,7 +207,7 @@ def _torch_gqa(q, k, v, attn_mask=None):
 
 def _compare_gqa(fn, q, k, v, what, mask=None, sdpa_mask=None):
     grouped, explicit = _torch_gqa(q, k, v, sdpa_mask)
-    arguments = (q.copy(), k.copy(), v.copy()) if mask is None else (q.copy(), k.copy(), v.copy(), mask.copy())
+    arguments = (q.copy(), k.copy(), v.copy()) + (() if mask is None else (mask.copy(),))
     got = _call(what, fn, *arguments)
     check_array(f"{what} vs F.scaled_dot_product_attention(..., enable_gqa=True)", got, grouped)
     check_array(f"{what} vs k, v repeat_interleave'd to h heads", got, explicit)
@@ -231,10 +235,12 @@ def check_gqa_masked(rng, grouped_query_attention):
         keep = rng.integers(0, S, size=shape[:-1])
         np.put_along_axis(boolean, keep[..., None], False, axis=-1)  # every row keeps one key
         shapes = f"q {q.shape}, k and v {k.shape}"
-        _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes}, boolean mask {shape})",
+        _compare_gqa(grouped_query_attention, q, k, v,
+                     f"grouped_query_attention({shapes}, boolean mask {shape})",
                      mask=boolean, sdpa_mask=~boolean)
         additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
-        _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes}, float mask {shape})",
+        _compare_gqa(grouped_query_attention, q, k, v,
+                     f"grouped_query_attention({shapes}, float mask {shape})",
                      mask=additive, sdpa_mask=additive)
 
 
@@ -331,7 +337,8 @@ MISTAKES = [
     Mistake(
         name="cache appended on the head axis (axis 1) instead of the sequence axis (axis 2)",
         cell="decode-step",
-        source=_variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"), ("b_v)], axis=2)", "b_v)], axis=1)")),
+        source=_variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"),
+                        ("b_v)], axis=2)", "b_v)], axis=1)")),
         fails=ALL_DECODE_TESTS,
     ),
     Mistake(
@@ -361,7 +368,8 @@ MISTAKES = [
     Mistake(
         name="boolean mask read in SDPA's convention (True taken as may attend)",
         cell="grouped-query-attention",
-        source=_variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores)", "np.where(mask, scores, -np.inf)")),
+        source=_variant(GQA_REFERENCE,
+                        ("np.where(mask, -np.inf, scores)", "np.where(mask, scores, -np.inf)")),
         fails=frozenset({"test-gqa-masked"}),
     ),
 ]
