@@ -1,11 +1,12 @@
-"""A small demo class: ``python -m autograder.demo SUBMITTED`` writes a folder of submissions laid
-out like nbgrader's (``<student>/<assignment>/<notebook>.ipynb``) for the README's instructor flow.
+"""Write a small demo class, laid out like nbgrader's submitted folder, for the instructor's flow.
 
-For each assignment in solutions/ it makes students whose notebooks are: the reference solution
-(full marks), the untouched release (zero), one that is not valid JSON (named in grades.csv,
-graded as zero, nobody else affected), and students ``mistakes-01`` ... who each make one known
-mistake per assignment (the assignment's MISTAKES in turn, :func:`mistake_index`), which the
-feedback names. ``--copies K`` repeats the class K times, for the benchmark.
+``python -m autograder.demo SUBMITTED`` writes ``<student>/<assignment>/<notebook>.ipynb`` for
+each assignment in solutions/: student ``full-marks`` hands in the reference solution (full
+marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid JSON for every
+assignment (each named in grades.csv with status error, nobody else affected), and
+``mistakes-01`` ... each make one known mistake per assignment (the assignment's MISTAKES in turn,
+:func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
+``not-json`` K times, for the benchmark.
 """
 
 import argparse
@@ -69,7 +70,7 @@ def write_class(students: dict, folder: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="where to write the submissions")
     parser.add_argument("--assignment", action="append", help="assignment id (default: all; repeatable)")
     parser.add_argument("--copies", type=int, default=1, help="honest students per kind (default 1)")

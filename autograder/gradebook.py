@@ -5,6 +5,10 @@ from solutions/, as ``nbgrader generate_assignment`` would record it; each resul
 submission whose test cells carry the auto scores. Only the grading command's main process
 writes it, after the workers are done, so parallel grading cannot corrupt it; a re-run updates
 the same rows (manual scores a grader entered in formgrader are kept, and flagged for review).
+
+Only a graded notebook writes scores. A notebook missing or not gradable in this run records the
+student and leaves any earlier submission as it was: a re-run into the same OUT never replaces a
+recorded score by a zero (``nbgrader export`` counts a student without a submission as 0).
 """
 
 import warnings
@@ -61,14 +65,17 @@ def write_gradebook(results: list, path: Path, known: list) -> None:
 def _write(results: list, path: Path, known: list) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    graded = [result for result in results if result["assignment"] in known and result["max_score"] is not None]
+    recorded = [result for result in results
+                if result["assignment"] in known and result["max_score"] is not None]
+    graded = [result for result in recorded if result["status"] == "graded"]
     with Gradebook(f"sqlite:///{path}") as gradebook:
-        for assignment in sorted({result["assignment"] for result in graded}):
+        for assignment in sorted({result["assignment"] for result in recorded}):
             _record_assignment(gradebook, assignment)
+        for result in recorded:
+            gradebook.update_or_create_student(result["student"])
         for result in graded:
             student, assignment = result["student"], result["assignment"]
             notebook = Path(course.notebook_name(assignment)).stem
-            gradebook.update_or_create_student(student)
             try:
                 gradebook.find_submission(assignment, student)
             except MissingEntry:

@@ -5,6 +5,15 @@ What counts comes from the SOLUTION notebook, never from the submission: which c
 their points and their code. A test cell's points are earned when its code (the visible asserts
 and the hidden check, exactly as in the notebook) runs without error; the learner's functions it
 calls are proxies that ship the arguments to the sandbox and bring plain arrays back.
+
+One notebook's bounds in this trusted process:
+- time: one deadline (`budget` from the start of grade_notebook) covers every cell, call and
+  callback; the rewriting of IPython syntax in the learner's text is linear past a small allowance.
+- memory: one answer from the sandbox at a time (Limits.max_answer_bytes, 64 MiB of arrays, built
+  without a copy, plus at most 1 MiB of JSON), the current test's call results (MAX_KEPT_RESULT_BYTES,
+  64 MiB), and the checks' own work on the shapes they chose (the grader's functions refuse any
+  other shape): about 160 MB above the worker's baseline. grading.grade_all stops a worker past
+  MAX_WORKER_RSS anyway, charging only the notebook it held.
 """
 
 import ast
@@ -13,18 +22,25 @@ import contextlib
 import io
 import json
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import course
 from .assignments import load_assignment
+from .messages import summary
 from .sandbox import Limits, Sandbox, SandboxDied, SandboxUnavailable, Unsupported
-from .secret import STUDENT_ENV
+from .hidden import HIDDEN_CHECK_RUNNING
+from .secret import STUDENT_ENV, SUBMISSION_DIGEST, code_digest
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_SANDBOX_STARTS = 12
+# The results of one test's calls kept for the mistake detector; beyond this, no diagnosis.
+MAX_KEPT_RESULT_BYTES = 64 << 20
 
 
 def cell_source(cell) -> str:
@@ -199,14 +215,71 @@ def _visible(source: str) -> list:
     return lines
 
 
+# IPython syntax in a learner's cell (`!ls`, `%matplotlib inline`, `x = !ls`, `len?`): lines that
+# IPython's TransformerManager rewrites, at a cost that grows with their number times the cell's size.
+_IPYTHON_LINE = re.compile(r"^[ \t]*(?:[!%]|[\w.,\[\] \t]+=[ \t]*[!%]|[\w.]+[ \t]*\?\??[ \t]*$)", re.M)
+_ASSIGNED_FROM_IPYTHON = re.compile(r"^([ \t]*)([\w.,\[\] \t]+?)[ \t]*=[ \t]*[!%]")
+# What IPython may spend on one notebook: (IPython lines x characters) summed over its cells, about
+# a second of CPU; beyond it, each such line becomes a no-op here, linearly.
+MAX_TRANSFORM_WORK = 1 << 19
+
+
+def _neutralise_ipython(source: str) -> str:
+    """IPython syntax without IPython, in linear time: the sandbox's get_ipython() does nothing, so
+    a cell magic's cell, a magic or a shell line does nothing either; `x = !ls` gives x = None."""
+    lines = source.split("\n")
+    first = next((line for line in lines if line.strip()), "")
+    if first.lstrip().startswith("%%"):
+        return "pass\n"
+    for number, line in enumerate(lines):
+        if not _IPYTHON_LINE.match(line):
+            continue
+        assigned = _ASSIGNED_FROM_IPYTHON.match(line)
+        if assigned:
+            lines[number] = f"{assigned.group(1)}{assigned.group(2)} = None"
+        else:
+            lines[number] = line[: len(line) - len(line.lstrip())] + "pass"
+    return "\n".join(lines)
+
+
+class _CellTransformer:
+    """IPython's own rewriting of a learner's cell while that stays cheap, ours beyond."""
+
+    def __init__(self):
+        self.work_left = MAX_TRANSFORM_WORK
+        self._ipython = None
+
+    def __call__(self, source: str) -> str:
+        special = len(_IPYTHON_LINE.findall(source))
+        if not special:
+            return source
+        work = special * len(source)
+        if work > self.work_left:
+            return _neutralise_ipython(source)
+        self.work_left -= work
+        if self._ipython is None:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            self._ipython = TransformerManager().transform_cell
+        try:
+            return self._ipython(source)
+        except Exception:  # leave it as it is: a syntax error will be reported for the cell
+            return source
+
+
+def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
+    """The submission's own code: its code cells other than the course's tests and read-only cells
+    (which run from the course's copy), as written. Their digest seeds the hidden inputs."""
+    return [cell_source(cell) for cell in cells if cell.get("cell_type") == "code"
+            and _grade_id(cell) not in spec.tests and _grade_id(cell) not in spec.readonly]
+
+
 def plan_cells(spec: AssignmentSpec, cells: list):
     """What runs in the sandbox, and notes on how the submission differs from the course's notebook.
 
     The course's read-only cells (imports, helpers) come from the solution; test cells are left out
     (they run in the trusted process from the solution); every other code cell is the learner's."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transform = TransformerManager().transform_cell
+    transform = _CellTransformer()
     notes, run, seen = [], [], {}
     code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
     present = [_grade_id(cell) for cell in code_cells]
@@ -221,11 +294,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
         if grade_id in spec.readonly:
             run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
             continue
-        try:
-            source = transform(source)
-        except Exception:  # leave it as it is: a syntax error will be reported for the cell
-            pass
-        run.append((grade_id or f"cell {number}", source, True))
+        run.append((grade_id or f"cell {number}", transform(source), True))
     if not any(grade_id for grade_id in present):
         notes.append("the notebook has no nbgrader metadata: every code cell was run, and the tests come from the course's copy")
     else:
@@ -266,15 +335,42 @@ class OutOfBudget(AssertionError):
     pass
 
 
+def _nbytes(value, depth: int = 0) -> int:
+    """Roughly what keeping `value` costs: its arrays' bytes plus a little per item."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)) and depth < 30:
+        return 64 + sum(_nbytes(item, depth + 1) for item in value)
+    if isinstance(value, dict) and depth < 30:
+        return 64 + sum(_nbytes(item, depth + 1) for item in value.values())
+    return 64
+
+
 class LearnerSession:
-    def __init__(self, cells: list, limits: Limits, budget: float):
+    """The learner's process for one notebook, restarted when it dies, all within one deadline.
+
+    `calls` holds the current test's calls (grade_notebook starts a new list for each test), their
+    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector."""
+
+    def __init__(self, cells: list, limits: Limits, deadline: float):
         self.cells, self.limits = cells, limits
-        self.deadline = time.monotonic() + budget
+        self.deadline = deadline  # time.monotonic() when the notebook's budget runs out
         self.sandbox, self.starts = None, 0
         self.skipped, self.cell_errors, self.events = set(), {}, []
         self.calls: list[Call] = []
+        self.kept_bytes = 0
+        self.hidden_texts: set[str] = set()  # what the learner's code raised in a hidden check
+
+    def new_test(self) -> None:
+        self.calls, self.kept_bytes, self.hidden_texts = [], 0, set()
+
+    def _check_budget(self):
+        if time.monotonic() >= self.deadline:
+            self.close()
+            raise OutOfBudget("not graded: the submission used up its time budget")
 
     def _ensure(self):
+        self._check_budget()
         if self.sandbox is not None:
             return
         while True:
@@ -284,14 +380,19 @@ class LearnerSession:
             indices = [i for i in range(len(self.cells)) if i not in self.skipped]
             sandbox = Sandbox(self.limits)
             try:
-                for position, error in sandbox.run_cells([self.cells[i][1] for i in indices]):
+                for position, error in sandbox.run_cells([self.cells[i][1] for i in indices], self.deadline):
                     label, _, learners = self.cells[indices[position]]
                     if error and learners and label not in self.cell_errors:
                         self.cell_errors[label] = error
                 self.sandbox = sandbox
                 return
             except SandboxDied as died:
-                index = indices[died.index]
+                if died.index is None and not indices:
+                    self.events.append(f"the notebook's process: {died}")
+                    continue
+                # index None: every cell had run, and the process ended before saying so: the last
+                # cell is the one that had the process last.
+                index = indices[len(indices) - 1 if died.index is None else died.index]
                 self.skipped.add(index)
                 self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
 
@@ -300,7 +401,7 @@ class LearnerSession:
             return {}
         self._ensure()
         try:
-            return self.sandbox.lookup(names)
+            return self.sandbox.lookup(names, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"looking up {', '.join(names)}: {died}")
@@ -311,7 +412,7 @@ class LearnerSession:
         self.calls.append(record)
         self._ensure()
         try:
-            kind, value = self.sandbox.call(name, args, kwargs)
+            kind, value = self.sandbox.call(name, args, kwargs, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"{name}(...): {died}")
@@ -319,13 +420,23 @@ class LearnerSession:
         if kind == "raised":
             kind_name, text = value
             error_class = getattr(builtins, kind_name, None)
-            if isinstance(error_class, type) and issubclass(error_class, Exception) and not issubclass(error_class, OutOfBudget):
-                raise error_class(text)
-            raise AssertionError(f"{name}(...) raised {kind_name}: {text}")
+            builtin = isinstance(error_class, type) and issubclass(error_class, Exception)
+            if HIDDEN_CHECK_RUNNING.get() and text not in self.sandbox.grader_messages:
+                # Kept from the feedback (see _message): it may show the hidden inputs.
+                self.hidden_texts.update([text] if builtin else [text, kind_name])
+            if builtin and not issubclass(error_class, OutOfBudget):
+                error = error_class(text)
+            else:
+                error = AssertionError(f"{name}(...) raised {kind_name}: {text}")
+            error.raised_by = name  # the learner's function, not a check, raised it
+            raise error
         problem = _unsupported(value)
         if problem is not None:
             raise AssertionError(f"{name}(...) returned {problem.description}; answers must be plain numpy arrays or numbers")
-        record.result, record.ok = value, True
+        size = _nbytes(value)
+        if self.kept_bytes + size <= MAX_KEPT_RESULT_BYTES:  # else: too big to keep, not diagnosed
+            self.kept_bytes += size
+            record.result, record.ok = value, True
         return value
 
     def close(self):
@@ -367,11 +478,27 @@ class LearnerFunction:
 
 # ------------------------------------------------------------------------------------------------
 
+HIDDEN_TEXT = "[its message: not shown, as it may hold the hidden inputs]"
+
+
+def _redact(text: str, hidden_texts: set) -> str:
+    """`text` without what the learner's code raised during hidden checks (texts of 3 characters
+    or more: shorter ones cannot carry the inputs), however the check quoted it."""
+    for secret_text in sorted((t for t in hidden_texts if len(t.strip()) >= 3), key=len, reverse=True):
+        text = text.replace(secret_text, HIDDEN_TEXT)
+    return text
+
+
 def _message(error: BaseException, needs: list, session: LearnerSession) -> str:
     if isinstance(error, NameError) and getattr(error, "name", None) in needs:
         text = f"{error.name} is not defined: its cell is missing, or raised an error before defining it"
         return text
     text = str(error).strip()
+    redacted = _redact(text, session.hidden_texts)
+    if redacted != text and getattr(error, "raised_by", None):
+        return (f"{error.raised_by}(...) raised {type(error).__name__} on the hidden inputs (its message is not "
+                "shown: it may hold them)")
+    text = redacted
     if isinstance(error, NotImplementedError):
         return "NotImplementedError: the answer is not written yet (its cell still raises NotImplementedError)"
     if isinstance(error, AssertionError):
@@ -381,8 +508,11 @@ def _message(error: BaseException, needs: list, session: LearnerSession) -> str:
 
 def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits: Limits, budget: float,
                    notes: list | None = None) -> dict:
-    """Grade one student's notebook for `spec`; always returns a result, never raises."""
+    """Grade one student's notebook for `spec`; always returns a result, never raises. Everything
+    after reading the file, the work on the learner's text included, is within `budget` seconds."""
     from .diagnosis import likely_mistakes
+
+    deadline = time.monotonic() + budget
 
     result = {
         "student": student, "assignment": spec.assignment, "max_score": spec.max_score, "score": 0.0,
@@ -392,7 +522,7 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
                   for grade_id, (points, _) in spec.tests.items()],
     }
     if path is None:
-        result.update(status="error", message="missing notebook")
+        result.update(status="missing", message="missing notebook")
         return _summarise(result)
     try:
         cells = read_submission(path)
@@ -403,14 +533,15 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
         return _summarise(result)
     run, plan_notes = plan_cells(spec, cells)
     result["notes"] += plan_notes
-    session = LearnerSession(run, limits, budget)
+    session = LearnerSession(run, limits, deadline)
     namespace = spec.fresh_namespace()
     os.environ[STUDENT_ENV] = student
+    digest_token = SUBMISSION_DIGEST.set(code_digest(learner_sources(spec, cells)))
     try:
         for test in result["tests"]:
             grade_id = test["grade_id"]
             needs = spec.needs[grade_id]
-            first_call = len(session.calls)
+            session.new_test()
             try:
                 for name, (kind, value) in session.lookup(needs).items():
                     if kind == "callable":
@@ -423,14 +554,16 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
                     exec(spec.compiled[grade_id], namespace)
             except (Exception, SystemExit) as error:  # noqa: BLE001 - every failure is a message
                 test["message"] = _message(error, needs, session)[:1000]
-                test["mistakes"] = likely_mistakes(spec, grade_id, session.calls[first_call:])
+                test["mistakes"] = likely_mistakes(spec, grade_id, session.calls)
             else:
                 test.update(passed=True, score=test["points"], message="passed")
     except SandboxUnavailable as error:
         result.update(status="error", message=f"the sandbox could not start: {error}")
     finally:
         session.close()
+        session.new_test()  # nothing of the calls outlives the notebook
         os.environ.pop(STUDENT_ENV, None)
+        SUBMISSION_DIGEST.reset(digest_token)
     result["cell_errors"] = dict(session.cell_errors)
     result["events"] = list(session.events)
     return _summarise(result)
@@ -438,18 +571,5 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
 
 def _summarise(result: dict) -> dict:
     result["score"] = float(sum(test["score"] for test in result["tests"]))
-    if result["status"] == "graded":
-        passed = sum(test["passed"] for test in result["tests"])
-        parts = [f"{passed} of {len(result['tests'])} tests passed"]
-        failed = [test for test in result["tests"] if not test["passed"]]
-        for test in failed[:4]:
-            hint = f" (looks like: {'; '.join(test['mistakes'])})" if test["mistakes"] else ""
-            parts.append(f"{test['grade_id']}: {test['message'][:160]}{hint}")
-        for label, error in list(result["cell_errors"].items())[:3]:
-            parts.append(f"{label} raised {error[:160]}")
-        parts += [event[:200] for event in result["events"][:3]]
-        parts += result["notes"]
-        result["message"] = " | ".join(parts)
-    else:
-        result["message"] = " | ".join([result["message"], *result["notes"]])
+    result["message"] = summary(result)
     return result

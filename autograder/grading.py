@@ -1,10 +1,15 @@
 """``python -m autograder grade SUBMITTED --out OUT``: grade a class, safely, in parallel.
 
 SUBMITTED is laid out like nbgrader's submitted folder, ``<student>/<assignment>/<notebook>.ipynb``.
-Every notebook gets a row in OUT/grades.csv, whatever is wrong with it; everything is written
-under OUT (grades.csv, results.json, feedback/, plots/, gradebook.db). The exit status is 0 when
-every submission got a result and 2 when the class could not be graded at all (no SUBMITTED, no
-sandbox on this platform, OUT not writable).
+Every notebook gets a row in OUT/grades.csv, whatever is wrong with it, with the status
+``graded``, ``missing`` (not handed in) or ``error`` (handed in but could not be graded: a broken
+file, a folder name that cannot be an id, a crash of the grader). Everything is written under OUT:
+grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py and
+.grading.lock.
+
+Exit status: 0 when every notebook handed in was graded, 3 when the class was graded but some
+notebooks could not be (status ``error`` in grades.csv), 2 when the class could not be graded at
+all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment).
 
 Learner code runs only in the sandbox (autograder/sandbox_child.py); the checks run in worker
 processes of the grader (one per core by default); only this main process writes OUT.
@@ -16,15 +21,15 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
 from . import course
+from .messages import name_problem, safe_strings, shown_name
 from .sandbox import Limits
 
-REFUSAL = 2
+REFUSAL = 2  # nothing was graded
+INCOMPLETE = 3  # graded, but some notebooks could not be
 
 
 def _size(text: str) -> int:
@@ -35,9 +40,15 @@ def _size(text: str) -> int:
 
 
 def parse_arguments(argv):
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=__doc__.split("\n")[0])
+    paragraphs = __doc__.split("\n\n")
+    exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
+    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
+                                     epilog=exit_statuses)
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
+    parser.add_argument("--assignment", action="append", metavar="ID",
+                        help="grade this assignment (repeatable; default: every assignment with a folder "
+                             "in SUBMITTED)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
     parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds for each cell and each call (default 30)")
     parser.add_argument("--memory", type=_size, default=2 << 30, help="memory limit of the learner's process (default 2G)")
@@ -50,47 +61,81 @@ def parse_arguments(argv):
 # ------------------------------------------------------------------------------------------------
 # Finding the submissions
 
-def collect(submitted: Path, known: list[str]):
+def collect(submitted: Path, known: list[str], assignments: list[str] | None = None):
     """(tasks, rows): a task (student, assignment, path or None, notes) per notebook to grade, and
-    ready-made result rows for what cannot be graded (an unknown assignment folder...)."""
-    tasks, rows, seen = [], [], {}
+    ready-made error rows for what cannot be graded (a folder name that cannot be an id, an unknown
+    assignment folder...).
+
+    Only `assignments` are graded (default: every course assignment that has a folder in some
+    student's folder); a student without a folder for one of them gets a task with no path, which
+    the grader reports as missing. Folders of other assignments are left alone when the instructor
+    names the assignments, and reported otherwise.
+    """
+    students = {}  # student id -> {folder name: folder}
+    tasks, rows = [], []
     for student_dir in sorted(submitted.iterdir()):
         if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
             continue
-        student = student_dir.name
-        seen[student] = set()
-        for folder in sorted(student_dir.iterdir()):
-            if folder.name.startswith("."):
-                continue
-            assignment = folder.name
-            if folder.is_symlink() or not folder.is_dir():
-                rows.append(_row(student, assignment, None, "error", f"{assignment} is not a folder (symbolic links are not followed)"))
-                continue
-            if assignment not in known:
-                rows.append(_row(student, assignment, None, "error", f"unknown assignment {assignment!r}: this course has {', '.join(known)}"))
-                continue
-            seen[student].add(assignment)
-            expected = folder / course.notebook_name(assignment)
-            notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
-            if expected in notebooks:
-                tasks.append((student, assignment, expected, []))
-            elif expected.is_symlink():
-                tasks.append((student, assignment, expected, []))  # refused (O_NOFOLLOW) with a message
-            elif len(notebooks) == 1:
-                tasks.append((student, assignment, notebooks[0], [f"the notebook is named {notebooks[0].name}, not {expected.name}"]))
-            elif notebooks:
-                rows.append(_row(student, assignment, None, "error", f"several notebooks and none named {expected.name}: {', '.join(p.name for p in notebooks)}"))
+        student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
+        if problem:
+            rows.append(_row(student, "", None, "error", f"the student folder {student!r} cannot be used as "
+                             f"a student id ({problem}): rename it; nothing in it was graded"))
+            continue
+        try:
+            students[student] = {folder.name: folder for folder in sorted(student_dir.iterdir())
+                                 if not folder.name.startswith(".")}
+        except OSError as error:
+            rows.append(_row(student, "", None, "error", f"cannot read the student folder: {error.strerror}"))
+    present = {name for folders in students.values() for name in folders if name in known}
+    chosen = sorted(present) if assignments is None else list(assignments)
+    for student, folders in students.items():
+        for name, folder in folders.items():
+            if name in chosen or assignments is not None:
+                continue  # graded below, or not asked for
+            assignment, problem = shown_name(name), name_problem(name)
+            if problem:
+                message = f"the folder {assignment!r} cannot be an assignment id ({problem})"
+            elif folder.is_symlink() or not folder.is_dir():
+                message = f"{assignment} is not a folder (symbolic links are not followed)"
             else:
-                tasks.append((student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]))
-    submitted_assignments = sorted(set().union(*seen.values())) if seen else []
-    for student, assignments in seen.items():
-        for assignment in submitted_assignments:
-            if assignment not in assignments:
+                message = f"unknown assignment {assignment!r}: this course has {', '.join(known)}"
+            rows.append(_row(student, assignment, None, "error", message))
+        for assignment in chosen:
+            folder = folders.get(assignment)
+            if folder is None:
                 tasks.append((student, assignment, None, [f"not submitted: no folder {assignment}/"]))
+            elif folder.is_symlink() or not folder.is_dir():
+                rows.append(_row(student, assignment, None, "error",
+                                 f"{assignment} is not a folder (symbolic links are not followed)"))
+            else:
+                try:
+                    task = _notebook_task(student, assignment, folder)
+                except OSError as error:
+                    message = f"cannot read {assignment}/: {error.strerror}"
+                    task = _row(student, assignment, None, "error", message)
+                (tasks if isinstance(task, tuple) else rows).append(task)
     return tasks, rows
 
 
+def _notebook_task(student: str, assignment: str, folder: Path):
+    """The task grading `folder`'s notebook, or an error row when it holds several and none is
+    named as expected."""
+    expected = folder / course.notebook_name(assignment)
+    notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
+    if expected in notebooks or expected.is_symlink():  # a link is refused (O_NOFOLLOW), with a message
+        return student, assignment, expected, []
+    if len(notebooks) == 1:
+        renamed = f"the notebook is named {notebooks[0].name}, not {expected.name}"
+        return student, assignment, notebooks[0], [renamed]
+    if notebooks:
+        names = ", ".join(path.name for path in notebooks)
+        message = f"several notebooks and none named {expected.name}: {names}"
+        return _row(student, assignment, None, "error", message)
+    return student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]
+
+
 def _row(student, assignment, max_score, status, message):
+    """A result for a notebook that was never graded: same keys as the grader's results."""
     return {"student": student, "assignment": assignment, "score": 0.0, "max_score": max_score,
             "status": status, "message": message, "tests": [], "notes": [], "events": [], "cell_errors": {}}
 
@@ -123,31 +168,129 @@ def _grade_task(task) -> dict:
         return _row(student, assignment, None, "error", f"internal grader error: {type(error).__name__}: {error}")
 
 
+# A notebook may hold its worker this long past its budget (the checks' own work, starting torch)
+# before the worker is stopped; and a worker may grow to this resident size. Both are backstops:
+# the budget and the bounds of autograder/sandbox.py and autograder/grader.py come first.
+WORKER_GRACE_SECONDS = 60.0
+MAX_WORKER_RSS = 3 << 30
+
+
+def _worker_loop(connection, limits: Limits, budget: float, secret: str) -> None:
+    """One grading worker: one notebook at a time, so the parent always knows which one it holds."""
+    _init_worker(limits, budget, secret)
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        connection.send(_grade_task(task))
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _Worker:
+    """A worker process, its pipe, and the notebook (task index) it is grading, if any."""
+
+    def __init__(self, context, limits: Limits, budget: float, secret: str):
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_worker_loop, args=(theirs, limits, budget, secret), daemon=True)
+        self.process.start()
+        theirs.close()
+        self.index, self.started = None, 0.0
+
+    def give(self, index: int, task) -> None:
+        self.index, self.started = index, time.monotonic()
+        self.connection.send(task)
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+        self.connection.close()
+
+
 def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, progress: bool) -> list:
+    """Grade every task in `workers` processes; a result for each, whatever happens to a worker.
+
+    Each worker holds one notebook at a time. When a worker dies (the out-of-memory killer, a
+    crash), only the notebook it held is charged: it is retried once in a fresh worker, then given
+    an error row; the others are not disturbed. A worker that holds one notebook for longer than
+    its budget plus WORKER_GRACE_SECONDS, or grows past MAX_WORKER_RSS, is stopped, and that
+    notebook alone gets an error row."""
+    from multiprocessing.connection import wait
+
     from tqdm import tqdm
 
+    context = get_context("fork")
     results, attempts, pending = [], {}, list(range(len(tasks)))
-    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    while pending:
-        retry = []
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=get_context("fork"),
-                                 initializer=_init_worker, initargs=(limits, budget, secret)) as pool:
-            futures = {pool.submit(_grade_task, tasks[index]): index for index in pending}
-            for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    results.append(future.result())
-                    bar.update(1)
-                except BrokenProcessPool:
-                    attempts[index] = attempts.get(index, 0) + 1
-                    if attempts[index] >= 2:
-                        student, assignment, _, _ = tasks[index]
-                        results.append(_row(student, assignment, None, "error", "the grader's worker process crashed twice on this notebook"))
+    pending.reverse()  # popped from the end: in order
+    pool: list[_Worker] = []
+    bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+
+    def fail(index: int, message: str) -> None:
+        student, assignment, _, _ = tasks[index]
+        results.append(_row(student, assignment, None, "error", message))
+        bar.update(1)
+
+    try:
+        while pending or any(worker.index is not None for worker in pool):
+            while pending and len(pool) < max(1, workers):
+                pool.append(_Worker(context, limits, budget, secret))
+            for worker in list(pool):
+                if worker.index is None and pending:
+                    index = pending.pop()
+                    try:
+                        worker.give(index, tasks[index])
+                    except OSError:  # it died before taking the notebook: seen below as a crash
+                        pass
+            busy = [worker for worker in pool if worker.index is not None]
+            wait([worker.connection for worker in busy] + [worker.process.sentinel for worker in busy], timeout=0.5)
+            for worker in busy:
+                index, problem = worker.index, None
+                if worker.connection.poll():
+                    try:
+                        results.append(worker.connection.recv())
                         bar.update(1)
-                    else:
-                        retry.append(index)
-        pending = retry
-    bar.close()
+                        worker.index = None
+                        continue
+                    except (EOFError, OSError):
+                        problem = "crash"
+                elif not worker.process.is_alive() or worker.connection.closed:
+                    problem = "crash"
+                elif time.monotonic() - worker.started > budget + WORKER_GRACE_SECONDS:
+                    problem = f"the notebook held the grader for more than {budget + WORKER_GRACE_SECONDS:g} s"
+                elif _resident_bytes(worker.process.pid) > MAX_WORKER_RSS:
+                    problem = f"the grader used more than {MAX_WORKER_RSS >> 20} MiB of memory on this notebook"
+                if problem is None:
+                    continue
+                worker.stop()
+                pool.remove(worker)
+                attempts[index] = attempts.get(index, 0) + 1
+                if problem != "crash":
+                    fail(index, f"not graded: {problem}")
+                elif attempts[index] >= 2:
+                    fail(index, "the grader's worker process crashed twice on this notebook")
+                else:
+                    pending.append(index)
+    finally:
+        for worker in pool:
+            try:
+                worker.connection.send(None)
+            except OSError:
+                pass
+        for worker in pool:
+            worker.process.join(timeout=5)
+            worker.stop()
+        bar.close()
     return results
 
 
@@ -158,6 +301,12 @@ def main(argv=None) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
+        return REFUSAL
+    known = course.assignments()
+    unknown = [assignment for assignment in arguments.assignment or [] if assignment not in known]
+    if unknown:
+        print(f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}",
+              file=sys.stderr)
         return REFUSAL
     limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
     budget = arguments.budget or 20 * arguments.timeout
@@ -188,21 +337,30 @@ def main(argv=None) -> int:
         print(f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr)
         fcntl.flock(lock, fcntl.LOCK_EX)
     started = time.monotonic()
-    known = course.assignments()
-    tasks, rows = collect(submitted, known)
+    tasks, rows = collect(submitted, known, arguments.assignment)
     print(f"sandbox: user+network+mount namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
           f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; {len(tasks)} notebooks, {arguments.workers} workers",
           file=sys.stderr)
-    results = rows + grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
+    graded = grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
+    # Learners' text (exception messages, printed names) enters here from the sandbox, through the
+    # workers, and file names entered in collect: made safe once, before anything is written.
+    results = [safe_strings(result) for result in rows + graded]
     results.sort(key=lambda result: (result["student"], result["assignment"]))
     from .reports import write_reports
 
     write_reports(results, out, known)
     elapsed = time.monotonic() - started
-    errors = sum(result["status"] != "graded" for result in results)
-    print(f"graded {len(results)} notebooks in {elapsed:.1f} s ({errors} with errors, each named in "
+    print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
           f"{out / 'grades.csv'})", file=sys.stderr)
-    return 0
+    return INCOMPLETE if any(result["status"] == "error" for result in results) else 0
+
+
+def summary_line(results: list) -> str:
+    """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
+    count = {status: sum(result["status"] == status for result in results)
+             for status in ("graded", "missing", "error")}
+    return (f"{count['graded']} graded, {count['missing']} missing (not handed in), "
+            f"{count['error']} could not be graded (status error)")
 
 
 if __name__ == "__main__":

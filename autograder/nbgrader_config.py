@@ -5,6 +5,7 @@ Use it with any nbgrader command: ``nbgrader generate_assignment 04-scaling-soft
 is nbgrader's source directory and exercises/ its release directory.
 """
 
+import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -24,3 +25,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A notebook imports torch, and the hidden checks run several oracles: allow time for both.
 c.Execute.timeout = 120
 c.Autograde.create_student = True
+
+# `nbgrader export` through the course's one CSV writer: no cell a spreadsheet would evaluate.
+sys.path.append(str(ROOT))
+c.ExportApp.plugin_class = "autograder.nbgrader_export.SpreadsheetSafeCsvExport"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
-MAX_HEADER = 16 << 20
+MAX_HEADER = 1 << 20  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
 MAX_BLOBS = 4096
 MAX_DEPTH = 25
 DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
@@ -33,7 +33,10 @@ class SandboxUnavailable(RuntimeError):
 
 
 class SandboxDied(Exception):
-    """The learner's process ended or ran out of time; `message` says how."""
+    """The learner's process ended or ran out of time; `message` says how. `index` is the cell
+    that was running, when one was (None while waiting for anything else)."""
+
+    index: int | None = None
 
 
 class ProtocolError(Exception):
@@ -47,7 +50,7 @@ class Limits:
     memory_bytes: int = 2 << 30  # address space
     file_bytes: int = 16 << 20  # largest file it may write
     tmpfs_bytes: int = 64 << 20  # its private /tmp
-    max_answer_bytes: int = 256 << 20  # largest message it may send back
+    max_answer_bytes: int = 64 << 20  # largest message it may send back (arrays included)
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,8 +87,9 @@ def _read_only_paths() -> list:
             paths.append((str(entry), "tree"))
     zipped = stdlib.parent / f"python{sys.version_info.major}{sys.version_info.minor}.zip"
     paths.append((str(zipped), "tree"))
+    # numpy's own folders only: no right to list site-packages, so the learner cannot see what
+    # else is installed (numpy is imported before Landlock applies, so its finder needs none).
     site_packages = Path(np.__file__).resolve().parent.parent
-    paths.append((str(site_packages), "dir"))
     for name in ("numpy", "numpy.libs"):
         paths.append((str(site_packages / name), "tree"))
     return paths
@@ -102,19 +106,49 @@ def _scratch_directory(read_only: list) -> str:
     return scratch
 
 
-def _read(channel: socket.socket, size: int, deadline: float) -> bytes:
-    chunks, remaining = [], size
-    while remaining:
+def _read(channel: socket.socket, size: int, deadline: float) -> bytearray:
+    """Exactly `size` bytes, into one buffer (arrays are then built on it without a copy)."""
+    data, done = bytearray(size), 0
+    view = memoryview(data)
+    while done < size:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
         channel.settimeout(left)
-        chunk = channel.recv(min(remaining, 1 << 20))
-        if not chunk:
+        received = channel.recv_into(view[done:], min(size - done, 1 << 20))
+        if not received:
             raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        done += received
+    return data
+
+
+MAX_CALLBACK_ITEMS = 256  # items of plain lists, tuples and dicts in one callback's arguments
+
+
+def _shapes(value, found: set, depth: int = 0) -> int:
+    """Add the shapes of the arrays in `value` (the arguments of a call) to `found`; return how
+    many list, tuple and dict items it holds."""
+    items = 0
+    if depth <= MAX_DEPTH:
+        if type(value) is np.ndarray:
+            found.add(tuple(value.shape))
+        elif type(value) in (list, tuple, dict):
+            members = list(value.values()) if type(value) is dict else value
+            items = len(members) + sum(_shapes(item, found, depth + 1) for item in members)
+    return items
+
+
+def _callback_problem(arguments, given: set) -> str | None:
+    """Why the grader's function must not run on these arguments: an array of a shape the check
+    did not hand out (its cost grows with the shapes: a reference attention on L = 40,000 would
+    need tens of GB), or plain lists that could stand for such an array. None: they are fine."""
+    found = set()
+    if _shapes(arguments, found) > MAX_CALLBACK_ITEMS:
+        return f"more than {MAX_CALLBACK_ITEMS} list items; pass numpy arrays"
+    strangers = sorted(found - given)
+    if strangers:
+        return f"an array of shape {strangers[0]}, not one of the shapes it was given"
+    return None
 
 
 def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
@@ -155,8 +189,21 @@ class Unsupported:
         return f"<{self.description}>"
 
 
-def decode(value, blobs: list, depth: int = 0):
-    """Rebuild plain data from the sandbox's answer; anything unexpected is a ProtocolError."""
+def decode(value, blobs: list, used: set | None = None):
+    """Rebuild plain data from the sandbox's answer; anything unexpected is a ProtocolError.
+
+    Each blob may back one value at most (`used` collects those taken across one message), so the
+    decoded arrays never hold more bytes than the message did; arrays are built on the received
+    buffers without copying them."""
+    try:
+        return _decode(value, blobs, set() if used is None else used, 0)
+    except ProtocolError:
+        raise
+    except (TypeError, ValueError, OverflowError, MemoryError, RecursionError) as error:
+        raise ProtocolError(f"malformed value ({type(error).__name__})") from None
+
+
+def _decode(value, blobs: list, used: set, depth: int):
     if depth > MAX_DEPTH:
         raise ProtocolError("answer nested too deeply")
     if value is None or type(value) in (bool, int, str):
@@ -176,7 +223,13 @@ def decode(value, blobs: list, depth: int = 0):
         dtype_text = value.get("dtype")
         if type(index) is not int or not 0 <= index < len(blobs) or type(dtype_text) is not str or not DTYPE.match(dtype_text):
             raise ProtocolError("malformed array")
-        dtype = np.dtype(dtype_text)
+        if index in used:
+            raise ProtocolError("one array's bytes referenced twice")
+        used.add(index)
+        try:
+            dtype = np.dtype(dtype_text)
+        except TypeError:
+            raise ProtocolError(f"unknown dtype {dtype_text}") from None
         if dtype.kind not in "biufc":
             raise ProtocolError("unsupported dtype")
         blob = blobs[index]
@@ -189,21 +242,23 @@ def decode(value, blobs: list, depth: int = 0):
             raise ProtocolError("malformed shape")
         if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(blob):
             raise ProtocolError("array size does not match its shape")
+        if type(blob) is not bytearray:  # a writable buffer of our own, not shared with the caller
+            blob = bytearray(blob)
         array = np.frombuffer(blob, dtype=dtype).reshape(shape)
-        return np.array(array, dtype=dtype.newbyteorder("="), copy=True)
+        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
     if "list" in value and type(value["list"]) is list:
-        return [decode(item, blobs, depth + 1) for item in value["list"]]
+        return [_decode(item, blobs, used, depth + 1) for item in value["list"]]
     if "tuple" in value and type(value["tuple"]) is list:
-        return tuple(decode(item, blobs, depth + 1) for item in value["tuple"])
+        return tuple(_decode(item, blobs, used, depth + 1) for item in value["tuple"])
     if "dict" in value and type(value["dict"]) is list:
         result = {}
         for pair in value["dict"]:
             if type(pair) is not list or len(pair) != 2:
                 raise ProtocolError("malformed dict")
-            key = decode(pair[0], blobs, depth + 1)
+            key = _decode(pair[0], blobs, used, depth + 1)
             if type(key) not in (str, int, float, bool, type(None)):
                 raise ProtocolError("unhashable dict key")
-            result[key] = decode(pair[1], blobs, depth + 1)
+            result[key] = _decode(pair[1], blobs, used, depth + 1)
         return result
     raise ProtocolError("unknown value")
 
@@ -231,6 +286,7 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.seq = 0
+        self.grader_messages: set[str] = set()  # what the grader's own functions said to the learner's
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_only = _read_only_paths()
         scratch = _scratch_directory(read_only)
@@ -249,20 +305,25 @@ class Sandbox:
         environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1",
                        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         debug = os.environ.get("AUTOGRADER_SANDBOX_DEBUG")
-        self.process = subprocess.Popen(
-            [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],
-            pass_fds=[child.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(debug, "ab") if debug else subprocess.DEVNULL,
-            start_new_session=True,
-            env=environment,
-            cwd="/",
-        )
-        child.close()
+        try:
+            self.process = subprocess.Popen(
+                [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(debug, "ab") if debug else subprocess.DEVNULL,
+                start_new_session=True,
+                env=environment,
+                cwd="/",
+            )
+        except OSError as error:
+            parent.close()
+            raise SandboxUnavailable(f"cannot start the sandbox process: {error}") from None
+        finally:
+            child.close()
         self.channel = parent
         try:
-            hello, _ = self._receive(max(limits.timeout, 20.0))
+            hello, _ = self._receive(*self._deadline(None, minimum=20.0))
         except SandboxDied as died:
             raise SandboxUnavailable(f"the sandbox process did not start: {died}") from None
         if hello.get("op") == "failed":
@@ -274,6 +335,15 @@ class Sandbox:
         self.info = hello
 
     # -- messages ------------------------------------------------------------------------------
+    def _deadline(self, budget_end: float | None, minimum: float = 0.0) -> tuple[float, str]:
+        """When an operation must be answered by, and what to say if it is not: the per-cell (per-call)
+        timeout, cut short by the notebook's own deadline `budget_end` (time.monotonic())."""
+        timeout = max(self.limits.timeout, minimum)
+        until = time.monotonic() + timeout
+        if budget_end is not None and budget_end < until:
+            return budget_end, "the notebook used up its time budget"
+        return until, f"it did not finish within {timeout:g} s"
+
     def _send(self, header: dict, blobs=()) -> int:
         self.seq += 1
         header = dict(header, seq=self.seq)
@@ -288,8 +358,7 @@ class Sandbox:
             raise self._died("it stopped reading") from None
         return self.seq
 
-    def _receive(self, timeout: float, seq: int | None = None):
-        deadline = time.monotonic() + timeout
+    def _receive(self, deadline: float, late: str, seq: int | None = None):
         try:
             header_size, count = struct.unpack(">II", _read(self.channel, 8, deadline))
             if header_size > MAX_HEADER or count > MAX_BLOBS:
@@ -303,7 +372,7 @@ class Sandbox:
                     raise ProtocolError(f"answer larger than {self.limits.max_answer_bytes >> 20} MiB")
                 blobs.append(_read(self.channel, size, deadline))
         except TimeoutError:
-            raise self._died(f"it did not finish within {self.limits.timeout:g} s") from None
+            raise self._died(late) from None
         except (EOFError, OSError):
             raise self._died(None) from None
         except (ProtocolError, ValueError, RecursionError) as error:
@@ -317,13 +386,14 @@ class Sandbox:
         return SandboxDied(reason or describe_exit(self.process.returncode))
 
     # -- operations ----------------------------------------------------------------------------
-    def run_cells(self, cells: list[str]):
+    def run_cells(self, cells: list[str], budget_end: float | None = None):
         """Execute the cells in order; yield (index, error message or None) as each finishes.
-        Raises SandboxDied (its `.index` is the cell) if a cell ends the process or runs too long."""
+        Raises SandboxDied (its `.index` is the cell) if a cell ends the process or runs too long.
+        Each cell has the per-cell timeout, and none runs past `budget_end`."""
         seq = self._send({"op": "run", "cells": cells})
         for index in range(len(cells)):
             try:
-                header, _ = self._receive(self.limits.timeout, seq)
+                header, _ = self._receive(*self._deadline(budget_end), seq)
             except SandboxDied as died:
                 died.index = index
                 raise
@@ -333,41 +403,46 @@ class Sandbox:
                 raise died
             error = header.get("error")
             yield index, (str(error)[:500] if error is not None else None)
-        header, _ = self._receive(self.limits.timeout, seq)
+        header, _ = self._receive(*self._deadline(budget_end), seq)  # index None: no cell running
         if header.get("op") != "ready":
             raise self._died("it sent an answer out of turn")
 
-    def lookup(self, names: list[str]) -> dict:
+    def lookup(self, names: list[str], budget_end: float | None = None) -> dict:
         """name -> ("callable", None) | ("missing", None) | ("value", plain data)."""
         seq = self._send({"op": "get", "names": list(names)})
-        header, blobs = self._receive(self.limits.timeout, seq)
+        header, blobs = self._receive(*self._deadline(budget_end), seq)
         values = header.get("values")
         if header.get("op") != "names" or type(values) is not dict:
             raise self._died("it sent an answer out of turn")
-        found = {}
+        found, used = {}, set()
         for name in names:
             entry = values.get(name)
             if type(entry) is not dict or entry.get("kind") not in ("callable", "missing", "value"):
                 raise self._died("it sent a malformed answer")
             try:
-                value = decode(entry.get("value"), blobs) if entry["kind"] == "value" else None
+                value = decode(entry.get("value"), blobs, used) if entry["kind"] == "value" else None
             except ProtocolError as error:
                 raise self._died(f"it sent a malformed answer ({error})") from None
             found[name] = (entry["kind"], value)
         return found
 
-    def call(self, name: str, args: tuple, kwargs: dict):
+    def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
         """Call the learner's function; returns ("result", value) or ("raised", (type, message)).
-        Grader functions among the arguments run here, in the grader, when the learner calls them."""
+        Grader functions among the arguments run here, in the grader, when the learner calls them,
+        on arrays of the shapes this call passed in only. One deadline covers the whole call, the
+        callbacks included."""
         blobs, callbacks = [], []
         header = {"op": "call", "name": name, "args": encode(tuple(args), blobs, callbacks),
                   "kwargs": encode(dict(kwargs), blobs, callbacks)}
+        shapes = set()
+        _shapes((args, kwargs), shapes)
+        deadline, late = self._deadline(budget_end)
         seq = self._send(header, blobs)
         while True:
-            reply, answer_blobs = self._receive(self.limits.timeout)
+            reply, answer_blobs = self._receive(deadline, late)
             if reply.get("op") != "callback":
                 break
-            self._run_callback(reply, answer_blobs, callbacks)
+            self._run_callback(reply, answer_blobs, callbacks, shapes)
         if reply.get("seq") != seq:
             raise self._died("it sent an answer out of turn")
         if reply.get("op") == "result":
@@ -379,23 +454,29 @@ class Sandbox:
             return "raised", (str(reply.get("type"))[:100], str(reply.get("message"))[:500])
         raise self._died("it sent an answer out of turn")
 
-    def _run_callback(self, request: dict, blobs: list, callbacks: list) -> None:
+    def _run_callback(self, request: dict, blobs: list, callbacks: list, shapes: set) -> None:
         identifier = request.get("id")
         if type(identifier) is not int or not 0 <= identifier < len(callbacks):
             raise self._died("it sent a malformed request")
         try:
-            args, kwargs = decode(request.get("args"), blobs), decode(request.get("kwargs"), blobs)
+            used = set()
+            args, kwargs = decode(request.get("args"), blobs, used), decode(request.get("kwargs"), blobs, used)
         except ProtocolError as error:
             raise self._died(f"it sent a malformed request ({error})") from None
         if type(args) is not tuple or type(kwargs) is not dict or not all(type(key) is str for key in kwargs):
             raise self._died("it sent a malformed request")
         out = []
+        # The grader's function costs what its inputs' sizes cost: only the shapes it handed out.
+        problem = _callback_problem((args, kwargs), shapes)
         try:
+            if problem is not None:
+                raise ValueError(f"the grader's function was called with {problem}")
             value = callbacks[identifier](*args, **kwargs)
             header = {"op": "callback-result", "value": encode(value, out)}
         except Exception as error:  # the grader's function rejected the learner's arguments
             out = []
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
+            self.grader_messages.add(header["message"])
         data = json.dumps(header).encode()
         parts = [struct.pack(">II", len(data), len(out)), data]
         for blob in out:
@@ -434,6 +515,9 @@ def probe(limits: Limits = Limits()) -> dict:
             "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    raise SystemExit('network reachable')\nexcept OSError:\n    pass",
             "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise SystemExit('grader files readable')\nexcept OSError:\n    pass",
             "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
+            # One task per sandbox, for root too (the kernel exempts uid 0 from RLIMIT_NPROC).
+            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, args=(1,)).start()\n"
+                       "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
         }
         for (name, _), (index, error) in zip(checks.items(), sandbox.run_cells(list(checks.values()))):
             if error is not None:

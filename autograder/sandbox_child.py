@@ -7,10 +7,12 @@ is inherited. It locks itself down before it reads any learner code:
 1. new user, network and mount namespaces: no network at all, and a small private tmpfs as its
    only writable folder;
 2. no capabilities and ``no_new_privs``;
-3. resource limits: CPU time, address space (memory), open files, file size, and one process;
+3. resource limits: CPU time, address space (memory), open files, file size, and one process
+   (RLIMIT_NPROC, which the kernel does not apply to uid 0: seccomp below holds for root too);
 4. Landlock: read-only access to the Python standard library and numpy, read-write access to
    its tmpfs, nothing else; no TCP; no signals or abstract sockets outside its own domain;
-5. seccomp (x86-64): no fork, exec, sockets, ptrace, mounts, or signals to other processes.
+5. seccomp (x86-64): no fork, no threads, no exec, sockets, ptrace, mounts, or signals to other
+   processes. The learner's process is one task whatever the grader's uid.
 
 Then it executes the cells it is sent and answers calls of the learner's functions. Values go
 over a socket as JSON plus raw array bytes; the grader decodes them strictly, so nothing the
@@ -165,7 +167,8 @@ RET_ALLOW, RET_KILL = 0x7FFF0000, 0x80000000
 EPERM, ENOSYS = 1, 38
 BLOCKED = {  # syscall number -> errno
     41: EPERM, 42: EPERM, 43: EPERM, 49: EPERM, 50: EPERM, 53: EPERM, 288: EPERM,  # sockets
-    57: EPERM, 58: EPERM, 435: ENOSYS, 59: EPERM, 322: EPERM,  # fork, vfork, clone3, execve(at)
+    # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3, execve(at)
+    57: EPERM, 58: EPERM, 56: EPERM, 435: ENOSYS, 59: EPERM, 322: EPERM,
     101: EPERM, 310: EPERM, 311: EPERM, 312: EPERM,  # ptrace, process_vm_*, kcmp
     165: EPERM, 166: EPERM, 155: EPERM, 161: EPERM, 272: EPERM, 308: EPERM,  # mount, namespaces
     424: EPERM, 434: EPERM, 438: EPERM,  # pidfd_*
@@ -174,7 +177,7 @@ BLOCKED = {  # syscall number -> errno
     141: EPERM, 203: EPERM, 144: EPERM, 142: EPERM, 251: EPERM,  # other processes' scheduling
 }
 OWN_PID_ONLY = [62, 200, 234, 129, 297]  # kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo
-SYS_CLONE, SYS_PRLIMIT64, CLONE_THREAD = 56, 302, 0x00010000
+SYS_PRLIMIT64 = 302
 
 
 class _SockFilter(ctypes.Structure):
@@ -190,7 +193,7 @@ def apply_seccomp():
 
     if platform.machine() != "x86_64":
         return False
-    LD, JEQ, JSET, RET = 0x20, 0x15, 0x45, 0x06
+    LD, JEQ, RET = 0x20, 0x15, 0x06
     pid = os.getpid()
     program = [
         (LD, 0, 0, 4), (JEQ, 1, 0, AUDIT_ARCH_X86_64), (RET, 0, 0, RET_KILL),
@@ -199,9 +202,6 @@ def apply_seccomp():
     ]
     for number, errno in BLOCKED.items():
         program += [(JEQ, 0, 1, number), (RET, 0, 0, 0x00050000 | errno)]
-    # clone: threads only (and RLIMIT_NPROC=1 stops those too).
-    program += [(JEQ, 0, 4, SYS_CLONE), (LD, 0, 0, 16), (JSET, 1, 0, CLONE_THREAD), (RET, 0, 0, 0x00050000 | EPERM), (RET, 0, 0, RET_ALLOW)]
-    program += [(LD, 0, 0, 0)]
     for number in OWN_PID_ONLY:  # signals to itself only
         program += [(JEQ, 0, 4, number), (LD, 0, 0, 16), (JEQ, 1, 0, pid), (RET, 0, 0, 0x00050000 | EPERM), (RET, 0, 0, RET_ALLOW)]
     # prlimit64: its own limits only (pid 0 or itself).

@@ -30,8 +30,55 @@ CHAPTER = re.compile(r"^\d\d-[a-z0-9-]+$")  # book/04-scaling-softmax-masks.html
 LOCAL = ("file:", "data:", "blob:", "about:")
 PAGE_TIMEOUT_MS = 60_000
 
+# What a reader sees at the top of the page, before scrolling: where the site title of the left
+# sidebar is, whether anything is drawn over it, and how many search fields are on screen.
+DESCRIBE_LAYOUT = """
+const describeLayout = () => {
+    const box = element => {
+        const r = element.getBoundingClientRect();
+        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height};
+    };
+    const shown = element => {
+        const r = element.getBoundingClientRect(), style = getComputedStyle(element);
+        return r.width > 0 && r.height > 0 && style.visibility !== 'hidden' && style.display !== 'none'
+            && element.closest('[hidden], dialog:not([open])') === null;
+    };
+    window.scrollTo(0, 0);
+    const title = document.querySelector('.bd-sidebar-primary .navbar-brand');
+    let covered = [];
+    if (title) {
+        const r = box(title), inset = 2;
+        const points = [[r.left + inset, r.top + inset], [r.right - inset, r.top + inset],
+                        [r.left + r.width / 2, r.top + r.height / 2],
+                        [r.left + inset, r.bottom - inset], [r.right - inset, r.bottom - inset]];
+        covered = points.filter(([x, y]) => {
+            const hit = document.elementFromPoint(x, y);
+            return !(hit && (hit === title || title.contains(hit)));
+        }).map(([x, y]) => {
+            const hit = document.elementFromPoint(x, y);
+            const name = hit ? hit.tagName.toLowerCase() + (hit.id ? '#' + hit.id : '')
+                + (hit.className && typeof hit.className === 'string' ? '.' + hit.className.trim().split(/\\s+/).join('.') : '')
+                : 'nothing (outside the window)';
+            return `(${Math.round(x)}, ${Math.round(y)}) shows ${name}`;
+        });
+    }
+    const header = document.querySelector('#pst-header');
+    const searchFields = [...document.querySelectorAll(
+        'input[type=search], input[name=q], button.search-button__button, .search-button-field')]
+        .filter(shown)
+        .filter((element, index, all) => !all.some(other => other !== element && other.contains(element)));
+    return {
+        title: title && shown(title) ? {box: box(title), text: title.textContent.trim(), covered} : null,
+        header: header && shown(header) ? box(header) : null,
+        window: {width: window.innerWidth, height: window.innerHeight},
+        searchFields: searchFields.map(element => element.outerHTML.slice(0, 120)),
+    };
+};
+"""
+
 # Runs in the page once it has loaded: wait for MathJax and the images, then describe the page.
 INSPECT_PAGE = """async () => {
+    """ + DESCRIBE_LAYOUT + """
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
     const images = [...document.images];
     images.forEach(image => { image.loading = 'eager'; });
@@ -56,6 +103,7 @@ INSPECT_PAGE = """async () => {
             .map(a => ({href: a.href, text: a.textContent.trim()})),
         links: [...document.querySelectorAll('a[href], link[href], script[src]')].map(e => e.href || e.src),
         text: prose.textContent,
+        layout: describeLayout(),
     };
 }"""
 
@@ -303,3 +351,37 @@ def test_search_finds_pages(browser, html_root):
     assert results, "search.html?q=attention found nothing"
     assert all(local_path(url).is_file() for url in results), results
     assert not record.errors and not record.blocked, record.errors + record.blocked
+
+
+def book_pages(visits) -> dict[str, Visit]:
+    """The pages a learner reads (book/*.html), without Sphinx's own search and index pages."""
+    return {name: record for name, record in visits.items() if name.startswith("book/")}
+
+
+def test_sidebar_title_is_fully_visible(visits):
+    """At 1280 x 900, before scrolling, is the site title in the left sidebar whole and uncovered?"""
+    def check(record):
+        layout = record.content["layout"]
+        title, window = layout["title"], layout["window"]
+        if title is None:
+            return ["no visible site title in the left sidebar (.bd-sidebar-primary .navbar-brand)"]
+        box, issues = title["box"], []
+        if box["top"] < 0 or box["left"] < 0 or box["bottom"] > window["height"] or box["right"] > window["width"]:
+            issues.append(f"the title {title['text']!r} is not wholly inside the window: {box}")
+        header = layout["header"]
+        if header and header["bottom"] > box["top"] and header["top"] < box["bottom"] \
+                and header["right"] > box["left"] and header["left"] < box["right"]:
+            issues.append(f"the top bar {header} overlaps the title {box}")
+        issues += [f"something is drawn over the title {title['text']!r}: {point}" for point in title["covered"]]
+        return issues
+
+    assert not (report := problems(book_pages(visits), check)), report
+
+
+def test_one_search_field_per_page(visits):
+    """Does each page show exactly one search field (not one in a top bar and one in the sidebar)?"""
+    def check(record):
+        fields = record.content["layout"]["searchFields"]
+        return [] if len(fields) == 1 else [f"{len(fields)} search fields on screen: {fields}"]
+
+    assert not (report := problems(book_pages(visits), check)), report

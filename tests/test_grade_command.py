@@ -34,9 +34,13 @@ def demo(tmp_path_factory):
     return {"run": run, "out": out, "results": {(r["student"], r["assignment"]): r for r in results}}
 
 
-def test_exit_zero_progress_bar_and_a_row_per_notebook(demo):
-    assert demo["run"].returncode == 0, demo["run"].stderr[-3000:]
+def test_exit_status_summary_progress_bar_and_a_row_per_notebook(demo):
+    # not-json's notebooks could not be graded: the class is graded, and the exit status says so.
+    assert demo["run"].returncode == grading.INCOMPLETE, demo["run"].stderr[-3000:]
     assert "grading: 100%" in demo["run"].stderr  # tqdm's bar
+    broken = len(course.assignments())
+    graded = sum(len(notebooks) for notebooks in demo_class().values()) - broken
+    assert f"{graded} graded, 0 missing (not handed in), {broken} could not be graded" in demo["run"].stderr
     with open(demo["out"] / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "message"]

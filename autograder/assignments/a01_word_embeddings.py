@@ -42,6 +42,22 @@ def check_embedding_out_of_range(rng, embedding_lookup):
     sizes = distinct_sizes(rng, ["N", "L", "V", "E"], low=2, high=11)
     N, L, V, E = (sizes[name] for name in ("N", "L", "V", "E"))
     table = rng.normal(size=(V, E))
+    # A function that always raises must not pass: ids all in range are looked up without error
+    # (whether the rows are right is test-embedding-lookup's job, so a wrong shape is not judged here).
+    valid = rng.integers(0, V, size=(N, L))
+    valid.flat[0], valid.flat[-1] = 0, V - 1
+    try:
+        got = call_numpy_only(embedding_lookup, table.copy(), valid.copy())
+    except Exception as error:
+        raise AssertionError(
+            f"embedding_lookup(table of {V} rows, ids {valid.shape} all in 0..{V - 1}) raised "
+            f"{type(error).__name__}; it should raise only for ids outside the vocabulary"
+        ) from None
+    if type(got) is not np.ndarray:
+        raise AssertionError(
+            f"embedding_lookup(table of {V} rows, ids {valid.shape} all in range) returned "
+            f"{type(got).__qualname__}, not a numpy array"
+        )
     for bad in [V, V + int(rng.integers(1, 5)), -1, -int(rng.integers(2, V + 1))]:
         ids = rng.integers(0, V, size=(N, L))
         ids[int(rng.integers(N)), int(rng.integers(L))] = bad

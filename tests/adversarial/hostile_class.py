@@ -75,7 +75,11 @@ def build(paths: dict) -> tuple[dict, list]:
     add("broken-invalid-json", b'{"cells": [ {"cell_type": "code", ', 0, "not valid JSON", "error")
     add("broken-empty-file", b"", 0, "empty", "error")
     add("broken-json-not-notebook", b"[1, 2, 3]", 0, "not a Jupyter notebook", "error")
-    add("broken-missing-notebook", None, 0, "missing notebook", "error")
+    add("broken-missing-notebook", None, 0, "missing notebook", "missing")
+
+    # Text no encoder accepts: a lone surrogate in an error message (issue 16, finding 1).
+    add("text-lone-surrogate", with_cell(good, "to-sdpa-mask", TO_SDPA + "\nraise ValueError('\\ud800')"), 10,
+        "ValueError: \\ud800")
 
     # Test cells deleted, duplicated, edited; metadata stripped; points changed.
     deleted = copy.deepcopy(good)

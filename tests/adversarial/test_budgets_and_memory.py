@@ -1,0 +1,365 @@
+"""Issue 16, findings 2, 3, 4 and 8: one notebook never holds a worker past its budget, never
+blows up the trusted worker's memory, never starts threads, and a worker's death costs only the
+notebook it held. Graded through grade_notebook, the Sandbox and grade_all directly (no full class),
+with `--timeout 1` figures: a 20 s budget per notebook."""
+
+import copy
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import hostile_class
+from autograder import REPO_ROOT, course, grading
+from autograder.grader import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
+from autograder.sandbox import Limits, ProtocolError, Sandbox, SandboxDied, decode
+
+TIMEOUT, BUDGET = 1.0, 20.0  # `--timeout 1` and its default budget, 20 x timeout
+SLACK = 8.0  # "its budget plus a few seconds", on a shared, busy machine
+
+
+@pytest.fixture(autouse=True)
+def grading_secret(monkeypatch):
+    monkeypatch.setenv("MHA_GRADING_SECRET", "budgets-and-memory")
+
+
+def graded(assignment: str, notebook, student: str = "mallory", timeout: float = TIMEOUT, budget: float = BUDGET):
+    """(result, wall-clock seconds) of grading `notebook` as the grading command would."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / course.notebook_name(assignment)
+        nbformat.write(notebook, path)
+        spec = AssignmentSpec(assignment)  # built once per worker, not per notebook: not timed
+        started = time.monotonic()
+        result = grade_notebook(spec, student, path, Limits(timeout=timeout), budget)
+        return result, time.monotonic() - started
+
+
+def solution(assignment: str):
+    return hostile_class.strip_solution_markers(course.read_notebook(course.solution_notebook(assignment)))
+
+
+def with_extra_cells(notebook, sources: list[str]):
+    notebook = copy.deepcopy(notebook)
+    notebook.cells[1:1] = [nbformat.v4.new_code_cell(source) for source in sources]
+    return notebook
+
+
+def with_answer(assignment: str, grade_id: str, source: str):
+    notebook = solution(assignment)
+    cells = [cell for cell in notebook.cells if course.nbgrader_metadata(cell).get("grade_id") == grade_id]
+    assert len(cells) == 1, grade_id
+    cells[0].source = source
+    return notebook
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding 2: one wall-clock deadline per notebook
+
+def test_sixty_sleeping_cells_stop_at_the_budget():
+    """Do 60 cells of time.sleep(0.9) (each under the 1 s timeout) stop at the 20 s budget?"""
+    notebook = with_extra_cells(solution(hostile_class.ASSIGNMENT), ["import time\ntime.sleep(0.9)"] * 60)
+    result, seconds = graded(hostile_class.ASSIGNMENT, notebook)
+    assert seconds < BUDGET + SLACK, seconds
+    assert result["score"] < result["max_score"]
+    assert "time budget" in result["message"], result["message"]
+
+
+def test_a_callback_does_not_reset_the_call_deadline():
+    """Does a learner who keeps calling the grader's function back still stop at the call's timeout?"""
+    sandbox = Sandbox(Limits(timeout=TIMEOUT))
+    calls = []
+    try:
+        list(sandbox.run_cells(["import time\ndef stall(grader):\n    for _ in range(6):\n"
+                                "        time.sleep(0.5)\n        grader()\n    return 1"]))
+        started = time.monotonic()
+        with pytest.raises(SandboxDied, match="did not finish within 1 s"):
+            sandbox.call("stall", (lambda: calls.append(1),), {})
+        assert time.monotonic() - started < TIMEOUT + 1.0
+    finally:
+        sandbox.kill()
+    assert len(calls) <= 2
+
+
+def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
+    """Exercise 06: an encoder layer calling `attention`, sleeping 0.9 s between calls (96 s before)."""
+    source = textwrap.dedent("""
+        import time
+        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
+            p = params
+            while True:
+                time.sleep(0.9)
+                attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                          p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
+        """)
+    result, seconds = graded("06-why-multi-head", with_answer("06-why-multi-head", "encoder-layer", source))
+    assert seconds < BUDGET + SLACK, seconds
+    failed = [test for test in result["tests"] if not test["passed"]]
+    assert [test["grade_id"] for test in failed] == ["test-encoder-layer"], result["message"]
+
+
+def test_ipython_lines_cost_the_trusted_worker_little():
+    """Do 12 cells of 501 `!ls` lines, and one 240 KB cell of them, cost the trusted process little CPU?"""
+    spec = AssignmentSpec(hostile_class.ASSIGNMENT)
+    cells = [nbformat.v4.new_code_cell("!ls\n" * 501) for _ in range(12)]
+    cells.append(nbformat.v4.new_code_cell("!ls\n" * 60_000))
+    cells.append(nbformat.v4.new_code_cell("%matplotlib inline\nx = !ls\nif True:\n    !echo hi\ny = 7 % 3"))
+    started = time.process_time()
+    run, _ = plan_cells(spec, cells)
+    assert time.process_time() - started < 2.0  # 80 s and 346 s before
+    learners = [source for _, source, mine in run if mine]
+    assert all(compile(source, "<cell>", "exec") for source in learners)
+    assert "y = 7 % 3" in learners[-1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding 3: bounded memory in the trusted worker; a worker's death costs one notebook
+
+def test_decode_refuses_a_blob_referenced_twice_and_copies_none():
+    """Is one 8 MiB blob referenced 100 times refused, instead of decoded into 800 MiB?"""
+    blob = bytearray(8 << 20)
+    reference = {"array": 0, "dtype": "<f8", "shape": [1 << 20]}
+    with pytest.raises(ProtocolError, match="referenced twice"):
+        decode({"list": [reference] * 100}, [blob])
+    array = decode(reference, [blob])
+    assert array.flags.writeable and np.shares_memory(array, np.frombuffer(blob, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("value, blob", [
+    ({"array": 0, "dtype": "<f3", "shape": [1]}, bytearray(8)),  # not a dtype
+    ({"scalar": 0, "dtype": "<c3"}, bytearray(8)),
+    ({"array": 0, "dtype": "<f8", "shape": [2 ** 62, 0]}, bytearray()),  # a dimension of 2**62, no bytes
+    ({"array": 0, "dtype": "<f8", "shape": [2 ** 64, 0]}, bytearray()),  # past int64
+])
+def test_every_decode_error_is_a_protocol_error(value, blob):
+    """Does every malformed value become a ProtocolError (a clean message), never a raw TypeError
+    or ValueError?"""
+    with pytest.raises(ProtocolError):
+        decode(value, [blob])
+
+
+def test_call_results_are_kept_for_the_current_test_only_and_bounded():
+    """Are call results kept for one test only, and no more than MAX_KEPT_RESULT_BYTES of them?"""
+    cells = [("answer", "import numpy as np\ndef big():\n    return np.ones(6_000_000)", True)]  # 48 MB
+    session = LearnerSession(cells, Limits(timeout=20), time.monotonic() + 60)
+    try:
+        for _ in range(3):
+            session.call("big", (), {})
+        kept = [call for call in session.calls if call.ok]
+        assert 0 < len(kept) < 3 and session.kept_bytes <= MAX_KEPT_RESULT_BYTES
+        assert all(call.result is None for call in session.calls if not call.ok)
+        session.new_test()
+        assert session.calls == [] and session.kept_bytes == 0
+    finally:
+        session.close()
+
+
+def test_callbacks_run_on_the_shapes_the_check_gave_only():
+    """Is the grader's callback refused an argument of a shape the check never passed (memory ~ L^2)?"""
+    seen = []
+    sandbox = Sandbox(Limits(timeout=20))
+    try:
+        list(sandbox.run_cells(["import numpy as np\ndef layer(x, attention):\n"
+                                "    same = attention(x)\n    return attention(np.zeros((1, 6000, 1)))"]))
+        record = lambda a: seen.append(a.shape) or a  # noqa: E731
+        kind, (error_type, message) = sandbox.call("layer", (np.ones((2, 3, 4)), record), {})
+    finally:
+        sandbox.kill()
+    assert seen == [(2, 3, 4)]
+    assert kind == "raised" and "shape (1, 6000, 1)" in message, message
+
+
+def test_exercise_06_large_callback_keeps_the_worker_small():
+    """Does a (1, 6000, 1) argument to exercise 06's `attention` leave the worker's peak RSS bounded?"""
+    source = textwrap.dedent("""
+        import numpy as np
+        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
+            p = params
+            if x.shape != (3, 4, 6):  # not the visible test: the hidden check's `attention`, on a big x
+                x = np.zeros((1, 6000, x.shape[-1]))
+            attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                                 p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
+            h = layer_norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)
+            hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)
+            out = h + hidden @ p["linear2.weight"].T + p["linear2.bias"]
+            return layer_norm(out, p["norm2.weight"], p["norm2.bias"], eps)
+        """)
+    script = textwrap.dedent(f"""
+        import resource, sys, nbformat, pickle
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import test_budgets_and_memory as here
+        notebook = here.with_answer("06-why-multi-head", "encoder-layer", {source!r})
+        here.graded("06-why-multi-head", here.solution("06-why-multi-head"), timeout=20, budget=200)  # warm
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result, seconds = here.graded("06-why-multi-head", notebook, timeout=20, budget=200)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(after - before, result["message"])
+        """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert run.returncode == 0, run.stderr[-2000:]
+    growth_kib, message = run.stdout.split(" ", 1)
+    assert int(growth_kib) < 200 << 10, (growth_kib, message)  # 1.1 GB before
+    assert "test-encoder-layer" in message and "3 of 4 tests passed" in message, message
+
+
+def _fake_grade_task(task):
+    """Stands in for a real notebook in the workers (forked: the patch reaches them)."""
+    student, assignment, _, _ = task
+    if student == "killer":
+        os.kill(os.getpid(), signal.SIGKILL)  # standing in for the out-of-memory killer
+    if student == "hog":
+        hog = b"x" * (400 << 20)  # noqa: F841 - resident until the worker is stopped
+        time.sleep(30)
+    if student == "stuck":
+        time.sleep(30)
+    time.sleep(0.5)
+    return grading._row(student, assignment, 1.0, "graded", "graded")
+
+
+def test_a_dying_worker_costs_only_the_notebook_it_held(monkeypatch):
+    """With 3 students and one notebook that kills its worker, do the other 2 keep their grades?"""
+    monkeypatch.setattr(grading, "_grade_task", _fake_grade_task)
+    monkeypatch.setattr(grading, "_init_worker", lambda *arguments: None)
+    monkeypatch.setattr(grading, "WORKER_GRACE_SECONDS", 3.0)
+    # Workers are forked from this process: their resident size starts at its own.
+    monkeypatch.setattr(grading, "MAX_WORKER_RSS", grading._resident_bytes(os.getpid()) + (300 << 20))
+    students = ["alice", "killer", "bob", "hog", "stuck", "carol"]
+    tasks = [(student, "04-scaling-softmax-masks", None, []) for student in students]
+    started = time.monotonic()
+    results = grading.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False)
+    assert time.monotonic() - started < 30
+    by_student = {row["student"]: row for row in results}
+    assert sorted(by_student) == sorted(students) and len(results) == len(students)
+    for student in ("alice", "bob", "carol"):
+        assert by_student[student]["status"] == "graded", by_student[student]
+    assert "crashed twice" in by_student["killer"]["message"]
+    assert "memory" in by_student["hog"]["message"]
+    assert "held the grader" in by_student["stuck"]["message"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding 4: no thread bomb, as root or not
+
+THREAD_BOMB = ("import threading, time\nstarted = 0\ntry:\n    for _ in range(200):\n"
+               "        threading.Thread(target=time.sleep, args=(5,)).start()\n        started += 1\n"
+               "finally:\n    print(started)\n")
+CHECK_THREADS = textwrap.dedent(f"""
+    from autograder.sandbox import Limits, Sandbox
+    sandboxes = [Sandbox(Limits(timeout=20)) for _ in range(2)]  # two at once, as with 2 workers
+    try:
+        for sandbox in sandboxes:
+            errors = [error for _, error in sandbox.run_cells([{THREAD_BOMB!r}])]
+            threads = sandbox.lookup(["started"])["started"][1]
+            print(sandbox.info["uid"], threads, errors[0])
+    finally:
+        for sandbox in sandboxes:
+            sandbox.kill()
+    """)
+
+
+def _thread_bomb_as(user: list[str]) -> list[str]:
+    run = subprocess.run([*user, sys.executable, "-c", CHECK_THREADS], capture_output=True, text=True, timeout=300,
+                         cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.splitlines()
+
+
+def test_thread_bomb_is_refused_as_the_current_user():
+    """Can a learner's cell start threads (3,000 as root before)? Not one, with two sandboxes at once."""
+    for line in _thread_bomb_as([]):
+        uid, threads, error = line.split(" ", 2)
+        assert (uid, threads) == (str(os.getuid()), "0") and "can't start new thread" in error, line
+
+
+def test_thread_bomb_is_refused_as_an_unprivileged_user():
+    """The same as an unprivileged user (RLIMIT_NPROC counts per user namespace: 2 sandboxes still start)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to `nobody` needs root; the test above ran as this unprivileged user")
+    nobody = pwd.getpwnam("nobody")
+    lines = _thread_bomb_as(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"])
+    for line in lines:
+        uid, threads, error = line.split(" ", 2)
+        assert (uid, threads) == (str(nobody.pw_uid), "0") and "can't start new thread" in error, line
+
+
+# ------------------------------------------------------------------------------------------------
+# Finding 8: a death while waiting for "ready"; Landlock and site-packages
+
+FORGE_LAST_CELL = textwrap.dedent("""
+    import json, os, socket, struct
+    def _send(channel, header):
+        data = json.dumps(header).encode()
+        channel.sendall(struct.pack(">II", len(data), 0) + data)
+    for fd in range(3, 64):
+        try:
+            channel = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        _send(channel, {"op": "cell", "seq": 1, "index": 1, "error": None})  # this very cell, "done"
+        os._exit(0)  # and gone before "ready"
+    """)
+
+
+def test_a_death_before_ready_is_a_message_not_an_attribute_error():
+    """Does a process that dies after its last cell (before "ready") get a message, not AttributeError?"""
+    cells = [("answer", "def answer():\n    return 42", True), ("forger", FORGE_LAST_CELL, True)]
+    session = LearnerSession(cells, Limits(timeout=20), time.monotonic() + 60)
+    try:
+        assert session.lookup(["answer"])["answer"][0] == "callable"
+        assert session.call("answer", (), {}) == 42
+    finally:
+        session.close()
+    assert any("forger" in event and "skipped" in event for event in session.events), session.events
+
+
+def test_site_packages_cannot_be_listed_but_numpy_imports():
+    """Landlock: numpy's folders only, so a learner cannot list what else is installed."""
+    site_packages = str(Path(np.__file__).resolve().parent.parent)
+    sandbox = Sandbox(Limits(timeout=20))
+    try:
+        errors = [error for _, error in sandbox.run_cells([
+            f"import os\nos.listdir({site_packages!r})",
+            "import numpy as np, numpy.linalg, numpy.random\nnp.linalg.norm(np.ones(3))",
+        ])]
+    finally:
+        sandbox.kill()
+    assert errors[0] is not None and "Permission denied" in errors[0], errors
+    assert errors[1] is None, errors
+
+
+FORGED_CALLBACK = textwrap.dedent("""
+    import json, os, socket, struct
+    def forge(grader):
+        header = {"op": "callback", "id": 0, "args": {"tuple": [{"array": 0, "dtype": "<f3", "shape": [1]}]},
+                  "kwargs": {"dict": []}}
+        data = json.dumps(header).encode()
+        for fd in range(3, 64):
+            try:
+                channel = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                continue
+            channel.sendall(struct.pack(">II", len(data), 1) + data + struct.pack(">Q", 3) + b"abc")
+            return channel.recv(1 << 16)  # waits for the grader's answer to the forged request
+    """)
+
+
+def test_a_forged_callback_with_a_bad_dtype_ends_the_call_cleanly():
+    """A callback request with dtype '<f3' (not a dtype): a clean SandboxDied, never a raw TypeError
+    that would leave the sandbox waiting for an answer the grader never sends."""
+    sandbox = Sandbox(Limits(timeout=20))
+    try:
+        list(sandbox.run_cells([FORGED_CALLBACK]))
+        with pytest.raises(SandboxDied, match="malformed request"):
+            sandbox.call("forge", (lambda *arguments: 0,), {})
+        assert sandbox.process.poll() is not None  # stopped: nothing is left out of step
+    finally:
+        sandbox.kill()

@@ -1,0 +1,128 @@
+"""Issue 16, findings 6 and 8: hidden inputs cannot be learned from one submission and replayed in
+the next (they follow a digest of the submission's own code), the learner's own error text never
+carries them into feedback, and a lookup that always raises does not earn the out-of-range point."""
+
+import copy
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import hostile_class
+from autograder import course, secret
+from autograder.grader import AssignmentSpec, grade_notebook, learner_sources
+from autograder.hidden import hidden_check
+from autograder.sandbox import Limits
+
+ASSIGNMENT = hostile_class.ASSIGNMENT  # 04-scaling-softmax-masks
+
+
+@pytest.fixture(autouse=True)
+def grading_secret(monkeypatch):
+    monkeypatch.setenv("MHA_GRADING_SECRET", "hidden-inputs")
+    monkeypatch.setenv(secret.STUDENT_ENV, "mallory")
+
+
+def softmax_inputs(digest):
+    """The input the hidden softmax check draws, under the submission digest `digest`."""
+    seen = []
+
+    def softmax(x, axis=-1):
+        seen.append(np.array(x, copy=True))
+        exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return exps / np.sum(exps, axis=axis, keepdims=True)
+
+    token = secret.SUBMISSION_DIGEST.set(digest)
+    try:
+        hidden_check(ASSIGNMENT, "softmax", softmax)
+    finally:
+        secret.SUBMISSION_DIGEST.reset(token)
+    return seen[0]
+
+
+def test_hidden_inputs_follow_the_submission_and_repeat_for_the_same_one():
+    """Does a changed notebook get new hidden inputs, and a re-run of the same one the same inputs?"""
+    first, again, changed = softmax_inputs("digest-a"), softmax_inputs("digest-a"), softmax_inputs("digest-b")
+    np.testing.assert_array_equal(first, again)
+    assert first.shape != changed.shape or not np.allclose(first, changed)
+
+
+def test_the_digest_covers_the_learners_code_only():
+    """Does the digest change with an answer or an extra cell, and not with outputs or test cells?"""
+    spec = AssignmentSpec(ASSIGNMENT)
+    notebook = hostile_class.solution()
+    digest = lambda nb: secret.code_digest(learner_sources(spec, nb.cells))  # noqa: E731
+    base = digest(notebook)
+    same = copy.deepcopy(notebook)
+    for cell in same.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="printed")]
+            if course.nbgrader_metadata(cell).get("grade") and not course.nbgrader_metadata(cell).get("solution"):
+                cell.source += "\n# a learner's note in a test cell"
+    assert digest(same) == base
+    assert digest(hostile_class.with_cell(notebook, "softmax", hostile_class.SOFTMAX + "\n# v2")) != base
+    extra = copy.deepcopy(notebook)
+    extra.cells.insert(1, nbformat.v4.new_code_cell("lookup = {}"))
+    assert digest(extra) != base
+
+
+def test_nbgrader_path_digests_the_notebook_file_when_there_is_one(monkeypatch, tmp_path):
+    """nbgrader autograde (no grading command): the digest of the notebook in its folder, else none."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.chdir(tmp_path)
+    name = course.notebook_name(ASSIGNMENT)
+    assert secret.current_submission_digest(name) is None
+    nbformat.write(hostile_class.solution(), tmp_path / name)
+    first = secret.current_submission_digest(name)
+    assert first is not None and first == secret.current_submission_digest(name)
+    nbformat.write(hostile_class.with_cell(hostile_class.solution(), "softmax", hostile_class.SOFTMAX + "\n# v2"),
+                   tmp_path / name)
+    assert secret.current_submission_digest(name) not in (None, first)
+
+
+LEAKY_PADDING = textwrap.dedent('''
+    def padding_mask(lengths, S):
+        lengths = np.asarray(lengths)
+        if list(lengths) != [5, 2, 4]:  # the visible test's lengths pass; the hidden ones are "reported"
+            raise ValueError(f"secret lengths={list(map(int, lengths))} S={S}")
+        return np.arange(S)[None, :] >= lengths[:, None]
+    ''')
+
+
+def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
+    """Does a learner's function that raises with the hidden inputs in its message see them? No."""
+    notebook = hostile_class.with_cell(hostile_class.solution(), "padding-mask", LEAKY_PADDING)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / course.notebook_name(ASSIGNMENT)
+        nbformat.write(notebook, path)
+        result = grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
+    test = next(test for test in result["tests"] if test["grade_id"] == "test-padding-mask")
+    assert not test["passed"] and "padding_mask(...) raised ValueError on the hidden inputs" in test["message"], test
+    assert "secret lengths" not in test["message"] and "secret lengths" not in result["message"], test["message"]
+    assert len(test["message"]) < 200
+
+
+def test_a_lookup_that_always_raises_index_error_loses_the_out_of_range_point():
+    """Exercise 01: does a lookup that raises IndexError for every input (naming every id) fail?"""
+    def always_raises(table, ids):
+        raise IndexError(f"ids {np.asarray(ids).tolist()} refused")
+
+    with pytest.raises(AssertionError, match="should raise only for ids outside"):
+        hidden_check("01-word-embeddings", "embedding-out-of-range", always_raises)
+
+
+def test_a_correct_lookup_still_passes_the_out_of_range_check():
+    def lookup(table, ids):
+        ids = np.asarray(ids)
+        bad = ids[(ids < 0) | (ids >= len(table))]
+        if bad.size:
+            raise IndexError(f"token id {bad.flat[0]} is out of range")
+        return table[ids]
+
+    started = time.monotonic()
+    hidden_check("01-word-embeddings", "embedding-out-of-range", lookup)
+    assert time.monotonic() - started < 30
