@@ -121,7 +121,7 @@ def bootstrap_mean_interval(
 
 
 def plot_series(ax, heads, values, summaries, *, color, mean_color) -> None:
-    """One series: a dot per run, the mean with its bootstrap interval, 'k/n solved' per h.
+    """One series: a dot per run, and the mean with its bootstrap interval, per h.
 
     values[i] holds the runs' accuracies for heads[i]; summaries[i] is the chapter's
     (solved, runs, wilson_low, wilson_high, mean, mean_low, mean_high) for heads[i].
@@ -136,9 +136,6 @@ def plot_series(ax, heads, values, summaries, *, color, mean_color) -> None:
     ax.errorbar(heads, means, yerr=[low, high], color=mean_color, marker="D", capsize=4,
                 label="mean, 95% bootstrap interval")
     ax.scatter([], [], color=color, alpha=0.55, s=16, label="one run (seed)")
-    for x, s in zip(heads, summaries):
-        ax.annotate(f"{s[0]}/{s[1]}", (x, -0.13), ha="center", fontsize=9,
-                    annotation_clip=False)
     ax.set_xscale("log", base=2)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("number of heads h", labelpad=24)
+    ax.set_xlabel("number of heads h")
