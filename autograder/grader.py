@@ -328,6 +328,17 @@ class LearnerSession:
         record.result, record.ok = value, True
         return value
 
+    def data_globals(self, name) -> list:
+        """Data globals that the learner's function reads (for feedback only: [] when unknown)."""
+        if self.sandbox is None:
+            return []
+        try:
+            return self.sandbox.data_globals(name)
+        except SandboxDied as died:
+            self.sandbox = None
+            self.events.append(f"asking which globals {name} reads: {died}")
+            return []
+
     def close(self):
         if self.sandbox is not None:
             self.sandbox.kill()
@@ -360,6 +371,9 @@ class LearnerFunction:
 
     def __call__(self, *args, **kwargs):
         return self._session.call(self.sandbox_function_name, args, kwargs)
+
+    def data_globals(self) -> list:
+        return self._session.data_globals(self.sandbox_function_name)
 
     def __repr__(self):
         return f"<your function {self.sandbox_function_name}>"

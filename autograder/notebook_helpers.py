@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 ATOL = 1e-10  # float64 answers must match PyTorch to within ATOL + RTOL * |expected|
-RTOL = 1e-7
+RTOL = 1e-10
 
 
 class _TorchForbidden:
