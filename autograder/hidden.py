@@ -144,7 +144,8 @@ def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
     """The paragraph a learner reads when hidden check `check` fails."""
     parts = [f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the visible tests)."]
     if isinstance(error, AssertionError):
-        parts.append(str(error).strip() or "a check failed")
+        text = str(error).strip() or "a check failed"
+        parts.append(text if text.endswith((".", "!", "?")) else text + ".")
         if log.calls:
             parts.append(f"Last call: {log.calls[-1]}.")
     else:
