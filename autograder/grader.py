@@ -260,6 +260,7 @@ class Call:
     kwargs: dict
     result: object = None
     ok: bool = False
+    raised: str | None = None  # "Type: message" when the learner's function raised
 
 
 class OutOfBudget(AssertionError):
@@ -318,6 +319,7 @@ class LearnerSession:
             raise AssertionError(f"{name}(...) did not return: {died}") from None
         if kind == "raised":
             kind_name, text = value
+            record.raised = f"{kind_name}: {text}"
             error_class = getattr(builtins, kind_name, None)
             if isinstance(error_class, type) and issubclass(error_class, Exception) and not issubclass(error_class, OutOfBudget):
                 raise error_class(text)

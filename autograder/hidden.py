@@ -14,7 +14,7 @@ When a check fails, the learner reads one paragraph: that it was a hidden check,
 failed with the shapes (never the values) of its arguments, the error in one sentence of context,
 and the notebook globals their function reads, if any. The same text appears in an nbgrader
 kernel (real functions) and in the course's grader (proxies into the sandbox, which answer
-``data_globals()`` themselves).
+``data_globals()`` by running the helper cell's ``notebook_globals_read`` there).
 """
 
 import inspect
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .assignments import load_assignment
-from .sandbox_child import data_globals_read
+from .notebook_helpers import globals_note
 from .secret import current_student_id, rng_for
 
 MAX_CALL_TEXT = 300
@@ -124,20 +124,9 @@ def explain(error: BaseException) -> str:
     return ""
 
 
-def _globals_sentence(functions) -> str:
-    sentences = []
-    for function in functions:
-        try:
-            asked = getattr(function, "data_globals", None)
-            names = asked() if callable(asked) else data_globals_read(function)
-        except Exception:  # noqa: BLE001 - a hint, never a reason to lose the main message
-            names = []
-        if names:
-            listed = ", ".join(f"`{name}`" for name in names)
-            noun = "global" if len(names) == 1 else "globals"
-            sentences.append(f"{_name(function)} reads the notebook's {noun} {listed}; take sizes "
-                             "and data from the arguments")
-    return ". ".join(sentences) + "." if sentences else ""
+def _globals_sentence(functions, already: str) -> str:
+    notes = [note for note in map(globals_note, functions) if note and note not in already]
+    return ". ".join(notes) + "." if notes else ""
 
 
 def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
@@ -152,5 +141,5 @@ def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
         where = f"{log.calls[-1]} raised" if log.calls else "It raised"
         parts.append(f"{where} {type(error).__name__}: {str(error).strip()[:200]}".rstrip(": ") + ".")
         parts.append(explain(error).capitalize()[:1] + explain(error)[1:])
-    parts.append(_globals_sentence(functions))
+    parts.append(_globals_sentence(functions, " ".join(parts)))
     return " ".join(part for part in parts if part)
