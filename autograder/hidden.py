@@ -84,7 +84,8 @@ def describe_call(function, args, kwargs) -> str:
     """`name(param shape, ...)`, with the parameter names when the function's signature is known."""
     try:
         bound = inspect.signature(function).bind(*args, **kwargs).arguments
-        parts = [f"{key} {describe_value(value)}" for key, value in bound.items()]
+        parts = [f"{key} {describe_value(value)}" if isinstance(value, np.ndarray) else f"{key}={describe_value(value)}"
+                 for key, value in bound.items()]
     except (TypeError, ValueError):  # a proxy, or arguments that do not fit: positions then
         parts = [describe_value(value) for value in args]
         parts += [f"{key}={describe_value(value)}" for key, value in kwargs.items()]
@@ -99,6 +100,9 @@ def explain(error: BaseException) -> str:
     if "NoneType" in text:
         return ("a value was None where an array was expected: an optional argument whose default "
                 "is None was used without handling None, or a function forgot to `return`.")
+    if "does not have enough dimensions (has 0" in text:
+        return ("a matrix product got a value with no axes, usually None: an optional argument whose "
+                "default is None (such as h0=None) was used without handling None.")
     if kind == "AxisError":
         return ("an axis the array does not have: arrays of other ranks were passed, so count axes "
                 "from the end (-1, -2) or take them from the arguments.")
@@ -139,7 +143,12 @@ def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
             parts.append(f"Last call: {log.calls[-1]}.")
     else:
         where = f"{log.calls[-1]} raised" if log.calls else "It raised"
-        parts.append(f"{where} {type(error).__name__}: {str(error).strip()[:200]}".rstrip(": ") + ".")
+        text = str(error).strip()
+        for note in filter(None, map(globals_note, functions)):  # said once, below, in full
+            text = text.replace(f" ({note})", "")
+        if len(text) > 200:
+            text = text[:200].rsplit(" ", 1)[0] + " ..."
+        parts.append(f"{where} {type(error).__name__}: {text}".rstrip(": ") + ".")
         parts.append(explain(error).capitalize()[:1] + explain(error)[1:])
     parts.append(_globals_sentence(functions, " ".join(parts)))
     return " ".join(part for part in parts if part)

@@ -64,6 +64,8 @@ def test_a_function_reading_no_globals_hears_nothing_about_globals():
     (TypeError("'NoneType' object is not subscriptable"), "was None where an array was expected"),
     (TypeError("f() takes 2 positional arguments but 3 were given"), "wrong arguments"),
     (np.exceptions.AxisError(3, 2), "axis the array does not have"),
+    (ValueError("matmul: Input operand 0 does not have enough dimensions (has 0, gufunc core with "
+                "signature (n?,k),(k,m?)->(n?,m?) requires 1)"), "without handling None"),
 ])
 def test_each_raw_error_gets_one_sentence_of_context(error, words):
     sentence = explain(error)
@@ -84,7 +86,7 @@ def test_a_raised_error_is_reported_with_the_call_and_translated():
 def test_call_descriptions_show_shapes_never_values():
     x = np.arange(6.0).reshape(2, 3) + 0.123456
     text = describe_call(lambda x, k, h0=None: None, (x, 3), {})
-    assert text == "<lambda>(x (2, 3) float64, k 3)"
+    assert text == "<lambda>(x (2, 3) float64, k=3)"
     assert "0.123" not in text
 
 
@@ -119,3 +121,18 @@ def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, patter
     failed = {test["grade_id"]: test["mistakes"] for test in result["tests"] if not test["passed"]}
     assert set(failed) == set(mistake.fails)
     assert all(named == [mistake.name] for named in failed.values()), failed
+
+
+def test_globals_are_named_once_when_the_function_raises():
+    """A globals-reading function that raises: is the globals sentence said once, and whole?"""
+    source = ("def rnn_jacobian(hidden_states, W_hh):\n"
+              "    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
+              "    for t in range(L):\n"
+              "        J = ((1.0 - hidden_states[:, t, :, None] ** 2) * W_hh) @ J\n"
+              "    return J\n")
+    rnn_jacobian = _notebook_function(source, "rnn_jacobian", N=2, L=6, E=3, H=4)
+    with pytest.raises(AssertionError) as failure:
+        hidden_check("02-rnn-limitations", "rnn-jacobian", rnn_jacobian)
+    message = str(failure.value)
+    assert message.count("reads the notebook's") == 1
+    assert message.endswith("rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the arguments.")
