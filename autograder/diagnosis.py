@@ -3,8 +3,8 @@
 Each assignment's MISTAKES (autograder/assignments/) are trusted code: when a test fails, the
 calls the test made to the learner's function (in the sandbox) are replayed here on the wrong
 variants of that function's cell and on the reference. A mistake is named when the learner's
-outputs equal the wrong variant's on every replayed call and differ from the reference's on at
-least one. The mechanism is generic over MISTAKES, so every chapter's variants become detectors.
+outcomes (outputs, or the exception raised and its message) equal the wrong variant's on every replayed
+call and differ from the reference's on at least one. The mechanism is generic over MISTAKES, so every chapter's variants become detectors.
 """
 
 import numpy as np
@@ -46,13 +46,21 @@ def _copy(value):
 
 
 def _run(function, call):
+    """(True, result), or (False, "Type: message") when the function raised, as the grader records it."""
     from .grader import quietly
 
     try:
         with quietly(), np.errstate(all="ignore"):
             return True, function(*_copy(call.args), **_copy(call.kwargs))
-    except Exception:
-        return False, None
+    except Exception as error:
+        return False, f"{type(error).__name__}: {str(error)[:500]}"
+
+
+def _same_outcome(call, ok, value) -> bool:
+    """The learner's call and a replay agree: equal results, or the same exception and message."""
+    if call.ok:
+        return ok and same(call.result, value)
+    return not ok and getattr(call, "raised", None) == value
 
 
 def _mentions_learner(value) -> bool:
@@ -72,19 +80,17 @@ def likely_mistakes(spec, test_id: str, calls: list) -> list:
         if test_id not in mistake.fails:
             continue
         names = spec.answer_names.get(mistake.cell, set())
-        relevant = [call for call in calls if call.ok and call.name in names
+        relevant = [call for call in calls if (call.ok or getattr(call, "raised", None)) and call.name in names
                     and not _mentions_learner(call.args) and not _mentions_learner(call.kwargs)]
         if not relevant:
             continue
         wrong, reference = spec.mistake_namespace(mistake), spec.reference
         matches, differs = True, False
         for call in relevant:
-            ok, expected = _run(wrong[call.name], call)
-            if not ok or not same(call.result, expected):
+            if not _same_outcome(call, *_run(wrong[call.name], call)):
                 matches = False
                 break
-            ok, right = _run(reference[call.name], call)
-            differs = differs or not ok or not same(call.result, right)
+            differs = differs or not _same_outcome(call, *_run(reference[call.name], call))
         if matches and differs:
             found.append(mistake.name)
     return found

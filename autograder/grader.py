@@ -329,6 +329,7 @@ class Call:
     kwargs: dict
     result: object = None
     ok: bool = False
+    raised: str | None = None  # "Type: message" when the learner's function raised
 
 
 class OutOfBudget(AssertionError):
@@ -419,6 +420,7 @@ class LearnerSession:
             raise AssertionError(f"{name}(...) did not return: {died}") from None
         if kind == "raised":
             kind_name, text = value
+            record.raised = f"{kind_name}: {text}"
             error_class = getattr(builtins, kind_name, None)
             builtin = isinstance(error_class, type) and issubclass(error_class, Exception)
             if HIDDEN_CHECK_RUNNING.get() and text not in self.sandbox.grader_messages:
@@ -438,6 +440,17 @@ class LearnerSession:
             self.kept_bytes += size
             record.result, record.ok = value, True
         return value
+
+    def data_globals(self, name) -> list:
+        """Data globals that the learner's function reads (for feedback only: [] when unknown)."""
+        if self.sandbox is None:
+            return []
+        try:
+            return self.sandbox.data_globals(name, self.deadline)
+        except SandboxDied as died:
+            self.sandbox = None
+            self.events.append(f"asking which globals {name} reads: {died}")
+            return []
 
     def close(self):
         if self.sandbox is not None:
@@ -471,6 +484,9 @@ class LearnerFunction:
 
     def __call__(self, *args, **kwargs):
         return self._session.call(self.sandbox_function_name, args, kwargs)
+
+    def data_globals(self) -> list:
+        return self._session.data_globals(self.sandbox_function_name)
 
     def __repr__(self):
         return f"<your function {self.sandbox_function_name}>"

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 ATOL = 1e-10  # float64 answers must match PyTorch to within ATOL + RTOL * |expected|
-RTOL = 1e-7
+RTOL = 1e-10
 
 
 class _TorchForbidden:
@@ -32,6 +32,46 @@ def _is_torch(value):
     return name == "torch" or name.startswith("torch.") or module == "torch" or module.startswith("torch.")
 
 
+def notebook_globals_read(function):
+    """Names of the notebook's data globals (arrays, numbers) that `function` reads, directly or
+    through the notebook's other functions: a function should take sizes from its arguments."""
+    import dis
+    import types
+
+    namespace = getattr(function, "__globals__", None)
+    if not isinstance(getattr(function, "__code__", None), types.CodeType) or not isinstance(namespace, dict):
+        return []
+    found, seen, codes = set(), {function}, [function.__code__]
+    while codes:
+        code = codes.pop()
+        codes.extend(constant for constant in code.co_consts if isinstance(constant, types.CodeType))
+        for instruction in dis.get_instructions(code):
+            if instruction.opname not in ("LOAD_GLOBAL", "LOAD_NAME") or instruction.argval not in namespace:
+                continue
+            value = namespace[instruction.argval]
+            if isinstance(value, (int, float, np.ndarray, np.number)) and not isinstance(value, bool):
+                found.add(instruction.argval)
+            elif isinstance(value, types.FunctionType) and value not in seen and value.__globals__ is namespace:
+                seen.add(value)
+                codes.append(value.__code__)
+    return sorted(found)
+
+
+def globals_note(function):
+    """'f reads the notebook's global `E`; take sizes and data from the arguments', or ''."""
+    try:  # the course's grader passes a stand-in that asks the learner's process itself
+        asked = getattr(function, "data_globals", None)
+        names = asked() if callable(asked) else notebook_globals_read(function)
+    except Exception:
+        return ""
+    if not names:
+        return ""
+    noun = "global" if len(names) == 1 else "globals"
+    listed = ", ".join(f"`{name}`" for name in names)
+    name = getattr(function, "__name__", "your function")
+    return f"{name} reads the notebook's {noun} {listed}; take sizes and data from the arguments"
+
+
 def call_numpy_only(function, *args, **kwargs):
     """Call a learner's function with torch out of reach; warnings and stderr are collected, not shown.
 
@@ -50,6 +90,13 @@ def call_numpy_only(function, *args, **kwargs):
             warnings.simplefilter("always")
             with np.errstate(all="ignore"):
                 result = function(*args, **kwargs)
+    except AssertionError:
+        raise
+    except Exception as error:  # say so when the failure may come from a notebook global
+        note = globals_note(function)
+        if note and error.args and isinstance(error.args[0], str):
+            error.args = (f"{error.args[0]} ({note})", *error.args[1:])
+        raise
     finally:
         namespace.update(hidden)
         if saved_torch_module is None:

@@ -426,6 +426,15 @@ class Sandbox:
             found[name] = (entry["kind"], value)
         return found
 
+    def data_globals(self, name: str, budget_end: float | None = None) -> list[str]:
+        """The notebook's data globals (arrays, numbers) that the learner's function `name` reads."""
+        seq = self._send({"op": "reads", "name": name})
+        header, _ = self._receive(*self._deadline(budget_end), seq)
+        names = header.get("names")
+        if header.get("op") != "reads" or type(names) is not list or not all(type(n) is str for n in names):
+            raise self._died("it sent an answer out of turn")
+        return names
+
     def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
         """Call the learner's function; returns ("result", value) or ("raised", (type, message)).
         Grader functions among the arguments run here, in the grader, when the learner calls them,

@@ -16,16 +16,6 @@ from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet,
 ASSIGNMENT = "03-self-attention"
 
 
-def _call(description, function, *args):
-    """Call a learner's function numpy-only; an exception becomes an AssertionError that says where."""
-    try:
-        return call_numpy_only(function, *args)
-    except AssertionError:
-        raise
-    except Exception as error:  # a shape mismatch, a bad unpacking...: the check fails, with the reason
-        raise AssertionError(f"{description} raised {type(error).__name__}: {error}") from error
-
-
 def _unpack(description, result, count):
     if not isinstance(result, (tuple, list)) or len(result) != count:
         raise AssertionError(f"{description}: expected a tuple of {count} arrays, got {type(result).__name__}"
@@ -45,58 +35,77 @@ def _project(X, W):
 
 
 def _torch_attention(X_query, X_context, W_q, W_k, W_v):
-    """Unscaled attention by torch: output from F.scaled_dot_product_attention(scale=1.0), weights by softmax."""
+    """Unscaled attention by torch: output from F.scaled_dot_product_attention(scale=1.0), weights
+    by torch.softmax; any leading batch axes (none, one or two)."""
     q, k, v = _project(X_query, W_q), _project(X_context, W_k), _project(X_context, W_v)
     with quiet():
         output = F.scaled_dot_product_attention(q, k, v, scale=1.0)
-        weights = torch.softmax(torch.bmm(q, k.transpose(1, 2)), dim=-1)
+        weights = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
     return numpy(output), numpy(weights)
 
 
+def _batches(sizes):
+    """Leading axes for each rank a docstring allows: none, (N,), and (N, M)."""
+    return [(), (sizes["N"],), (sizes["N"], sizes["M"])]
+
+
 def check_qkv_projections(rng, qkv_projections):
-    sizes = distinct_sizes(rng, ["N", "L", "E", "d_k", "d_v"])
-    N, L, E, d_k, d_v = sizes.values()
-    X = rng.normal(size=(N, L, E))
-    W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-    call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
-    Q, K, V = _unpack(call, _call(call, qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3)
-    for name, got, W in [("Q", Q, W_q), ("K", K, W_k), ("V", V, W_v)]:
-        check_array(f"{name} = X W_{name.lower()}", got, numpy(_project(X, W)))
+    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for another."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
+    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
+    for batch in _batches(sizes):
+        X = rng.normal(size=(*batch, L, E))
+        W_q, W_k, W_v = rng.normal(size=(E, d_k)), rng.normal(size=(E, d_k)), rng.normal(size=(E, d_v))
+        call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
+        Q, K, V = _unpack(call, call_numpy_only(qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3)
+        for name, got, W in [("Q", Q, W_q), ("K", K, W_k), ("V", V, W_v)]:
+            check_array(f"{call}: {name} = X W_{name.lower()}", got, numpy(_project(X, W)))
 
 
 def check_attention_scores(rng, attention_scores):
-    sizes = distinct_sizes(rng, ["N", "L", "S", "d_k"])
-    N, L, S, d_k = sizes.values()
-    Q, K = rng.normal(size=(N, L, d_k)), rng.normal(size=(N, S, d_k))
-    call = f"attention_scores(Q {Q.shape}, K {K.shape})"
-    expected = numpy(torch.bmm(tensor(Q), tensor(K).transpose(1, 2)))
-    check_array(call, _call(call, attention_scores, Q.copy(), K.copy()), expected)
+    """Q and K of rank 2, 3 and 4, with L != S."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "S", "d_k"], high=11)
+    L, S, d_k = sizes["L"], sizes["S"], sizes["d_k"]
+    for batch in _batches(sizes):
+        Q, K = rng.normal(size=(*batch, L, d_k)), rng.normal(size=(*batch, S, d_k))
+        call = f"attention_scores(Q {Q.shape}, K {K.shape})"
+        expected = numpy(tensor(Q) @ tensor(K).transpose(-1, -2))
+        check_array(call, call_numpy_only(attention_scores, Q.copy(), K.copy()), expected)
+
+
+def _check_attention(description, result, expected_output, expected_weights):
+    """Weights first: their message says more about a mistake than the output's does."""
+    output, weights = _unpack(description, result, 2)
+    check_array(f"{description}: weights", weights, expected_weights)
+    check_array(f"{description}: output", output, expected_output)
 
 
 def check_self_attention(rng, self_attention):
-    sizes = distinct_sizes(rng, ["N", "L", "E", "d_k", "d_v"])
-    N, L, E, d_k, d_v = sizes.values()
-    X = rng.normal(scale=0.5, size=(N, L, E))
-    W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-    call = f"self_attention(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
-    output, weights = _unpack(call, _call(call, self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 2)
-    expected_output, expected_weights = _torch_attention(X, X, W_q, W_k, W_v)
-    check_array(f"{call}: output", output, expected_output)
-    check_array(f"{call}: weights", weights, expected_weights)
+    """X of rank 2, 3 and 4, then inputs large enough that a softmax without its max subtracted overflows."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
+    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
+    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+        X = rng.normal(scale=scale, size=(*batch, L, E))
+        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
+        size = " (large values)" if scale > 1 else ""
+        call = f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
+        result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        _check_attention(call, result, *_torch_attention(X, X, W_q, W_k, W_v))
 
 
 def check_cross_attention(rng, cross_attention):
-    sizes = distinct_sizes(rng, ["N", "L", "S", "E", "d_k", "d_v"])
-    N, L, S, E, d_k, d_v = sizes.values()
-    X_query, X_context = rng.normal(scale=0.5, size=(N, L, E)), rng.normal(scale=0.5, size=(N, S, E))
-    W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-    call = (f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}, "
-            f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})")
-    arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
-    output, weights = _unpack(call, _call(call, cross_attention, *arguments), 2)
-    expected_output, expected_weights = _torch_attention(X_query, X_context, W_q, W_k, W_v)
-    check_array(f"{call}: output", output, expected_output)
-    check_array(f"{call}: weights", weights, expected_weights)
+    """Queries and context of rank 2, 3 and 4 with L != S, then large values."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
+    L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
+    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+        X_query, X_context = rng.normal(scale=scale, size=(*batch, L, E)), rng.normal(scale=scale, size=(*batch, S, E))
+        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
+        size = " (large values)" if scale > 1 else ""
+        call = (f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
+                f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})")
+        arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        result = call_numpy_only(cross_attention, *arguments)
+        _check_attention(call, result, *_torch_attention(X_query, X_context, W_q, W_k, W_v))
 
 
 CHECKS = {
@@ -153,6 +162,18 @@ def attention_scores(Q, K):
 def self_attention(X, W_q, W_k, W_v):
     Q, K, V = qkv_projections(X, W_q, W_k, W_v)
     weights = softmax(attention_scores(Q, K), axis=-2)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="self-attention with a hand-written softmax that overflows on large scores",
+        cell="self-attention",
+        source="""
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
+    exps = np.exp(attention_scores(Q, K))
+    weights = exps / np.sum(exps, axis=-1, keepdims=True)
     return weights @ V, weights
 """,
         fails=frozenset({"test-self-attention"}),
