@@ -151,15 +151,16 @@ def check_decode_cache(rng, decode_step):
     check_array(f"{what}: returned cache_v", cache_v, expected_v)
 
 
-def _expect_value_error(what, fn, *args):
-    """The learner's fn must refuse these arguments with a ValueError."""
+def _expect_value_error(what, why, fn, *args):
+    """The learner's fn must refuse these arguments (bad because `why`) with a ValueError."""
     try:
         call_numpy_only(fn, *args)
     except ValueError:
         return
     except Exception as error:  # another error type: the docstring promises ValueError
-        raise AssertionError(f"{what} raised {type(error).__name__}; it should raise ValueError") from None
-    raise AssertionError(f"{what} returned a result; it should raise ValueError")
+        raise AssertionError(f"{what} raised {type(error).__name__}, but {why}: "
+                             "the docstring asks for a ValueError") from None
+    raise AssertionError(f"{what} returned a result, but {why}: it should raise ValueError")
 
 
 def check_decode_step(rng, decode_step):
@@ -180,7 +181,7 @@ def check_decode_step(rng, decode_step):
             raise RuntimeError(f"nn.MultiheadAttention accepted E={E}, num_heads={h}")
     weights = [rng.normal(size=shape) for shape in ((3 * E, E), (3 * E,), (E, E), (E,))]
     _expect_value_error(f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
-                        decode_step, rng.normal(size=(N, 1, E)), np.zeros((N, h, t, d_k)),
+                        f"num_heads={h} does not divide E={E}", decode_step, rng.normal(size=(N, 1, E)), np.zeros((N, h, t, d_k)),
                         np.zeros((N, h, t, d_k)), h, *weights)
 
 
@@ -261,8 +262,8 @@ def check_gqa(rng, grouped_query_attention):
                 pass
             else:  # pragma: no cover - torch's behaviour, not the learner's
                 raise RuntimeError(f"scaled_dot_product_attention accepted h={h_bad}, g={g_bad}")
-        _expect_value_error(f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape}): "
-                            f"{g_bad} key/value heads do not divide {h_bad} query heads",
+        _expect_value_error(f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
+                            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
                             grouped_query_attention, q_bad, k_bad, v_bad)
 
 
