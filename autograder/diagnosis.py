@@ -73,6 +73,19 @@ def _mentions_learner(value) -> bool:
     return False
 
 
+def _uses_other_answers(spec, cell: str) -> bool:
+    """Does the reference answer of `cell` call functions of other answer cells? Then an error the
+    learner's version raises may come from those, and is no evidence about this cell."""
+    import ast
+
+    others = set().union(*(names for grade_id, names in spec.answer_names.items() if grade_id != cell))
+    try:
+        loaded = {node.id for node in ast.walk(ast.parse(spec.answers.get(cell, ""))) if isinstance(node, ast.Name)}
+    except SyntaxError:
+        return True
+    return bool(loaded & others)
+
+
 def likely_mistakes(spec, test_id: str, calls: list) -> list:
     """Names of the known mistakes that the learner's answers in this failed test match."""
     found = []
@@ -80,8 +93,9 @@ def likely_mistakes(spec, test_id: str, calls: list) -> list:
         if test_id not in mistake.fails:
             continue
         names = spec.answer_names.get(mistake.cell, set())
-        relevant = [call for call in calls if (call.ok or getattr(call, "raised", None)) and call.name in names
-                    and not _mentions_learner(call.args) and not _mentions_learner(call.kwargs)]
+        errors_count = not _uses_other_answers(spec, mistake.cell)
+        relevant = [call for call in calls if (call.ok or (errors_count and getattr(call, "raised", None)))
+                    and call.name in names and not _mentions_learner(call.args) and not _mentions_learner(call.kwargs)]
         if not relevant:
             continue
         wrong, reference = spec.mistake_namespace(mistake), spec.reference
