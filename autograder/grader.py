@@ -446,7 +446,7 @@ class LearnerSession:
         if self.sandbox is None:
             return []
         try:
-            return self.sandbox.data_globals(name)
+            return self.sandbox.data_globals(name, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"asking which globals {name} reads: {died}")

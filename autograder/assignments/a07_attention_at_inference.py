@@ -151,11 +151,38 @@ def check_decode_cache(rng, decode_step):
     check_array(f"{what}: returned cache_v", cache_v, expected_v)
 
 
+def _expect_value_error(what, why, fn, *args):
+    """The learner's fn must refuse these arguments (bad because `why`) with a ValueError."""
+    try:
+        call_numpy_only(fn, *args)
+    except ValueError:
+        return
+    except Exception as error:  # another error type: the docstring promises ValueError
+        raise AssertionError(f"{what} raised {type(error).__name__}, but {why}: "
+                             "the docstring asks for a ValueError") from None
+    raise AssertionError(f"{what} returned a result, but {why}: it should raise ValueError")
+
+
 def check_decode_step(rng, decode_step):
     for scale, note in [(1.0, ""), (LARGE, f", inputs x {LARGE:g} (scores in the thousands)")]:
         module, x, (output, _, _), what = _one_step(rng, decode_step, scale)
         expected = _torch_causal_pass(module, x)[:, -1:]  # the new token's output
         check_array(f"{what}{note}: output", output, expected)
+    # num_heads that does not divide E: nn.MultiheadAttention refuses such a layer too.
+    sizes = _decode_sizes(rng)
+    N, t, h, d_k = (sizes[name] for name in ("N", "t", "h", "d_k"))
+    E = h * d_k + int(rng.integers(1, h))
+    with quiet():
+        try:
+            torch.nn.MultiheadAttention(E, h)
+        except AssertionError:
+            pass
+        else:  # pragma: no cover - torch's behaviour, not the learner's
+            raise RuntimeError(f"nn.MultiheadAttention accepted E={E}, num_heads={h}")
+    weights = [rng.normal(size=shape) for shape in ((3 * E, E), (3 * E,), (E, E), (E,))]
+    _expect_value_error(f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
+                        f"num_heads={h} does not divide E={E}", decode_step, rng.normal(size=(N, 1, E)), np.zeros((N, h, t, d_k)),
+                        np.zeros((N, h, t, d_k)), h, *weights)
 
 
 def check_decode_sequence(rng, decode_step):
@@ -223,6 +250,21 @@ def check_gqa(rng, grouped_query_attention):
         _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
         _compare_gqa(grouped_query_attention, LARGE_Q * q, k, v,
                      f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)")
+    # g that does not divide h: more query heads than key/value heads, and fewer (h // g = 0).
+    g_bad = int(rng.integers(3, 6))
+    for h_bad in (g_bad * int(rng.integers(1, 3)) + int(rng.integers(1, g_bad)), int(rng.integers(1, g_bad))):
+        q_bad = rng.normal(size=(N, h_bad, L, d_k))
+        k_bad, v_bad = rng.normal(size=(2, N, g_bad, S, d_k))
+        with quiet():
+            try:
+                F.scaled_dot_product_attention(tensor(q_bad), tensor(k_bad), tensor(v_bad), enable_gqa=True)
+            except RuntimeError:
+                pass
+            else:  # pragma: no cover - torch's behaviour, not the learner's
+                raise RuntimeError(f"scaled_dot_product_attention accepted h={h_bad}, g={g_bad}")
+        _expect_value_error(f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
+                            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
+                            grouped_query_attention, q_bad, k_bad, v_bad)
 
 
 def check_gqa_masked(rng, grouped_query_attention):
@@ -271,12 +313,15 @@ def decode_step(x_new, cache_k, cache_v, num_heads,
     """One step of causal multi-head self-attention with a KV cache (nn.MultiheadAttention's layout).
 
     x_new (N, 1, E): the newest token of each sequence. cache_k, cache_v (N, h, t, d_k): the keys
-    and values of the t earlier tokens, split into heads (t may be 0). Returns (output (N, 1, E),
-    cache_k (N, h, t + 1, d_k), cache_v (N, h, t + 1, d_k)): the caches with the new token's key
-    and value appended.
+    and values of the t earlier tokens, split into heads (t may be 0). All arrays are float64.
+    Returns (output (N, 1, E), cache_k (N, h, t + 1, d_k), cache_v (N, h, t + 1, d_k)), float64:
+    the caches with the new token's key and value appended.
+    Raises ValueError if num_heads does not divide E.
     """
     N, _, E = x_new.shape
     h = num_heads
+    if E % h != 0:
+        raise ValueError(f"num_heads={h} does not divide the width E={E}")
     d_k = E // h
     W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E), (out, in) layout
     b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)
@@ -298,17 +343,20 @@ GQA_REFERENCE = '''
 def grouped_query_attention(q, k, v, mask=None):
     """Attention of h query heads that share g key/value heads (g divides h).
 
-    q (N, h, L, d_k); k, v (N, g, S, d_k). Query head i uses key/value head i // (h // g).
-    mask: None, or boolean (True = may NOT attend) or float (added to the scores), of shape
-    (L, S) or (N, h, L, S). Returns the output, (N, h, L, d_k).
+    q (N, h, L, d_k); k, v (N, g, S, d_k); all float64. Query head i uses key/value head
+    i // (h // g). mask: None, or a numpy array of shape (L, S) (the same for every sequence and
+    head) or (N, h, L, S), either boolean (True = may NOT attend) or float (added to the scaled
+    scores). Returns the output, float64 (N, h, L, d_k).
+    Raises ValueError if g does not divide h.
     """
     h, g = q.shape[1], k.shape[1]
+    if h % g != 0:
+        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
     # (N, g, S, d_k) -> (N, h, S, d_k): each key/value head repeated h // g times in place
     k = np.repeat(k, h // g, axis=1)
     v = np.repeat(v, h // g, axis=1)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (N, h, L, S)
     if mask is not None:
-        mask = np.asarray(mask)
         scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask
     return softmax(scores, axis=-1) @ v
 '''
@@ -364,6 +412,26 @@ MISTAKES = [
         source=_variant(GQA_REFERENCE, ("np.repeat(k, h // g, axis=1)", "np.tile(k, (1, h // g, 1, 1))"),
                         ("np.repeat(v, h // g, axis=1)", "np.tile(v, (1, h // g, 1, 1))")),
         fails=ALL_GQA_TESTS,
+    ),
+    Mistake(
+        name="g that does not divide h accepted (heads picked by index i * g // h, no ValueError)",
+        cell="grouped-query-attention",
+        source=_variant(
+            GQA_REFERENCE,
+            ("""    if h % g != 0:
+        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
+""", ""),
+            ("k = np.repeat(k, h // g, axis=1)", "k = k[:, np.arange(h) * g // h]"),
+            ("v = np.repeat(v, h // g, axis=1)", "v = v[:, np.arange(h) * g // h]"),
+        ),
+        fails=frozenset({"test-gqa"}),
+    ),
+    Mistake(
+        name="float mask read as a boolean one (nonzero entries masked out)",
+        cell="grouped-query-attention",
+        source=_variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+                                        "np.where(mask != 0, -np.inf, scores)")),
+        fails=frozenset({"test-gqa-masked"}),
     ),
     Mistake(
         name="boolean mask read in SDPA's convention (True taken as may attend)",
