@@ -406,7 +406,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:110em;padding:0 1em;color:#222}
 .note{border-left:.4em solid #E69F00;background:#fff8e6;padding:.6em 1em;max-width:60em}
 table{border-collapse:collapse}td,th{border-bottom:1px solid #ccc;padding:.3em .7em;text-align:left}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}
 mark{background:#ffd27a;color:inherit}.n{display:inline-block;width:3em;color:#888;user-select:none}
 .cell{color:#0072B2;font-weight:bold}h3{margin-top:2em}
