@@ -258,6 +258,28 @@ HABITS = [  # (pattern, the ways a student may write it), one way per student
     (r"np\.split\(in_proj_(weight|bias), 3\)", [r"np.split(in_proj_\1, 3)", r"np.split(in_proj_\1, 3, axis=0)"]),
     (r"^(\s*)return (.*,.*)$", [r"\1return \2", r"\1return (\2)"]),
 ]
+# Checks a student may add of their own accord (each holds for every valid input), by place.
+HABITUAL_CHECKS = {
+    "split-heads": ["assert x.ndim == 3", "assert x.shape[-1] % num_heads == 0", "x = np.asarray(x)"],
+    "merge-heads": ["assert x.ndim == 4", "x = np.asarray(x)", "assert len(x.shape) == 4, 'expected (N, h, L, d_k)'"],
+    "pack-in-proj": ["assert W_Q.shape == W_K.shape == W_V.shape", "assert W_Q.ndim == 3"],
+    "sizes": ["assert {E} % {h} == 0, 'num_heads must divide E'",
+              "if {E} % {h} != 0:\n    raise ValueError('E is not a multiple of num_heads')",
+              "assert key.shape[:2] == value.shape[:2]"],
+    "project": ["assert {Q}.shape == ({N}, {h}, {L}, {d})", "assert {K}.shape[2] == {S}", "assert {V}.ndim == 4"],
+    "scores": ["assert {scores}.shape == ({N}, {h}, {L}, {S})", "assert {scores}.ndim == 4"],
+    "output": ["assert {out}.shape == ({N}, {L}, {E})", "assert {out}.shape[-1] == {E}"],
+}
+CHECK_CHANCE = 0.35
+
+
+def _checks(rng: random.Random, place: str) -> str:
+    """The checks this student writes at `place`: each one with some chance, in their order."""
+    chosen = [check for check in HABITUAL_CHECKS[place] if rng.random() < CHECK_CHANCE]
+    rng.shuffle(chosen)
+    return "\n".join(chosen)
+
+
 COMMENTS = {  # a student's comment style: what, if anything, they write above each step
     "steps": ["# 1. sizes", "# 2. weights", "# 3. biases", "# 4. project and split", "# 5. scores",
               "# 6. masks", "# 7. softmax", "# 8. merge and project", "# 9. return"],
@@ -274,7 +296,8 @@ def _body(code: str, names: dict, blank: bool) -> str:
 
 def _mha(rng: random.Random, names: dict, comments: list[str]) -> str:
     roles = [("Q", "query", "Wq", "bq", "L"), ("K", "key", "Wk", "bk", "S"), ("V", "value", "Wv", "bv", "S")]
-    steps = [rng.choice(MHA_SIZES), rng.choice(MHA_WEIGHTS), rng.choice(MHA_BIASES)]
+    steps = [(rng.choice(MHA_SIZES) + "\n" + _checks(rng, "sizes")).rstrip("\n"), rng.choice(MHA_WEIGHTS),
+             rng.choice(MHA_BIASES)]
     if rng.random() < 0.5:
         steps[1], steps[2] = steps[2], steps[1]
     if rng.random() < 0.2:
@@ -284,13 +307,20 @@ def _mha(rng: random.Random, names: dict, comments: list[str]) -> str:
         rng.shuffle(roles)
         lines = [line.format_map({**names, "X": "{" + X + "}", "x": x, "W": "{" + W + "}", "b": "{" + b + "}",
                                   "len": "{" + length + "}"}) for X, x, W, b, length in roles]
-        steps += [(helper + "\n" if helper else "") + "\n".join(lines), rng.choice(MHA_SCORES), rng.choice(MHA_MASKS),
-                  rng.choice(MHA_ATTEND), rng.choice(MHA_OUTPUT), rng.choice(MHA_RETURN)]
+        steps += [(helper + "\n" if helper else "") + "\n".join(lines + [_checks(rng, "project")]).rstrip("\n"),
+                  (rng.choice(MHA_SCORES) + "\n" + _checks(rng, "scores")).rstrip("\n"), rng.choice(MHA_MASKS),
+                  rng.choice(MHA_ATTEND), (rng.choice(MHA_OUTPUT) + "\n" + _checks(rng, "output")).rstrip("\n"),
+                  rng.choice(MHA_RETURN)]
     parts = []
     for comment, step in zip(comments, steps):
         if step:
             parts.append((comment + "\n" if comment else "") + step)
     return "\n\n".join(parts) if rng.random() < 0.5 else "\n".join(parts)
+
+
+def _with_checks(rng: random.Random, place: str, code: str) -> str:
+    checks = _checks(rng, place)
+    return checks + "\n" + code if checks else code
 
 
 def answers(seed: int) -> dict[str, str]:
@@ -310,9 +340,9 @@ def answers(seed: int) -> dict[str, str]:
         return textwrap.indent(code, "    ")
 
     return {
-        "split-heads": styled(rng.choice(SPLIT_HEADS)),
-        "merge-heads": styled(rng.choice(MERGE_HEADS)),
-        "pack-in-proj": styled(rng.choice(PACK_IN_PROJ)),
+        "split-heads": styled(_with_checks(rng, "split-heads", rng.choice(SPLIT_HEADS))),
+        "merge-heads": styled(_with_checks(rng, "merge-heads", rng.choice(MERGE_HEADS))),
+        "pack-in-proj": styled(_with_checks(rng, "pack-in-proj", rng.choice(PACK_IN_PROJ))),
         "multi-head-attention": styled(_mha(rng, names, comments)),
     }
 
