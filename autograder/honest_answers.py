@@ -336,7 +336,7 @@ def answers(seed: int) -> dict[str, str]:
         code = re.sub(r"(\w+)\.T\b", lambda m: transpose.format(m.group(1)), code.format(**names))
         code = re.sub(r"np\.sqrt\((\w+)\)", lambda m: root.format(m.group(1)), code)
         for pattern, replacement in habits:
-            code = re.sub(pattern, replacement, code, flags=re.M)
+            code = re.sub(pattern, replacement, code, flags=re.MULTILINE)
         return textwrap.indent(code, "    ")
 
     return {

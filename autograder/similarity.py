@@ -28,6 +28,7 @@ reproducible; its HTML report loads Bootstrap from a CDN (the report must open o
 files rather than notebook cells, and keeps numbers as they are.
 """
 
+import builtins
 import functools
 import hashlib
 import html
@@ -37,7 +38,6 @@ import keyword
 import os
 import re
 import tokenize
-import builtins
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +165,7 @@ def book_code(book: Path = BOOK) -> list[str]:
     """The source of every `{code-cell}` in the book's MyST pages (their option lines dropped)."""
     sources = []
     for page in sorted(book.glob("*.md")):
-        for block in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", page.read_text(), re.M | re.S):
+        for block in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL):
             lines = block.splitlines()
             if lines and lines[0].strip() == "---":  # a YAML block of options
                 end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), 0)
