@@ -430,7 +430,8 @@ def similarity_html(reports: list[AssignmentReport], limit: int = HTML_PAIRS, co
             parts.append("<p>Not compared (could not be read): " + ", ".join(
                 f"{escape(student)} ({escape(why)})" for student, why in report.unreadable.items()) + "</p>")
         if not report.pairs:
-            parts.append("<p>No two notebooks share a fingerprint.</p>")
+            parts.append(f"<p>No two notebooks share a fingerprint that at most {common} notebooks hold "
+                         "(code that more students share is common, and no evidence).</p>")
             continue
         parts.append("<table><tr><th>rank</th><th>student A</th><th>student B</th><th>score</th>"
                      "<th>matched lines</th></tr>")
