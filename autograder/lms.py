@@ -1,6 +1,7 @@
 """Grades for the learning platform: OUT/grades-wide.csv for any LMS, and a Canvas import file.
 
-- ``grades-wide.csv``: one row per student, one column per assignment (points), and the total.
+- ``grades-wide.csv``: one row per student, one column per assignment (points), and the total;
+  an assignment not handed in (status ``missing``) is an empty cell, not 0.
 - ``canvas-import.csv``: the gradebook CSV that Canvas exports (columns Student, ID, SIS User ID,
   SIS Login ID, Section, then one column per assignment titled ``<name> (<canvas id>)``, a
   ``Points Possible`` row under the header), with the course's assignment columns filled in.
@@ -13,28 +14,15 @@ student whom Canvas does not list is named in the summary (stderr and OUT/canvas
 """
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .reports import csv_text
+
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MATCH_COLUMNS = ("sis login id", "email", "e-mail", "email address")  # compared case-insensitively
 ASSIGNMENT_COLUMN = re.compile(r"^(?P<name>.*\S)\s+\((?P<id>\d+)\)$")  # "05-multi-head-attention (12345)"
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A text cell that a spreadsheet will not run as a formula (OWASP's CSV injection advice).
-
-    TODO(lead): reports.py is getting a shared helper for this; dedupe to it once it lands.
-    """
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def csv_text(rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
 
 
 def points(value: float) -> str:
@@ -64,7 +52,10 @@ def read_grades(path: Path, known: list[str]) -> Grades:
             student, assignment = row.get("student_id") or "", row.get("assignment") or ""
             if not student or assignment not in known:
                 continue  # an unknown assignment folder: grades.csv already names it
-            scores.setdefault(student, {})[assignment] = float(row.get("score") or 0)
+            scores.setdefault(student, {})
+            if row.get("status") == "missing":
+                continue  # not handed in: an empty cell, not a grade of 0
+            scores[student][assignment] = float(row.get("score") or 0)
             if row.get("max_score"):
                 max_scores[assignment] = float(row["max_score"])
     present = {assignment for by_student in scores.values() for assignment in by_student}
@@ -72,13 +63,12 @@ def read_grades(path: Path, known: list[str]) -> Grades:
 
 
 def grades_wide_csv(grades: Grades) -> str:
-    header = ["student_id"] + [spreadsheet_safe(a) for a in grades.assignments] + ["total"]
-    rows = [header]
+    rows = []
     for student in grades.students:
         own = grades.scores[student]
-        cells = [points(own[a]) if a in own else "" for a in grades.assignments]
-        rows.append([spreadsheet_safe(student), *cells, points(sum(own.values()))])
-    return csv_text(rows)
+        rows.append({"student_id": student, "total": points(sum(own.values())),
+                     **{assignment: points(own[assignment]) for assignment in own}})
+    return csv_text(["student_id", *grades.assignments, "total"], rows)
 
 
 # ------------------------------------------------------------------------------------------------

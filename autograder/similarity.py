@@ -363,14 +363,12 @@ MEANING = (
 
 
 def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> str:
-    from .lms import csv_text, spreadsheet_safe
+    from .reports import csv_text  # every cell made safe from spreadsheet formulas
 
-    rows = [CSV_FIELDS]
-    for report in reports:
-        for pair in report.pairs[:limit]:
-            rows.append([spreadsheet_safe(report.assignment), spreadsheet_safe(pair.student_a),
-                         spreadsheet_safe(pair.student_b), f"{pair.score:.4f}", str(report.matched_line_count(pair))])
-    return csv_text(rows)
+    return csv_text(CSV_FIELDS, [
+        {"assignment": report.assignment, "student_a": pair.student_a, "student_b": pair.student_b,
+         "score": f"{pair.score:.4f}", "matched_lines": str(report.matched_line_count(pair))}
+        for report in reports for pair in report.pairs[:limit]])
 
 
 def _code_html(submission: Submission, indices: set[int]) -> str:

@@ -18,7 +18,7 @@ GRADES_CSV = """student_id,assignment,score,max_score,status,message
 ada,01-word-embeddings,8,8,graded,
 ada,05-multi-head-attention,12.5,14,graded,
 grace@uni.edu,01-word-embeddings,6,8,graded,
-grace@uni.edu,05-multi-head-attention,0,14,error,"not submitted: no folder 05-multi-head-attention/"
+grace@uni.edu,05-multi-head-attention,0,14,missing,missing notebook
 ghost,01-word-embeddings,4,8,graded,
 ghost,05-multi-head-attention,14,14,graded,
 =HYPERLINK(evil),01-word-embeddings,1,8,graded,
@@ -38,7 +38,7 @@ def test_grades_wide_has_one_row_per_student_and_a_total(tmp_path):
     assert rows[0] == ["student_id", "01-word-embeddings", "05-multi-head-attention", "total"]
     by_student = {row[0]: row[1:] for row in rows[1:]}
     assert by_student["ada"] == ["8", "12.5", "20.5"]
-    assert by_student["grace@uni.edu"] == ["6", "0", "6"]
+    assert by_student["grace@uni.edu"] == ["6", "", "6"], "not handed in: an empty cell, not 0"
     assert by_student["'=HYPERLINK(evil)"] == ["1", "", "1"], "a formula-like id is neutralised, a missing grade empty"
     assert len(rows) == 1 + 4
 
@@ -50,7 +50,7 @@ def test_canvas_import_fills_matched_students_and_reports_the_rest(tmp_path):
     rows = list(csv.reader(io.StringIO(result.text.lstrip("\ufeff"))))
     by_login = {row[3]: row for row in rows[2:]}
     assert by_login["ada"][5:7] == ["8", "12.5"]
-    assert by_login["Grace@Uni.edu"][5:7] == ["6", "0"]
+    assert by_login["Grace@Uni.edu"][5:7] == ["6", ""]
     assert by_login["alan"][5:7] == ["", ""], "a Canvas student with no grade gets empty cells"
     assert by_login["pat"][5:7] == ["", ""]
     assert result.filled == {"01-word-embeddings": "01-word-embeddings (12345)",
