@@ -317,7 +317,7 @@ def compare_assignment(assignment: str, notebooks: dict[str, Path], common: int 
     for student, path in sorted(notebooks.items()):
         try:
             submissions[student] = read_submission(student, path)
-        except (OSError, ValueError, UnicodeDecodeError) as error:  # json errors are ValueErrors
+        except (OSError, ValueError, TypeError, RecursionError) as error:  # a hostile or broken notebook
             unreadable[student] = f"{type(error).__name__}: {error}"
     shared = shared_kgrams(assignment, book)
     for submission in submissions.values():
@@ -330,15 +330,22 @@ def compare_assignment(assignment: str, notebooks: dict[str, Path], common: int 
 def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]:
     """assignment -> {student: notebook} from a folder laid out as <student>/<assignment>/*.ipynb."""
     found = defaultdict(dict)
-    for student_dir in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
-            continue
+    try:
+        student_dirs = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return {}
+    for student_dir in student_dirs:
         for assignment in known:
-            assignment_dir = student_dir / assignment
-            if assignment_dir.is_symlink() or not assignment_dir.is_dir():
+            try:  # a folder that cannot be read is named in grades.csv; compare the others
+                if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
+                    break
+                assignment_dir = student_dir / assignment
+                if assignment_dir.is_symlink() or not assignment_dir.is_dir():
+                    continue
+                expected = assignment_dir / course.notebook_name(assignment)
+                notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+            except OSError:
                 continue
-            expected = assignment_dir / course.notebook_name(assignment)
-            notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if p.is_file() and not p.is_symlink())
             if expected in notebooks or len(notebooks) == 1:
                 found[assignment][student_dir.name] = expected if expected in notebooks else notebooks[0]
     return dict(found)

@@ -145,8 +145,12 @@ def test_unreadable_notebook_is_named_not_fatal(tmp_path, students):
     broken = tmp_path / "broken" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text('{"cells": [ not json')
+    for name, text in [("deep", "[" * 100_000 + "]" * 100_000), ("odd", '{"cells": [{"cell_type": "code", "source": [1, 2]}]}')]:
+        path = tmp_path / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(text)
     report = similarity.compare_class(tmp_path, [ASSIGNMENT])[0]
-    assert "broken" in report.unreadable
+    assert {"broken", "deep", "odd"} <= set(report.unreadable), report.unreadable
     assert [(p.student_a, p.student_b) for p in report.pairs] == [("copier", "honest-000")]
 
 
