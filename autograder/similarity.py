@@ -130,15 +130,13 @@ def kgram_hashes(tokens: list[Token], k: int = KGRAM) -> list[int]:
 
 
 def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
-    """Robust winnowing: the smallest hash of each window (the rightmost one on a tie)."""
+    """Winnowing: the smallest hash of every window of `window` consecutive k-gram hashes.
+
+    Only the set of values is kept (the report needs no positions), so ties need no rule.
+    """
     if len(hashes) <= window:
         return {min(hashes)} if hashes else set()
-    chosen = set()
-    for start in range(len(hashes) - window + 1):
-        part = hashes[start:start + window]
-        smallest = min(part)
-        chosen.add(smallest)
-    return chosen
+    return {min(hashes[start:start + window]) for start in range(len(hashes) - window + 1)}
 
 
 # ------------------------------------------------------------------------------------------------
