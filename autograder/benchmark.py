@@ -100,7 +100,10 @@ def similarity_benchmark(students: int, copies: int = 5) -> int:
     print(f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, the "
           f"inverted index, ranking, HTML); {len(report.pairs)} pairs share a fingerprint "
           f"out of {students * (students - 1) // 2} possible")
-    print(f"the {copies} planted copies rank {ranks} (1 = the most alike pair)")
+    originals = [report.submissions[f"student-{n * 97:04d}"].fingerprints for n in range(copies)]
+    common = [f"{len(prints & report.excluded) / max(len(prints), 1):.0%}" for prints in originals]
+    print(f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each original's "
+          f"fingerprints that more than {similarity.COMMON} students hold, left out as common: {common}")
     print(summary)
     return 0
 
