@@ -61,6 +61,16 @@ for i in range(num_heads):
     result[:, i] = x[:, :, i * {d}:(i + 1) * {d}]
 return result""",
 ]
+# split_heads must refuse an E that num_heads does not divide, with a message naming E.
+SPLIT_GUARDS = [
+    """if x.shape[-1] % num_heads != 0:
+    raise ValueError(f"E={{x.shape[-1]}} is not a multiple of num_heads={{num_heads}}")""",
+    """if x.shape[2] % num_heads:
+    raise ValueError("E = %d cannot be split into %d heads" % (x.shape[2], num_heads))""",
+    """width = x.shape[-1]
+if width % num_heads != 0:
+    raise ValueError("model width " + str(width) + " is not divisible by num_heads " + str(num_heads))""",
+]
 MERGE_HEADS = [
     """{N}, {h}, {L}, {d} = x.shape
 return x.transpose(0, 2, 1, 3).reshape({N}, {L}, {h} * {d})""",
@@ -260,7 +270,7 @@ HABITS = [  # (pattern, the ways a student may write it), one way per student
 ]
 # Checks a student may add of their own accord (each holds for every valid input), by place.
 HABITUAL_CHECKS = {
-    "split-heads": ["assert x.ndim == 3", "assert x.shape[-1] % num_heads == 0", "x = np.asarray(x)"],
+    "split-heads": ["assert x.ndim == 3", "assert x.ndim == 3, 'expected (N, L, E)'", "x = np.asarray(x)"],
     "merge-heads": ["assert x.ndim == 4", "x = np.asarray(x)", "assert len(x.shape) == 4, 'expected (N, h, L, d_k)'"],
     "pack-in-proj": ["assert W_Q.shape == W_K.shape == W_V.shape", "assert W_Q.ndim == 3"],
     "sizes": ["assert {E} % {h} == 0, 'num_heads must divide E'",
@@ -340,7 +350,7 @@ def answers(seed: int) -> dict[str, str]:
         return textwrap.indent(code, "    ")
 
     return {
-        "split-heads": styled(_with_checks(rng, "split-heads", rng.choice(SPLIT_HEADS))),
+        "split-heads": styled(_with_checks(rng, "split-heads", rng.choice(SPLIT_GUARDS) + "\n" + rng.choice(SPLIT_HEADS))),
         "merge-heads": styled(_with_checks(rng, "merge-heads", rng.choice(MERGE_HEADS))),
         "pack-in-proj": styled(_with_checks(rng, "pack-in-proj", rng.choice(PACK_IN_PROJ))),
         "multi-head-attention": styled(_mha(rng, names, comments)),
