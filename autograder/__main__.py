@@ -4,6 +4,7 @@
 - ``sync-helpers``: copy autograder/notebook_helpers.py into every solution notebook's helper cell.
 - ``nbgrader ARGS ...``: run any nbgrader command with this course's configuration.
 - ``grade SUBMITTED --out OUT``: grade a class (see ``python -m autograder grade --help``).
+- ``report OUT``: the similarity report and the grades for the LMS (``python -m autograder report --help``).
 """
 
 import argparse
@@ -37,10 +38,18 @@ def grade(arguments) -> int:
     return grade_main(arguments.rest)
 
 
+def report(arguments) -> int:
+    from .class_reports import main as report_main
+
+    return report_main(arguments.rest)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["grade"]:  # its own parser, so that `grade --help` reaches it
         return grade(argparse.Namespace(rest=argv[1:]))
+    if argv[:1] == ["report"]:
+        return report(argparse.Namespace(rest=argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("release", help="regenerate exercises/ from solutions/")
@@ -50,6 +59,7 @@ def main(argv=None) -> int:
     for name, run, text in [
         ("nbgrader", nbgrader, "run nbgrader with this course's configuration"),
         ("grade", grade, "grade a folder of submissions"),
+        ("report", report, "similarity report and LMS grades for a graded OUT"),
     ]:
         command = commands.add_parser(name, help=text, add_help=False)
         command.add_argument("rest", nargs=argparse.REMAINDER)

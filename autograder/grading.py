@@ -349,6 +349,9 @@ def main(argv=None) -> int:
     from .reports import write_reports
 
     write_reports(results, out, known)
+    from .class_reports import after_grading  # similarity report and LMS grades (issue 15)
+
+    after_grading(out, submitted)
     elapsed = time.monotonic() - started
     print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
           f"{out / 'grades.csv'})", file=sys.stderr)
