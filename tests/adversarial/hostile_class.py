@@ -15,7 +15,7 @@ ASSIGNMENT = "04-scaling-softmax-masks"
 NOTEBOOK = course.notebook_name(ASSIGNMENT)
 
 SOFTMAX = '''def softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)  # a float32 x stays float32, as the docstring promises
     exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return exps / np.sum(exps, axis=axis, keepdims=True)'''
 CAUSAL = '''def causal_mask(L, S=None):
@@ -24,7 +24,8 @@ CAUSAL = '''def causal_mask(L, S=None):
 PADDING = '''def padding_mask(lengths, S):
     return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]'''
 TO_SDPA = '''def to_sdpa_mask(mask):
-    return ~np.asarray(mask, dtype=bool)'''
+    mask = np.asarray(mask)
+    return ~mask if mask.dtype == bool else mask'''
 
 
 @dataclass
