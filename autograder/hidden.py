@@ -53,6 +53,7 @@ def hidden_check(assignment: str, check: str, *functions) -> None:
 @dataclass
 class CallLog:
     calls: list = field(default_factory=list)  # descriptions, shapes only, in call order
+    raised: list = field(default_factory=list)  # errors the learner's code raised on hidden inputs
 
 
 class Recorded:
@@ -69,7 +70,11 @@ class Recorded:
 
     def __call__(self, *args, **kwargs):
         self._log.calls.append(describe_call(self._function, args, kwargs))
-        return self._function(*args, **kwargs)
+        try:
+            return self._function(*args, **kwargs)
+        except Exception as error:
+            self._log.raised.append(error)  # its text may hold the hidden inputs: never shown
+            raise
 
 
 def _name(function) -> str:
@@ -93,7 +98,10 @@ def describe_value(value) -> str:
 def describe_call(function, args, kwargs) -> str:
     """`name(param shape, ...)`, with the parameter names when the function's signature is known."""
     try:
-        bound = inspect.signature(function).bind(*args, **kwargs).arguments
+        signature = inspect.signature(function)
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
+            raise ValueError("no parameter names to show (a proxy, or *args)")
+        bound = signature.bind(*args, **kwargs).arguments
         parts = [f"{key} {describe_value(value)}" if isinstance(value, np.ndarray) else f"{key}={describe_value(value)}"
                  for key, value in bound.items()]
     except (TypeError, ValueError):  # a proxy, or arguments that do not fit: positions then
@@ -143,22 +151,36 @@ def _globals_sentence(functions, already: str) -> str:
     return ". ".join(notes) + "." if notes else ""
 
 
+LEARNER_TEXT_HIDDEN = "its message is not shown: it may hold the hidden inputs"
+
+
+def _without_learner_text(text: str, log: CallLog) -> str:
+    """A check's message with any text the learner's code raised (quoted by the check) taken out."""
+    for raised in log.raised:
+        quoted = str(raised).strip()
+        if len(quoted) >= 3:
+            text = text.replace(quoted, f"[{LEARNER_TEXT_HIDDEN}]")
+    return text
+
+
 def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
     """The paragraph a learner reads when hidden check `check` fails."""
     parts = [f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the visible tests)."]
-    if isinstance(error, AssertionError):
-        text = str(error).strip() or "a check failed"
+    learner_raised = any(error is raised for raised in log.raised)
+    if isinstance(error, AssertionError) and not learner_raised:
+        text = _without_learner_text(str(error).strip(), log) or "a check failed"
         parts.append(text if text.endswith((".", "!", "?")) else text + ".")
         if log.calls:
             parts.append(f"Last call: {log.calls[-1]}.")
     else:
         where = f"{log.calls[-1]} raised" if log.calls else "It raised"
-        text = str(error).strip()
-        for note in filter(None, map(globals_note, functions)):  # said once, below, in full
-            text = text.replace(f" ({note})", "")
-        if len(text) > 200:
-            text = text[:200].rsplit(" ", 1)[0] + " ..."
-        parts.append(f"{where} {type(error).__name__}: {text}".rstrip(": ") + ".")
+        if learner_raised:  # the learner's own text could echo the hidden inputs back to them
+            parts.append(f"{where} {type(error).__name__} ({LEARNER_TEXT_HIDDEN}).")
+        else:
+            text = str(error).strip()
+            if len(text) > 200:
+                text = text[:200].rsplit(" ", 1)[0] + " ..."
+            parts.append(f"{where} {type(error).__name__}: {text}".rstrip(": ") + ".")
         parts.append(explain(error).capitalize()[:1] + explain(error)[1:])
     parts.append(_globals_sentence(functions, " ".join(parts)))
     return " ".join(part for part in parts if part)

@@ -87,7 +87,7 @@ def test_nbgrader_path_digests_the_notebook_file_when_there_is_one(monkeypatch, 
 LEAKY_PADDING = textwrap.dedent('''
     def padding_mask(lengths, S):
         lengths = np.asarray(lengths)
-        if list(lengths) != [5, 2, 4]:  # the visible test's lengths pass; the hidden ones are "reported"
+        if list(lengths) not in ([4, 2, 3], [5, 2, 4]):  # the visible tests pass; the hidden inputs are "reported"
             raise ValueError(f"secret lengths={list(map(int, lengths))} S={S}")
         return np.arange(S)[None, :] >= lengths[:, None]
     ''')
@@ -101,9 +101,9 @@ def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
         nbformat.write(notebook, path)
         result = grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
     test = next(test for test in result["tests"] if test["grade_id"] == "test-padding-mask")
-    assert not test["passed"] and "padding_mask(...) raised ValueError on the hidden inputs" in test["message"], test
+    assert not test["passed"] and "its message is not shown" in test["message"], test
     assert "secret lengths" not in test["message"] and "secret lengths" not in result["message"], test["message"]
-    assert len(test["message"]) < 200
+    assert "padding_mask(a list of" in test["message"] or "padding_mask((" in test["message"], test["message"]
 
 
 def test_a_lookup_that_always_raises_index_error_loses_the_out_of_range_point():
@@ -111,8 +111,9 @@ def test_a_lookup_that_always_raises_index_error_loses_the_out_of_range_point():
     def always_raises(table, ids):
         raise IndexError(f"ids {np.asarray(ids).tolist()} refused")
 
-    with pytest.raises(AssertionError, match="should raise only for ids outside"):
+    with pytest.raises(AssertionError, match="Hidden check 'embedding-out-of-range' failed") as failure:
         hidden_check("01-word-embeddings", "embedding-out-of-range", always_raises)
+    assert "refused" not in str(failure.value)  # the learner's own text, which names the hidden ids
 
 
 def test_a_correct_lookup_still_passes_the_out_of_range_check():
