@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 
 # Okabe & Ito's palette: distinguishable with every common form of colour blindness.

@@ -6,7 +6,6 @@ use the article's orientation Q = X W_Q with W_Q of shape (E, d_k); torch's F.li
 transpose, so the oracle projects with F.linear(X, W_Q.T).
 """
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
