@@ -23,6 +23,17 @@ class Mistake:
     fails: frozenset
 
 
+def variant(reference: str, *replacements: tuple[str, str]) -> str:
+    """A known mistake as an edit of the reference: `reference` with each (old, new) replacement
+    applied. Every `old` must occur in it, so an edit that no longer applies fails loudly."""
+    source = reference
+    for old, new in replacements:
+        if old not in source:
+            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
+        source = source.replace(old, new)
+    return source
+
+
 def module_name(assignment: str) -> str:
     return "a" + assignment.replace("-", "_")
 

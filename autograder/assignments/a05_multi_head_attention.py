@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake
+from . import Mistake, variant
 from ..oracle import call_learner, call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "05-multi-head-attention"
@@ -359,16 +359,6 @@ def pack_in_proj(W_Q, W_K, W_V):
 '''
 
 
-def _variant(reference, *replacements):
-    """`reference` with each (old, new) replacement applied; every `old` must occur in it."""
-    source = reference
-    for old, new in replacements:
-        if old not in source:
-            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
-        source = source.replace(old, new)
-    return source
-
-
 MASK_TESTS = frozenset({"test-mha-attn-mask", "test-mha-key-padding-mask"})
 ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"}) | MASK_TESTS
 
@@ -376,56 +366,56 @@ MISTAKES = [
     Mistake(
         name="split_heads with a reshape but no transpose",
         cell="split-heads",
-        source=_variant(SPLIT_HEADS_REFERENCE, ("x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)", "x.reshape(N, num_heads, L, E // num_heads)")),
+        source=variant(SPLIT_HEADS_REFERENCE, ("x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)", "x.reshape(N, num_heads, L, E // num_heads)")),
         fails=frozenset({"test-split-heads"}),
     ),
     Mistake(
         name="split_heads that leaves E % num_heads != 0 to numpy's reshape error",
         cell="split-heads",
-        source=_variant(SPLIT_HEADS_REFERENCE, (
+        source=variant(SPLIT_HEADS_REFERENCE, (
             '    if E % num_heads:\n        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")\n', "")),
         fails=frozenset({"test-split-heads"}),
     ),
     Mistake(
         name="heads merged with a reshape but no transpose",
         cell="merge-heads",
-        source=_variant(MERGE_HEADS_REFERENCE, ("x.transpose(0, 2, 1, 3).reshape(N, L, h * d_k)", "x.reshape(N, L, h * d_k)")),
+        source=variant(MERGE_HEADS_REFERENCE, ("x.transpose(0, 2, 1, 3).reshape(N, L, h * d_k)", "x.reshape(N, L, h * d_k)")),
         fails=frozenset({"test-merge-heads"}),
     ),
     Mistake(
         name="article weights packed without transposing to PyTorch's (out, in) layout",
         cell="pack-in-proj",
-        source=_variant(PACK_IN_PROJ_REFERENCE, ("return side_by_side.T", "return side_by_side")),
+        source=variant(PACK_IN_PROJ_REFERENCE, ("return side_by_side.T", "return side_by_side")),
         fails=frozenset({"test-pack-in-proj"}),
     ),
     Mistake(
         name="per-head weights stacked with a reshape that mixes heads and features",
         cell="pack-in-proj",
-        source=_variant(PACK_IN_PROJ_REFERENCE, ("W.transpose(1, 0, 2).reshape(E, h * d_k)", "W.reshape(E, h * d_k)")),
+        source=variant(PACK_IN_PROJ_REFERENCE, ("W.transpose(1, 0, 2).reshape(E, h * d_k)", "W.reshape(E, h * d_k)")),
         fails=frozenset({"test-pack-in-proj"}),
     ),
     Mistake(
         name="no scaling of the scores",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)", "Q @ K.transpose(0, 1, 3, 2)")),
+        source=variant(MHA_REFERENCE, ("Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)", "Q @ K.transpose(0, 1, 3, 2)")),
         fails=ALL_MHA_TESTS,
     ),
     Mistake(
         name="scores scaled by sqrt(d_model) instead of sqrt(d_k)",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
+        source=variant(MHA_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
         fails=ALL_MHA_TESTS,
     ),
     Mistake(
         name="softmax over the queries instead of the keys",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("softmax(scores, axis=-1)", "softmax(scores, axis=-2)")),
+        source=variant(MHA_REFERENCE, ("softmax(scores, axis=-1)", "softmax(scores, axis=-2)")),
         fails=ALL_MHA_TESTS,
     ),
     Mistake(
         name="inverted boolean masks (True taken as may attend)",
         cell="multi-head-attention",
-        source=_variant(
+        source=variant(
             MHA_REFERENCE,
             ("np.where(attn_mask, -np.inf, 0.0)", "np.where(attn_mask, 0.0, -np.inf)"),
             ("np.where(key_padding_mask, -np.inf, 0.0)", "np.where(key_padding_mask, 0.0, -np.inf)"),
@@ -435,7 +425,7 @@ MISTAKES = [
     Mistake(
         name="heads split with a reshape but no transpose",
         cell="multi-head-attention",
-        source=_variant(
+        source=variant(
             MHA_REFERENCE,
             ("Q.reshape(N, L, h, d_k).transpose(0, 2, 1, 3)", "Q.reshape(N, h, L, d_k)"),
             ("K.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)", "K.reshape(N, h, S, d_k)"),
@@ -447,7 +437,7 @@ MISTAKES = [
     Mistake(
         name="no output projection W_O",
         cell="multi-head-attention",
-        source=_variant(
+        source=variant(
             MHA_REFERENCE,
             ("output = concat @ out_proj_weight.T", "output = concat"),
             ("output = output + out_proj_bias", "pass"),
@@ -457,13 +447,13 @@ MISTAKES = [
     Mistake(
         name="need_weights ignored (weights always returned)",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("    if not need_weights:\n        return output, None\n", "")),
+        source=variant(MHA_REFERENCE, ("    if not need_weights:\n        return output, None\n", "")),
         fails=frozenset({"test-mha-need-weights"}),
     ),
     Mistake(
         name="a float key_padding_mask read as a boolean one",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, (
+        source=variant(MHA_REFERENCE, (
             "np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == bool else key_padding_mask",
             "np.where(key_padding_mask, -np.inf, 0.0)",
         )),
@@ -472,20 +462,20 @@ MISTAKES = [
     Mistake(
         name="3-D attn_mask read head-major, (h, N, L, S), instead of batch-major",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("additive = additive.reshape(N, h, L, S)", "additive = additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)")),
+        source=variant(MHA_REFERENCE, ("additive = additive.reshape(N, h, L, S)", "additive = additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)")),
         fails=frozenset({"test-mha-attn-mask"}),
     ),
     Mistake(
         name="in_proj_bias assumed present (fails when bias=False)",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("if in_proj_bias is not None:\n        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n    else:\n        b_q = b_k = b_v = 0.0",
+        source=variant(MHA_REFERENCE, ("if in_proj_bias is not None:\n        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n    else:\n        b_q = b_k = b_v = 0.0",
                                         "b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)")),
         fails=frozenset({"test-mha-kdim-vdim-bias"}),
     ),
     Mistake(
         name="kdim/vdim ignored (in_proj_weight used even when it is None)",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, (
+        source=variant(MHA_REFERENCE, (
             ("if in_proj_weight is not None:\n        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
              "    else:\n        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)"),
             "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)")),
@@ -494,13 +484,13 @@ MISTAKES = [
     Mistake(
         name="key_padding_mask broadcast the wrong way ((N, 1, S) instead of (N, 1, 1, S))",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("scores + additive[:, None, None, :]", "scores + additive[:, None, :]")),
+        source=variant(MHA_REFERENCE, ("scores + additive[:, None, None, :]", "scores + additive[:, None, :]")),
         fails=frozenset({"test-mha-key-padding-mask"}),
     ),
     Mistake(
         name="softmax without subtracting the maximum (overflows on large scores)",
         cell="multi-head-attention",
-        source=_variant(MHA_REFERENCE, ("weights = softmax(scores, axis=-1)",
+        source=variant(MHA_REFERENCE, ("weights = softmax(scores, axis=-1)",
                                         "weights = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)")),
         fails=frozenset({"test-mha-self-attention"}),
     ),

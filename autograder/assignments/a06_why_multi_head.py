@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake
+from . import Mistake, variant
 from ..oracle import call_learner, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "06-why-multi-head"
@@ -214,16 +214,6 @@ ENCODER_REFERENCE = ENCODER_HEADER + '''
 '''
 
 
-def _variant(reference, *replacements):
-    """`reference` with each (old, new) replacement applied; every `old` must occur in it."""
-    source = reference
-    for old, new in replacements:
-        if old not in source:
-            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
-        source = source.replace(old, new)
-    return source
-
-
 MISTAKES = [
     Mistake(
         name="sin and cos swapped (cos on even columns)",
@@ -331,14 +321,14 @@ def layer_norm(x, weight, bias, eps=1e-5):
     Mistake(
         name="self-attention softmax without subtracting the maximum (overflows on large scores)",
         cell="multi-head-self-attention",
-        source=_variant(SELF_ATTENTION_REFERENCE, (
+        source=variant(SELF_ATTENTION_REFERENCE, (
             "weights = np.exp(scores - scores.max(axis=-1, keepdims=True))", "weights = np.exp(scores)")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="encoder layer without the residual connection around self-attention",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, ("norm(x + attended, ", "norm(attended, ")),
+        source=variant(ENCODER_REFERENCE, ("norm(x + attended, ", "norm(attended, ")),
         fails=frozenset({"test-encoder-layer"}),
     ),
     Mistake(
@@ -358,19 +348,19 @@ def layer_norm(x, weight, bias, eps=1e-5):
     Mistake(
         name="encoder layer that ignores its eps argument",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, ('p["norm1.bias"], eps)', 'p["norm1.bias"])'), ('p["norm2.bias"], eps)', 'p["norm2.bias"])')),
+        source=variant(ENCODER_REFERENCE, ('p["norm1.bias"], eps)', 'p["norm1.bias"])'), ('p["norm2.bias"], eps)', 'p["norm2.bias"])')),
         fails=frozenset({"test-encoder-layer"}),
     ),
     Mistake(
         name="encoder layer with the number of heads hard-coded",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, ("attended = attention(x, num_heads, ", "attended = attention(x, 2, ")),
+        source=variant(ENCODER_REFERENCE, ("attended = attention(x, num_heads, ", "attended = attention(x, 2, ")),
         fails=frozenset({"test-encoder-layer"}),
     ),
     Mistake(
         name="encoder layer that passes the attention weights in the wrong order",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, (
+        source=variant(ENCODER_REFERENCE, (
             'p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],',
             'p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],'), (
             'p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])',
@@ -380,13 +370,13 @@ def layer_norm(x, weight, bias, eps=1e-5):
     Mistake(
         name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, ("attended = attention(x, ", "attended = multi_head_self_attention(x, ")),
+        source=variant(ENCODER_REFERENCE, ("attended = attention(x, ", "attended = multi_head_self_attention(x, ")),
         fails=frozenset({"test-encoder-layer"}),
     ),
     Mistake(
         name="encoder layer that calls layer_norm instead of the `norm` it is given",
         cell="encoder-layer",
-        source=_variant(ENCODER_REFERENCE, ("    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another\n",
+        source=variant(ENCODER_REFERENCE, ("    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another\n",
                                             "    norm = layer_norm\n")),
         fails=frozenset({"test-encoder-layer"}),
     ),

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from . import Mistake
+from . import Mistake, variant
 from ..oracle import call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "07-attention-at-inference"
@@ -362,16 +362,6 @@ def grouped_query_attention(q, k, v, mask=None):
 '''
 
 
-def _variant(reference, *replacements):
-    """`reference` with each (old, new) replacement applied; every `old` must occur in it."""
-    source = reference
-    for old, new in replacements:
-        if old not in source:
-            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
-        source = source.replace(old, new)
-    return source
-
-
 ALL_DECODE_TESTS = frozenset({"test-decode-cache", "test-decode-step", "test-decode-sequence"})
 ALL_GQA_TESTS = frozenset({"test-gqa", "test-gqa-masked"})
 
@@ -379,20 +369,20 @@ MISTAKES = [
     Mistake(
         name="causal mask aligned to the top left (chapter 4's) instead of the bottom right",
         cell="causal-mask-lower-right",
-        source=_variant(CAUSAL_REFERENCE, ("key > query + (S - L)", "key > query")),
+        source=variant(CAUSAL_REFERENCE, ("key > query + (S - L)", "key > query")),
         fails=frozenset({"test-causal-mask-lower-right"}),
     ),
     Mistake(
         name="cache appended on the head axis (axis 1) instead of the sequence axis (axis 2)",
         cell="decode-step",
-        source=_variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"),
+        source=variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"),
                         ("b_v)], axis=2)", "b_v)], axis=1)")),
         fails=ALL_DECODE_TESTS,
     ),
     Mistake(
         name="the new token's own key and value left out before attending",
         cell="decode-step",
-        source=_variant(
+        source=variant(
             DECODE_REFERENCE,
             ("cache_k = np.concatenate(", "new_cache_k = np.concatenate("),
             ("cache_v = np.concatenate(", "new_cache_v = np.concatenate("),
@@ -403,20 +393,20 @@ MISTAKES = [
     Mistake(
         name="decoding scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="decode-step",
-        source=_variant(DECODE_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
+        source=variant(DECODE_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
         fails=frozenset({"test-decode-step", "test-decode-sequence"}),
     ),
     Mistake(
         name="key/value heads tiled (torch's repeat) instead of repeated in place (repeat_interleave)",
         cell="grouped-query-attention",
-        source=_variant(GQA_REFERENCE, ("np.repeat(k, h // g, axis=1)", "np.tile(k, (1, h // g, 1, 1))"),
+        source=variant(GQA_REFERENCE, ("np.repeat(k, h // g, axis=1)", "np.tile(k, (1, h // g, 1, 1))"),
                         ("np.repeat(v, h // g, axis=1)", "np.tile(v, (1, h // g, 1, 1))")),
         fails=ALL_GQA_TESTS,
     ),
     Mistake(
         name="g that does not divide h accepted (heads picked by index i * g // h, no ValueError)",
         cell="grouped-query-attention",
-        source=_variant(
+        source=variant(
             GQA_REFERENCE,
             ("""    if h % g != 0:
         raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
@@ -429,14 +419,14 @@ MISTAKES = [
     Mistake(
         name="float mask read as a boolean one (nonzero entries masked out)",
         cell="grouped-query-attention",
-        source=_variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+        source=variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
                                         "np.where(mask != 0, -np.inf, scores)")),
         fails=frozenset({"test-gqa-masked"}),
     ),
     Mistake(
         name="boolean mask read in SDPA's convention (True taken as may attend)",
         cell="grouped-query-attention",
-        source=_variant(GQA_REFERENCE,
+        source=variant(GQA_REFERENCE,
                         ("np.where(mask, -np.inf, scores)", "np.where(mask, scores, -np.inf)")),
         fails=frozenset({"test-gqa-masked"}),
     ),
