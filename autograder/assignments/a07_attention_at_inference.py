@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 from . import Mistake, variant
-from ..oracle import call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
+from ..oracle import call_learner, call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "07-attention-at-inference"
 
@@ -23,16 +23,6 @@ LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _call(what, fn, *args, **kwargs):
-    """call_numpy_only, with an exception from the learner's code turned into a failed check that names it."""
-    try:
-        return call_numpy_only(fn, *args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as error:  # the learner's bug, reported as a failed check with its cause
-        raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}") from error
 
 
 def _describe(sizes):
@@ -64,11 +54,11 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
         sizes["L"], sizes["S"] = sizes["S"], sizes["L"]
     N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
     for rows, columns in [(L, S), (1, S), (S, S)]:  # a chunk; one decoding step; a square mask
-        mask = _call(f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns)
+        mask = call_learner(f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns)
         expected = _torch_lower_right_mask(rows, columns)
         check_mask(f"causal_mask_lower_right({rows}, {columns})", mask, expected)
     # Attention under the learner's mask equals attention under torch's causal_lower_right.
-    mask = _call(f"causal_mask_lower_right({L}, {S})", causal_mask_lower_right, L, S)
+    mask = call_learner(f"causal_mask_lower_right({L}, {S})", causal_mask_lower_right, L, S)
     q, k, v = (tensor(rng.normal(size=(N, length, d_k))) for length in (L, S, S))
     with quiet():
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))
@@ -137,7 +127,7 @@ def _one_step(rng, decode_step, scale=1.0):
     x = scale * rng.normal(size=(N, t + 1, E))  # the prefix and the new token
     cache_k, cache_v = _torch_cache(module, x[:, :t])
     what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({_describe(sizes)})"
-    result = _call(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
+    result = call_learner(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
     if not isinstance(result, tuple) or len(result) != 3:
         raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
                              f"got {type(result).__name__}")
@@ -196,7 +186,7 @@ def check_decode_sequence(rng, decode_step):
     for step in range(T):
         what = (f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
                 f"{np.shape(cache_k)} before it; {_describe(sizes)})")
-        result = _call(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
+        result = call_learner(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
         if not isinstance(result, tuple) or len(result) != 3:
             raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
                                  f"got {type(result).__name__}")
@@ -235,7 +225,7 @@ def _torch_gqa(q, k, v, attn_mask=None):
 def _compare_gqa(fn, q, k, v, what, mask=None, sdpa_mask=None):
     grouped, explicit = _torch_gqa(q, k, v, sdpa_mask)
     arguments = (q.copy(), k.copy(), v.copy()) + (() if mask is None else (mask.copy(),))
-    got = _call(what, fn, *arguments)
+    got = call_learner(what, fn, *arguments)
     check_array(f"{what} vs F.scaled_dot_product_attention(..., enable_gqa=True)", got, grouped)
     check_array(f"{what} vs k, v repeat_interleave'd to h heads", got, explicit)
 
