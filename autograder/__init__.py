@@ -1,12 +1,18 @@
-"""The course's grading package: nbgrader configuration, hidden checks and the grading command.
+"""The course's autograder: nbgrader configuration, hidden checks, and the grading command.
 
-Layout:
-- ``nbgrader_config.py``: nbgrader's course configuration (solutions/ is the source, exercises/ the release).
-- ``notebook_helpers.py``: the visible-test helper cell, identical in every exercise notebook.
-- ``secret.py``: the grading secret, and the random inputs drawn from it.
-- ``hidden.py``: the entry point that the hidden tests inside the solution notebooks call.
-- ``assignments/``: one module per assignment with its hidden checks and its known-wrong variants.
-- ``course.py``: paths and nbgrader runs shared by the command line and the tests.
+The tree follows a submission's life:
+
+- ``course/``: the course on disk. Where each assignment's solution and release notebooks live,
+  nbgrader's notebook format (read in one place), authoring helpers, and nbgrader runs.
+- ``checks/``: what a hidden test calls. The grading secret and the inputs drawn from it, torch as
+  the oracle, the visible-test helper cell, and one module of checks and known mistakes per
+  assignment.
+- ``sandbox/``: the locked-down process that runs a learner's code, and the grader's side of it.
+- ``grade/``: ``python -m autograder grade``. Finding the submissions, grading one notebook,
+  naming likely mistakes, and the workers that grade a class in parallel.
+- ``report/``: what is written after grading. grades.csv, feedback, plots, the nbgrader gradebook,
+  the similarity report and the grades for the LMS.
+- ``tools/``: the demo class and the benchmark.
 """
 
 from pathlib import Path

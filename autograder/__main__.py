@@ -1,7 +1,7 @@
 """Command line of the course: ``python -m autograder <command>``.
 
 - ``release [ASSIGNMENT ...]``: regenerate exercises/ from solutions/ with nbgrader.
-- ``sync-helpers``: copy autograder/notebook_helpers.py into every solution notebook's helper cell.
+- ``sync-helpers``: copy autograder/checks/notebook_helpers.py into every solution notebook's helper cell.
 - ``nbgrader ARGS ...``: run any nbgrader command with this course's configuration.
 - ``grade SUBMITTED --out OUT``: grade a class (see ``python -m autograder grade --help``).
 - ``report OUT``: the similarity report and the grades for the LMS (``python -m autograder report --help``).
@@ -11,35 +11,36 @@ import argparse
 import os
 import sys
 
-from . import REPO_ROOT, course
+from autograder import REPO_ROOT, course
+from autograder.course import authoring, nbgrader_runs
 
 
 def release(arguments) -> int:
     for assignment in arguments.assignments or course.assignments():
-        path = course.generate_release(assignment)
+        path = nbgrader_runs.generate_release(assignment)
         print(f"released {path.relative_to(REPO_ROOT)}")
     return 0
 
 
 def sync_helpers(arguments) -> int:
     for assignment in course.assignments():
-        changed = course.sync_helpers(course.solution_notebook(assignment))
+        changed = authoring.sync_helpers(course.solution_notebook(assignment))
         print(f"{'updated' if changed else 'unchanged'} {assignment}")
     return 0
 
 
 def nbgrader(arguments) -> int:
-    os.execve(sys.executable, [sys.executable, "-m", "nbgrader", *arguments.rest], course.nbgrader_environment())
+    os.execve(sys.executable, [sys.executable, "-m", "nbgrader", *arguments.rest], nbgrader_runs.nbgrader_environment())
 
 
 def grade(arguments) -> int:
-    from .grading import main as grade_main
+    from autograder.grade.command import main as grade_main
 
     return grade_main(arguments.rest)
 
 
 def report(arguments) -> int:
-    from .class_reports import main as report_main
+    from autograder.report.command import main as report_main
 
     return report_main(arguments.rest)
 

@@ -113,7 +113,7 @@ def show_shapes(**arrays) -> None:
 def grading_tolerance() -> tuple[float, float]:
     """(ATOL, RTOL) of the exercises' tests: an entry passes when |got - expected| <= ATOL + RTOL * |expected|.
 
-    Read from the tests' one source, autograder/notebook_helpers.py of this repository (loaded by path,
+    Read from the tests' one source, autograder/checks/notebook_helpers.py of this repository (loaded by path,
     so that the book always states the tolerance of the tree it was built from).
     """
     path = Path(__file__).resolve().parent.parent / "autograder" / "notebook_helpers.py"

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import course
+from autograder.course import notebook_format
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EQUIVALENT_DIR = Path(__file__).parent / "equivalent_mutants"
@@ -164,8 +164,8 @@ def mutants(assignment: str, notebook) -> list[Mutant]:
     return [
         mutant
         for cell in notebook.cells
-        if course.nbgrader_metadata(cell).get("solution")
-        for mutant in mutants_of_cell(assignment, course.nbgrader_metadata(cell)["grade_id"], cell.source)
+        if notebook_format.nbgrader_metadata(cell).get("solution")
+        for mutant in mutants_of_cell(assignment, notebook_format.nbgrader_metadata(cell)["grade_id"], cell.source)
     ]
 
 
@@ -195,7 +195,7 @@ def failing_test(notebook, mutant: Mutant) -> str | None:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        metadata = course.nbgrader_metadata(cell)
+        metadata = notebook_format.nbgrader_metadata(cell)
         grade_id = metadata.get("grade_id", "cell")
         if metadata.get("grade") and not metadata.get("solution"):
             tests.append((grade_id, cell.source))

@@ -5,14 +5,15 @@ import re
 import sys
 
 from autograder import course
-from autograder.assignments import load_assignment
+from autograder.course import notebook_format
+from autograder.checks.assignments import load_assignment
 
 HIDDEN_CALL = re.compile(r'hidden_check\("(?P<assignment>[^"]+)", "(?P<check>[^"]+)"')
 
 
 def _cells(notebook, *, solution=None, grade=None):
     for cell in notebook.cells:
-        metadata = course.nbgrader_metadata(cell)
+        metadata = notebook_format.nbgrader_metadata(cell)
         if solution is not None and bool(metadata.get("solution")) != solution:
             continue
         if grade is not None and bool(metadata.get("grade")) != grade:
@@ -28,7 +29,7 @@ def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebo
 
 
 def test_every_mistake_names_real_test_cells(assignment, solution_notebooks):
-    tests = course.graded_tests(solution_notebooks[assignment])
+    tests = notebook_format.graded_tests(solution_notebooks[assignment])
     for mistake in load_assignment(assignment).MISTAKES:
         assert mistake.fails and mistake.fails <= set(tests), mistake.name
 

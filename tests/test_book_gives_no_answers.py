@@ -39,11 +39,12 @@ import pytest
 from nbgrader.preprocessors import ClearSolutions
 
 from autograder import REPO_ROOT, course
+from autograder.course import notebook_format
 
 BOOK = REPO_ROOT / "book"
 MIN_RUN = 3  # consecutive statements that make a copy
 
-# nbgrader's own markers (this course does not override them in autograder/nbgrader_config.py).
+# nbgrader's own markers (this course does not override them in autograder/course/nbgrader_config.py).
 BEGIN_SOLUTION = ClearSolutions.class_traits()["begin_solution_delimeter"].default_value
 END_SOLUTION = ClearSolutions.class_traits()["end_solution_delimeter"].default_value
 
@@ -189,7 +190,7 @@ def solution_answers() -> list[Answer]:
         path = course.solution_notebook(assignment)
         notebook = course.read_notebook(path)
         for cell in notebook.cells:
-            metadata = course.nbgrader_metadata(cell)
+            metadata = notebook_format.nbgrader_metadata(cell)
             if cell.cell_type == "code" and metadata.get("solution"):
                 where = f"{path.relative_to(REPO_ROOT)} cell {metadata.get('grade_id', '?')}"
                 answers += answers_in(cell.source, where)

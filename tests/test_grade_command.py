@@ -13,10 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import REPO_ROOT, course, grading
-from autograder.assignments import load_assignment
-from autograder.demo import demo_class, mistake_index, write_class
-from autograder.sandbox import Limits, ProtocolError, Sandbox, SandboxUnavailable, Unsupported, decode, encode
+from autograder import REPO_ROOT, course
+from autograder.course import notebook_format
+
+from autograder.grade import command as grading
+from autograder.checks.assignments import load_assignment
+from autograder.tools.demo import demo_class, mistake_index, write_class
+from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxUnavailable, Unsupported, decode, encode
 
 # The detectors the course promises (issue 6), matched by the mistake names in assignments/.
 KEY_MISTAKES = [r"no scaling", r"sqrt\((d_model|E)\) instead of sqrt\(d_k\)", r"softmax over the",
@@ -57,7 +60,7 @@ def test_invalid_json_is_named_and_costs_nobody_else(demo):
 
 
 def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
-    points = course.graded_tests(solution_notebooks[assignment])
+    points = notebook_format.graded_tests(solution_notebooks[assignment])
     full = demo["results"][("full-marks", assignment)]
     assert {t["grade_id"]: t["score"] for t in full["tests"]} == points
     assert full["score"] == full["max_score"] == sum(points.values())
@@ -65,7 +68,7 @@ def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
 
 
 def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebooks):
-    points = course.graded_tests(solution_notebooks[assignment])
+    points = notebook_format.graded_tests(solution_notebooks[assignment])
     mistakes = load_assignment(assignment).MISTAKES
     for (student, graded_assignment), result in demo["results"].items():
         if graded_assignment != assignment or not student.startswith("mistakes-"):
@@ -144,12 +147,12 @@ def test_memory_limit_is_configurable():
 
 
 def test_refuses_when_the_sandbox_cannot_be_built(monkeypatch, tmp_path, capsys):
-    import autograder.sandbox
+    import autograder.sandbox.host
 
     def unavailable(*args, **kwargs):
         raise SandboxUnavailable("Landlock is not available on this kernel")
 
-    monkeypatch.setattr(autograder.sandbox, "probe", unavailable)
+    monkeypatch.setattr(autograder.sandbox.host, "probe", unavailable)
     (tmp_path / "submitted").mkdir()
     assert grading.main([str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]) == grading.REFUSAL
     assert "refusing to grade" in capsys.readouterr().err

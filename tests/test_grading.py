@@ -5,7 +5,8 @@ loses exactly the points of the test cells it names."""
 import pytest
 
 from autograder import course
-from autograder.assignments import load_assignment
+from autograder.course import nbgrader_runs, notebook_format
+from autograder.checks.assignments import load_assignment
 
 
 @pytest.fixture(scope="module")
@@ -15,22 +16,22 @@ def graded(tmp_path_factory):
 
     def grade(assignment):
         if assignment not in cache:
-            root = course.scratch_course(tmp_path_factory.mktemp(assignment), [assignment])
+            root = nbgrader_runs.scratch_course(tmp_path_factory.mktemp(assignment), [assignment])
             solution = course.read_notebook(course.solution_notebook(assignment))
             submissions = {
                 "solution": solution,
                 "release": course.read_notebook(course.release_notebook(assignment)),
             }
             for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
-                submissions[f"mistake-{index:02d}"] = course.apply_mistake(solution, mistake)
-            cache[assignment] = course.autograde(root, assignment, submissions)
+                submissions[f"mistake-{index:02d}"] = notebook_format.apply_mistake(solution, mistake)
+            cache[assignment] = nbgrader_runs.autograde(root, assignment, submissions)
         return cache[assignment]
 
     return grade
 
 
 def test_solution_gets_full_marks(assignment, graded, solution_notebooks):
-    points = course.graded_tests(solution_notebooks[assignment])
+    points = notebook_format.graded_tests(solution_notebooks[assignment])
     assert graded(assignment)["solution"] == points
 
 
@@ -40,7 +41,7 @@ def test_untouched_release_gets_zero(assignment, graded):
 
 
 def test_each_known_wrong_variant_loses_exactly_its_points(assignment, graded, solution_notebooks):
-    points = course.graded_tests(solution_notebooks[assignment])
+    points = notebook_format.graded_tests(solution_notebooks[assignment])
     scores = graded(assignment)
     for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
         expected = {grade_id: 0.0 if grade_id in mistake.fails else value for grade_id, value in points.items()}

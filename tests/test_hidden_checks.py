@@ -4,8 +4,10 @@ the known-wrong variants it is meant to, and their inputs come from the secret a
 import numpy as np
 import pytest
 
-from autograder import course, secret
-from autograder.assignments import load_assignment
+from autograder.course import notebook_format
+
+from autograder.checks import secret
+from autograder.checks.assignments import load_assignment
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
@@ -18,7 +20,7 @@ def run_hidden_tests(notebook) -> dict:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        metadata = course.nbgrader_metadata(cell)
+        metadata = notebook_format.nbgrader_metadata(cell)
         if metadata.get("grade") and not metadata.get("solution"):
             hidden = cell.source.split(HIDDEN_BEGIN)[1].split(HIDDEN_END)[0]
             try:
@@ -38,7 +40,7 @@ def test_reference_solution_passes_every_hidden_check(assignment, solution_noteb
 
 def test_hidden_checks_alone_catch_each_known_wrong_variant(assignment, solution_notebooks):
     for mistake in load_assignment(assignment).MISTAKES:
-        results = run_hidden_tests(course.apply_mistake(solution_notebooks[assignment], mistake))
+        results = run_hidden_tests(notebook_format.apply_mistake(solution_notebooks[assignment], mistake))
         failed = {name for name, error in results.items() if error}
         assert failed == set(mistake.fails), mistake.name
         for name in failed:

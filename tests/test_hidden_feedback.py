@@ -4,7 +4,8 @@ the error in one sentence, and the notebook globals their function reads."""
 import numpy as np
 import pytest
 
-from autograder.hidden import describe_call, explain, hidden_check
+from autograder.checks.hidden import describe_call, explain, hidden_check
+from autograder.course import notebook_format
 
 RNN_READING_GLOBALS = '''
 def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
@@ -45,7 +46,7 @@ def test_globals_read_through_a_helper_are_named():
     """Is a global read by a notebook function that the graded one calls also named?"""
     source = "def helper():\n    return E\n\ndef f(x):\n    return x * helper()\n"
     f = _notebook_function(source, "f", E=3, unrelated=np.ones(2))
-    from autograder.notebook_helpers import notebook_globals_read as data_globals_read
+    from autograder.checks.notebook_helpers import notebook_globals_read as data_globals_read
 
     assert data_globals_read(f) == ["E"]
 
@@ -92,14 +93,15 @@ def test_call_descriptions_show_shapes_never_values():
 
 def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
     """Through the course's grader (the function runs in the sandbox), is the globals sentence there?"""
-    from autograder import course, grader
-    from autograder.sandbox import Limits
+    from autograder import course
+    from autograder.grade import notebook as grader
+    from autograder.sandbox.host import Limits
 
     assignment = "02-rnn-limitations"
     spec = grader.AssignmentSpec(assignment)
     mistake = next(mistake for mistake in spec.mistakes if "notebook's globals" in mistake.name)
     path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(course.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
+    course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
     result = grader.grade_notebook(spec, "feedback-test", path, Limits(), budget=300)
     messages = {test["grade_id"]: test["message"] for test in result["tests"]}
     assert "rnn_forward reads the notebook's globals `H`, `L`, `N`; take sizes" in messages["test-rnn-forward"]
@@ -109,14 +111,15 @@ def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
 @pytest.mark.parametrize("pattern", ["without the .T on W_ih", "does not handle h0=None", "notebook's globals"])
 def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, pattern):
     """Do the detectors of chapter 2's mistakes that raise (not return) fire, and only for their own?"""
-    from autograder import course, grader
-    from autograder.sandbox import Limits
+    from autograder import course
+    from autograder.grade import notebook as grader
+    from autograder.sandbox.host import Limits
 
     assignment = "02-rnn-limitations"
     spec = grader.AssignmentSpec(assignment)
     mistake = next(mistake for mistake in spec.mistakes if pattern in mistake.name)
     path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(course.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
+    course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
     result = grader.grade_notebook(spec, "detector-test", path, Limits(), budget=300)
     failed = {test["grade_id"]: test["mistakes"] for test in result["tests"] if not test["passed"]}
     assert set(failed) == set(mistake.fails)

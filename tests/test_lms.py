@@ -10,7 +10,7 @@ import csv
 import io
 from pathlib import Path
 
-from autograder import lms
+from autograder.report import lms
 
 TEMPLATE = Path(__file__).parent / "data" / "canvas-gradebook-export.csv"
 KNOWN = ["01-word-embeddings", "02-rnn-limitations", "05-multi-head-attention"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.notebook_helpers import call_numpy_only, check_array, check_mask
+from autograder.checks.notebook_helpers import call_numpy_only, check_array, check_mask
 
 EXPECTED = np.arange(6.0).reshape(2, 3)
 

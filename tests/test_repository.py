@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from autograder import REPO_ROOT, course
+from autograder.course import authoring, nbgrader_runs, notebook_format
 
 
 def tracked_notebooks():
@@ -15,9 +16,9 @@ def tracked_notebooks():
 
 
 def test_exercises_match_what_generate_assignment_makes(tmp_path):
-    root = course.scratch_course(tmp_path, course.assignments())
+    root = nbgrader_runs.scratch_course(tmp_path, course.assignments())
     for assignment in course.assignments():
-        generated = course.generate_release(assignment, root)
+        generated = nbgrader_runs.generate_release(assignment, root)
         committed = course.release_notebook(assignment)
         assert committed.exists(), f"{committed} is missing: run `python -m autograder release`"
         assert json.loads(committed.read_text()) == json.loads(generated.read_text()), (
@@ -41,9 +42,9 @@ def test_helper_cell_is_identical_everywhere(assignment, kind):
     path = course.solution_notebook(assignment) if kind == "solution" else course.release_notebook(assignment)
     cells = [
         cell for cell in course.read_notebook(path).cells
-        if course.nbgrader_metadata(cell).get("grade_id") == course.HELPERS_CELL_ID
+        if notebook_format.nbgrader_metadata(cell).get("grade_id") == authoring.HELPERS_CELL_ID
     ]
-    assert len(cells) == 1 and cells[0].source == course.helpers_cell_source(), (
-        f"{path.name}: the test-helper cell differs from autograder/notebook_helpers.py; "
+    assert len(cells) == 1 and cells[0].source == authoring.helpers_cell_source(), (
+        f"{path.name}: the test-helper cell differs from autograder/checks/notebook_helpers.py; "
         "run `python -m autograder sync-helpers` and then `python -m autograder release`"
     )

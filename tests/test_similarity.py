@@ -1,4 +1,4 @@
-"""The similarity report on a constructed class of exercise 05 (autograder/honest_answers.py):
+"""The similarity report on a constructed class of exercise 05 (autograder/tools/honest_answers.py):
 30 independently written correct answers, a renamed, re-commented and reordered copy of one of
 them, and three notebooks that hold nothing but the released template."""
 
@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import honest_answers, similarity
-from autograder.assignments import load_assignment
+from autograder.tools import honest_answers
+
+from autograder.report import similarity
+from autograder.course.notebook_format import nbgrader_metadata
+from autograder.checks.assignments import load_assignment
 
 ASSIGNMENT = honest_answers.ASSIGNMENT
 
@@ -39,8 +42,8 @@ def _namespace(notebook: dict) -> dict:
     """The notebook's tools cell and solution cells, run (they are our own code, not a learner's)."""
     namespace = {"np": np}
     for cell in notebook["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id == "tools" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        grade_id = nbgrader_metadata(cell).get("grade_id")
+        if grade_id == "tools" or nbgrader_metadata(cell).get("solution"):
             exec(honest_answers._source(cell), namespace)  # noqa: S102
     return namespace
 

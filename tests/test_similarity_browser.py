@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import honest_answers, similarity
+from autograder.tools import honest_answers
+
+from autograder.report import similarity
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 LOCAL = ("file:", "data:", "about:")

@@ -6,8 +6,8 @@ from the visible and the hidden tests alike."""
 
 import pytest
 
-from autograder import course
-from autograder.assignments import load_assignment
+from autograder.course import notebook_format
+from autograder.checks.assignments import load_assignment
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
@@ -23,7 +23,7 @@ def run_tests(notebook, *, hidden: bool) -> dict:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        metadata = course.nbgrader_metadata(cell)
+        metadata = notebook_format.nbgrader_metadata(cell)
         source = cell.source
         if metadata.get("grade") and not metadata.get("solution"):
             before, rest = source.split(HIDDEN_BEGIN)
@@ -43,9 +43,9 @@ def run_tests(notebook, *, hidden: bool) -> dict:
 
 
 def replace_answer(notebook, cell: str, source: str):
-    from autograder.assignments import Mistake
+    from autograder.checks.assignments import Mistake
 
-    return course.apply_mistake(notebook, Mistake(name="alternative", cell=cell, source=source, fails=frozenset()))
+    return notebook_format.apply_mistake(notebook, Mistake(name="alternative", cell=cell, source=source, fails=frozenset()))
 
 
 @pytest.fixture(params=COVERED)
@@ -60,7 +60,7 @@ def test_reference_passes_every_visible_test(covered, solution_notebooks):
 
 def test_visible_tests_alone_catch_each_known_wrong_variant(covered, solution_notebooks):
     for mistake in load_assignment(covered).MISTAKES:
-        results = run_tests(course.apply_mistake(solution_notebooks[covered], mistake), hidden=False)
+        results = run_tests(notebook_format.apply_mistake(solution_notebooks[covered], mistake), hidden=False)
         failed = {name for name, error in results.items() if error}
         assert failed == set(mistake.fails), mistake.name
         for name in failed:

@@ -8,8 +8,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.assignments import load_assignment
-from autograder.demo import strip_solution_markers
+from autograder.course import notebook_format
+from autograder.checks.assignments import load_assignment
+from autograder.tools.demo import strip_solution_markers
 
 ASSIGNMENT = "04-scaling-softmax-masks"
 NOTEBOOK = course.notebook_name(ASSIGNMENT)
@@ -42,7 +43,7 @@ def solution():
 
 def with_cell(notebook, grade_id, source):
     notebook = copy.deepcopy(notebook)
-    cells = [cell for cell in notebook.cells if course.nbgrader_metadata(cell).get("grade_id") == grade_id]
+    cells = [cell for cell in notebook.cells if notebook_format.nbgrader_metadata(cell).get("grade_id") == grade_id]
     assert len(cells) == 1, grade_id
     cells[0].source = source
     return notebook
@@ -69,7 +70,7 @@ def build(paths: dict) -> tuple[dict, list]:
     add("honest-extra-cell", with_cell(extra, "padding-mask", "def padding_mask(lengths, S):\n    return positions(S)[None, :] >= np.asarray(lengths)[:, None]"), 10, "7 of 7 tests passed")
     add("honest-renamed-file", ("renamed", good), 10, "is named my-work.ipynb")
     add("honest-stdout-flood", with_cell(good, "padding-mask", PADDING + "\nfor i in range(100000):\n    print('spam ' * 40)"), 10, "7 of 7 tests passed")
-    wrong = course.apply_mistake(course.read_notebook(course.solution_notebook(ASSIGNMENT)), load_assignment(ASSIGNMENT).MISTAKES[2])
+    wrong = notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(ASSIGNMENT)), load_assignment(ASSIGNMENT).MISTAKES[2])
     add("honest-mistake-no-scaling", strip_solution_markers(wrong), 6, "looks like a known mistake: no scaling by sqrt(d_k)")
 
     # Broken files.
@@ -84,10 +85,10 @@ def build(paths: dict) -> tuple[dict, list]:
 
     # Test cells deleted, duplicated, edited; metadata stripped; points changed.
     deleted = copy.deepcopy(good)
-    deleted.cells = [cell for cell in deleted.cells if not (course.nbgrader_metadata(cell).get("grade") and not course.nbgrader_metadata(cell).get("solution"))]
+    deleted.cells = [cell for cell in deleted.cells if not (notebook_format.nbgrader_metadata(cell).get("grade") and not notebook_format.nbgrader_metadata(cell).get("solution"))]
     add("cells-deleted-tests", deleted, 10, "test cells missing from the submission")
     doubled = copy.deepcopy(good)
-    index = next(i for i, cell in enumerate(doubled.cells) if course.nbgrader_metadata(cell).get("grade_id") == "test-softmax")
+    index = next(i for i, cell in enumerate(doubled.cells) if notebook_format.nbgrader_metadata(cell).get("grade_id") == "test-softmax")
     doubled.cells.insert(index, copy.deepcopy(doubled.cells[index]))
     doubled.cells[index]["id"] = "test-softmax-copy"
     add("cells-duplicated-test", doubled, 10, "appear more than once")
@@ -100,7 +101,7 @@ def build(paths: dict) -> tuple[dict, list]:
     add("cells-stripped-metadata", stripped, 10, "no nbgrader metadata")
     points = with_cell(good, "causal-mask", "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return np.tril(np.ones((L, S), dtype=bool))")
     for cell in points.cells:
-        if course.nbgrader_metadata(cell).get("grade_id") == "test-causal-mask":
+        if notebook_format.nbgrader_metadata(cell).get("grade_id") == "test-causal-mask":
             cell.metadata["nbgrader"]["points"] = 100
     add("cells-changed-points", points, 9, "test cells edited in the submission")
     patched = with_cell(good, "padding-mask", "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"

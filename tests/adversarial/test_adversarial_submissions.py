@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 import hostile_class
-from autograder import REPO_ROOT, course, grading
+from autograder import REPO_ROOT, course
+from autograder.grade import command as grading
 
 SECRET = "adversarial-suite-secret"
 NOBODY = pwd.getpwnam("nobody")

@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 
 import hostile_class
-from autograder import REPO_ROOT, course, grading
-from autograder.grader import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
-from autograder.sandbox import Limits, ProtocolError, Sandbox, SandboxDied, decode
+from autograder import REPO_ROOT, course
+from autograder.course import notebook_format
+from autograder.grade import command as grading
+from autograder.grade.notebook import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
+from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
 
 TIMEOUT, BUDGET = 1.0, 20.0  # `--timeout 1` and its default budget, 20 x timeout
 SLACK = 8.0  # "its budget plus a few seconds", on a shared, busy machine
@@ -55,7 +57,7 @@ def with_extra_cells(notebook, sources: list[str]):
 
 def with_answer(assignment: str, grade_id: str, source: str):
     notebook = solution(assignment)
-    cells = [cell for cell in notebook.cells if course.nbgrader_metadata(cell).get("grade_id") == grade_id]
+    cells = [cell for cell in notebook.cells if notebook_format.nbgrader_metadata(cell).get("grade_id") == grade_id]
     assert len(cells) == 1, grade_id
     cells[0].source = source
     return notebook
@@ -253,7 +255,7 @@ THREAD_BOMB = ("import threading, time\nstarted = 0\ntry:\n    for _ in range(20
                "        threading.Thread(target=time.sleep, args=(5,)).start()\n        started += 1\n"
                "finally:\n    print(started)\n")
 CHECK_THREADS = textwrap.dedent(f"""
-    from autograder.sandbox import Limits, Sandbox
+    from autograder.sandbox.host import Limits, Sandbox
     sandboxes = [Sandbox(Limits(timeout=20)) for _ in range(2)]  # two at once, as with 2 workers
     try:
         for sandbox in sandboxes:

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 import hostile_class
-from autograder import REPO_ROOT, course, grading
-from autograder.gradebook import write_gradebook
-from autograder.grader import _summarise
-from autograder.messages import MESSAGE_LIMIT, safe_text, summary
-from autograder.reports import NBGRADER_EXPORT, grades_csv, write_reports
+from autograder import REPO_ROOT, course
+from autograder.course import nbgrader_runs, notebook_format
+from autograder.grade import command as grading
+from autograder.report.gradebook import write_gradebook
+from autograder.grade.notebook import _summarise
+from autograder.grade.messages import MESSAGE_LIMIT, safe_text, summary
+from autograder.report.outputs import NBGRADER_EXPORT, grades_csv, write_reports
 
 ASSIGNMENT = hostile_class.ASSIGNMENT
 EARLIER = "01-word-embeddings"
@@ -29,7 +31,7 @@ FORMULAS = ['=HYPERLINK("http:"&CHAR(47)&CHAR(47)&"example.org","x")', "+1", "-2
 
 def result(student, assignment, status="graded", passed=True, message="", **changes):
     """A result as the grader returns it, for `assignment`'s real test cells."""
-    points = course.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
+    points = notebook_format.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
     tests = [{"grade_id": grade_id, "points": value, "score": value if passed else 0.0, "passed": passed,
               "message": "passed" if passed else message, "mistakes": []}
              for grade_id, value in points.items()]
@@ -176,7 +178,7 @@ def test_grades_message_is_whole_or_says_how_much_is_left_out():
 
 def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
     """Are missing and ungradable notebooks counted beside the plot, not drawn as zeros?"""
-    import autograder.reports
+    import autograder.report.outputs
 
     drawn = []
 
@@ -184,7 +186,7 @@ def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
         drawn.append(arguments)
         return b""
 
-    monkeypatch.setattr(autograder.reports, "score_plot", capture)
+    monkeypatch.setattr(autograder.report.outputs, "score_plot", capture)
     rows = [result("ada", ASSIGNMENT), result("bob", ASSIGNMENT, "missing", passed=False),
             result("cy", ASSIGNMENT, "missing", passed=False),
             result("dee", ASSIGNMENT, "error", passed=False)]
@@ -201,19 +203,19 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
     results = [result("ada", ASSIGNMENT), result(FORMULAS[0], ASSIGNMENT, passed=False, message="x")]
     write_reports(results, out, course.assignments())
     before = (out / "grades.csv").read_bytes()
-    environment = dict(course.nbgrader_environment(), PYTHONPATH=str(REPO_ROOT))
+    environment = dict(nbgrader_runs.nbgrader_environment(), PYTHONPATH=str(REPO_ROOT))
     run = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "export"], cwd=out, env=environment,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "grades.csv").read_bytes() == before
     exported = {row["student_id"]: float(row["score"]) for row in read_csv(out / NBGRADER_EXPORT)}
     assert exported == {"ada": 10.0, "'" + FORMULAS[0]: 0.0}
-    course.run_nbgrader(["export", f"--to={tmp_path / 'chosen.csv'}"], out)  # from elsewhere: --to still wins
+    nbgrader_runs.run_nbgrader(["export", f"--to={tmp_path / 'chosen.csv'}"], out)  # from elsewhere: --to still wins
     assert read_csv(tmp_path / "chosen.csv") == read_csv(out / NBGRADER_EXPORT)
 
 
 def test_help_texts_are_whole_sentences():
-    for module in ["autograder.demo", "autograder"]:
+    for module in ["autograder.tools.demo", "autograder"]:
         arguments = [module, "grade", "--help"] if module == "autograder" else [module, "--help"]
         text = subprocess.run([sys.executable, "-m", *arguments], cwd=REPO_ROOT, capture_output=True,
                               text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True).stdout

@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 import hostile_class
-from autograder import course, secret
-from autograder.grader import AssignmentSpec, grade_notebook, learner_sources
-from autograder.hidden import hidden_check
-from autograder.sandbox import Limits
+from autograder import course
+from autograder.course import notebook_format
+from autograder.checks import secret
+from autograder.grade.notebook import AssignmentSpec, grade_notebook, learner_sources
+from autograder.checks.hidden import hidden_check
+from autograder.sandbox.host import Limits
 
 ASSIGNMENT = hostile_class.ASSIGNMENT  # 04-scaling-softmax-masks
 
@@ -61,7 +63,7 @@ def test_the_digest_covers_the_learners_code_only():
     for cell in same.cells:
         if cell.cell_type == "code":
             cell.outputs = [nbformat.v4.new_output("stream", text="printed")]
-            if course.nbgrader_metadata(cell).get("grade") and not course.nbgrader_metadata(cell).get("solution"):
+            if notebook_format.nbgrader_metadata(cell).get("grade") and not notebook_format.nbgrader_metadata(cell).get("solution"):
                 cell.source += "\n# a learner's note in a test cell"
     assert digest(same) == base
     assert digest(hostile_class.with_cell(notebook, "softmax", hostile_class.SOFTMAX + "\n# v2")) != base

@@ -1,0 +1,334 @@
+"""Assignment 01-word-embeddings: hidden checks against torch, and known-wrong variants."""
+
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import Mistake
+from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+
+ASSIGNMENT = "01-word-embeddings"
+
+
+def _check_ids(name, got, expected):
+    """Assert that `got` is an integer numpy array equal to `expected`."""
+    expected = np.asarray(expected)
+    if got is None:
+        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
+    if type(got) is not np.ndarray:
+        raise AssertionError(f"{name}: expected a numpy.ndarray, got {type(got).__qualname__}")
+    if got.dtype.kind not in "iu":
+        raise AssertionError(f"{name}: expected an integer array, got dtype {got.dtype}")
+    if got.shape != expected.shape:
+        raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
+    if not np.array_equal(got, expected):
+        index = tuple(int(i) for i in np.argwhere(got != expected)[0])
+        raise AssertionError(f"{name}: at index {index} expected id {expected[index]}, got {got[index]}")
+
+
+def _check_dtype(name, got, dtype):
+    if isinstance(got, np.ndarray) and got.dtype != dtype:
+        raise AssertionError(f"{name}: expected dtype {np.dtype(dtype)}, got dtype {got.dtype}")
+
+
+def check_embedding_lookup(rng, embedding_lookup):
+    """Ids of every rank (a single id, 1-D to 4-D), a nested list, both ends of the vocabulary,
+    and a float32 table whose dtype the result keeps."""
+    sizes = distinct_sizes(rng, ["N", "L", "K", "V", "E"], low=2, high=12)
+    N, L, K, V, E = (sizes[name] for name in ("N", "L", "K", "V", "E"))
+    table = rng.normal(size=(V, E))
+    for shape in [(), (L,), (N, L), (N, L, K), (K, N, L, 2)]:
+        ids = rng.integers(0, V, size=shape)
+        if ids.ndim:
+            ids.flat[0], ids.flat[-1] = 0, V - 1  # both ends of the vocabulary
+        expected = numpy(F.embedding(torch.from_numpy(np.array(ids)), tensor(table)))
+        got = call_numpy_only(embedding_lookup, table.copy(), ids.copy())
+        check_array(f"embedding_lookup(table {table.shape}, ids {ids.shape})", got, expected)
+    ids = rng.integers(0, V, size=(N, L))
+    got = call_numpy_only(embedding_lookup, table.copy(), ids.tolist())
+    check_array(f"embedding_lookup(table {table.shape}, ids as a nested list of {N} x {L})", got, table[ids])
+    table32 = table.astype(np.float32)
+    got = call_numpy_only(embedding_lookup, table32.copy(), ids.copy())
+    name = f"embedding_lookup(float32 table {table.shape}, ids {ids.shape})"
+    check_array(name, got, table32[ids])
+    _check_dtype(name, got, np.float32)
+
+
+def _names_id(message: str, bad: int) -> bool:
+    return str(bad) in re.findall(r"-?\d+", message)
+
+
+def check_embedding_out_of_range(rng, embedding_lookup):
+    """A valid lookup succeeds (so a function that always raises earns nothing), then ids just past either end and far beyond are refused with an
+    IndexError that names the id. (Described, not echoed: hidden values stay hidden.)"""
+    sizes = distinct_sizes(rng, ["N", "L", "V", "E"], low=2, high=11)
+    N, L, V, E = (sizes[name] for name in ("N", "L", "V", "E"))
+    table = rng.normal(size=(V, E))
+    ids = rng.integers(0, V, size=L)  # 1-D: only the range check is graded here, not the shape
+    ids[0], ids[-1] = 0, V - 1
+    check_array(f"embedding_lookup(table {table.shape}, valid ids {ids.shape})",
+                call_numpy_only(embedding_lookup, table.copy(), ids.copy()), table[ids])
+    cases = [(V, "an id equal to V, the vocabulary size"), (V + int(rng.integers(1, 5)), "an id above V"),
+             (-1, "the id -1"), (-int(rng.integers(2, V + 1)), "a negative id below -1")]
+    for shape in [(N, L), (L,)]:
+        for bad, description in cases:
+            ids = rng.integers(0, V, size=shape)
+            ids.flat[int(rng.integers(ids.size))] = bad
+            with quiet():  # the oracle: F.embedding refuses the same ids
+                try:
+                    F.embedding(torch.from_numpy(ids.copy()), tensor(table))
+                except IndexError:
+                    pass
+                else:  # pragma: no cover - torch's behaviour, not the learner's
+                    raise RuntimeError(f"F.embedding accepted id {bad}")
+            call = f"embedding_lookup(table {table.shape}, ids {ids.shape} holding {description})"
+            try:
+                call_numpy_only(embedding_lookup, table.copy(), ids.copy())
+            except IndexError as error:
+                if not _names_id(str(error), bad):
+                    raise AssertionError(f"{call} raised IndexError, but its message does not name the id") from None
+            else:
+                raise AssertionError(f"{call} returned a result; it should raise IndexError, as F.embedding does")
+
+
+def _torch_cosine(a, b, dim=-1, eps=1e-8):
+    with quiet():
+        return numpy(F.cosine_similarity(tensor(a), tensor(b), dim=dim, eps=eps))
+
+
+def _check_cosine(cosine_similarity, a, b, expected, **kwargs):
+    shown = lambda x: f"{np.shape(x)}" + ("" if isinstance(x, np.ndarray) and x.dtype == np.float64 else f" {_kind(x)}")  # noqa: E731
+    options = "".join(f", {key}={value}" for key, value in kwargs.items())
+    name = f"cosine_similarity(a {shown(a)}, b {shown(b)}{options})"
+    got = call_numpy_only(cosine_similarity, a, b, **kwargs)
+    check_array(name, got, expected)
+    _check_dtype(name, got, np.float64)
+
+
+def _kind(x):
+    return x.dtype.name if isinstance(x, np.ndarray) else f"{type(x).__name__} of ints"
+
+
+def check_cosine(rng, cosine_similarity):
+    """Ranks 2 to 4, broadcasting with negative and non-negative axes over inputs of different
+    ranks, a custom eps, float32 and integer-list inputs (the result is float64)."""
+    sizes = distinct_sizes(rng, ["N", "L", "S", "E"], low=2, high=11)
+    N, L, S, E = (sizes[name] for name in ("N", "L", "S", "E"))
+    normal = rng.normal
+    cases = [
+        (normal(size=(L, E)), normal(size=(L, E)), {}),
+        (normal(size=(N, L, E)), normal(size=(N, L, E)), {}),
+        (normal(size=(N, L, S, E)), normal(size=(N, L, S, E)), {}),
+        (normal(size=(N, L, 1, E)), normal(size=(S, E)), {}),
+        (normal(size=(N, E, L)), normal(size=(N, E, L)), {"axis": 1}),
+        (normal(size=(N, E, L)), normal(size=(E, L)), {"axis": 1}),
+        (normal(size=(E, L)), normal(size=(N, E, L)), {"axis": -2}),
+        (normal(size=(E, 1)), normal(size=(N, S, E, L)), {"axis": 2}),
+        (normal(size=(N, L, E)), normal(size=(N, L, E)), {"axis": 0}),
+    ]
+    for a, b, kwargs in cases:
+        axis = kwargs.get("axis", -1)
+        _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a, b, dim=axis), **kwargs)
+    a, b = normal(size=(N, L, E)).astype(np.float32), normal(size=(N, L, E)).astype(np.float32)
+    _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a.astype(float), b.astype(float)))
+    a, b = rng.integers(-5, 6, size=(L, E)), rng.integers(-5, 6, size=(L, E))
+    _check_cosine(cosine_similarity, a.tolist(), b.tolist(), _torch_cosine(a.astype(float), b.astype(float)))
+
+
+def check_cosine_small_norms(rng, cosine_similarity):
+    """Zero vectors, norms below eps, two small norms whose product is below eps, and a custom eps
+    (unit-length b, so only clamping each norm by the eps given matches)."""
+    sizes = distinct_sizes(rng, ["N", "L", "E"], low=3, high=11)
+    N, L, E = (sizes[name] for name in ("N", "L", "E"))
+    a, b = rng.normal(size=(N, L, E)), rng.normal(size=(N, L, E))
+    a[0, 0] = 0.0  # a zero vector
+    b[1, 1] = 0.0
+    a[1, 0] *= 10.0 ** rng.uniform(-12, -9)  # norms below eps = 1e-8
+    b[0, 2] *= 10.0 ** rng.uniform(-12, -9)
+    a[2, 1] *= 1e-5  # two small norms whose product is below eps
+    b[2, 1] *= 1e-5
+    _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a, b))
+    a = rng.normal(size=(L, N, E)) * 10.0 ** rng.uniform(-4, -3)
+    b = rng.normal(size=(L, N, E))
+    b /= np.linalg.norm(b, axis=-1, keepdims=True)
+    eps = float(rng.uniform(0.05, 0.1))
+    _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a, b, eps=eps), eps=eps)
+
+
+def _torch_neighbours(table, query_ids, k):
+    """torch's ranking with ties broken by the smaller id: a stable descending sort (torch.topk
+    leaves the order of ties unspecified)."""
+    t = tensor(table)
+    queries = torch.from_numpy(np.array(query_ids))
+    with quiet():
+        sims = F.cosine_similarity(t[queries][:, None, :], t[None, :, :], dim=-1)
+    sims[torch.arange(len(queries)), queries] = -torch.inf
+    values, indices = torch.sort(sims, dim=-1, descending=True, stable=True)
+    return numpy(indices[:, :k]), numpy(values[:, :k])
+
+
+def _tied_table(rng, V, E, query_ids):
+    """Rows of many lengths, with exact ties: a query's row duplicated and one scaled by 2 (cosine
+    exactly 1), two equal non-query rows, two zero rows (similarity 0 with everything), and one
+    query that is itself a zero vector (every similarity 0)."""
+    table = rng.normal(size=(V, E)) * rng.uniform(0.1, 10.0, size=(V, 1))
+    others = [i for i in rng.permutation(V) if i not in set(query_ids.tolist())]
+    first, second = int(query_ids[0]), int(query_ids[1])
+    table[others[0]] = table[first]
+    table[others[1]] = 2.0 * table[first]
+    table[others[3]] = table[others[2]]
+    table[others[4]] = table[others[5]] = 0.0
+    table[second] = 0.0
+    return table
+
+
+def _check_neighbours(name, result, expected_ids, expected_sims):
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AssertionError(f"{name}: expected a pair (ids, similarities), got {type(result).__name__}")
+    _check_ids(f"{name}: ids", result[0], expected_ids)
+    check_array(f"{name}: similarities", result[1], expected_sims)
+
+
+def check_nearest_neighbours(rng, nearest_neighbours):
+    """Ties (duplicate, scaled and zero rows; a zero query) broken by the smaller id, the query
+    never its own neighbour, k from 1 to V - 1, and query ids as an array, a list or a tuple."""
+    sizes = distinct_sizes(rng, ["Q", "k", "E"], low=2, high=9)
+    Q, k, E = sizes["Q"], sizes["k"], sizes["E"]
+    V = int(rng.integers(k + Q + 8, 40))
+    query_ids = rng.choice(V, size=Q, replace=False)
+    table = _tied_table(rng, V, E, query_ids)
+    for given, kind in [(query_ids, "array"), (query_ids.tolist(), "list"), (tuple(query_ids.tolist()), "tuple")]:
+        for count in [k, 1, V - 1]:
+            name = f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, k={count})"
+            result = call_numpy_only(nearest_neighbours, table.copy(), given, count)
+            _check_neighbours(name, result, *_torch_neighbours(table, query_ids, count))
+
+
+CHECKS = {
+    "embedding-lookup": check_embedding_lookup,
+    "embedding-out-of-range": check_embedding_out_of_range,
+    "cosine": check_cosine,
+    "cosine-small-norms": check_cosine_small_norms,
+    "nearest-neighbours": check_nearest_neighbours,
+}
+
+MISTAKES = [
+    Mistake(
+        name="lookup without a range check (negative ids wrap around silently)",
+        cell="embedding-lookup",
+        source="""
+def embedding_lookup(table, ids):
+    return table[np.asarray(ids)]
+""",
+        fails=frozenset({"test-embedding-out-of-range"}),
+    ),
+    Mistake(
+        name="lookup that flattens the ids and forgets to restore their shape",
+        cell="embedding-lookup",
+        source="""
+def embedding_lookup(table, ids):
+    ids = np.asarray(ids)
+    V = table.shape[0]
+    if ids.size and (ids.min() < 0 or ids.max() >= V):
+        bad = ids[(ids < 0) | (ids >= V)].flat[0]
+        raise IndexError(f"token id {bad} is out of range for a vocabulary of {V}")
+    return table[ids.reshape(-1)]
+""",
+        fails=frozenset({"test-embedding-lookup"}),
+    ),
+    Mistake(
+        name="lookup that raises IndexError for every id",
+        cell="embedding-lookup",
+        source="""
+def embedding_lookup(table, ids):
+    raise IndexError(f"token ids {np.asarray(ids).ravel().tolist()} are out of range")
+""",
+        fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),
+    ),
+    Mistake(
+        name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
+        cell="cosine-similarity",
+        source="""
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return np.sum(a * b, axis=axis) / (np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis))
+""",
+        # Zero rows in the nearest-neighbour search then give NaN similarities too.
+        fails=frozenset({"test-cosine-small-norms", "test-nearest-neighbours"}),
+    ),
+    Mistake(
+        name="cosine similarity clamping the product of the norms instead of each norm",
+        cell="cosine-similarity",
+        source="""
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)
+    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)
+""",
+        fails=frozenset({"test-cosine-small-norms"}),
+    ),
+    Mistake(
+        name="cosine similarity over the last axis whatever `axis` says",
+        cell="cosine-similarity",
+        source="""
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)
+    return np.sum(a * b, axis=-1)
+""",
+        fails=frozenset({"test-cosine"}),
+    ),
+    Mistake(
+        name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
+        cell="cosine-similarity",
+        source="""
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a = a / np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)
+    b = b / np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)
+    return np.sum(a * b, axis=axis)
+""",
+        fails=frozenset({"test-cosine"}),
+    ),
+    Mistake(
+        name="nearest neighbours that keep the query word itself",
+        cell="nearest-neighbours",
+        source="""
+def nearest_neighbours(table, query_ids, k):
+    query_ids = np.asarray(query_ids)
+    sims = cosine_similarity(table[query_ids][:, None, :], table[None, :, :])
+    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(sims, ids, axis=-1)
+""",
+        fails=frozenset({"test-nearest-neighbours"}),
+    ),
+    Mistake(
+        name="nearest neighbours by dot product instead of cosine similarity",
+        cell="nearest-neighbours",
+        source="""
+def nearest_neighbours(table, query_ids, k):
+    query_ids = np.asarray(query_ids)
+    sims = table[query_ids] @ table.T
+    sims[np.arange(len(query_ids)), query_ids] = -np.inf
+    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(sims, ids, axis=-1)
+""",
+        fails=frozenset({"test-nearest-neighbours"}),
+    ),
+    Mistake(
+        name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
+        cell="nearest-neighbours",
+        source="""
+def nearest_neighbours(table, query_ids, k):
+    query_ids = np.asarray(query_ids)
+    sims = cosine_similarity(table[query_ids][:, None, :], table[None, :, :])
+    sims[np.arange(len(query_ids)), query_ids] = -np.inf
+    ids = np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]
+    return ids, np.take_along_axis(sims, ids, axis=-1)
+""",
+        fails=frozenset({"test-nearest-neighbours"}),
+    ),
+]

@@ -1,0 +1,205 @@
+"""Assignment 02-rnn-limitations: hidden checks against torch, and known-wrong variants."""
+
+import numpy as np
+import torch
+
+from . import Mistake
+from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+
+
+def _rnn_parameters(rng, E, H, scale=0.6):
+    """Weights in torch.nn.RNN's orientation: W_ih (H, E), W_hh (H, H), biases (H,)."""
+    return (
+        rng.normal(scale=scale / np.sqrt(E), size=(H, E)),
+        rng.normal(scale=scale * 1.5 / np.sqrt(H), size=(H, H)),
+        rng.normal(scale=0.3, size=H),
+        rng.normal(scale=0.3, size=H),
+    )
+
+
+def _torch_rnn(W_ih, W_hh, b_ih, b_hh):
+    """A float64 torch.nn.RNN (tanh, batch_first) holding copies of the given weights."""
+    H, E = W_ih.shape
+    rnn = torch.nn.RNN(E, H, batch_first=True, nonlinearity="tanh", dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"], [W_ih, W_hh, b_ih, b_hh]):
+            getattr(rnn, name).copy_(tensor(value))
+    return rnn
+
+
+ASSIGNMENT = "02-rnn-limitations"
+
+
+def _forward_case(rng):
+    """Sizes N, L, E, H all different (so no size can be taken from another, or from the
+    notebook's globals N=2, L=6, E=3, H=4 unnoticed), weights, biases, x and h0."""
+    sizes = distinct_sizes(rng, ["N", "L", "E", "H"], low=2, high=10)
+    while (sizes["N"], sizes["L"], sizes["E"], sizes["H"]) in [(2, 6, 3, 4)]:
+        sizes = distinct_sizes(rng, ["N", "L", "E", "H"], low=2, high=10)
+    N, L, E, H = (sizes[name] for name in ("N", "L", "E", "H"))
+    return rng.normal(size=(N, L, E)), rng.normal(scale=0.5, size=(N, H)), _rnn_parameters(rng, E, H)
+
+
+def _check_forward(rnn_forward, x, initial, params):
+    rnn = _torch_rnn(*params)
+    with quiet(), torch.no_grad():
+        expected_all, expected_last = rnn(tensor(x)) if initial is None else rnn(tensor(x), tensor(initial)[None])
+    result = call_numpy_only(rnn_forward, x.copy(), None if initial is None else initial.copy(), *(p.copy() for p in params))
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AssertionError(f"rnn_forward should return a pair (hidden_states, h_last), got {type(result).__qualname__}")
+    H = params[0].shape[0]
+    described = f"rnn_forward(x {x.shape}, h0 {'None' if initial is None else initial.shape}, H={H})"
+    check_array(f"{described}: hidden states", result[0], numpy(expected_all))
+    check_array(f"{described}: last hidden state", result[1], numpy(expected_last[0]))
+
+
+def check_rnn_forward(rng, rnn_forward):
+    """From a given h0, at two sets of sizes."""
+    for _ in range(2):
+        x, h0, params = _forward_case(rng)
+        _check_forward(rnn_forward, x, h0, params)
+
+
+def check_rnn_forward_zero_state(rng, rnn_forward):
+    """h0=None: the state starts at zeros."""
+    x, _, params = _forward_case(rng)
+    _check_forward(rnn_forward, x, None, params)
+
+
+def check_rnn_jacobian(rng, rnn_jacobian):
+    for _ in range(2):
+        _check_jacobian(rng, rnn_jacobian)
+
+
+def _check_jacobian(rng, rnn_jacobian):
+    x, h0, params = _forward_case(rng)
+    N, H = h0.shape
+    rnn = _torch_rnn(*params)
+    x, h0 = tensor(x), tensor(h0)
+    with quiet():
+        with torch.no_grad():
+            hidden_states = numpy(rnn(x, h0[None])[0])
+        full = torch.autograd.functional.jacobian(lambda h: rnn(x, h[None])[1][0], h0)  # (N, H, N, H)
+    expected = numpy(full[torch.arange(N), :, torch.arange(N), :])  # the (N, H, H) blocks dh_T[n]/dh_0[n]
+    got = call_numpy_only(rnn_jacobian, hidden_states.copy(), params[1].copy())
+    check_array(f"rnn_jacobian(hidden_states {hidden_states.shape}, W_hh {params[1].shape})", got, expected)
+
+
+CHECKS = {
+    "rnn-forward": check_rnn_forward,
+    "rnn-forward-zero-state": check_rnn_forward_zero_state,
+    "rnn-jacobian": check_rnn_jacobian,
+}
+
+MISTAKES = [
+    Mistake(
+        name="RNN forward without the .T on W_ih (x_t @ W_ih)",
+        cell="rnn-forward",
+        source="""
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
+    states = []
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)
+        states.append(h)
+    return np.stack(states, axis=1), h
+""",
+        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
+    ),
+    Mistake(
+        name="RNN forward that does not handle h0=None",
+        cell="rnn-forward",
+        source="""
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = h0
+    states = []
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        states.append(h)
+    return np.stack(states, axis=1), h
+""",
+        fails=frozenset({"test-rnn-forward-zero-state"}),
+    ),
+    Mistake(
+        name="RNN forward taking its sizes from the notebook's globals N, L, H",
+        cell="rnn-forward",
+        source="""
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    h = np.zeros((N, H)) if h0 is None else h0
+    states = np.empty((N, L, H))
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        states[:, t] = h
+    return states, h
+""",
+        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
+    ),
+    Mistake(
+        name="RNN forward that forgets the recurrent bias b_hh",
+        cell="rnn-forward",
+        source="""
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
+    states = []
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)
+        states.append(h)
+    return np.stack(states, axis=1), h
+""",
+        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
+    ),
+    Mistake(
+        name="RNN forward that stores the state before each update (h_0 .. h_{L-1})",
+        cell="rnn-forward",
+        source="""
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
+    states = []
+    for t in range(L):
+        states.append(h)
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+    return np.stack(states, axis=1), h
+""",
+        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
+    ),
+    Mistake(
+        name="Jacobian multiplied in the wrong order (oldest factor on the left)",
+        cell="rnn-jacobian",
+        source="""
+def rnn_jacobian(hidden_states, W_hh):
+    N, L, H = hidden_states.shape
+    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()
+    for t in range(L):
+        J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)
+    return J
+""",
+        fails=frozenset({"test-rnn-jacobian"}),
+    ),
+    Mistake(
+        name="Jacobian with W_hh transposed",
+        cell="rnn-jacobian",
+        source="""
+def rnn_jacobian(hidden_states, W_hh):
+    N, L, H = hidden_states.shape
+    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()
+    for t in range(L):
+        J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J
+    return J
+""",
+        fails=frozenset({"test-rnn-jacobian"}),
+    ),
+    Mistake(
+        name="Jacobian without the tanh derivative (only powers of W_hh)",
+        cell="rnn-jacobian",
+        source="""
+def rnn_jacobian(hidden_states, W_hh):
+    N, L, H = hidden_states.shape
+    return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()
+""",
+        fails=frozenset({"test-rnn-jacobian"}),
+    ),
+]

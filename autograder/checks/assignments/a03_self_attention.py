@@ -1,0 +1,213 @@
+"""Assignment 03-self-attention: hidden checks against torch, and known-wrong variants.
+
+Chapter 3 uses UNSCALED scores Q K^T (chapter 4 adds the 1/sqrt(d_k)), so the oracle is
+F.scaled_dot_product_attention(..., scale=1.0) on Q, K and V projected by torch. The projections
+use the article's orientation Q = X W_Q with W_Q of shape (E, d_k); torch's F.linear stores the
+transpose, so the oracle projects with F.linear(X, W_Q.T).
+"""
+
+import torch
+import torch.nn.functional as F
+
+from . import Mistake
+from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+
+ASSIGNMENT = "03-self-attention"
+
+
+def _unpack(description, result, count):
+    if not isinstance(result, (tuple, list)) or len(result) != count:
+        raise AssertionError(f"{description}: expected a tuple of {count} arrays, got {type(result).__name__}"
+                             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+    return result
+
+
+def _weights(rng, E, d_k, d_v):
+    """W_Q, W_K (E, d_k) and W_V (E, d_v), in the article's orientation."""
+    return rng.normal(size=(E, d_k)), rng.normal(size=(E, d_k)), rng.normal(size=(E, d_v))
+
+
+def _project(X, W):
+    """The oracle projection X W: torch's F.linear computes x A^T with A of shape (out, in)."""
+    with quiet():
+        return F.linear(tensor(X), tensor(W).T)
+
+
+def _torch_attention(X_query, X_context, W_q, W_k, W_v):
+    """Unscaled attention by torch: output from F.scaled_dot_product_attention(scale=1.0), weights
+    by torch.softmax; any leading batch axes (none, one or two)."""
+    q, k, v = _project(X_query, W_q), _project(X_context, W_k), _project(X_context, W_v)
+    with quiet():
+        output = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        weights = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+    return numpy(output), numpy(weights)
+
+
+def _batches(sizes):
+    """Leading axes for each rank a docstring allows: none, (N,), and (N, M)."""
+    return [(), (sizes["N"],), (sizes["N"], sizes["M"])]
+
+
+def check_qkv_projections(rng, qkv_projections):
+    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for another."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
+    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
+    for batch in _batches(sizes):
+        X = rng.normal(size=(*batch, L, E))
+        W_q, W_k, W_v = rng.normal(size=(E, d_k)), rng.normal(size=(E, d_k)), rng.normal(size=(E, d_v))
+        call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
+        Q, K, V = _unpack(call, call_numpy_only(qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3)
+        for name, got, W in [("Q", Q, W_q), ("K", K, W_k), ("V", V, W_v)]:
+            check_array(f"{call}: {name} = X W_{name.lower()}", got, numpy(_project(X, W)))
+
+
+def check_attention_scores(rng, attention_scores):
+    """Q and K of rank 2, 3 and 4, with L != S."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "S", "d_k"], high=11)
+    L, S, d_k = sizes["L"], sizes["S"], sizes["d_k"]
+    for batch in _batches(sizes):
+        Q, K = rng.normal(size=(*batch, L, d_k)), rng.normal(size=(*batch, S, d_k))
+        call = f"attention_scores(Q {Q.shape}, K {K.shape})"
+        expected = numpy(tensor(Q) @ tensor(K).transpose(-1, -2))
+        check_array(call, call_numpy_only(attention_scores, Q.copy(), K.copy()), expected)
+
+
+def _check_attention(description, result, expected_output, expected_weights):
+    """Weights first: their message says more about a mistake than the output's does."""
+    output, weights = _unpack(description, result, 2)
+    check_array(f"{description}: weights", weights, expected_weights)
+    check_array(f"{description}: output", output, expected_output)
+
+
+def check_self_attention(rng, self_attention):
+    """X of rank 2, 3 and 4, then inputs large enough that a softmax without its max subtracted overflows."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
+    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
+    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+        X = rng.normal(scale=scale, size=(*batch, L, E))
+        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
+        size = " (large values)" if scale > 1 else ""
+        call = f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
+        result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        _check_attention(call, result, *_torch_attention(X, X, W_q, W_k, W_v))
+
+
+def check_cross_attention(rng, cross_attention):
+    """Queries and context of rank 2, 3 and 4 with L != S, then large values."""
+    sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
+    L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
+    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+        X_query, X_context = rng.normal(scale=scale, size=(*batch, L, E)), rng.normal(scale=scale, size=(*batch, S, E))
+        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
+        size = " (large values)" if scale > 1 else ""
+        call = (f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
+                f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})")
+        arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        result = call_numpy_only(cross_attention, *arguments)
+        _check_attention(call, result, *_torch_attention(X_query, X_context, W_q, W_k, W_v))
+
+
+CHECKS = {
+    "qkv-projections": check_qkv_projections,
+    "attention-scores": check_attention_scores,
+    "self-attention": check_self_attention,
+    "cross-attention": check_cross_attention,
+}
+
+# The reference self_attention builds on qkv_projections and attention_scores, as a learner's
+# naturally does; so a mistake in those helpers also costs the self-attention points (and, for the
+# scores, the cross-attention points), and each Mistake below names every test it fails.
+MISTAKES = [
+    Mistake(
+        name="projections in PyTorch's orientation, X W^T instead of X W",
+        cell="qkv-projections",
+        source="""
+def qkv_projections(X, W_q, W_k, W_v):
+    return X @ W_q.T, X @ W_k.T, X @ W_v.T
+""",
+        fails=frozenset({"test-qkv-projections", "test-self-attention"}),
+    ),
+    Mistake(
+        name="values projected with W_k instead of W_v",
+        cell="qkv-projections",
+        source="""
+def qkv_projections(X, W_q, W_k, W_v):
+    return X @ W_q, X @ W_k, X @ W_k
+""",
+        fails=frozenset({"test-qkv-projections", "test-self-attention"}),
+    ),
+    Mistake(
+        name="scores K Q^T instead of Q K^T",
+        cell="attention-scores",
+        source="""
+def attention_scores(Q, K):
+    return K @ np.swapaxes(Q, -1, -2)
+""",
+        fails=frozenset({"test-attention-scores", "test-self-attention", "test-cross-attention"}),
+    ),
+    Mistake(
+        name="K.T on a batch, which reverses every axis",
+        cell="attention-scores",
+        source="""
+def attention_scores(Q, K):
+    return Q @ K.T
+""",
+        fails=frozenset({"test-attention-scores", "test-self-attention", "test-cross-attention"}),
+    ),
+    Mistake(
+        name="softmax over the query axis instead of the key axis",
+        cell="self-attention",
+        source="""
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
+    weights = softmax(attention_scores(Q, K), axis=-2)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="self-attention with a hand-written softmax that overflows on large scores",
+        cell="self-attention",
+        source="""
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
+    exps = np.exp(attention_scores(Q, K))
+    weights = exps / np.sum(exps, axis=-1, keepdims=True)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
+        cell="self-attention",
+        source="""
+def self_attention(X, W_q, W_k, W_v):
+    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
+    weights = softmax(attention_scores(Q, K) / np.sqrt(Q.shape[-1]), axis=-1)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="cross-attention taking its keys from the query sequence",
+        cell="cross-attention",
+        source="""
+def cross_attention(X_query, X_context, W_q, W_k, W_v):
+    Q, K, V = X_query @ W_q, X_query @ W_k, X_context @ W_v
+    weights = softmax(attention_scores(Q, K), axis=-1)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-cross-attention"}),
+    ),
+    Mistake(
+        name="cross-attention taking its queries from the context sequence",
+        cell="cross-attention",
+        source="""
+def cross_attention(X_query, X_context, W_q, W_k, W_v):
+    Q, K, V = X_context @ W_q, X_context @ W_k, X_context @ W_v
+    weights = softmax(attention_scores(Q, K), axis=-1)
+    return weights @ V, weights
+""",
+        fails=frozenset({"test-cross-attention"}),
+    ),
+]

@@ -1,0 +1,383 @@
+"""Assignment 06-why-multi-head: hidden checks against torch, and known-wrong variants.
+
+Parts: sinusoidal positional encodings (checked against the formula of Vaswani et al., computed
+here with plain loops), multi-head self-attention (against torch.nn.MultiheadAttention), layer
+normalisation (against F.layer_norm) and a post-norm Transformer encoder layer (against
+torch.nn.TransformerEncoderLayer). The encoder-layer check hands the learner's layer a correct
+attention and a correct layer norm of its own, each checking the arguments it is given, so a
+wrong attention (part 2) or layer_norm (part 3a) costs only its own part's points.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import Mistake, variant
+from autograder.checks.oracle import call_learner, check_array, distinct_sizes, numpy, quiet, tensor
+
+ASSIGNMENT = "06-why-multi-head"
+
+
+def _head_sizes(rng, names, low=2, high=7):
+    """Sizes for `names` (which include "h" and "d_k") and E = h * d_k, all pairwise different."""
+    while True:
+        sizes = distinct_sizes(rng, names, low=low, high=high)
+        sizes["E"] = sizes["h"] * sizes["d_k"]
+        if len(set(sizes.values())) == len(sizes):
+            return sizes
+
+
+def _randomise(module, rng, scale=0.5):
+    """Overwrite every parameter of a torch module (biases and norm weights too) with rng draws."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(tensor(rng.normal(scale=scale, size=tuple(parameter.shape))))
+    return module
+
+
+def _params(module):
+    return {name: numpy(parameter).copy() for name, parameter in module.named_parameters()}
+
+
+def _reference_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    """A correct numpy multi-head self-attention, handed to the learner's encoder layer."""
+    N, L, E = x.shape
+    d_k = E // num_heads
+    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)
+    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
+    return heads @ out_proj_weight.T + out_proj_bias
+
+
+def _reference_layer_norm(x, weight, bias, eps):
+    mean = x.mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(axis=-1, keepdims=True) + eps) * weight + bias
+
+
+def _stand_ins(params, num_heads, eps):
+    """Correct `attention` and `norm` for the learner's encoder layer; each checks that it gets the
+    layer's heads, weights and eps (by position or keyword) and says which argument is wrong.
+    Returns (attention, norm, used): `used` lists the calls by name."""
+    used, expected_heads, expected_eps = [], num_heads, eps
+
+    def same(value, key):
+        return isinstance(value, np.ndarray) and np.array_equal(value, params[key])
+
+    def attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+        used.append("attention")
+        if num_heads != expected_heads:
+            raise AssertionError(f"attention was called with num_heads={num_heads}, but this layer has {expected_heads} heads")
+        weights = [in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias]
+        for value, name in zip(weights, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]):
+            if not same(value, f"self_attn.{name}"):
+                raise AssertionError(f"attention's argument {name.replace('.', '_')} must be params['self_attn.{name}']")
+        return _reference_self_attention(np.asarray(x, dtype=np.float64), num_heads, *weights)
+
+    def norm(x, weight, bias, eps=1e-5):
+        name = next((n for n in ("norm1", "norm2") if same(weight, f"{n}.weight")), None)
+        if name is None:
+            raise AssertionError("norm was called with a weight that is neither params['norm1.weight'] nor params['norm2.weight']")
+        used.append(name)
+        if not same(bias, f"{name}.bias"):
+            raise AssertionError(f"the layer norm with weight params['{name}.weight'] needs bias params['{name}.bias']")
+        if eps != expected_eps:
+            raise AssertionError(f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on")
+        return _reference_layer_norm(np.asarray(x, dtype=np.float64), weight, bias, eps)
+
+    return attention, norm, used
+
+
+def _vaswani_encoding(L, E):
+    """PE(pos, 2i) = sin(pos / 10000^(2i/E)), PE(pos, 2i+1) = cos(pos / 10000^(2i/E)), one entry at a time."""
+    table = np.zeros((L, E))
+    for pos in range(L):
+        for i in range(E // 2):
+            angle = pos / 10000 ** (2 * i / E)
+            table[pos, 2 * i] = math.sin(angle)
+            table[pos, 2 * i + 1] = math.cos(angle)
+    return table
+
+
+def check_positional_encoding(rng, sinusoidal_positional_encoding):
+    L = int(rng.integers(5, 60))
+    widths = [E for E in range(4, 80, 2) if E != L]  # E even, and different from L
+    for E in sorted(int(E) for E in rng.choice(widths, size=3, replace=False)):
+        what = f"sinusoidal_positional_encoding({L}, {E})"
+        check_array(what, call_learner(what, sinusoidal_positional_encoding, L, E), _vaswani_encoding(L, E))
+
+
+def check_self_attention(rng, multi_head_self_attention):
+    sizes = _head_sizes(rng, ["N", "L", "h", "d_k"])
+    N, L, E, h = sizes["N"], sizes["L"], sizes["E"], sizes["h"]
+    module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
+    params = _params(_randomise(module, rng))
+    x = rng.normal(size=(N, L, E))
+    for scale in (1.0, 30.0):  # 30: scores in the thousands, where an exponential without its maximum overflows
+        with quiet(), torch.no_grad():
+            expected = numpy(module(*(tensor(scale * x),) * 3, need_weights=False)[0])
+        what = f"multi_head_self_attention({scale:g} * x of shape {x.shape}, num_heads={h})"
+        got = call_learner(
+            what, multi_head_self_attention, scale * x, h,
+            params["in_proj_weight"].copy(), params["in_proj_bias"].copy(), params["out_proj.weight"].copy(), params["out_proj.bias"].copy(),
+        )
+        check_array(what, got, expected)
+
+
+def check_layer_norm(rng, layer_norm):
+    sizes = distinct_sizes(rng, ["N", "L", "E"], low=3)
+    shape = (sizes["N"], sizes["L"], sizes["E"])
+    weight, bias = rng.normal(size=shape[-1]), rng.normal(size=shape[-1])
+    # Rows of very different spreads, some small enough that eps matters.
+    x = rng.normal(size=shape) * 10.0 ** rng.uniform(-2.5, 0.5, size=shape[:-1] + (1,)) + rng.normal(size=shape[:-1] + (1,))
+    for eps in (1e-5, float(10.0 ** rng.uniform(-4, -2))):
+        expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias), eps=eps))
+        what = f"layer_norm(x of shape {shape}, eps={eps:.3g})"
+        check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy(), eps=eps), expected)
+    expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias)))
+    what = "layer_norm with the default eps"
+    check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy()), expected)
+    # (..., E): 2-D and 4-D inputs too.
+    for other in [(sizes["L"], sizes["E"]), (sizes["N"], 2, sizes["L"], sizes["E"])]:
+        y = rng.normal(size=other) * 3.0 + rng.normal()
+        expected = numpy(F.layer_norm(tensor(y), (sizes["E"],), tensor(weight), tensor(bias)))
+        what = f"layer_norm(x of shape {other})"
+        check_array(what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected)
+
+
+def check_encoder_layer(rng, transformer_encoder_layer):
+    sizes = _head_sizes(rng, ["N", "L", "h", "d_k", "F"])
+    N, L, E = sizes["N"], sizes["L"], sizes["E"]
+    # Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot pass.
+    for num_heads, eps in ((sizes["h"], None), (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5)))):
+        layer = torch.nn.TransformerEncoderLayer(
+            E, num_heads, dim_feedforward=sizes["F"], dropout=0.0, batch_first=True,
+            layer_norm_eps=1e-5 if eps is None else eps, dtype=torch.float64,
+        )
+        params = _params(_randomise(layer.eval(), rng))
+        # A small input: the sums the layer normalises have small spread, so eps matters.
+        x = rng.normal(scale=0.05, size=(N, L, E))
+        with quiet(), torch.no_grad():
+            expected = numpy(layer(tensor(x)))
+        attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
+        keywords = {} if eps is None else {"eps": eps}
+        what = (f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, attention, "
+                + ("" if eps is None else f"eps={eps:.3g}, ") + f"norm=norm) with dim_feedforward={sizes['F']}")
+        got = call_learner(what, transformer_encoder_layer, x.copy(), {k: v.copy() for k, v in params.items()},
+                           num_heads, attention, norm=norm, **keywords)
+        if "attention" not in used:
+            raise AssertionError(f"{what} never called the `attention` function it was given")
+        if not {"norm1", "norm2"} <= set(used):
+            raise AssertionError(f"{what} must call the `norm` it is given for both layer norms; it called {used}")
+        check_array(what, got, expected)
+
+
+CHECKS = {
+    "positional-encoding": check_positional_encoding,
+    "self-attention": check_self_attention,
+    "layer-norm": check_layer_norm,
+    "encoder-layer": check_encoder_layer,
+}
+
+SELF_ATTENTION_REFERENCE = '''
+def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention's weights; returns (N, L, E)."""
+    N, L, E = x.shape
+    d_k = E // num_heads
+    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)
+    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)               # (N, L, h * d_k)
+    return heads @ out_proj_weight.T + out_proj_bias
+'''
+
+# The given first lines of the encoder-layer cell (outside the solution block): every variant keeps them.
+ENCODER_HEADER = '''
+def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
+    """Post-norm Transformer encoder layer (as nn.TransformerEncoderLayer, ReLU, no dropout); x is (N, L, E)."""
+    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another'''
+
+ENCODER_REFERENCE = ENCODER_HEADER + '''
+    p = params
+    attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)
+    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)                        # (N, L, E)
+    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)                # (N, L, dim_feedforward)
+    feed_forward = hidden @ p["linear2.weight"].T + p["linear2.bias"]                      # (N, L, E)
+    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)
+'''
+
+
+MISTAKES = [
+    Mistake(
+        name="sin and cos swapped (cos on even columns)",
+        cell="positional-encoding",
+        source="""
+def sinusoidal_positional_encoding(L, E):
+    positions = np.arange(L)[:, None]
+    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)
+    table = np.zeros((L, E))
+    table[:, 0::2] = np.cos(positions * rates)
+    table[:, 1::2] = np.sin(positions * rates)
+    return table
+""",
+        fails=frozenset({"test-positional-encoding"}),
+    ),
+    Mistake(
+        name="exponent j/E with the column index j instead of 2i/E",
+        cell="positional-encoding",
+        source="""
+def sinusoidal_positional_encoding(L, E):
+    positions = np.arange(L)[:, None]
+    columns = np.arange(E)[None, :]
+    angles = positions / 10000 ** (columns / E)
+    return np.where(columns % 2 == 0, np.sin(angles), np.cos(angles))
+""",
+        fails=frozenset({"test-positional-encoding"}),
+    ),
+    Mistake(
+        name="scores scaled by sqrt(E) instead of sqrt(d_k)",
+        cell="multi-head-self-attention",
+        source="""
+def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    N, L, E = x.shape
+    d_k = E // num_heads
+    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)
+    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
+    return heads @ out_proj_weight.T + out_proj_bias
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="heads split by reshaping to (N, h, L, d_k) without a transpose",
+        cell="multi-head-self-attention",
+        source="""
+def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    N, L, E = x.shape
+    d_k = E // num_heads
+    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)
+    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    heads = (weights @ v).reshape(N, L, E)
+    return heads @ out_proj_weight.T + out_proj_bias
+""",
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="layer norm with the unbiased variance (ddof=1)",
+        cell="layer-norm",
+        source="""
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = x.var(axis=-1, ddof=1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * weight + bias
+""",
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="layer norm over the sequence axis instead of the feature axis",
+        cell="layer-norm",
+        source="""
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=-2, keepdims=True)
+    variance = x.var(axis=-2, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * weight + bias
+""",
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="layer norm with eps added outside the square root",
+        cell="layer-norm",
+        source="""
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    return (x - mean) / (x.std(axis=-1, keepdims=True) + eps) * weight + bias
+""",
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="layer norm that assumes a 3-D input (statistics over axis 2)",
+        cell="layer-norm",
+        source="""
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(axis=2, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * weight + bias
+""",
+        fails=frozenset({"test-layer-norm"}),
+    ),
+    Mistake(
+        name="self-attention softmax without subtracting the maximum (overflows on large scores)",
+        cell="multi-head-self-attention",
+        source=variant(SELF_ATTENTION_REFERENCE, (
+            "weights = np.exp(scores - scores.max(axis=-1, keepdims=True))", "weights = np.exp(scores)")),
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="encoder layer without the residual connection around self-attention",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, ("norm(x + attended, ", "norm(attended, ")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="pre-norm encoder layer (norm_first=True) instead of post-norm",
+        cell="encoder-layer",
+        source=ENCODER_HEADER + """
+    p = params
+    n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)
+    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+                      p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
+    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)
+    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]
+    return h + f
+""",
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that ignores its eps argument",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, ('p["norm1.bias"], eps)', 'p["norm1.bias"])'), ('p["norm2.bias"], eps)', 'p["norm2.bias"])')),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer with the number of heads hard-coded",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, ("attended = attention(x, num_heads, ", "attended = attention(x, 2, ")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that passes the attention weights in the wrong order",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, (
+            'p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],',
+            'p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],'), (
+            'p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])',
+            'p["self_attn.in_proj_bias"], p["self_attn.out_proj.bias"])')),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, ("attended = attention(x, ", "attended = multi_head_self_attention(x, ")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+    Mistake(
+        name="encoder layer that calls layer_norm instead of the `norm` it is given",
+        cell="encoder-layer",
+        source=variant(ENCODER_REFERENCE, ("    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another\n",
+                                            "    norm = layer_norm\n")),
+        fails=frozenset({"test-encoder-layer"}),
+    ),
+]

@@ -1,0 +1,423 @@
+"""Assignment 07-attention-at-inference: hidden checks against torch, and known-wrong variants.
+
+Oracles: ``torch.nn.attention.bias.causal_lower_right`` (through ``F.scaled_dot_product_attention``)
+for the bottom-right causal mask; ``torch.nn.MultiheadAttention(batch_first=True)`` in eval mode,
+float64, every parameter random, run once over the whole sequence with a causal mask, for the
+decoding step; ``F.scaled_dot_product_attention(..., enable_gqa=True)`` and the explicit
+``repeat_interleave`` form for grouped-query attention.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
+
+from . import Mistake, variant
+from autograder.checks.oracle import call_learner, call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
+
+ASSIGNMENT = "07-attention-at-inference"
+
+# Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
+LARGE = 40.0  # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
+LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _describe(sizes):
+    return ", ".join(f"{name}={value}" for name, value in sizes.items())
+
+
+def _sizes(rng, names, low=2, high=9):
+    return distinct_sizes(rng, names, low=low, high=high)
+
+
+# ---------------------------------------------------------------- part 1: the bottom-right causal mask
+
+
+def _torch_lower_right_mask(L, S):
+    """The mask (True = may NOT attend) that torch's causal_lower_right(L, S) applies, read off its
+    attention: with zero queries every allowed key gets the same weight, and V = identity returns
+    those weights, so the forbidden keys are exactly the zero weights."""
+    q = torch.zeros(1, L, 1, dtype=torch.float64)
+    k = torch.zeros(1, S, 1, dtype=torch.float64)
+    v = torch.eye(S, dtype=torch.float64)[None]  # (1, S, S)
+    with quiet():
+        weights = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))[0]
+    return numpy(weights == 0)
+
+
+def check_causal_mask_lower_right(rng, causal_mask_lower_right):
+    sizes = _sizes(rng, ["N", "L", "S", "d_k"])
+    if sizes["L"] > sizes["S"]:  # L new queries at the end of S >= L keys
+        sizes["L"], sizes["S"] = sizes["S"], sizes["L"]
+    N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
+    for rows, columns in [(L, S), (1, S), (S, S)]:  # a chunk; one decoding step; a square mask
+        mask = call_learner(f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns)
+        expected = _torch_lower_right_mask(rows, columns)
+        check_mask(f"causal_mask_lower_right({rows}, {columns})", mask, expected)
+    # Attention under the learner's mask equals attention under torch's causal_lower_right.
+    mask = call_learner(f"causal_mask_lower_right({L}, {S})", causal_mask_lower_right, L, S)
+    q, k, v = (tensor(rng.normal(size=(N, length, d_k))) for length in (L, S, S))
+    with quiet():
+        expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))
+        # SDPA's boolean mask means "may attend": the course's mask is flipped on its way in.
+        got = F.scaled_dot_product_attention(q, k, v, attn_mask=~tensor(mask))
+    check_array(f"attention under ~causal_mask_lower_right({L}, {S}) ({_describe(sizes)})",
+                numpy(got), numpy(expected))
+
+
+# ---------------------------------------------------------------- part 2: a decoding step with a KV cache
+
+
+def _module(rng, E, h):
+    """An nn.MultiheadAttention in eval mode whose parameters are all random (torch starts biases at 0)."""
+    module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(tensor(rng.normal(scale=0.6, size=tuple(parameter.shape))))
+    return module.eval()
+
+
+def _weights(module):
+    """The module's parameters as the numpy arguments of decode_step, after num_heads."""
+    return [numpy(p).copy() for p in (module.in_proj_weight, module.in_proj_bias,
+                                       module.out_proj.weight, module.out_proj.bias)]
+
+
+def _torch_cache(module, x):
+    """Keys and values of every position of x (N, T, E), split into heads: two (N, h, T, d_k) arrays."""
+    N, T, E = x.shape
+    h = module.num_heads
+    _, W_k, W_v = module.in_proj_weight.chunk(3)
+    _, b_k, b_v = module.in_proj_bias.chunk(3)
+    xt = tensor(x)
+    with torch.no_grad():
+        keys, values = (F.linear(xt, W, b).view(N, T, h, E // h).transpose(1, 2)
+                        for W, b in ((W_k, b_k), (W_v, b_v)))
+    return numpy(keys), numpy(values)
+
+
+def _torch_causal_pass(module, x):
+    """nn.MultiheadAttention over the whole sequence x (N, T, E) with a causal mask: (N, T, E)."""
+    T = x.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)  # True = may NOT attend
+    xt = tensor(x)
+    with quiet(), torch.no_grad():
+        output, _ = module(xt, xt, xt, attn_mask=causal, need_weights=False)
+    return numpy(output)
+
+
+def _decode_sizes(rng):
+    """N, t (cached tokens), h, d_k, with E = h * d_k: all pairwise different, and from S = t + 1."""
+    while True:
+        sizes = _sizes(rng, ["N", "t", "h", "d_k"])
+        sizes["E"] = sizes["h"] * sizes["d_k"]
+        keys = sizes["t"] + 1  # S: the earlier tokens and the new one
+        if len(set(sizes.values()) | {keys}) == len(sizes) + 1:
+            return sizes
+
+
+def _one_step(rng, decode_step, scale=1.0):
+    """A module, a prefix of t tokens with its cache, one new token, and the learner's answer."""
+    sizes = _decode_sizes(rng)
+    N, t, h, E = (sizes[name] for name in ("N", "t", "h", "E"))
+    module = _module(rng, E, h)
+    x = scale * rng.normal(size=(N, t + 1, E))  # the prefix and the new token
+    cache_k, cache_v = _torch_cache(module, x[:, :t])
+    what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({_describe(sizes)})"
+    result = call_learner(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
+                             f"got {type(result).__name__}")
+    return module, x, result, what
+
+
+def check_decode_cache(rng, decode_step):
+    module, x, (_, cache_k, cache_v), what = _one_step(rng, decode_step)
+    expected_k, expected_v = _torch_cache(module, x)  # every position, the new one last
+    check_array(f"{what}: returned cache_k", cache_k, expected_k)
+    check_array(f"{what}: returned cache_v", cache_v, expected_v)
+
+
+def _expect_value_error(what, why, fn, *args):
+    """The learner's fn must refuse these arguments (bad because `why`) with a ValueError."""
+    try:
+        call_numpy_only(fn, *args)
+    except ValueError:
+        return
+    except Exception as error:  # another error type: the docstring promises ValueError
+        raise AssertionError(f"{what} raised {type(error).__name__}, but {why}: "
+                             "the docstring asks for a ValueError") from None
+    raise AssertionError(f"{what} returned a result, but {why}: it should raise ValueError")
+
+
+def check_decode_step(rng, decode_step):
+    for scale, note in [(1.0, ""), (LARGE, f", inputs x {LARGE:g} (scores in the thousands)")]:
+        module, x, (output, _, _), what = _one_step(rng, decode_step, scale)
+        expected = _torch_causal_pass(module, x)[:, -1:]  # the new token's output
+        check_array(f"{what}{note}: output", output, expected)
+    # num_heads that does not divide E: nn.MultiheadAttention refuses such a layer too.
+    sizes = _decode_sizes(rng)
+    N, t, h, d_k = (sizes[name] for name in ("N", "t", "h", "d_k"))
+    E = h * d_k + int(rng.integers(1, h))
+    with quiet():
+        try:
+            torch.nn.MultiheadAttention(E, h)
+        except AssertionError:
+            pass
+        else:  # pragma: no cover - torch's behaviour, not the learner's
+            raise RuntimeError(f"nn.MultiheadAttention accepted E={E}, num_heads={h}")
+    weights = [rng.normal(size=shape) for shape in ((3 * E, E), (3 * E,), (E, E), (E,))]
+    _expect_value_error(f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
+                        f"num_heads={h} does not divide E={E}", decode_step, rng.normal(size=(N, 1, E)), np.zeros((N, h, t, d_k)),
+                        np.zeros((N, h, t, d_k)), h, *weights)
+
+
+def check_decode_sequence(rng, decode_step):
+    sizes = _decode_sizes(rng)
+    N, T, h, d_k, E = (sizes[name] for name in ("N", "t", "h", "d_k", "E"))
+    module = _module(rng, E, h)
+    x = rng.normal(size=(N, T, E))
+    expected = _torch_causal_pass(module, x)  # (N, T, E): one causal pass over the whole sequence
+    cache_k = np.zeros((N, h, 0, d_k))
+    cache_v = np.zeros((N, h, 0, d_k))
+    for step in range(T):
+        what = (f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
+                f"{np.shape(cache_k)} before it; {_describe(sizes)})")
+        result = call_learner(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
+        if not isinstance(result, tuple) or len(result) != 3:
+            raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
+                                 f"got {type(result).__name__}")
+        output, cache_k, cache_v = result
+        check_array(f"{what}: output vs position {step} of one causal pass of nn.MultiheadAttention",
+                    output, expected[:, step:step + 1])
+
+
+# ---------------------------------------------------------------- part 3: grouped-query attention
+
+
+def _gqa_sizes(rng):
+    """N, L, S, d_k, g and h = g * r (r >= 2, g >= 2, so that tile and repeat_interleave differ)."""
+    while True:
+        sizes = _sizes(rng, ["N", "L", "S", "d_k", "g", "r"], high=9)
+        if sizes["g"] > 4 or sizes["r"] > 4:
+            continue
+        sizes["h"] = sizes["g"] * sizes["r"]
+        named = {name: sizes[name] for name in ("N", "L", "S", "d_k", "g", "h")}
+        if len(set(named.values())) == len(named):
+            return named
+
+
+def _torch_gqa(q, k, v, attn_mask=None):
+    """The oracles: (enable_gqa=True, explicit repeat_interleave); attn_mask in SDPA's meaning."""
+    h, g = q.shape[1], k.shape[1]
+    qt, kt, vt = tensor(q), tensor(k), tensor(v)
+    mask = None if attn_mask is None else tensor(attn_mask)
+    with quiet():
+        grouped = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, enable_gqa=True)
+        explicit = F.scaled_dot_product_attention(qt, kt.repeat_interleave(h // g, dim=1),
+                                                  vt.repeat_interleave(h // g, dim=1), attn_mask=mask)
+    return numpy(grouped), numpy(explicit)
+
+
+def _compare_gqa(fn, q, k, v, what, mask=None, sdpa_mask=None):
+    grouped, explicit = _torch_gqa(q, k, v, sdpa_mask)
+    arguments = (q.copy(), k.copy(), v.copy()) + (() if mask is None else (mask.copy(),))
+    got = call_learner(what, fn, *arguments)
+    check_array(f"{what} vs F.scaled_dot_product_attention(..., enable_gqa=True)", got, grouped)
+    check_array(f"{what} vs k, v repeat_interleave'd to h heads", got, explicit)
+
+
+def check_gqa(rng, grouped_query_attention):
+    sizes = _gqa_sizes(rng)
+    N, L, S, d_k, g, h = (sizes[name] for name in ("N", "L", "S", "d_k", "g", "h"))
+    q = rng.normal(size=(N, h, L, d_k))
+    for groups in (g, 1, h):  # grouped, multi-query, multi-head
+        k, v = rng.normal(size=(N, groups, S, d_k)), rng.normal(size=(N, groups, S, d_k))
+        shapes = f"q {q.shape}, k and v {k.shape}"
+        _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
+        _compare_gqa(grouped_query_attention, LARGE_Q * q, k, v,
+                     f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)")
+    # g that does not divide h: more query heads than key/value heads, and fewer (h // g = 0).
+    g_bad = int(rng.integers(3, 6))
+    for h_bad in (g_bad * int(rng.integers(1, 3)) + int(rng.integers(1, g_bad)), int(rng.integers(1, g_bad))):
+        q_bad = rng.normal(size=(N, h_bad, L, d_k))
+        k_bad, v_bad = rng.normal(size=(2, N, g_bad, S, d_k))
+        with quiet():
+            try:
+                F.scaled_dot_product_attention(tensor(q_bad), tensor(k_bad), tensor(v_bad), enable_gqa=True)
+            except RuntimeError:
+                pass
+            else:  # pragma: no cover - torch's behaviour, not the learner's
+                raise RuntimeError(f"scaled_dot_product_attention accepted h={h_bad}, g={g_bad}")
+        _expect_value_error(f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
+                            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
+                            grouped_query_attention, q_bad, k_bad, v_bad)
+
+
+def check_gqa_masked(rng, grouped_query_attention):
+    sizes = _gqa_sizes(rng)
+    N, L, S, d_k, g, h = (sizes[name] for name in ("N", "L", "S", "d_k", "g", "h"))
+    q = rng.normal(size=(N, h, L, d_k))
+    k, v = rng.normal(size=(N, g, S, d_k)), rng.normal(size=(N, g, S, d_k))
+    for shape in [(L, S), (N, h, L, S)]:
+        boolean = rng.random(shape) < 0.4  # True = may NOT attend
+        keep = rng.integers(0, S, size=shape[:-1])
+        np.put_along_axis(boolean, keep[..., None], False, axis=-1)  # every row keeps one key
+        shapes = f"q {q.shape}, k and v {k.shape}"
+        _compare_gqa(grouped_query_attention, q, k, v,
+                     f"grouped_query_attention({shapes}, boolean mask {shape})",
+                     mask=boolean, sdpa_mask=~boolean)
+        additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
+        _compare_gqa(grouped_query_attention, q, k, v,
+                     f"grouped_query_attention({shapes}, float mask {shape})",
+                     mask=additive, sdpa_mask=additive)
+
+
+CHECKS = {
+    "causal-mask-lower-right": check_causal_mask_lower_right,
+    "decode-cache": check_decode_cache,
+    "decode-step": check_decode_step,
+    "decode-sequence": check_decode_sequence,
+    "gqa": check_gqa,
+    "gqa-masked": check_gqa_masked,
+}
+
+
+# ---------------------------------------------------------------- known-wrong variants
+
+CAUSAL_REFERENCE = '''
+def causal_mask_lower_right(L, S):
+    """(L, S) boolean mask for L queries that are the last L of S positions (1 <= L <= S):
+    True where query i may NOT attend to key j, that is where j > i + (S - L)."""
+    query = np.arange(L)[:, None]  # (L, 1)
+    key = np.arange(S)[None, :]  # (1, S)
+    return key > query + (S - L)
+'''
+
+DECODE_REFERENCE = '''
+def decode_step(x_new, cache_k, cache_v, num_heads,
+                in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+    """One step of causal multi-head self-attention with a KV cache (nn.MultiheadAttention's layout).
+
+    x_new (N, 1, E): the newest token of each sequence. cache_k, cache_v (N, h, t, d_k): the keys
+    and values of the t earlier tokens, split into heads (t may be 0). All arrays are float64.
+    Returns (output (N, 1, E), cache_k (N, h, t + 1, d_k), cache_v (N, h, t + 1, d_k)), float64:
+    the caches with the new token's key and value appended.
+    Raises ValueError if num_heads does not divide E.
+    """
+    N, _, E = x_new.shape
+    h = num_heads
+    if E % h != 0:
+        raise ValueError(f"num_heads={h} does not divide the width E={E}")
+    d_k = E // h
+    W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E), (out, in) layout
+    b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)
+
+    def heads(x):  # (N, 1, E) -> (N, h, 1, d_k)
+        return x.reshape(N, 1, h, d_k).transpose(0, 2, 1, 3)
+
+    q = heads(x_new @ W_q.T + b_q)
+    # Append first: the new token attends to its own key too. Axis 2 is the sequence axis.
+    cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)
+    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)
+    scores = q @ cache_k.transpose(0, 1, 3, 2) / np.sqrt(d_k)  # (N, h, 1, t + 1): no mask needed
+    attended = softmax(scores, axis=-1) @ cache_v  # (N, h, 1, d_k)
+    output = attended.transpose(0, 2, 1, 3).reshape(N, 1, E) @ out_proj_weight.T + out_proj_bias
+    return output, cache_k, cache_v
+'''
+
+GQA_REFERENCE = '''
+def grouped_query_attention(q, k, v, mask=None):
+    """Attention of h query heads that share g key/value heads (g divides h).
+
+    q (N, h, L, d_k); k, v (N, g, S, d_k); all float64. Query head i uses key/value head
+    i // (h // g). mask: None, or a numpy array of shape (L, S) (the same for every sequence and
+    head) or (N, h, L, S), either boolean (True = may NOT attend) or float (added to the scaled
+    scores). Returns the output, float64 (N, h, L, d_k).
+    Raises ValueError if g does not divide h.
+    """
+    h, g = q.shape[1], k.shape[1]
+    if h % g != 0:
+        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
+    # (N, g, S, d_k) -> (N, h, S, d_k): each key/value head repeated h // g times in place
+    k = np.repeat(k, h // g, axis=1)
+    v = np.repeat(v, h // g, axis=1)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (N, h, L, S)
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask
+    return softmax(scores, axis=-1) @ v
+'''
+
+
+ALL_DECODE_TESTS = frozenset({"test-decode-cache", "test-decode-step", "test-decode-sequence"})
+ALL_GQA_TESTS = frozenset({"test-gqa", "test-gqa-masked"})
+
+MISTAKES = [
+    Mistake(
+        name="causal mask aligned to the top left (chapter 4's) instead of the bottom right",
+        cell="causal-mask-lower-right",
+        source=variant(CAUSAL_REFERENCE, ("key > query + (S - L)", "key > query")),
+        fails=frozenset({"test-causal-mask-lower-right"}),
+    ),
+    Mistake(
+        name="cache appended on the head axis (axis 1) instead of the sequence axis (axis 2)",
+        cell="decode-step",
+        source=variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"),
+                        ("b_v)], axis=2)", "b_v)], axis=1)")),
+        fails=ALL_DECODE_TESTS,
+    ),
+    Mistake(
+        name="the new token's own key and value left out before attending",
+        cell="decode-step",
+        source=variant(
+            DECODE_REFERENCE,
+            ("cache_k = np.concatenate(", "new_cache_k = np.concatenate("),
+            ("cache_v = np.concatenate(", "new_cache_v = np.concatenate("),
+            ("return output, cache_k, cache_v", "return output, new_cache_k, new_cache_v"),
+        ),
+        fails=frozenset({"test-decode-step", "test-decode-sequence"}),
+    ),
+    Mistake(
+        name="decoding scores scaled by sqrt(E) instead of sqrt(d_k)",
+        cell="decode-step",
+        source=variant(DECODE_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
+        fails=frozenset({"test-decode-step", "test-decode-sequence"}),
+    ),
+    Mistake(
+        name="key/value heads tiled (torch's repeat) instead of repeated in place (repeat_interleave)",
+        cell="grouped-query-attention",
+        source=variant(GQA_REFERENCE, ("np.repeat(k, h // g, axis=1)", "np.tile(k, (1, h // g, 1, 1))"),
+                        ("np.repeat(v, h // g, axis=1)", "np.tile(v, (1, h // g, 1, 1))")),
+        fails=ALL_GQA_TESTS,
+    ),
+    Mistake(
+        name="g that does not divide h accepted (heads picked by index i * g // h, no ValueError)",
+        cell="grouped-query-attention",
+        source=variant(
+            GQA_REFERENCE,
+            ("""    if h % g != 0:
+        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
+""", ""),
+            ("k = np.repeat(k, h // g, axis=1)", "k = k[:, np.arange(h) * g // h]"),
+            ("v = np.repeat(v, h // g, axis=1)", "v = v[:, np.arange(h) * g // h]"),
+        ),
+        fails=frozenset({"test-gqa"}),
+    ),
+    Mistake(
+        name="float mask read as a boolean one (nonzero entries masked out)",
+        cell="grouped-query-attention",
+        source=variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+                                        "np.where(mask != 0, -np.inf, scores)")),
+        fails=frozenset({"test-gqa-masked"}),
+    ),
+    Mistake(
+        name="boolean mask read in SDPA's convention (True taken as may attend)",
+        cell="grouped-query-attention",
+        source=variant(GQA_REFERENCE,
+                        ("np.where(mask, -np.inf, scores)", "np.where(mask, scores, -np.inf)")),
+        fails=frozenset({"test-gqa-masked"}),
+    ),
+]

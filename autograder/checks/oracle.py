@@ -1,0 +1,48 @@
+"""Shared pieces of the hidden checks: random shapes, torch as the oracle, and quiet calls.
+
+Every check uses N > 1 and sizes L, S, E, d_k (and any others) that all differ, so that a
+transposed axis cannot pass by accident. Every computation is float64.
+"""
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import torch
+
+from autograder.checks.notebook_helpers import call_numpy_only, check_array, check_mask  # noqa: F401 (re-exported)
+
+
+def distinct_sizes(rng: np.random.Generator, names: list[str], low: int = 2, high: int = 9) -> dict:
+    """Sizes for `names`, pairwise different, drawn from [low, high]; "N" is always at least 2."""
+    values = rng.choice(np.arange(max(low, 2), high + 1), size=len(names), replace=False)
+    return {name: int(value) for name, value in zip(names, values)}
+
+
+def tensor(array) -> torch.Tensor:
+    """A float64 (or bool) torch tensor sharing no memory with `array`."""
+    return torch.from_numpy(np.array(array, copy=True))
+
+
+@contextlib.contextmanager
+def quiet():
+    """Run oracle code without letting a torch warning reach stderr (nbgrader scores stderr as 0)."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def numpy(result) -> np.ndarray:
+    return result.detach().numpy() if isinstance(result, torch.Tensor) else np.asarray(result)
+
+
+def call_learner(what: str, function, *args, **kwargs):
+    """call_numpy_only, with an exception from the learner's code turned into a failed check that
+    names the call (`what`) and the exception, in one sentence."""
+    try:
+        return call_numpy_only(function, *args, **kwargs)
+    except AssertionError:
+        raise
+    except Exception as error:  # the learner's bug, reported as a failed check with its cause
+        raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}") from error

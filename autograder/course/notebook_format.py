@@ -1,0 +1,72 @@
+"""nbgrader's notebook format, read in one place (as ``nbgrader/utils.py`` does with ``is_grade``
+and ``is_solution``): the markers inside cells, the metadata of a cell, and its source.
+
+The getters accept any JSON: a learner's notebook is untrusted, so a cell whose metadata or source
+has the wrong type reads as empty rather than raising.
+"""
+
+import json
+from typing import TYPE_CHECKING
+
+import nbformat
+
+if TYPE_CHECKING:
+    from autograder.checks.assignments import Mistake
+
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def nbgrader_metadata(cell) -> dict:
+    """The cell's ``metadata.nbgrader`` dict, or {} when it is missing or not a dict."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return nbgrader if isinstance(nbgrader, dict) else {}
+
+
+def cell_grade_id(cell) -> str | None:
+    """The cell's nbgrader id, when it has one that is a string."""
+    value = nbgrader_metadata(cell).get("grade_id")
+    return value if isinstance(value, str) else None
+
+
+def is_grade(cell) -> bool:
+    """Whether nbgrader scores this cell (a test cell, or a manually graded answer)."""
+    return bool(nbgrader_metadata(cell).get("grade"))
+
+
+def is_solution(cell) -> bool:
+    """Whether this cell holds a learner's answer."""
+    return bool(nbgrader_metadata(cell).get("solution"))
+
+
+def is_autograded_test(cell) -> bool:
+    """A test cell: scored, and not an answer."""
+    return is_grade(cell) and not is_solution(cell)
+
+
+def cell_source(cell) -> str:
+    """A cell's source as one string, whatever shape a notebook gives it."""
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(source, list):
+        source = "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def graded_tests(notebook) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell."""
+    return {
+        cell_grade_id(cell): float(nbgrader_metadata(cell).get("points", 0))
+        for cell in notebook.cells
+        if is_autograded_test(cell)
+    }
+
+
+def apply_mistake(notebook, mistake: "Mistake"):
+    """A copy of `notebook` whose solution cell `mistake.cell` holds the wrong source instead."""
+    wrong = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    cells = [cell for cell in wrong.cells if cell_grade_id(cell) == mistake.cell]
+    if len(cells) != 1 or not is_solution(cells[0]):
+        raise LookupError(f"mistake {mistake.name!r}: no single solution cell with grade_id {mistake.cell!r}")
+    cells[0].source = mistake.source.strip("\n")
+    return wrong

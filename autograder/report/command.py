@@ -1,0 +1,96 @@
+"""``python -m autograder report OUT``: what an instructor reads after grading a class.
+
+Written under OUT, from OUT/grades.csv and the submitted notebooks:
+
+- ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose solution
+  cells are most alike (autograder/report/similarity.py): evidence for a person to look at, never a verdict;
+- ``grades-wide.csv``: one row per student, one column per assignment, and the total;
+- with ``--canvas-template FILE`` (the gradebook CSV exported from Canvas): ``canvas-import.csv``,
+  the same file with the course's assignment columns filled, and ``canvas-summary.txt``, which
+  names the students on one side and not the other (autograder/report/lms.py).
+
+The grading command writes the first three at its end; run this command again to add the
+Canvas file, or after changing the grades.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import course
+
+from autograder.report import lms, similarity
+from autograder.report.outputs import _write
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(prog="python -m autograder report", description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="the --out folder of a grading run (holds grades.csv)")
+    parser.add_argument("--submitted", type=Path, default=None,
+                        help="the notebooks to compare, <student>/<assignment>/<notebook>.ipynb "
+                             "(default: OUT/autograded, the notebooks that were graded)")
+    parser.add_argument("--canvas-template", type=Path, default=None,
+                        help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv")
+    parser.add_argument("--common", type=int, default=similarity.COMMON,
+                        help=f"ignore code that more than this many students share (default {similarity.COMMON})")
+    return parser.parse_args(argv)
+
+
+def write_similarity(out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON) -> str:
+    reports = similarity.compare_class(submitted, known, common)
+    _write(out / "similarity.csv", similarity.similarity_csv(reports))
+    _write(out / "similarity.html", similarity.similarity_html(reports, common=common))
+    top = [f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} ({r.pairs[0].score:.2f})"
+           for r in reports if r.pairs]
+    return (f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the most alike "
+            f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}")
+
+
+def write_grades(out: Path, known: list[str], canvas_template: Path | None = None) -> str:
+    grades = lms.read_grades(out / "grades.csv", known)
+    _write(out / "grades-wide.csv", lms.grades_wide_csv(grades))
+    message = f"grades-wide.csv: {len(grades.students)} students, {len(grades.assignments)} assignments"
+    if canvas_template is not None:
+        template = canvas_template.read_bytes().decode("utf-8")
+        result = lms.canvas_import(template, grades)
+        _write(out / "canvas-import.csv", result.text.encode("utf-8"))
+        _write(out / "canvas-summary.txt", result.summary())
+        message += "\n" + result.summary().rstrip("\n")
+    return message
+
+
+def after_grading(out: Path, submitted: Path) -> None:
+    """The grading command's last step. A failure here is reported and costs no grade."""
+    try:
+        known = course.assignments()
+        print(write_grades(out, known), file=sys.stderr)
+        print(write_similarity(out, submitted, known), file=sys.stderr)
+    except Exception as error:  # grades.csv is written already: say so, and how to retry
+        print(f"warning: the after-grading reports failed ({type(error).__name__}: {error}); grades.csv "
+              f"is complete. Retry with: python -m autograder report {out} --submitted {submitted}",
+              file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    arguments = parse_arguments(argv)
+    out = arguments.out
+    if not (out / "grades.csv").is_file():
+        print(f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED --out {out} "
+              "first", file=sys.stderr)
+        return 2
+    if arguments.canvas_template is not None and not arguments.canvas_template.is_file():
+        print(f"error: no Canvas export at {arguments.canvas_template}", file=sys.stderr)
+        return 2
+    known = course.assignments()
+    try:
+        print(write_grades(out, known, arguments.canvas_template), file=sys.stderr)
+    except (ValueError, UnicodeDecodeError) as error:
+        print(f"error: {arguments.canvas_template} is not a Canvas gradebook export: {error}", file=sys.stderr)
+        return 2
+    submitted = arguments.submitted or out / "autograded"
+    print(write_similarity(out, submitted, known, arguments.common), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

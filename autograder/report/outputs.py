@@ -1,0 +1,203 @@
+"""What the grading command writes under OUT: grades.csv, results.json, one feedback page per
+student and assignment, a score-distribution plot per assignment, the nbgrader gradebook, a copy
+of each graded notebook in autograded/ (where formgrader looks for them), and an
+nbgrader_config.py that sends ``nbgrader export`` run in OUT to nbgrader-grades.csv, never over
+the grader's own grades.csv.
+
+Every file is written to a temporary name and then renamed, so a run that is interrupted leaves
+the previous complete files, and a re-run with the same secret writes the same bytes. Text is
+made safe where it enters (messages.py); the writers still replace anything UTF-8 cannot encode,
+and every CSV cell that a spreadsheet would read as a formula is neutralised.
+"""
+
+import csv
+import html
+import io
+import json
+import os
+from pathlib import Path
+
+FIELDS = ["student_id", "assignment", "score", "max_score", "status", "message"]
+# What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# `nbgrader export` run inside OUT writes here: OUT/grades.csv is the grader's.
+NBGRADER_EXPORT = "nbgrader-grades.csv"
+EXPORT_PLUGIN = "autograder.report.nbgrader_export.SpreadsheetSafeCsvExport"
+# Rows the score plots leave out, by status, with the words that count them under the title.
+NOT_PLOTTED = {"missing": "missing (not handed in)", "error": "could not be graded"}
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data)
+    os.replace(temporary, path)
+
+
+def spreadsheet_safe(value) -> str:
+    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading quote."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_text(fields: list, rows: list) -> str:
+    """Every CSV this course writes goes through here: a header, then each row's cells made safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows([spreadsheet_safe(row.get(field, "")) for field in fields] for row in rows)
+    return buffer.getvalue()
+
+
+def _number(value):
+    if value is None:
+        return ""
+    return f"{value:g}"
+
+
+def grades_csv(results: list) -> str:
+    return csv_text(FIELDS, [{
+        "student_id": result["student"], "assignment": result["assignment"],
+        "score": _number(result["score"]), "max_score": _number(result["max_score"]),
+        "status": result["status"], "message": result["message"],
+    } for result in results])
+
+
+def _not_graded(result: dict) -> str:
+    if result["status"] == "missing":
+        return "No notebook was handed in"
+    return "Your notebook could not be graded"
+
+
+def feedback_text(result: dict) -> str:
+    """Plain-text feedback: what passed and failed, with the checks' messages, never their code."""
+    lines = [f"Feedback for {result['student']}, assignment {result['assignment']}",
+             f"Score: {_number(result['score'])} / {_number(result['max_score'])}", ""]
+    if result["status"] != "graded":
+        lines += [f"{_not_graded(result)}: {result['message']}", ""]
+    for test in result["tests"]:
+        mark = "PASSED" if test["passed"] else "FAILED"
+        lines.append(f"[{mark}] {test['grade_id']} ({_number(test['score'])} / {_number(test['points'])} points)")
+        if not test["passed"] and test["message"]:
+            lines.append(f"    {test['message']}")
+        for mistake in test["mistakes"]:
+            lines.append(f"    This looks like a known mistake: {mistake}.")
+    if result["cell_errors"]:
+        lines += ["", "Cells of yours that raised an error when run from the top:"]
+        lines += [f"    {label}: {error}" for label, error in result["cell_errors"].items()]
+    if result["events"]:
+        lines += ["", "Your code was stopped:"] + [f"    {event}" for event in result["events"]]
+    if result["notes"]:
+        lines += ["", "About your notebook:"] + [f"    {note}" for note in result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def feedback_html(result: dict) -> str:
+    escape = html.escape
+    rows = []
+    for test in result["tests"]:
+        detail = escape(test["message"]) if not test["passed"] else ""
+        for mistake in test["mistakes"]:
+            detail += f"<br><strong>Looks like a known mistake:</strong> {escape(mistake)}."
+        colour = "#009E73" if test["passed"] else "#D55E00"
+        rows.append(f"<tr><td><code>{escape(test['grade_id'])}</code></td>"
+                    f"<td style='color:{colour}'>{'passed' if test['passed'] else 'failed'}</td>"
+                    f"<td>{_number(test['score'])} / {_number(test['points'])}</td><td>{detail}</td></tr>")
+    sections = []
+    if result["status"] != "graded":
+        sections.append(f"<p><strong>{_not_graded(result)}:</strong> {escape(result['message'])}</p>")
+    for title, items in [("Cells of yours that raised an error", [f"{k}: {v}" for k, v in result["cell_errors"].items()]),
+                         ("Your code was stopped", result["events"]), ("About your notebook", result["notes"])]:
+        if items:
+            sections.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Feedback: {escape(result['assignment'])}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{border-bottom:1px solid #ccc;padding:.4em;text-align:left;vertical-align:top}</style>"
+        f"</head><body><h1>Feedback on {escape(result['assignment'])}</h1>"
+        f"<p>Student: {escape(result['student'])}. Score: <strong>{_number(result['score'])} / {_number(result['max_score'])}</strong>.</p>"
+        "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What was checked and what went wrong</th></tr>"
+        + "".join(rows) + "</table>" + "".join(sections) + "</body></html>\n"
+    )
+
+
+def score_plot(assignment: str, scores: list, max_score: float, left_out: dict | None = None) -> bytes:
+    """A histogram of the graded notebooks' scores; `left_out` counts the rows not drawn, by
+    reason ({"missing (not handed in)": 2}), and is said under the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+    top = max_score or max(scores, default=1) or 1
+    bins = [x - 0.25 for x in range(int(top) + 2)] if float(top).is_integer() and top <= 40 else 20
+    axes.hist(scores, bins=bins, color="#0072B2", edgecolor="white")
+    axes.set_xlabel(f"score (out of {top:g})")
+    axes.set_ylabel("number of students")
+    title = f"{assignment}: {len(scores)} graded, mean {sum(scores) / max(len(scores), 1):.2f}"
+    not_drawn = ", ".join(f"{count} {reason}" for reason, count in (left_out or {}).items() if count)
+    axes.set_title(title + (f"\nnot drawn: {not_drawn}" if not_drawn else ""), fontsize=10)
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+NBGRADER_CONFIG = """\
+\"\"\"Written by `python -m autograder grade`. nbgrader run in this folder uses its gradebook, and
+`nbgrader export` writes {export}: grades.csv here is the grader's own.\"\"\"
+
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+OUT = Path(__file__).resolve().parent
+c.CourseDirectory.root = str(OUT)
+c.CourseDirectory.db_url = f"sqlite:///{{OUT / 'gradebook.db'}}"
+c.ExportPlugin.to = str(OUT / {export!r})  # `--to FILE` still wins
+sys.path.append({repository!r})  # where the course's exporter below is found
+c.ExportApp.plugin_class = {plugin!r}
+"""
+
+
+def nbgrader_config() -> str:
+    """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
+    configuration), so that there it uses OUT's gradebook, exports with the course's
+    spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's grades.csv."""
+    from autograder import REPO_ROOT
+
+    return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN)
+
+
+def write_reports(results: list, out: Path, known: list) -> None:
+    from autograder.report.gradebook import write_gradebook
+
+    _write(out / "grades.csv", grades_csv(results))
+    _write(out / "results.json", json.dumps(results, indent=1, sort_keys=True, default=str))
+    _write(out / "nbgrader_config.py", nbgrader_config())
+    for result in results:
+        if result["student"] and result["assignment"]:  # a folder that is no id has no feedback page
+            folder = out / "feedback" / result["student"] / result["assignment"]
+            _write(folder / "feedback.txt", feedback_text(result))
+            _write(folder / "feedback.html", feedback_html(result))
+    for result in results:  # formgrader opens the submitted notebooks from autograded/
+        if result["status"] == "graded" and result.get("notebook"):
+            try:
+                with os.fdopen(os.open(result["notebook"], os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+            _write(out / "autograded" / result["student"] / result["assignment"] / f"{result['assignment']}.ipynb", data)
+    for assignment in sorted({result["assignment"] for result in results if result["assignment"] in known}):
+        rows = [result for result in results if result["assignment"] == assignment and result["max_score"] is not None]
+        if rows:
+            scores = [row["score"] for row in rows if row["status"] == "graded"]
+            left_out = {label: sum(row["status"] == status for row in rows)
+                        for status, label in NOT_PLOTTED.items()}
+            plot = score_plot(assignment, scores, rows[0]["max_score"], left_out)
+            _write(out / "plots" / f"{assignment}.png", plot)
+    write_gradebook(results, out / "gradebook.db", known)

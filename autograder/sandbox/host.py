@@ -1,0 +1,538 @@
+"""The grader's side of the sandbox: start the locked-down process, send it cells and calls, and
+decode what comes back strictly (plain numbers, strings and numeric numpy arrays only).
+
+The process itself is ``autograder/sandbox/child.py``; see its docstring for the layers
+(namespaces, rlimits, Landlock, seccomp). Nothing here unpickles or evaluates learner data.
+"""
+
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+MAX_HEADER = 1 << 20  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
+MAX_BLOBS = 4096
+MAX_DEPTH = 25
+DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be built on this platform: grading must not go ahead."""
+
+
+class SandboxDied(Exception):
+    """The learner's process ended or ran out of time; `message` says how. `index` is the cell
+    that was running, when one was (None while waiting for anything else)."""
+
+    index: int | None = None
+
+
+class ProtocolError(Exception):
+    """The sandbox sent something that is not a well-formed answer."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 30.0  # wall-clock seconds for each cell and each call
+    cpu_seconds: int = 120  # CPU time of one sandbox process
+    memory_bytes: int = 2 << 30  # address space
+    file_bytes: int = 16 << 20  # largest file it may write
+    tmpfs_bytes: int = 64 << 20  # its private /tmp
+    max_answer_bytes: int = 64 << 20  # largest message it may send back (arrays included)
+
+
+@functools.lru_cache(maxsize=1)
+def interpreter() -> tuple[str, Path]:
+    """A Python binary of this version that the current user may run, and its standard library.
+
+    A venv's ``python`` is a symlink that another user may not be allowed to follow, so the
+    interpreter binary itself is preferred; ``-I -S`` keeps any venv out of the child, which adds
+    numpy's folder to its path itself."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [os.path.realpath("/proc/self/exe"), sys.executable, getattr(sys, "_base_executable", None),
+                  shutil.which(f"python{version}")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            try:
+                result = subprocess.run(
+                    [candidate, "-I", "-S", "-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])"],
+                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd="/",
+                )
+            except (OSError, subprocess.SubprocessError):
+                continue
+            lines = result.stdout.split()
+            if result.returncode == 0 and len(lines) == 2 and lines[0] == version:
+                return candidate, Path(lines[1])
+    raise SandboxUnavailable(f"no Python {version} interpreter that this user may run was found for the sandbox")
+
+
+def _read_only_paths() -> list:
+    """The Python standard library (without its site-packages) and numpy, read-only."""
+    paths = []
+    stdlib = interpreter()[1]
+    for entry in sorted(stdlib.iterdir()):
+        if entry.name not in {"site-packages", "dist-packages"}:
+            paths.append((str(entry), "tree"))
+    zipped = stdlib.parent / f"python{sys.version_info.major}{sys.version_info.minor}.zip"
+    paths.append((str(zipped), "tree"))
+    # numpy's own folders only: no right to list site-packages, so the learner cannot see what
+    # else is installed (numpy is imported before Landlock applies, so its finder needs none).
+    site_packages = Path(np.__file__).resolve().parent.parent
+    for name in ("numpy", "numpy.libs"):
+        paths.append((str(site_packages / name), "tree"))
+    return paths
+
+
+def _scratch_directory(read_only: list) -> str:
+    """Where the learner's private tmpfs is mounted: over /tmp, hiding the host's, unless the Python
+    install or numpy lives under /tmp (a virtual environment in a clone there), which the mount
+    would hide too; then over /dev/shm, and Landlock alone keeps the host's /tmp out of reach."""
+    under_tmp = any(Path(path).resolve().is_relative_to("/tmp") for path, _ in read_only)
+    scratch = "/dev/shm" if under_tmp else "/tmp"
+    if not os.path.isdir(scratch):
+        raise SandboxUnavailable(f"no {scratch} to mount the learner's private scratch space on")
+    return scratch
+
+
+def _read(channel: socket.socket, size: int, deadline: float) -> bytearray:
+    """Exactly `size` bytes, into one buffer (arrays are then built on it without a copy)."""
+    data, done = bytearray(size), 0
+    view = memoryview(data)
+    while done < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        channel.settimeout(left)
+        received = channel.recv_into(view[done:], min(size - done, 1 << 20))
+        if not received:
+            raise EOFError
+        done += received
+    return data
+
+
+MAX_CALLBACK_ITEMS = 256  # items of plain lists, tuples and dicts in one callback's arguments
+
+
+def _shapes(value, found: set, depth: int = 0) -> int:
+    """Add the shapes of the arrays in `value` (the arguments of a call) to `found`; return how
+    many list, tuple and dict items it holds."""
+    items = 0
+    if depth <= MAX_DEPTH:
+        if type(value) is np.ndarray:
+            found.add(tuple(value.shape))
+        elif type(value) in (list, tuple, dict):
+            members = list(value.values()) if type(value) is dict else value
+            items = len(members) + sum(_shapes(item, found, depth + 1) for item in members)
+    return items
+
+
+def _callback_problem(arguments, given: set) -> str | None:
+    """Why the grader's function must not run on these arguments: an array of a shape the check
+    did not hand out (its cost grows with the shapes: a reference attention on L = 40,000 would
+    need tens of GB), or plain lists that could stand for such an array. None: they are fine."""
+    found = set()
+    if _shapes(arguments, found) > MAX_CALLBACK_ITEMS:
+        return f"more than {MAX_CALLBACK_ITEMS} list items; pass numpy arrays"
+    strangers = sorted(found - given)
+    if strangers:
+        return f"an array of shape {strangers[0]}, not one of the shapes it was given"
+    return None
+
+
+def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
+    """Arguments the grader sends: the same tagged format the sandbox answers in. A learner's
+    function (a proxy) is sent by name; any other callable of the grader's is sent as a callback
+    that the sandbox asks the grader to run."""
+    if depth > MAX_DEPTH:
+        raise TypeError("value nested too deeply to send to the sandbox")
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value if np.isfinite(value) else {"float": repr(value)}
+    if type(value) is np.ndarray and value.dtype.kind in "biufc":
+        blobs.append(np.ascontiguousarray(value).tobytes())
+        return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        blobs.append(np.asarray(value).tobytes())
+        return {"scalar": len(blobs) - 1, "dtype": value.dtype.str}
+    if type(value) in (list, tuple):
+        return {type(value).__name__: [encode(item, blobs, callbacks, depth + 1) for item in value]}
+    if type(value) is dict:
+        return {"dict": [[encode(key, blobs, callbacks, depth + 1), encode(item, blobs, callbacks, depth + 1)] for key, item in value.items()]}
+    if getattr(value, "sandbox_function_name", None):
+        return {"function": value.sandbox_function_name}
+    if callable(value) and callbacks is not None:
+        callbacks.append(value)
+        return {"callback": len(callbacks) - 1}
+    raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
+
+
+class Unsupported:
+    """An answer the sandbox could not send as plain data (an object array, an ndarray subclass...)."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self):
+        return f"<{self.description}>"
+
+
+def decode(value, blobs: list, used: set | None = None):
+    """Rebuild plain data from the sandbox's answer; anything unexpected is a ProtocolError.
+
+    Each blob may back one value at most (`used` collects those taken across one message), so the
+    decoded arrays never hold more bytes than the message did; arrays are built on the received
+    buffers without copying them."""
+    try:
+        return _decode(value, blobs, set() if used is None else used, 0)
+    except ProtocolError:
+        raise
+    except (TypeError, ValueError, OverflowError, MemoryError, RecursionError) as error:
+        raise ProtocolError(f"malformed value ({type(error).__name__})") from None
+
+
+def _decode(value, blobs: list, used: set, depth: int):
+    if depth > MAX_DEPTH:
+        raise ProtocolError("answer nested too deeply")
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if type(value) is float:
+        return value
+    if type(value) is not dict or len(value) not in (1, 2, 3):
+        raise ProtocolError("malformed value")
+    if "unsupported" in value and len(value) == 1:
+        return Unsupported(str(value["unsupported"])[:300])
+    if "float" in value and len(value) == 1:
+        if value["float"] not in ("nan", "inf", "-inf"):
+            raise ProtocolError("malformed float")
+        return float(value["float"])
+    if "array" in value or "scalar" in value:
+        index = value.get("array", value.get("scalar"))
+        dtype_text = value.get("dtype")
+        if type(index) is not int or not 0 <= index < len(blobs) or type(dtype_text) is not str or not DTYPE.match(dtype_text):
+            raise ProtocolError("malformed array")
+        if index in used:
+            raise ProtocolError("one array's bytes referenced twice")
+        used.add(index)
+        try:
+            dtype = np.dtype(dtype_text)
+        except TypeError:
+            raise ProtocolError(f"unknown dtype {dtype_text}") from None
+        if dtype.kind not in "biufc":
+            raise ProtocolError("unsupported dtype")
+        blob = blobs[index]
+        if "scalar" in value:
+            if len(blob) != dtype.itemsize:
+                raise ProtocolError("malformed scalar")
+            return np.frombuffer(blob, dtype=dtype)[0].astype(dtype.newbyteorder("="))
+        shape = value.get("shape")
+        if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
+            raise ProtocolError("malformed shape")
+        if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(blob):
+            raise ProtocolError("array size does not match its shape")
+        if type(blob) is not bytearray:  # a writable buffer of our own, not shared with the caller
+            blob = bytearray(blob)
+        array = np.frombuffer(blob, dtype=dtype).reshape(shape)
+        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
+    if "list" in value and type(value["list"]) is list:
+        return [_decode(item, blobs, used, depth + 1) for item in value["list"]]
+    if "tuple" in value and type(value["tuple"]) is list:
+        return tuple(_decode(item, blobs, used, depth + 1) for item in value["tuple"])
+    if "dict" in value and type(value["dict"]) is list:
+        result = {}
+        for pair in value["dict"]:
+            if type(pair) is not list or len(pair) != 2:
+                raise ProtocolError("malformed dict")
+            key = _decode(pair[0], blobs, used, depth + 1)
+            if type(key) not in (str, int, float, bool, type(None)):
+                raise ProtocolError("unhashable dict key")
+            result[key] = _decode(pair[1], blobs, used, depth + 1)
+        return result
+    raise ProtocolError("unknown value")
+
+
+def describe_exit(returncode) -> str:
+    if returncode is None:
+        return "it was stopped"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        reasons = {
+            "SIGXCPU": "it used up its CPU time",
+            "SIGKILL": "it was killed",
+            "SIGSEGV": "it crashed (segmentation fault)",
+            "SIGXFSZ": "it wrote a file larger than allowed",
+            "SIGSYS": "it made a forbidden system call",
+            "SIGABRT": "it aborted",
+        }
+        return reasons.get(name, f"it was ended by {name}")
+    return f"it exited with code {returncode}"
+
+
+class Sandbox:
+    """One locked-down process holding one learner's namespace."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.seq = 0
+        self.grader_messages: set[str] = set()  # what the grader's own functions said to the learner's
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        read_only = _read_only_paths()
+        scratch = _scratch_directory(read_only)
+        config = {
+            "fd": child.fileno(),
+            "scratch": scratch,
+            "tmpfs_bytes": limits.tmpfs_bytes,
+            "site_packages": str(Path(np.__file__).resolve().parent.parent),
+            "read_only": read_only,
+            "limits": {
+                "cpu_seconds": int(limits.cpu_seconds),
+                "memory_bytes": int(limits.memory_bytes),
+                "file_bytes": int(limits.file_bytes),
+            },
+        }
+        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        debug = os.environ.get("AUTOGRADER_SANDBOX_DEBUG")
+        try:
+            self.process = subprocess.Popen(
+                [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],
+                pass_fds=[child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(debug, "ab") if debug else subprocess.DEVNULL,
+                start_new_session=True,
+                env=environment,
+                cwd="/",
+            )
+        except OSError as error:
+            parent.close()
+            raise SandboxUnavailable(f"cannot start the sandbox process: {error}") from None
+        finally:
+            child.close()
+        self.channel = parent
+        try:
+            hello, _ = self._receive(*self._deadline(None, minimum=20.0))
+        except SandboxDied as died:
+            raise SandboxUnavailable(f"the sandbox process did not start: {died}") from None
+        if hello.get("op") == "failed":
+            self.kill()
+            raise SandboxUnavailable(f"cannot build the sandbox at step {hello.get('stage')}: {hello.get('message')}")
+        if hello.get("op") != "hello":
+            self.kill()
+            raise SandboxUnavailable("the sandbox process did not start properly")
+        self.info = hello
+
+    # -- messages ------------------------------------------------------------------------------
+    def _deadline(self, budget_end: float | None, minimum: float = 0.0) -> tuple[float, str]:
+        """When an operation must be answered by, and what to say if it is not: the per-cell (per-call)
+        timeout, cut short by the notebook's own deadline `budget_end` (time.monotonic())."""
+        timeout = max(self.limits.timeout, minimum)
+        until = time.monotonic() + timeout
+        if budget_end is not None and budget_end < until:
+            return budget_end, "the notebook used up its time budget"
+        return until, f"it did not finish within {timeout:g} s"
+
+    def _send(self, header: dict, blobs=()) -> int:
+        self.seq += 1
+        header = dict(header, seq=self.seq)
+        data = json.dumps(header).encode()
+        parts = [struct.pack(">II", len(data), len(blobs)), data]
+        for blob in blobs:
+            parts += [struct.pack(">Q", len(blob)), blob]
+        try:
+            self.channel.settimeout(self.limits.timeout)
+            self.channel.sendall(b"".join(parts))
+        except (OSError, TimeoutError):
+            raise self._died("it stopped reading") from None
+        return self.seq
+
+    def _receive(self, deadline: float, late: str, seq: int | None = None):
+        try:
+            header_size, count = struct.unpack(">II", _read(self.channel, 8, deadline))
+            if header_size > MAX_HEADER or count > MAX_BLOBS:
+                raise ProtocolError("answer too large")
+            header = json.loads(_read(self.channel, header_size, deadline))
+            blobs, total = [], 0
+            for _ in range(count):
+                (size,) = struct.unpack(">Q", _read(self.channel, 8, deadline))
+                total += size
+                if total > self.limits.max_answer_bytes:
+                    raise ProtocolError(f"answer larger than {self.limits.max_answer_bytes >> 20} MiB")
+                blobs.append(_read(self.channel, size, deadline))
+        except TimeoutError:
+            raise self._died(late) from None
+        except (EOFError, OSError):
+            raise self._died(None) from None
+        except (ProtocolError, ValueError, RecursionError) as error:
+            raise self._died(f"it sent a malformed answer ({error})") from None
+        if type(header) is not dict or (seq is not None and header.get("seq") != seq):
+            raise self._died("it sent an answer out of turn")
+        return header, blobs
+
+    def _died(self, reason: str | None) -> SandboxDied:
+        self.kill()
+        return SandboxDied(reason or describe_exit(self.process.returncode))
+
+    # -- operations ----------------------------------------------------------------------------
+    def run_cells(self, cells: list[str], budget_end: float | None = None):
+        """Execute the cells in order; yield (index, error message or None) as each finishes.
+        Raises SandboxDied (its `.index` is the cell) if a cell ends the process or runs too long.
+        Each cell has the per-cell timeout, and none runs past `budget_end`."""
+        seq = self._send({"op": "run", "cells": cells})
+        for index in range(len(cells)):
+            try:
+                header, _ = self._receive(*self._deadline(budget_end), seq)
+            except SandboxDied as died:
+                died.index = index
+                raise
+            if header.get("op") != "cell" or header.get("index") != index:
+                died = self._died("it sent an answer out of turn")
+                died.index = index
+                raise died
+            error = header.get("error")
+            yield index, (str(error)[:500] if error is not None else None)
+        header, _ = self._receive(*self._deadline(budget_end), seq)  # index None: no cell running
+        if header.get("op") != "ready":
+            raise self._died("it sent an answer out of turn")
+
+    def lookup(self, names: list[str], budget_end: float | None = None) -> dict:
+        """name -> ("callable", None) | ("missing", None) | ("value", plain data)."""
+        seq = self._send({"op": "get", "names": list(names)})
+        header, blobs = self._receive(*self._deadline(budget_end), seq)
+        values = header.get("values")
+        if header.get("op") != "names" or type(values) is not dict:
+            raise self._died("it sent an answer out of turn")
+        found, used = {}, set()
+        for name in names:
+            entry = values.get(name)
+            if type(entry) is not dict or entry.get("kind") not in ("callable", "missing", "value"):
+                raise self._died("it sent a malformed answer")
+            try:
+                value = decode(entry.get("value"), blobs, used) if entry["kind"] == "value" else None
+            except ProtocolError as error:
+                raise self._died(f"it sent a malformed answer ({error})") from None
+            found[name] = (entry["kind"], value)
+        return found
+
+    def data_globals(self, name: str, budget_end: float | None = None) -> list[str]:
+        """The notebook's data globals (arrays, numbers) that the learner's function `name` reads."""
+        seq = self._send({"op": "reads", "name": name})
+        header, _ = self._receive(*self._deadline(budget_end), seq)
+        names = header.get("names")
+        if header.get("op") != "reads" or type(names) is not list or not all(type(n) is str for n in names):
+            raise self._died("it sent an answer out of turn")
+        return names
+
+    def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
+        """Call the learner's function; returns ("result", value) or ("raised", (type, message)).
+        Grader functions among the arguments run here, in the grader, when the learner calls them,
+        on arrays of the shapes this call passed in only. One deadline covers the whole call, the
+        callbacks included."""
+        blobs, callbacks = [], []
+        header = {"op": "call", "name": name, "args": encode(tuple(args), blobs, callbacks),
+                  "kwargs": encode(dict(kwargs), blobs, callbacks)}
+        shapes = set()
+        _shapes((args, kwargs), shapes)
+        deadline, late = self._deadline(budget_end)
+        seq = self._send(header, blobs)
+        while True:
+            reply, answer_blobs = self._receive(deadline, late)
+            if reply.get("op") != "callback":
+                break
+            self._run_callback(reply, answer_blobs, callbacks, shapes)
+        if reply.get("seq") != seq:
+            raise self._died("it sent an answer out of turn")
+        if reply.get("op") == "result":
+            try:
+                return "result", decode(reply.get("value"), answer_blobs)
+            except ProtocolError as error:
+                raise self._died(f"it sent a malformed answer ({error})") from None
+        if reply.get("op") == "raised":
+            return "raised", (str(reply.get("type"))[:100], str(reply.get("message"))[:500])
+        raise self._died("it sent an answer out of turn")
+
+    def _run_callback(self, request: dict, blobs: list, callbacks: list, shapes: set) -> None:
+        identifier = request.get("id")
+        if type(identifier) is not int or not 0 <= identifier < len(callbacks):
+            raise self._died("it sent a malformed request")
+        try:
+            used = set()
+            args, kwargs = decode(request.get("args"), blobs, used), decode(request.get("kwargs"), blobs, used)
+        except ProtocolError as error:
+            raise self._died(f"it sent a malformed request ({error})") from None
+        if type(args) is not tuple or type(kwargs) is not dict or not all(type(key) is str for key in kwargs):
+            raise self._died("it sent a malformed request")
+        out = []
+        # The grader's function costs what its inputs' sizes cost: only the shapes it handed out.
+        problem = _callback_problem((args, kwargs), shapes)
+        try:
+            if problem is not None:
+                raise ValueError(f"the grader's function was called with {problem}")
+            value = callbacks[identifier](*args, **kwargs)
+            header = {"op": "callback-result", "value": encode(value, out)}
+        except Exception as error:  # the grader's function rejected the learner's arguments
+            out = []
+            header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
+            self.grader_messages.add(header["message"])
+        data = json.dumps(header).encode()
+        parts = [struct.pack(">II", len(data), len(out)), data]
+        for blob in out:
+            parts += [struct.pack(">Q", len(blob)), blob]
+        try:
+            self.channel.sendall(b"".join(parts))
+        except OSError:
+            raise self._died(None) from None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.channel.close()
+
+    def close(self) -> None:
+        try:
+            self.channel.shutdown(socket.SHUT_WR)
+            self.process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+
+def probe(limits: Limits = Limits()) -> dict:
+    """Build one sandbox and check that its walls hold; raise SandboxUnavailable if they do not."""
+    sandbox = Sandbox(limits)
+    try:
+        checks = {
+            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    raise SystemExit('network reachable')\nexcept OSError:\n    pass",
+            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise SystemExit('grader files readable')\nexcept OSError:\n    pass",
+            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
+            # One task per sandbox, for root too (the kernel exempts uid 0 from RLIMIT_NPROC).
+            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, args=(1,)).start()\n"
+                       "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
+        }
+        for (name, _), (index, error) in zip(checks.items(), sandbox.run_cells(list(checks.values()))):
+            if error is not None:
+                raise SandboxUnavailable(f"the sandbox does not hold ({name}): {error}")
+        return dict(sandbox.info)
+    except SandboxDied as died:
+        raise SandboxUnavailable(f"the sandbox probe failed: {died}") from None
+    finally:
+        sandbox.kill()

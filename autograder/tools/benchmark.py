@@ -1,0 +1,114 @@
+"""Benchmark: grade one synthetic class with plain sequential ``nbgrader autograde`` and with
+``python -m autograder grade``, in one run, and report seconds per notebook and the ratio.
+
+    python -m autograder.tools.benchmark [--assignment 04-scaling-softmax-masks] [--copies 2] [--workers N]
+                                   [--similarity-students 1000] [--only-similarity]
+
+The class is the demo class without its broken notebook (full marks, untouched release, each
+known mistake), repeated ``--copies`` times. Both graders see the same secret, so their hidden
+inputs are the same; the script also checks that every test cell got the same score from both.
+This is a measurement, not a test: nothing is asserted about the times.
+
+A second section times the similarity report (autograder/report/similarity.py) on a constructed class of
+exercise 05 (autograder/tools/honest_answers.py): ``--similarity-students`` independent answers with
+five disguised copies planted among them, and says where the copies rank.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder import REPO_ROOT
+from autograder.course import nbgrader_runs
+from autograder.tools.demo import demo_class
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.tools.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--assignment", default="04-scaling-softmax-masks")
+    parser.add_argument("--copies", type=int, default=2, help="repeat the class this many times (default 2)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--similarity-students", type=int, default=1000,
+                        help="students in the similarity section (default 1000)")
+    parser.add_argument("--only-similarity", action="store_true", help="run the similarity section alone")
+    arguments = parser.parse_args(argv)
+    if arguments.only_similarity:
+        return similarity_benchmark(arguments.similarity_students)
+    os.environ.setdefault("MHA_GRADING_SECRET", "benchmark-secret")
+    assignment = arguments.assignment
+    students = {student: notebooks[assignment]
+                for student, notebooks in demo_class([assignment], arguments.copies, broken=False).items()}
+    count = len(students)
+    with tempfile.TemporaryDirectory(prefix="grading-benchmark-") as folder:
+        root = nbgrader_runs.scratch_course(Path(folder) / "course", [assignment])
+        print(f"{count} notebooks of {assignment}, {os.cpu_count()} cores")
+
+        started = time.perf_counter()
+        nbgrader_scores = nbgrader_runs.autograde(root, assignment, students)
+        nbgrader_seconds = time.perf_counter() - started
+        print(f"nbgrader autograde (sequential): {nbgrader_seconds:.1f} s, {nbgrader_seconds / count:.2f} s per notebook")
+
+        out = Path(folder) / "out"
+        started = time.perf_counter()
+        run = subprocess.run(
+            [sys.executable, "-m", "autograder", "grade", str(root / "submitted"), "--out", str(out),
+             "--workers", str(arguments.workers), "--no-progress"],
+            cwd=REPO_ROOT, capture_output=True, text=True,
+        )
+        ours_seconds = time.perf_counter() - started
+        if run.returncode != 0:
+            print(run.stderr, file=sys.stderr)
+            return 1
+        print(f"python -m autograder grade ({arguments.workers} workers): {ours_seconds:.1f} s, "
+              f"{ours_seconds / count:.2f} s per notebook")
+        print(f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster (whole commands, start-up included)")
+
+        ours = {result["student"]: {test["grade_id"]: test["score"] for test in result["tests"]}
+                for result in json.loads((out / "results.json").read_text())}
+        differing = sorted(student for student in students if ours.get(student) != nbgrader_scores.get(student))
+        if differing:
+            for student in differing:
+                print(f"  scores differ for {student}: nbgrader {nbgrader_scores.get(student)}, ours {ours.get(student)}")
+        else:
+            print(f"scores: identical for all {count} notebooks, test cell by test cell")
+    similarity_benchmark(arguments.similarity_students)
+    return 0 if not differing else 1
+
+
+def similarity_benchmark(students: int, copies: int = 5) -> int:
+    """Time the similarity report on `students` notebooks of exercise 05 with `copies` planted copies."""
+    from autograder.tools import honest_answers
+    from autograder.report import similarity
+    from autograder.report.command import write_similarity
+
+    print(f"\n-- similarity report: {students} notebooks of {honest_answers.ASSIGNMENT}, {os.cpu_count()} cores")
+    notebooks = {f"student-{number:04d}": honest_answers.honest_notebook(number) for number in range(students - copies)}
+    for number in range(copies):
+        original = f"student-{number * 97:04d}"
+        notebooks[f"copy-of-{original}"] = honest_answers.disguised_copy(notebooks[original], number)
+    with tempfile.TemporaryDirectory(prefix="similarity-benchmark-") as folder:
+        honest_answers.write_notebooks(notebooks, Path(folder) / "submitted")
+        started = time.perf_counter()
+        summary = write_similarity(Path(folder), Path(folder) / "submitted", [honest_answers.ASSIGNMENT])
+        seconds = time.perf_counter() - started
+        report = similarity.compare_class(Path(folder) / "submitted", [honest_answers.ASSIGNMENT])[0]
+    ranks = [rank for rank, pair in enumerate(report.pairs, start=1)
+             if pair.student_a.startswith("copy-of-") and pair.student_b == pair.student_a.removeprefix("copy-of-")]
+    print(f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, the "
+          f"inverted index, ranking, HTML); {len(report.pairs)} pairs share a fingerprint "
+          f"out of {students * (students - 1) // 2} possible")
+    originals = [report.submissions[f"student-{n * 97:04d}"].fingerprints for n in range(copies)]
+    common = [f"{len(prints & report.excluded) / max(len(prints), 1):.0%}" for prints in originals]
+    print(f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each original's "
+          f"fingerprints that more than {similarity.COMMON} students hold, left out as common: {common}")
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

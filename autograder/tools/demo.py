@@ -1,0 +1,85 @@
+"""Write a small demo class, laid out like nbgrader's submitted folder, for the instructor's flow.
+
+``python -m autograder.tools.demo SUBMITTED`` writes ``<student>/<assignment>/<notebook>.ipynb`` for
+each assignment in solutions/: student ``full-marks`` hands in the reference solution (full
+marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid JSON for every
+assignment (each named in grades.csv with status error, nobody else affected), and
+``mistakes-01`` ... each make one known mistake per assignment (the assignment's MISTAKES in turn,
+:func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
+``not-json`` K times, for the benchmark.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+from autograder import course
+from autograder.course import notebook_format
+from autograder.checks.assignments import load_assignment
+
+
+def strip_solution_markers(notebook):
+    """What a learner's correct notebook looks like: the answers without nbgrader's markers."""
+    for cell in notebook.cells:
+        if notebook_format.nbgrader_metadata(cell).get("solution"):
+            lines = [line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            cell.source = "\n".join(lines)
+    return notebook
+
+
+def mistake_index(student: str, assignment: str) -> int:
+    """Which of the assignment's MISTAKES the demo student ``mistakes-NN[-copy]`` makes."""
+    number = int(student.split("-")[1])
+    return (number - 1) % len(load_assignment(assignment).MISTAKES)
+
+
+def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
+    """student id -> {assignment: notebook (NotebookNode) or raw bytes}."""
+    assignments = assignments or course.assignments()
+    most = max(len(load_assignment(assignment).MISTAKES) for assignment in assignments)
+    students = {}
+    for assignment in assignments:
+        solution = course.read_notebook(course.solution_notebook(assignment))
+        release = course.read_notebook(course.release_notebook(assignment))
+        mistakes = load_assignment(assignment).MISTAKES
+        for copy in range(copies):
+            suffix = "" if copies == 1 else f"-{copy + 1:02d}"
+            students.setdefault(f"full-marks{suffix}", {})[assignment] = strip_solution_markers(
+                nbformat.from_dict(nbformat.reads(nbformat.writes(solution), as_version=4)))
+            students.setdefault(f"untouched{suffix}", {})[assignment] = release
+            for number in range(1, most + 1):
+                student = f"mistakes-{number:02d}{suffix}"
+                wrong = notebook_format.apply_mistake(solution, mistakes[mistake_index(student, assignment)])
+                students.setdefault(student, {})[assignment] = strip_solution_markers(wrong)
+        if broken:
+            students.setdefault("not-json", {})[assignment] = b'{"cells": [ this is not JSON'
+    return students
+
+
+def write_class(students: dict, folder: Path) -> Path:
+    for student, notebooks in students.items():
+        for assignment, notebook in notebooks.items():
+            path = folder / student / assignment / course.notebook_name(assignment)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(notebook, bytes):
+                path.write_bytes(notebook)
+            else:
+                nbformat.write(notebook, path)
+    return folder
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.tools.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="where to write the submissions")
+    parser.add_argument("--assignment", action="append", help="assignment id (default: all; repeatable)")
+    parser.add_argument("--copies", type=int, default=1, help="honest students per kind (default 1)")
+    arguments = parser.parse_args(argv)
+    write_class(demo_class(arguments.assignment, arguments.copies), arguments.folder)
+    print(f"wrote a demo class to {arguments.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
