@@ -116,7 +116,7 @@ def grading_tolerance() -> tuple[float, float]:
     Read from the tests' one source, autograder/checks/notebook_helpers.py of this repository (loaded by path,
     so that the book always states the tolerance of the tree it was built from).
     """
-    path = Path(__file__).resolve().parent.parent / "autograder" / "notebook_helpers.py"
+    path = Path(__file__).resolve().parent.parent / "autograder" / "checks" / "notebook_helpers.py"
     spec = importlib.util.spec_from_file_location("_course_notebook_helpers", path)
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)

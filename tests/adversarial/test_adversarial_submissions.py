@@ -124,12 +124,12 @@ def test_nothing_outside_out_changed(graded):
     now = tree_digest(REPO_ROOT, skip={".venv", "_build", "__pycache__", ".git", ".pytest_cache", ".jupyter_cache"})
     changed = {path for path in set(now) | set(graded["watched"]["repo"]) if now.get(path) != graded["watched"]["repo"].get(path)}
     # Other people may be editing the working tree while this runs: only the grader's targets count.
-    targets = {str(REPO_ROOT / "autograder" / "hidden.py"), str(course.solution_notebook(hostile_class.ASSIGNMENT))}
+    targets = {str(REPO_ROOT / "autograder" / "checks" / "hidden.py"), str(course.solution_notebook(hostile_class.ASSIGNMENT))}
     assert not changed & targets
 
 
 def test_gradebook_matches_grades_csv_and_exports(graded, tmp_path):
-    from autograder.course import run_nbgrader
+    from autograder.course.nbgrader_runs import run_nbgrader
 
     export = tmp_path / "export.csv"
     run_nbgrader(["export", f"--to={export}"], graded["out"])

@@ -21,7 +21,7 @@ import pytest
 import hostile_class
 from autograder import REPO_ROOT, course
 from autograder.course import notebook_format
-from autograder.grade import command as grading
+from autograder.grade import pool
 from autograder.grade.notebook import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
 from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
 
@@ -224,20 +224,20 @@ def _fake_grade_task(task):
     if student == "stuck":
         time.sleep(30)
     time.sleep(0.5)
-    return grading._row(student, assignment, 1.0, "graded", "graded")
+    return pool._row(student, assignment, 1.0, "graded", "graded")
 
 
 def test_a_dying_worker_costs_only_the_notebook_it_held(monkeypatch):
     """With 3 students and one notebook that kills its worker, do the other 2 keep their grades?"""
-    monkeypatch.setattr(grading, "_grade_task", _fake_grade_task)
-    monkeypatch.setattr(grading, "_init_worker", lambda *arguments: None)
-    monkeypatch.setattr(grading, "WORKER_GRACE_SECONDS", 3.0)
+    monkeypatch.setattr(pool, "_grade_task", _fake_grade_task)
+    monkeypatch.setattr(pool, "_init_worker", lambda *arguments: None)
+    monkeypatch.setattr(pool, "WORKER_GRACE_SECONDS", 3.0)
     # Workers are forked from this process: their resident size starts at its own.
-    monkeypatch.setattr(grading, "MAX_WORKER_RSS", grading._resident_bytes(os.getpid()) + (300 << 20))
+    monkeypatch.setattr(pool, "MAX_WORKER_RSS", pool._resident_bytes(os.getpid()) + (300 << 20))
     students = ["alice", "killer", "bob", "hog", "stuck", "carol"]
     tasks = [(student, "04-scaling-softmax-masks", None, []) for student in students]
     started = time.monotonic()
-    results = grading.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False)
+    results = pool.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False)
     assert time.monotonic() - started < 30
     by_student = {row["student"]: row for row in results}
     assert sorted(by_student) == sorted(students) and len(results) == len(students)
