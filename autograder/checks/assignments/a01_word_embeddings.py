@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake
+from . import Mistake, variant
 from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "01-word-embeddings"
@@ -184,6 +184,41 @@ def _tied_table(rng, V, E, query_ids):
     return table
 
 
+def _similarity_stand_in(table):
+    """A correct `similarity` for the learner's nearest_neighbours, so that a cosine_similarity
+    bug costs part 2's points only. torch computes the similarity of every two rows once; a call
+    similarity(a, b, axis=-1, eps=1e-8) on rows of `table` (broadcast together) answers from
+    those results, so its cost is bounded whatever shapes it is given. Returns (similarity, used)."""
+    table = np.array(table, dtype=np.float64)
+    V, E = table.shape
+    with quiet():
+        every = numpy(F.cosine_similarity(tensor(table)[:, None], tensor(table)[None, :], dim=-1))
+    used = []
+
+    def row_ids(vectors):
+        equal = np.all(vectors[..., None, :] == table, axis=-1)  # (..., V)
+        if not np.all(np.any(equal, axis=-1)):
+            raise AssertionError("similarity was called on vectors that are not rows of `table`: "
+                                 "pass the table's rows as they are")
+        return np.argmax(equal, axis=-1)
+
+    def similarity(a, b, axis=-1, eps=1e-8):
+        used.append("similarity")
+        if eps != 1e-8:
+            raise AssertionError(f"similarity was called with eps={eps}: keep the default eps=1e-8")
+        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+        a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
+        if a.shape[-1] != E:
+            raise AssertionError(f"similarity was called along an axis of length {a.shape[-1]}, "
+                                 f"not the E = {E} features of a row")
+        if a.size > E * V * V:
+            raise AssertionError(f"similarity was called on more than V * V = {V * V} pairs of rows")
+        return every[row_ids(a), row_ids(b)]
+
+    similarity.sandbox_any_shape = True  # answers from `every`: arrays of any shape may reach it
+    return similarity, used
+
+
 def _check_neighbours(name, result, expected_ids, expected_sims):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise AssertionError(f"{name}: expected a pair (ids, similarities), got {type(result).__name__}")
@@ -193,7 +228,8 @@ def _check_neighbours(name, result, expected_ids, expected_sims):
 
 def check_nearest_neighbours(rng, nearest_neighbours):
     """Ties (duplicate, scaled and zero rows; a zero query) broken by the smaller id, the query
-    never its own neighbour, k from 1 to V - 1, and query ids as an array, a list or a tuple."""
+    never its own neighbour, k from 1 to V - 1, and query ids as an array, a list or a tuple.
+    The similarities come from a torch stand-in, not from the learner's cosine_similarity."""
     sizes = distinct_sizes(rng, ["Q", "k", "E"], low=2, high=9)
     Q, k, E = sizes["Q"], sizes["k"], sizes["E"]
     V = int(rng.integers(k + Q + 8, 40))
@@ -201,8 +237,12 @@ def check_nearest_neighbours(rng, nearest_neighbours):
     table = _tied_table(rng, V, E, query_ids)
     for given, kind in [(query_ids, "array"), (query_ids.tolist(), "list"), (tuple(query_ids.tolist()), "tuple")]:
         for count in [k, 1, V - 1]:
-            name = f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, k={count})"
-            result = call_numpy_only(nearest_neighbours, table.copy(), given, count)
+            name = f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, k={count}, similarity)"
+            similarity, used = _similarity_stand_in(table)
+            result = call_numpy_only(nearest_neighbours, table.copy(), given, count, similarity=similarity)
+            if not used:
+                raise AssertionError(f"{name} never called the `similarity` function it was given; "
+                                     "compute the similarities with it")
             _check_neighbours(name, result, *_torch_neighbours(table, query_ids, count))
 
 
@@ -214,121 +254,143 @@ CHECKS = {
     "nearest-neighbours": check_nearest_neighbours,
 }
 
+# The reference answers, from which each known-wrong variant differs in one place.
+LOOKUP_REFERENCE = """
+def embedding_lookup(table, ids):
+    ids = np.asarray(ids)
+    V = table.shape[0]
+    out_of_range = (ids < 0) | (ids >= V)
+    if np.any(out_of_range):
+        bad = ids[out_of_range].flat[0]
+        raise IndexError(f"token id {bad} is out of range for a vocabulary of {V}")
+    return table[ids]
+"""
+
+COSINE_REFERENCE = """
+def cosine_similarity(a, b, axis=-1, eps=1e-8):
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)
+    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)
+    return np.sum((a / a_norm) * (b / b_norm), axis=axis)
+"""
+
+NEIGHBOURS_REFERENCE = """
+def nearest_neighbours(table, query_ids, k, similarity=None):
+    similarity = cosine_similarity if similarity is None else similarity  # a test passes its own
+    query_ids = np.asarray(query_ids)
+    sims = similarity(table[query_ids][:, None, :], table[None, :, :])  # (Q, V)
+    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour
+    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(sims, ids, axis=-1)
+"""
+
+# Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
+# pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
 MISTAKES = [
     Mistake(
         name="lookup without a range check (negative ids wrap around silently)",
         cell="embedding-lookup",
-        source="""
-def embedding_lookup(table, ids):
-    return table[np.asarray(ids)]
-""",
+        source=variant(LOOKUP_REFERENCE, ("    if np.any(out_of_range):\n", "    if False:\n")),
+        fails=frozenset({"test-embedding-out-of-range"}),
+    ),
+    Mistake(
+        name="lookup that refuses ids of V and above but lets negative ids wrap around",
+        cell="embedding-lookup",
+        source=variant(LOOKUP_REFERENCE, ("(ids < 0) | (ids >= V)", "ids >= V")),
         fails=frozenset({"test-embedding-out-of-range"}),
     ),
     Mistake(
         name="lookup that flattens the ids and forgets to restore their shape",
         cell="embedding-lookup",
-        source="""
-def embedding_lookup(table, ids):
-    ids = np.asarray(ids)
-    V = table.shape[0]
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
-        bad = ids[(ids < 0) | (ids >= V)].flat[0]
-        raise IndexError(f"token id {bad} is out of range for a vocabulary of {V}")
-    return table[ids.reshape(-1)]
-""",
+        source=variant(LOOKUP_REFERENCE, ("return table[ids]", "return table[ids.reshape(-1)]")),
+        fails=frozenset({"test-embedding-lookup"}),
+    ),
+    Mistake(
+        name="lookup that turns the table into float64 (a float32 table should stay float32)",
+        cell="embedding-lookup",
+        source=variant(LOOKUP_REFERENCE, ("return table[ids]", "return np.asarray(table, dtype=np.float64)[ids]")),
         fails=frozenset({"test-embedding-lookup"}),
     ),
     Mistake(
         name="lookup that raises IndexError for every id",
         cell="embedding-lookup",
-        source="""
-def embedding_lookup(table, ids):
-    raise IndexError(f"token ids {np.asarray(ids).ravel().tolist()} are out of range")
-""",
+        source=variant(LOOKUP_REFERENCE, ("    if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
+                                          "    if True:\n        bad = ids.flat[0]")),
+        # Two cells, on purpose: both parts' contracts include looking up valid ids, and the
+        # range check starts with one valid lookup so that a function that always raises earns nothing.
         fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),
     ),
     Mistake(
         name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
         cell="cosine-similarity",
-        source="""
-def cosine_similarity(a, b, axis=-1, eps=1e-8):
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    return np.sum(a * b, axis=axis) / (np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis))
-""",
-        # Zero rows in the nearest-neighbour search then give NaN similarities too.
-        fails=frozenset({"test-cosine-small-norms", "test-nearest-neighbours"}),
+        source=variant(COSINE_REFERENCE, ("np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)",
+                                          "np.linalg.norm(a, axis=axis, keepdims=True)"),
+                       ("np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                        "np.linalg.norm(b, axis=axis, keepdims=True)")),
+        fails=frozenset({"test-cosine-small-norms"}),
     ),
     Mistake(
         name="cosine similarity clamping the product of the norms instead of each norm",
         cell="cosine-similarity",
-        source="""
-def cosine_similarity(a, b, axis=-1, eps=1e-8):
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)
-    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)
-""",
+        source=variant(COSINE_REFERENCE, (
+            "    a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+            "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
+            "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+            "    norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
+            "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)")),
+        fails=frozenset({"test-cosine-small-norms"}),
+    ),
+    Mistake(
+        name="cosine similarity that ignores its eps argument (always 1e-8)",
+        cell="cosine-similarity",
+        source=variant(COSINE_REFERENCE, ("keepdims=True), eps)", "keepdims=True), 1e-8)")),
         fails=frozenset({"test-cosine-small-norms"}),
     ),
     Mistake(
         name="cosine similarity over the last axis whatever `axis` says",
         cell="cosine-similarity",
-        source="""
-def cosine_similarity(a, b, axis=-1, eps=1e-8):
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)
-    return np.sum(a * b, axis=-1)
-""",
+        source=variant(COSINE_REFERENCE, ("axis=axis", "axis=-1")),
         fails=frozenset({"test-cosine"}),
     ),
     Mistake(
         name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
         cell="cosine-similarity",
-        source="""
-def cosine_similarity(a, b, axis=-1, eps=1e-8):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    a = a / np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)
-    b = b / np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)
-    return np.sum(a * b, axis=axis)
-""",
+        source=variant(COSINE_REFERENCE, ("np.broadcast_arrays(", "(")),
+        fails=frozenset({"test-cosine"}),
+    ),
+    Mistake(
+        name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
+        cell="cosine-similarity",
+        source=variant(COSINE_REFERENCE, ("np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)",
+                                          "np.asarray(a), np.asarray(b)")),
         fails=frozenset({"test-cosine"}),
     ),
     Mistake(
         name="nearest neighbours that keep the query word itself",
         cell="nearest-neighbours",
-        source="""
-def nearest_neighbours(table, query_ids, k):
-    query_ids = np.asarray(query_ids)
-    sims = cosine_similarity(table[query_ids][:, None, :], table[None, :, :])
-    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(sims, ids, axis=-1)
-""",
+        source=variant(NEIGHBOURS_REFERENCE, ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n", "")),
+        fails=frozenset({"test-nearest-neighbours"}),
+    ),
+    Mistake(
+        name="nearest neighbours that drop the first of the sorted words instead of the query itself",
+        cell="nearest-neighbours",
+        source=variant(NEIGHBOURS_REFERENCE,
+                       ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n", ""),
+                       ("[:, :k]", "[:, 1:k + 1]")),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
     Mistake(
         name="nearest neighbours by dot product instead of cosine similarity",
         cell="nearest-neighbours",
-        source="""
-def nearest_neighbours(table, query_ids, k):
-    query_ids = np.asarray(query_ids)
-    sims = table[query_ids] @ table.T
-    sims[np.arange(len(query_ids)), query_ids] = -np.inf
-    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(sims, ids, axis=-1)
-""",
+        source=variant(NEIGHBOURS_REFERENCE, ("similarity(table[query_ids][:, None, :], table[None, :, :])",
+                                              "table[query_ids] @ table.T")),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
     Mistake(
         name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
         cell="nearest-neighbours",
-        source="""
-def nearest_neighbours(table, query_ids, k):
-    query_ids = np.asarray(query_ids)
-    sims = cosine_similarity(table[query_ids][:, None, :], table[None, :, :])
-    sims[np.arange(len(query_ids)), query_ids] = -np.inf
-    ids = np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]
-    return ids, np.take_along_axis(sims, ids, axis=-1)
-""",
+        source=variant(NEIGHBOURS_REFERENCE, ('np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
+                                              'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]')),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
 ]
