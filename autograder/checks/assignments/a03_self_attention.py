@@ -6,10 +6,11 @@ use the article's orientation Q = X W_Q with W_Q of shape (E, d_k); torch's F.li
 transpose, so the oracle projects with F.linear(X, W_Q.T).
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake
+from . import Mistake, variant
 from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "03-self-attention"
@@ -72,6 +73,50 @@ def check_attention_scores(rng, attention_scores):
         check_array(call, call_numpy_only(attention_scores, Q.copy(), K.copy()), expected)
 
 
+def _stand_ins(X_query, X_context, W_q, W_k, W_v):
+    """Correct `projections` and `scores` for the learner's self_attention and cross_attention, so
+    that a part 1 bug costs part 1's points only. torch computes Q, K, V and the scores once; each
+    stand-in checks that it is given those inputs (or X and the weights) and answers with torch's
+    results, so its cost is bounded whatever shapes reach it. Returns (projections, scores, used)."""
+    Q, K, V = (numpy(_project(X, W)) for X, W in ((X_query, W_q), (X_context, W_k), (X_context, W_v)))
+    with quiet():
+        S = numpy(tensor(Q) @ tensor(K).transpose(-1, -2))
+    given, used = {"W_q": W_q, "W_k": W_k, "W_v": W_v}, []
+
+    def close(got, want):
+        return (isinstance(got, np.ndarray) and got.shape == want.shape
+                and np.allclose(got, want, rtol=1e-9, atol=1e-12))
+
+    def projections(X, W_q, W_k, W_v):
+        used.append("projections")
+        if not close(X, X_query):
+            raise AssertionError("projections was called on something other than X")
+        for name, weight in zip(given, (W_q, W_k, W_v)):
+            if not (isinstance(weight, np.ndarray) and np.array_equal(weight, given[name])):
+                raise AssertionError(f"projections' argument {name} must be the {name} given to you")
+        return Q.copy(), K.copy(), V.copy()
+
+    def scores(Q_given, K_given):
+        used.append("scores")
+        if not close(Q_given, Q):
+            raise AssertionError(f"scores was called with something other than the queries Q {Q.shape}"
+                                 " = X_query W_q")
+        if not close(K_given, K):
+            raise AssertionError(f"scores was called with something other than the keys K {K.shape}"
+                                 " = X_context W_k (not their transpose: scores transposes K itself)")
+        return S.copy()
+
+    for stand_in in (projections, scores):
+        stand_in.sandbox_any_shape = True  # answers from Q, K, V and S: any shape may reach it
+    return projections, scores, used
+
+
+def _require_used(call, used, names):
+    for name in names:
+        if name not in used:
+            raise AssertionError(f"{call} never called the `{name}` function it was given; use it")
+
+
 def _check_attention(description, result, expected_output, expected_weights):
     """Weights first: their message says more about a mistake than the output's does."""
     output, weights = _unpack(description, result, 2)
@@ -80,30 +125,39 @@ def _check_attention(description, result, expected_output, expected_weights):
 
 
 def check_self_attention(rng, self_attention):
-    """X of rank 2, 3 and 4, then inputs large enough that a softmax without its max subtracted overflows."""
+    """X of rank 2, 3 and 4, then inputs large enough that a softmax without its max subtracted
+    overflows. Q, K, V and the scores come from torch stand-ins, not the learner's part 1."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
         X = rng.normal(scale=scale, size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         size = " (large values)" if scale > 1 else ""
-        call = f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
-        result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        call = (f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, "
+                "projections, scores)")
+        projections, scores, used = _stand_ins(X, X, W_q, W_k, W_v)
+        result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy(),
+                                 projections=projections, scores=scores)
+        _require_used(call, used, ["projections", "scores"])
         _check_attention(call, result, *_torch_attention(X, X, W_q, W_k, W_v))
 
 
 def check_cross_attention(rng, cross_attention):
-    """Queries and context of rank 2, 3 and 4 with L != S, then large values."""
+    """Queries and context of rank 2, 3 and 4 with L != S, then large values. The scores come
+    from a torch stand-in, not the learner's attention_scores."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
     L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
     for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
-        X_query, X_context = rng.normal(scale=scale, size=(*batch, L, E)), rng.normal(scale=scale, size=(*batch, S, E))
+        X_query = rng.normal(scale=scale, size=(*batch, L, E))
+        X_context = rng.normal(scale=scale, size=(*batch, S, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         size = " (large values)" if scale > 1 else ""
         call = (f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
-                f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})")
+                f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)")
+        _, scores, used = _stand_ins(X_query, X_context, W_q, W_k, W_v)
         arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
-        result = call_numpy_only(cross_attention, *arguments)
+        result = call_numpy_only(cross_attention, *arguments, scores=scores)
+        _require_used(call, used, ["scores"])
         _check_attention(call, result, *_torch_attention(X_query, X_context, W_q, W_k, W_v))
 
 
@@ -114,100 +168,135 @@ CHECKS = {
     "cross-attention": check_cross_attention,
 }
 
-# The reference self_attention builds on qkv_projections and attention_scores, as a learner's
-# naturally does; so a mistake in those helpers also costs the self-attention points (and, for the
-# scores, the cross-attention points), and each Mistake below names every test it fails.
+# The reference answers, from which each known-wrong variant differs in one place.
+QKV_REFERENCE = """
+def qkv_projections(X, W_q, W_k, W_v):
+    return X @ W_q, X @ W_k, X @ W_v
+"""
+
+SCORES_REFERENCE = """
+def attention_scores(Q, K):
+    return Q @ np.swapaxes(K, -1, -2)
+"""
+
+SELF_ATTENTION_REFERENCE = """
+def self_attention(X, W_q, W_k, W_v, projections=None, scores=None):
+    projections = qkv_projections if projections is None else projections  # a test passes its own
+    scores = attention_scores if scores is None else scores  # a test passes its own
+    Q, K, V = projections(X, W_q, W_k, W_v)
+    weights = softmax(scores(Q, K), axis=-1)  # (..., L, L), each row sums to 1
+    return weights @ V, weights
+"""
+
+CROSS_ATTENTION_REFERENCE = """
+def cross_attention(X_query, X_context, W_q, W_k, W_v, scores=None):
+    scores = attention_scores if scores is None else scores  # a test passes its own
+    Q = X_query @ W_q  # (..., L, d_k)
+    K = X_context @ W_k  # (..., S, d_k)
+    V = X_context @ W_v  # (..., S, d_v)
+    weights = softmax(scores(Q, K), axis=-1)  # (..., L, S)
+    return weights @ V, weights
+"""
+
+# Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
+# and cross_attention pass torch stand-ins for the part 1 functions.
 MISTAKES = [
     Mistake(
         name="projections in PyTorch's orientation, X W^T instead of X W",
         cell="qkv-projections",
-        source="""
-def qkv_projections(X, W_q, W_k, W_v):
-    return X @ W_q.T, X @ W_k.T, X @ W_v.T
-""",
-        fails=frozenset({"test-qkv-projections", "test-self-attention"}),
+        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q.T, X @ W_k.T, X @ W_v.T")),
+        fails=frozenset({"test-qkv-projections"}),
     ),
     Mistake(
         name="values projected with W_k instead of W_v",
         cell="qkv-projections",
-        source="""
-def qkv_projections(X, W_q, W_k, W_v):
-    return X @ W_q, X @ W_k, X @ W_k
-""",
-        fails=frozenset({"test-qkv-projections", "test-self-attention"}),
+        source=variant(QKV_REFERENCE, ("X @ W_v", "X @ W_k")),
+        fails=frozenset({"test-qkv-projections"}),
+    ),
+    Mistake(
+        name="projections written for a batch (N, L, E) only",
+        cell="qkv-projections",
+        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v", (
+            'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))'))),
+        fails=frozenset({"test-qkv-projections"}),
     ),
     Mistake(
         name="scores K Q^T instead of Q K^T",
         cell="attention-scores",
-        source="""
-def attention_scores(Q, K):
-    return K @ np.swapaxes(Q, -1, -2)
-""",
-        fails=frozenset({"test-attention-scores", "test-self-attention", "test-cross-attention"}),
+        source=variant(SCORES_REFERENCE, ("Q @ np.swapaxes(K, -1, -2)", "K @ np.swapaxes(Q, -1, -2)")),
+        fails=frozenset({"test-attention-scores"}),
     ),
     Mistake(
         name="K.T on a batch, which reverses every axis",
         cell="attention-scores",
-        source="""
-def attention_scores(Q, K):
-    return Q @ K.T
-""",
-        fails=frozenset({"test-attention-scores", "test-self-attention", "test-cross-attention"}),
+        source=variant(SCORES_REFERENCE, ("Q @ np.swapaxes(K, -1, -2)", "Q @ K.T")),
+        fails=frozenset({"test-attention-scores"}),
+    ),
+    Mistake(
+        name="scores written for a batch (N, S, d_k) only: K.transpose(0, 2, 1)",
+        cell="attention-scores",
+        source=variant(SCORES_REFERENCE, ("np.swapaxes(K, -1, -2)", "K.transpose(0, 2, 1)")),
+        fails=frozenset({"test-attention-scores"}),
     ),
     Mistake(
         name="softmax over the query axis instead of the key axis",
         cell="self-attention",
-        source="""
-def self_attention(X, W_q, W_k, W_v):
-    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
-    weights = softmax(attention_scores(Q, K), axis=-2)
-    return weights @ V, weights
-""",
+        source=variant(SELF_ATTENTION_REFERENCE, ("axis=-1", "axis=-2")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="self-attention with a hand-written softmax that overflows on large scores",
         cell="self-attention",
-        source="""
-def self_attention(X, W_q, W_k, W_v):
-    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
-    exps = np.exp(attention_scores(Q, K))
-    weights = exps / np.sum(exps, axis=-1, keepdims=True)
-    return weights @ V, weights
-""",
+        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K), axis=-1)",
+                                                  "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="self-attention",
-        source="""
-def self_attention(X, W_q, W_k, W_v):
-    Q, K, V = qkv_projections(X, W_q, W_k, W_v)
-    weights = softmax(attention_scores(Q, K) / np.sqrt(Q.shape[-1]), axis=-1)
-    return weights @ V, weights
-""",
+        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")),
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="self-attention returning (weights, output) instead of (output, weights)",
+        cell="self-attention",
+        source=variant(SELF_ATTENTION_REFERENCE, ("return weights @ V, weights", "return weights, weights @ V")),
+        fails=frozenset({"test-self-attention"}),
+    ),
+    Mistake(
+        name="self-attention that ignores the `scores` function it is given",
+        cell="self-attention",
+        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="cross-attention taking its keys from the query sequence",
         cell="cross-attention",
-        source="""
-def cross_attention(X_query, X_context, W_q, W_k, W_v):
-    Q, K, V = X_query @ W_q, X_query @ W_k, X_context @ W_v
-    weights = softmax(attention_scores(Q, K), axis=-1)
-    return weights @ V, weights
-""",
+        source=variant(CROSS_ATTENTION_REFERENCE, ("K = X_context @ W_k", "K = X_query @ W_k")),
         fails=frozenset({"test-cross-attention"}),
     ),
     Mistake(
         name="cross-attention taking its queries from the context sequence",
         cell="cross-attention",
-        source="""
-def cross_attention(X_query, X_context, W_q, W_k, W_v):
-    Q, K, V = X_context @ W_q, X_context @ W_k, X_context @ W_v
-    weights = softmax(attention_scores(Q, K), axis=-1)
-    return weights @ V, weights
-""",
+        source=variant(CROSS_ATTENTION_REFERENCE, ("Q = X_query @ W_q", "Q = X_context @ W_q")),
+        fails=frozenset({"test-cross-attention"}),
+    ),
+    Mistake(
+        name="cross-attention taking its values from the query sequence",
+        cell="cross-attention",
+        source=variant(CROSS_ATTENTION_REFERENCE, ("V = X_context @ W_v", "V = X_query @ W_v")),
+        fails=frozenset({"test-cross-attention"}),
+    ),
+    Mistake(
+        name="cross-attention with the softmax over the query axis",
+        cell="cross-attention",
+        source=variant(CROSS_ATTENTION_REFERENCE, ("axis=-1", "axis=-2")),
+        fails=frozenset({"test-cross-attention"}),
+    ),
+    Mistake(
+        name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
+        cell="cross-attention",
+        source=variant(CROSS_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")),
         fails=frozenset({"test-cross-attention"}),
     ),
 ]
