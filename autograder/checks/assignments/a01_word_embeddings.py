@@ -188,7 +188,8 @@ def _similarity_stand_in(table):
     """A correct `similarity` for the learner's nearest_neighbours, so that a cosine_similarity
     bug costs part 2's points only. torch computes the similarity of every two rows once; a call
     similarity(a, b, axis=-1, eps=1e-8) on rows of `table` (broadcast together) answers from
-    those results, so its cost is bounded whatever shapes it is given. Returns (similarity, used)."""
+    those results, so its cost is bounded whatever shapes it is given.
+    Returns (similarity, used)."""
     table = np.array(table, dtype=np.float64)
     V, E = table.shape
     with quiet():
@@ -212,7 +213,7 @@ def _similarity_stand_in(table):
             raise AssertionError(f"similarity was called along an axis of length {a.shape[-1]}, "
                                  f"not the E = {E} features of a row")
         if a.size > E * V * V:
-            raise AssertionError(f"similarity was called on more than V * V = {V * V} pairs of rows")
+            raise AssertionError(f"similarity was called on more than V * V = {V * V} pairs")
         return every[row_ids(a), row_ids(b)]
 
     similarity.sandbox_any_shape = True  # answers from `every`: arrays of any shape may reach it
@@ -235,11 +236,15 @@ def check_nearest_neighbours(rng, nearest_neighbours):
     V = int(rng.integers(k + Q + 8, 40))
     query_ids = rng.choice(V, size=Q, replace=False)
     table = _tied_table(rng, V, E, query_ids)
-    for given, kind in [(query_ids, "array"), (query_ids.tolist(), "list"), (tuple(query_ids.tolist()), "tuple")]:
+    listed = query_ids.tolist()
+    forms = [(query_ids, "array"), (listed, "list"), (tuple(listed), "tuple")]
+    for given, kind in forms:
         for count in [k, 1, V - 1]:
-            name = f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, k={count}, similarity)"
+            name = (f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, "
+                    f"k={count}, similarity)")
             similarity, used = _similarity_stand_in(table)
-            result = call_numpy_only(nearest_neighbours, table.copy(), given, count, similarity=similarity)
+            result = call_numpy_only(nearest_neighbours, table.copy(), given, count,
+                                     similarity=similarity)
             if not used:
                 raise AssertionError(f"{name} never called the `similarity` function it was given; "
                                      "compute the similarities with it")
@@ -284,6 +289,9 @@ def nearest_neighbours(table, query_ids, k, similarity=None):
     return ids, np.take_along_axis(sims, ids, axis=-1)
 """
 
+EXCLUDE_QUERY = ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf"
+                 "  # never your own neighbour\n")
+
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
 MISTAKES = [
@@ -308,23 +316,27 @@ MISTAKES = [
     Mistake(
         name="lookup that turns the table into float64 (a float32 table should stay float32)",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, ("return table[ids]", "return np.asarray(table, dtype=np.float64)[ids]")),
+        source=variant(LOOKUP_REFERENCE,
+                       ("return table[ids]", "return np.asarray(table, dtype=np.float64)[ids]")),
         fails=frozenset({"test-embedding-lookup"}),
     ),
     Mistake(
         name="lookup that raises IndexError for every id",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, ("    if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
-                                          "    if True:\n        bad = ids.flat[0]")),
+        source=variant(LOOKUP_REFERENCE, (
+            "    if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
+            "    if True:\n        bad = ids.flat[0]")),
         # Two cells, on purpose: both parts' contracts include looking up valid ids, and the
-        # range check starts with one valid lookup so that a function that always raises earns nothing.
+        # range check starts with one valid lookup, so that a function that always raises earns
+        # nothing.
         fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),
     ),
     Mistake(
         name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, ("np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)",
-                                          "np.linalg.norm(a, axis=axis, keepdims=True)"),
+        source=variant(COSINE_REFERENCE,
+                       ("np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)",
+                        "np.linalg.norm(a, axis=axis, keepdims=True)"),
                        ("np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
                         "np.linalg.norm(b, axis=axis, keepdims=True)")),
         fails=frozenset({"test-cosine-small-norms"}),
@@ -361,36 +373,39 @@ MISTAKES = [
     Mistake(
         name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, ("np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)",
-                                          "np.asarray(a), np.asarray(b)")),
+        source=variant(COSINE_REFERENCE, (
+            "np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)",
+            "np.asarray(a), np.asarray(b)")),
         fails=frozenset({"test-cosine"}),
     ),
     Mistake(
         name="nearest neighbours that keep the query word itself",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE, ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n", "")),
+        source=variant(NEIGHBOURS_REFERENCE, (EXCLUDE_QUERY, "")),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
     Mistake(
-        name="nearest neighbours that drop the first of the sorted words instead of the query itself",
+        name="nearest neighbours that drop the first sorted word instead of the query itself",
         cell="nearest-neighbours",
         source=variant(NEIGHBOURS_REFERENCE,
-                       ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n", ""),
+                       (EXCLUDE_QUERY, ""),
                        ("[:, :k]", "[:, 1:k + 1]")),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
     Mistake(
         name="nearest neighbours by dot product instead of cosine similarity",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE, ("similarity(table[query_ids][:, None, :], table[None, :, :])",
-                                              "table[query_ids] @ table.T")),
+        source=variant(NEIGHBOURS_REFERENCE,
+                       ("similarity(table[query_ids][:, None, :], table[None, :, :])",
+                        "table[query_ids] @ table.T")),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
     Mistake(
         name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE, ('np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
-                                              'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]')),
+        source=variant(NEIGHBOURS_REFERENCE,
+                       ('np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
+                        'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]')),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
 ]

@@ -77,8 +77,10 @@ def _stand_ins(X_query, X_context, W_q, W_k, W_v):
     """Correct `projections` and `scores` for the learner's self_attention and cross_attention, so
     that a part 1 bug costs part 1's points only. torch computes Q, K, V and the scores once; each
     stand-in checks that it is given those inputs (or X and the weights) and answers with torch's
-    results, so its cost is bounded whatever shapes reach it. Returns (projections, scores, used)."""
-    Q, K, V = (numpy(_project(X, W)) for X, W in ((X_query, W_q), (X_context, W_k), (X_context, W_v)))
+    results, so its cost is bounded whatever shapes reach it.
+    Returns (projections, scores, used)."""
+    inputs = ((X_query, W_q), (X_context, W_k), (X_context, W_v))
+    Q, K, V = (numpy(_project(X, W)) for X, W in inputs)
     with quiet():
         S = numpy(tensor(Q) @ tensor(K).transpose(-1, -2))
     given, used = {"W_q": W_q, "W_k": W_k, "W_v": W_v}, []
@@ -93,17 +95,18 @@ def _stand_ins(X_query, X_context, W_q, W_k, W_v):
             raise AssertionError("projections was called on something other than X")
         for name, weight in zip(given, (W_q, W_k, W_v)):
             if not (isinstance(weight, np.ndarray) and np.array_equal(weight, given[name])):
-                raise AssertionError(f"projections' argument {name} must be the {name} given to you")
+                raise AssertionError(f"projections' argument {name} must be self_attention's")
         return Q.copy(), K.copy(), V.copy()
 
     def scores(Q_given, K_given):
         used.append("scores")
         if not close(Q_given, Q):
-            raise AssertionError(f"scores was called with something other than the queries Q {Q.shape}"
-                                 " = X_query W_q")
+            raise AssertionError(f"scores was called with something other than the queries "
+                                 f"Q {Q.shape} = X_query W_q")
         if not close(K_given, K):
-            raise AssertionError(f"scores was called with something other than the keys K {K.shape}"
-                                 " = X_context W_k (not their transpose: scores transposes K itself)")
+            raise AssertionError(f"scores was called with something other than the keys "
+                                 f"K {K.shape} = X_context W_k (not their transpose: scores "
+                                 "transposes K itself)")
         return S.copy()
 
     for stand_in in (projections, scores):
@@ -133,8 +136,8 @@ def check_self_attention(rng, self_attention):
         X = rng.normal(scale=scale, size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         size = " (large values)" if scale > 1 else ""
-        call = (f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, "
-                "projections, scores)")
+        call = (f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
+                f"W_v {W_v.shape}, projections, scores)")
         projections, scores, used = _stand_ins(X, X, W_q, W_k, W_v)
         result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy(),
                                  projections=projections, scores=scores)
@@ -198,13 +201,17 @@ def cross_attention(X_query, X_context, W_q, W_k, W_v, scores=None):
     return weights @ V, weights
 """
 
+# The edit that divides the scores by sqrt(d_k), in self- and in cross-attention.
+SCALED = ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")
+
 # Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
 # and cross_attention pass torch stand-ins for the part 1 functions.
 MISTAKES = [
     Mistake(
         name="projections in PyTorch's orientation, X W^T instead of X W",
         cell="qkv-projections",
-        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q.T, X @ W_k.T, X @ W_v.T")),
+        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v",
+                                       "return X @ W_q.T, X @ W_k.T, X @ W_v.T")),
         fails=frozenset({"test-qkv-projections"}),
     ),
     Mistake(
@@ -223,7 +230,8 @@ MISTAKES = [
     Mistake(
         name="scores K Q^T instead of Q K^T",
         cell="attention-scores",
-        source=variant(SCORES_REFERENCE, ("Q @ np.swapaxes(K, -1, -2)", "K @ np.swapaxes(Q, -1, -2)")),
+        source=variant(SCORES_REFERENCE,
+                       ("Q @ np.swapaxes(K, -1, -2)", "K @ np.swapaxes(Q, -1, -2)")),
         fails=frozenset({"test-attention-scores"}),
     ),
     Mistake(
@@ -247,26 +255,29 @@ MISTAKES = [
     Mistake(
         name="self-attention with a hand-written softmax that overflows on large scores",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K), axis=-1)",
-                                                  "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)")),
+        source=variant(SELF_ATTENTION_REFERENCE, (
+            "softmax(scores(Q, K), axis=-1)",
+            "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")),
+        source=variant(SELF_ATTENTION_REFERENCE, SCALED),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="self-attention returning (weights, output) instead of (output, weights)",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, ("return weights @ V, weights", "return weights, weights @ V")),
+        source=variant(SELF_ATTENTION_REFERENCE,
+                       ("return weights @ V, weights", "return weights, weights @ V")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
         name="self-attention that ignores the `scores` function it is given",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),")),
+        source=variant(SELF_ATTENTION_REFERENCE,
+                       ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),")),
         fails=frozenset({"test-self-attention"}),
     ),
     Mistake(
@@ -296,7 +307,7 @@ MISTAKES = [
     Mistake(
         name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")),
+        source=variant(CROSS_ATTENTION_REFERENCE, SCALED),
         fails=frozenset({"test-cross-attention"}),
     ),
 ]
