@@ -8,11 +8,13 @@ The tree follows a submission's life:
   the oracle, the visible-test helper cell, and one module of checks and known mistakes per
   assignment.
 - ``sandbox/``: the locked-down process that runs a learner's code, and the grader's side of it.
-- ``grade/``: ``python -m autograder grade``. Finding the submissions, grading one notebook,
-  naming likely mistakes, and the workers that grade a class in parallel.
+- ``grade/``: ``python -m autograder grade``. Finding the submissions, grading one notebook (the
+  assignment's spec, the plan of its cells, the learner's session), naming likely mistakes, the
+  typed results, and the workers that grade a class in parallel.
 - ``report/``: what is written after grading. grades.csv, feedback, plots, the nbgrader gradebook,
   the similarity report and the grades for the LMS.
 - ``tools/``: the demo class and the benchmark.
+- ``environment.py``: the names of the environment variables read or set, in one place.
 """
 
 from pathlib import Path

@@ -6,6 +6,7 @@ import pytest
 
 from autograder.course import notebook_format
 
+from autograder import environment
 from autograder.checks import secret
 from autograder.checks.assignments import load_assignment
 
@@ -62,8 +63,8 @@ def test_hidden_inputs_depend_on_secret_student_and_assignment():
 def test_student_id_comes_from_nbgrader_folder(monkeypatch, tmp_path):
     folder = tmp_path / "autograded" / "carol" / "04-scaling-softmax-masks"
     folder.mkdir(parents=True)
-    monkeypatch.delenv(secret.STUDENT_ENV, raising=False)
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.delenv(environment.STUDENT_ID, raising=False)
+    monkeypatch.setenv(environment.NBGRADER_EXECUTION, "autograde")
     monkeypatch.chdir(folder)
     assert secret.current_student_id() == "carol"
 

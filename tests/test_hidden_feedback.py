@@ -99,11 +99,11 @@ def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
 
     assignment = "02-rnn-limitations"
     spec = grader.AssignmentSpec(assignment)
-    mistake = next(mistake for mistake in spec.mistakes if "notebook's globals" in mistake.name)
+    mistake = next(mistake for mistake in spec.detector.mistakes if "notebook's globals" in mistake.name)
     path = tmp_path / course.notebook_name(assignment)
     course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
     result = grader.grade_notebook(spec, "feedback-test", path, Limits(), budget=300)
-    messages = {test["grade_id"]: test["message"] for test in result["tests"]}
+    messages = {test.grade_id: test.message for test in result.tests}
     assert "rnn_forward reads the notebook's globals `H`, `L`, `N`; take sizes" in messages["test-rnn-forward"]
     assert messages["test-rnn-jacobian"] == "passed"
 
@@ -117,13 +117,13 @@ def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, patter
 
     assignment = "02-rnn-limitations"
     spec = grader.AssignmentSpec(assignment)
-    mistake = next(mistake for mistake in spec.mistakes if pattern in mistake.name)
+    mistake = next(mistake for mistake in spec.detector.mistakes if pattern in mistake.name)
     path = tmp_path / course.notebook_name(assignment)
     course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
     result = grader.grade_notebook(spec, "detector-test", path, Limits(), budget=300)
-    failed = {test["grade_id"]: test["mistakes"] for test in result["tests"] if not test["passed"]}
+    failed = {test.grade_id: test.mistakes for test in result.tests if not test.passed}
     assert set(failed) == set(mistake.fails)
-    assert all(named == [mistake.name] for named in failed.values()), failed
+    assert all(named == (mistake.name,) for named in failed.values()), failed
 
 
 def test_globals_are_named_once_when_the_function_raises():

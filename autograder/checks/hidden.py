@@ -25,7 +25,13 @@ import numpy as np
 
 from autograder.checks.assignments import load_assignment
 from autograder.checks.notebook_helpers import globals_note
-from autograder.checks.secret import current_student_id, current_submission_digest, rng_for
+from autograder.checks.secret import (
+    create_grading_secret,
+    current_student_id,
+    current_submission_digest,
+    rng_for,
+)
+from autograder.course import notebook_name
 
 # True while a hidden check runs: what the learner's code says then may show the hidden inputs.
 HIDDEN_CHECK_RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar("hidden_check_running", default=False)
@@ -34,9 +40,13 @@ MAX_CALL_TEXT = 300
 
 
 def hidden_check(assignment: str, check: str, *functions) -> None:
-    """Run one hidden check of `assignment` on the learner's functions; raise AssertionError on failure."""
-    from autograder.course import notebook_name
+    """Run one hidden check of `assignment` on the learner's functions; raise AssertionError on failure.
 
+    The student is the grading command's (STUDENT_ID, in its worker), else $MHA_STUDENT_ID, else
+    the folder of nbgrader's autograde kernel (autograder/checks/secret.py)."""
+    # Run by the instructor outside the grading command (nbgrader autograde, Jupyter), the first
+    # hidden check creates the secret; the grading command creates it itself, and says so.
+    create_grading_secret()
     module = load_assignment(assignment)
     digest = current_submission_digest(notebook_name(assignment))
     rng = rng_for(assignment, current_student_id(), check, submission=digest)

@@ -26,9 +26,11 @@ def tensor(array) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def quiet():
-    """Run oracle code without letting a torch warning reach stderr (nbgrader scores stderr as 0)."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+def quiet(stdout: bool = False):
+    """Run oracle code without letting a torch warning reach stderr (nbgrader scores stderr as 0);
+    with `stdout`, its prints are dropped too (the grader runs the course's cells this way)."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()) if stdout else contextlib.nullcontext():
         warnings.simplefilter("ignore")
         yield
 

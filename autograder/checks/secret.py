@@ -16,39 +16,53 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, environment
 
-SECRET_ENV = "MHA_GRADING_SECRET"
-STUDENT_ENV = "MHA_STUDENT_ID"
 SECRET_FILE = REPO_ROOT / ".grading-secret"
 # Digest of the notebook being graded (set by the grading command for the duration of one notebook).
 SUBMISSION_DIGEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("submission_digest", default=None)
+# The student being graded (set by the grading command for the duration of one notebook).
+STUDENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("student_id", default=None)
+
+
+class NoGradingSecret(FileNotFoundError):
+    """Neither $MHA_GRADING_SECRET nor .grading-secret holds a secret."""
 
 
 def grading_secret() -> bytes:
-    """The secret from $MHA_GRADING_SECRET, else from .grading-secret (created, random, on first use)."""
-    from_env = os.environ.get(SECRET_ENV)
+    """The secret from $MHA_GRADING_SECRET, else from .grading-secret; NoGradingSecret if neither
+    holds one (create_grading_secret() makes the file)."""
+    from_env = os.environ.get(environment.GRADING_SECRET)
     if from_env:
         return from_env.encode()
     try:
         return SECRET_FILE.read_text().strip().encode()
     except FileNotFoundError:
-        value = secrets.token_hex(32)
-        # O_EXCL: two graders starting at once agree on whichever secret was written first.
-        try:
-            descriptor = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return SECRET_FILE.read_text().strip().encode()
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(value + "\n")
-        return value.encode()
+        raise NoGradingSecret(f"no ${environment.GRADING_SECRET} and no {SECRET_FILE}") from None
+
+
+def create_grading_secret() -> Path | None:
+    """Write a new random secret to .grading-secret when there is none ($MHA_GRADING_SECRET
+    unset, no file): the path when this call created it, else None."""
+    if os.environ.get(environment.GRADING_SECRET) or SECRET_FILE.exists():
+        return None
+    # O_EXCL: two graders starting at once agree on whichever secret was written first.
+    try:
+        descriptor = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    return SECRET_FILE
 
 
 def current_student_id() -> str:
-    """Who is being graded: $MHA_STUDENT_ID, else the folder nbgrader autograde runs in."""
-    if os.environ.get(STUDENT_ENV):
-        return os.environ[STUDENT_ENV]
-    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+    """Who is being graded: the grading command's STUDENT_ID, else $MHA_STUDENT_ID, else the
+    folder nbgrader autograde runs in."""
+    student = STUDENT_ID.get() or os.environ.get(environment.STUDENT_ID)
+    if student:
+        return student
+    if os.environ.get(environment.NBGRADER_EXECUTION) == "autograde":
         # nbgrader runs each submission in autograded/<student>/<assignment>/.
         return Path.cwd().parent.name
     return "instructor"
@@ -88,7 +102,8 @@ def current_submission_digest(notebook_name: str | None = None) -> str | None:
     """The digest of the submission being graded: from the grading command, else (nbgrader
     autograde) from the notebook file in the folder it runs in, else None (the ids alone)."""
     digest = SUBMISSION_DIGEST.get()
-    if digest is None and notebook_name and os.environ.get("NBGRADER_EXECUTION") == "autograde":
+    autograde = os.environ.get(environment.NBGRADER_EXECUTION) == "autograde"
+    if digest is None and notebook_name and autograde:
         path = Path.cwd() / notebook_name
         digest = _notebook_digest(path) if path.is_file() else None
     return digest

@@ -5,11 +5,12 @@ from pathlib import Path
 
 from autograder import course
 from autograder.grade.messages import name_problem, shown_name
+from autograder.grade.results import NotebookResult, Task, not_graded
 
 
-
-def collect(submitted: Path, known: list[str], assignments: list[str] | None = None):
-    """(tasks, rows): a task (student, assignment, path or None, notes) per notebook to grade, and
+def collect(submitted: Path, known: list[str], assignments: list[str] | None = None
+            ) -> tuple[list[Task], list[NotebookResult]]:
+    """(tasks, rows): a Task per notebook to grade, and
     ready-made error rows for what cannot be graded (a folder name that cannot be an id, an unknown
     assignment folder...).
 
@@ -25,14 +26,16 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
             continue
         student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
         if problem:
-            rows.append(_row(student, "", None, "error", f"the student folder {student!r} cannot be used as "
-                             f"a student id ({problem}): rename it; nothing in it was graded"))
+            message = (f"the student folder {student!r} cannot be used as a student id "
+                       f"({problem}): rename it; nothing in it was graded")
+            rows.append(not_graded(student, "", message))
             continue
         try:
             students[student] = {folder.name: folder for folder in sorted(student_dir.iterdir())
                                  if not folder.name.startswith(".")}
         except OSError as error:
-            rows.append(_row(student, "", None, "error", f"cannot read the student folder: {error.strerror}"))
+            message = f"cannot read the student folder: {error.strerror}"
+            rows.append(not_graded(student, "", message))
     present = {name for folders in students.values() for name in folders if name in known}
     chosen = sorted(present) if assignments is None else list(assignments)
     for student, folders in students.items():
@@ -46,42 +49,41 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
                 message = f"{assignment} is not a folder (symbolic links are not followed)"
             else:
                 message = f"unknown assignment {assignment!r}: this course has {', '.join(known)}"
-            rows.append(_row(student, assignment, None, "error", message))
+            rows.append(not_graded(student, assignment, message))
         for assignment in chosen:
             folder = folders.get(assignment)
             if folder is None:
-                tasks.append((student, assignment, None, [f"not submitted: no folder {assignment}/"]))
+                missing = f"not submitted: no folder {assignment}/"
+                tasks.append(Task(student, assignment, None, [missing]))
             elif folder.is_symlink() or not folder.is_dir():
-                rows.append(_row(student, assignment, None, "error",
-                                 f"{assignment} is not a folder (symbolic links are not followed)"))
+                message = f"{assignment} is not a folder (symbolic links are not followed)"
+                rows.append(not_graded(student, assignment, message))
             else:
                 try:
                     task = _notebook_task(student, assignment, folder)
                 except OSError as error:
                     message = f"cannot read {assignment}/: {error.strerror}"
-                    task = _row(student, assignment, None, "error", message)
-                (tasks if isinstance(task, tuple) else rows).append(task)
+                    task = not_graded(student, assignment, message)
+                (tasks if isinstance(task, Task) else rows).append(task)
     return tasks, rows
 
 
-def _notebook_task(student: str, assignment: str, folder: Path):
+def _notebook_task(student: str, assignment: str, folder: Path) -> Task | NotebookResult:
     """The task grading `folder`'s notebook, or an error row when it holds several and none is
     named as expected."""
     expected = folder / course.notebook_name(assignment)
-    notebooks = sorted(path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file())
-    if expected in notebooks or expected.is_symlink():  # a link is refused (O_NOFOLLOW), with a message
-        return student, assignment, expected, []
+    notebooks = sorted(path for path in folder.glob("*.ipynb")
+                       if not path.is_symlink() and path.is_file())
+    # A link is refused (O_NOFOLLOW), with a message.
+    if expected in notebooks or expected.is_symlink():
+        return Task(student, assignment, expected, [])
     if len(notebooks) == 1:
         renamed = f"the notebook is named {notebooks[0].name}, not {expected.name}"
-        return student, assignment, notebooks[0], [renamed]
+        return Task(student, assignment, notebooks[0], [renamed])
     if notebooks:
         names = ", ".join(path.name for path in notebooks)
         message = f"several notebooks and none named {expected.name}: {names}"
-        return _row(student, assignment, None, "error", message)
-    return student, assignment, None, [f"missing notebook: expected {assignment}/{expected.name}"]
+        return not_graded(student, assignment, message)
+    missing = f"missing notebook: expected {assignment}/{expected.name}"
+    return Task(student, assignment, None, [missing])
 
-
-def _row(student, assignment, max_score, status, message):
-    """A result for a notebook that was never graded: same keys as the grader's results."""
-    return {"student": student, "assignment": assignment, "score": 0.0, "max_score": max_score,
-            "status": status, "message": message, "tests": [], "notes": [], "events": [], "cell_errors": {}}

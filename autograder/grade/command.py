@@ -23,11 +23,15 @@ import sys
 import time
 from pathlib import Path
 
-from autograder import course
+from autograder import course, environment
+from autograder.checks.secret import create_grading_secret, grading_secret
 from autograder.grade.collect import collect
 from autograder.grade.messages import safe_strings
 from autograder.grade.pool import grade_all
-from autograder.sandbox.host import Limits
+from autograder.grade.results import NotebookResult, Status
+from autograder.report.command import after_grading
+from autograder.report.outputs import write_reports
+from autograder.sandbox.host import Limits, SandboxUnavailable, probe
 
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
@@ -75,8 +79,6 @@ def main(argv=None) -> int:
         return REFUSAL
     limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
     budget = arguments.budget or 20 * arguments.timeout
-    from autograder.sandbox.host import SandboxUnavailable, probe
-
     try:
         info = probe(Limits(timeout=max(arguments.timeout, 10.0)))
     except SandboxUnavailable as error:
@@ -89,12 +91,16 @@ def main(argv=None) -> int:
     except OSError as error:
         print(f"error: cannot write to {out}: {error}", file=sys.stderr)
         return REFUSAL
-    from autograder.checks.secret import grading_secret
-
     try:
+        created = create_grading_secret()
+        if created is not None:
+            print(f"created the grading secret {created}, outside {out}: every class graded from "
+                  "this copy of the course uses it; keep it, a re-run with it reproduces every "
+                  "hidden input", file=sys.stderr)
         secret = grading_secret().decode()
     except OSError as error:
-        print(f"error: no grading secret ($MHA_GRADING_SECRET or .grading-secret): {error}", file=sys.stderr)
+        print(f"error: no grading secret (${environment.GRADING_SECRET} or .grading-secret): {error}",
+              file=sys.stderr)
         return REFUSAL
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,25 +116,20 @@ def main(argv=None) -> int:
     # Learners' text (exception messages, printed names) enters here from the sandbox, through the
     # workers, and file names entered in collect: made safe once, before anything is written.
     results = [safe_strings(result) for result in rows + graded]
-    results.sort(key=lambda result: (result["student"], result["assignment"]))
-    from autograder.report.outputs import write_reports
-
+    results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known)
-    from autograder.report.command import after_grading  # similarity report and LMS grades (issue 15)
-
-    after_grading(out, submitted)
+    after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
     print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
           f"{out / 'grades.csv'})", file=sys.stderr)
-    return INCOMPLETE if any(result["status"] == "error" for result in results) else 0
+    return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
 
-def summary_line(results: list) -> str:
+def summary_line(results: list[NotebookResult]) -> str:
     """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
-    count = {status: sum(result["status"] == status for result in results)
-             for status in ("graded", "missing", "error")}
-    return (f"{count['graded']} graded, {count['missing']} missing (not handed in), "
-            f"{count['error']} could not be graded (status error)")
+    count = {status: sum(result.status is status for result in results) for status in Status}
+    return (f"{count[Status.GRADED]} graded, {count[Status.MISSING]} missing (not handed in), "
+            f"{count[Status.ERROR]} could not be graded (status error)")
 
 
 if __name__ == "__main__":

@@ -3,19 +3,26 @@
 Each assignment's MISTAKES (autograder/checks/assignments/) are trusted code: when a test fails, the
 calls the test made to the learner's function (in the sandbox) are replayed here on the wrong
 variants of that function's cell and on the reference. A mistake is named when the learner's
-outcomes (outputs, or the exception raised and its message) equal the wrong variant's on every replayed
-call and differ from the reference's on at least one. The mechanism is generic over MISTAKES, so every chapter's variants become detectors.
+outcomes (outputs, or the exception raised and its message) equal the wrong variant's on every
+replayed call and differ from the reference's on at least one. The mechanism is generic over
+MISTAKES, so every chapter's variants become detectors. Each assignment has one MistakeDetector
+(held by its AssignmentSpec), which keeps the namespaces it has built.
 """
+
+import ast
 
 import numpy as np
 
 from autograder.checks.notebook_helpers import ATOL, RTOL
+from autograder.checks.oracle import quiet
+from autograder.grade.trusted import run_trusted
 
 
 def same(got, expected) -> bool:
     """Equal within the course's tolerances, structure and shapes included."""
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
-        if type(got) is not np.ndarray or not isinstance(expected, np.ndarray) or got.shape != expected.shape:
+        if (type(got) is not np.ndarray or not isinstance(expected, np.ndarray)
+                or got.shape != expected.shape):
             return False
         if got.dtype == np.bool_ or expected.dtype == np.bool_:
             return got.dtype == expected.dtype and bool(np.array_equal(got, expected))
@@ -24,9 +31,11 @@ def same(got, expected) -> bool:
         with np.errstate(all="ignore"):
             return bool(np.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
     if isinstance(expected, (tuple, list)):
-        return isinstance(got, (tuple, list)) and len(got) == len(expected) and all(map(same, got, expected))
+        return (isinstance(got, (tuple, list)) and len(got) == len(expected)
+                and all(map(same, got, expected)))
     if isinstance(expected, dict):
-        return isinstance(got, dict) and got.keys() == expected.keys() and all(same(got[k], expected[k]) for k in expected)
+        return (isinstance(got, dict) and got.keys() == expected.keys()
+                and all(same(got[k], expected[k]) for k in expected))
     if isinstance(expected, (float, np.floating)) and isinstance(got, (int, float, np.number)):
         return bool(np.isclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
     try:
@@ -46,11 +55,10 @@ def _copy(value):
 
 
 def _run(function, call):
-    """(True, result), or (False, "Type: message") when the function raised, as the grader records it."""
-    from autograder.grade.notebook import quietly
-
+    """(True, result), or (False, "Type: message") when the function raised, as the grader
+    records it."""
     try:
-        with quietly(), np.errstate(all="ignore"):
+        with quiet(stdout=True), np.errstate(all="ignore"):
             return True, function(*_copy(call.args), **_copy(call.kwargs))
     except Exception as error:
         return False, f"{type(error).__name__}: {str(error)[:500]}"
@@ -73,38 +81,76 @@ def _mentions_learner(value) -> bool:
     return False
 
 
-def _uses_other_answers(spec, cell: str) -> bool:
-    """Does the reference answer of `cell` call functions of other answer cells? Then an error the
-    learner's version raises may come from those, and is no evidence about this cell."""
-    import ast
+class MistakeDetector:
+    """One assignment's mistake detector, with its caches: the course's answers run once, and
+    once more with each known mistake in place (trusted code, run when first needed)."""
 
-    others = set().union(*(names for grade_id, names in spec.answer_names.items() if grade_id != cell))
-    try:
-        loaded = {node.id for node in ast.walk(ast.parse(spec.answers.get(cell, ""))) if isinstance(node, ast.Name)}
-    except SyntaxError:
-        return True
-    return bool(loaded & others)
+    def __init__(self, base: dict, answers: dict, answer_names: dict, mistakes: list):
+        self.base = base  # the names of the course's read-only cells
+        self.answers = answers  # answer cell id -> the course's source
+        self.answer_names = answer_names  # answer cell id -> the names it defines
+        self.mistakes = mistakes
+        self._reference = None
+        self._mistake_namespaces = {}
 
+    def _answers_namespace(self, mistake=None) -> dict:
+        """The read-only cells' names plus the course's answers run afresh, with the mistake's
+        cell replaced by its wrong source: functions in the other cells then call the wrong
+        variant, as they would in the learner's notebook."""
+        namespace = dict(self.base)
+        for grade_id, source in self.answers.items():
+            if mistake is not None and grade_id == mistake.cell:
+                run_trusted(mistake.source, namespace, mistake.name)
+            else:
+                run_trusted(source, namespace, grade_id)
+        return namespace
 
-def likely_mistakes(spec, test_id: str, calls: list) -> list:
-    """Names of the known mistakes that the learner's answers in this failed test match."""
-    found = []
-    for mistake in spec.mistakes:
-        if test_id not in mistake.fails:
-            continue
-        names = spec.answer_names.get(mistake.cell, set())
-        errors_count = not _uses_other_answers(spec, mistake.cell)
-        relevant = [call for call in calls if (call.ok or (errors_count and getattr(call, "raised", None)))
-                    and call.name in names and not _mentions_learner(call.args) and not _mentions_learner(call.kwargs)]
-        if not relevant:
-            continue
-        wrong, reference = spec.mistake_namespace(mistake), spec.reference
-        matches, differs = True, False
-        for call in relevant:
-            if not _same_outcome(call, *_run(wrong[call.name], call)):
-                matches = False
-                break
-            differs = differs or not _same_outcome(call, *_run(reference[call.name], call))
-        if matches and differs:
-            found.append(mistake.name)
-    return found
+    @property
+    def reference(self) -> dict:
+        """The course's own answers: the baseline of the mistake detectors."""
+        if self._reference is None:
+            self._reference = self._answers_namespace()
+        return self._reference
+
+    def mistake_namespace(self, mistake) -> dict:
+        """The answers with one known mistake in place; keyed by the Mistake, not its name."""
+        if mistake not in self._mistake_namespaces:
+            self._mistake_namespaces[mistake] = self._answers_namespace(mistake)
+        return self._mistake_namespaces[mistake]
+
+    def _uses_other_answers(self, cell: str) -> bool:
+        """Does the reference answer of `cell` call functions of other answer cells? Then an error
+        the learner's version raises may come from those, and is no evidence about this cell."""
+        others = set().union(*(names for grade_id, names in self.answer_names.items()
+                               if grade_id != cell))
+        try:
+            tree = ast.parse(self.answers.get(cell, ""))
+        except SyntaxError:
+            return True
+        loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        return bool(loaded & others)
+
+    def likely_mistakes(self, test_id: str, calls: list) -> list:
+        """Names of the known mistakes that the learner's answers in this failed test match."""
+        found = []
+        for mistake in self.mistakes:
+            if test_id not in mistake.fails:
+                continue
+            names = self.answer_names.get(mistake.cell, set())
+            errors_count = not self._uses_other_answers(mistake.cell)
+            relevant = [call for call in calls
+                        if (call.ok or (errors_count and getattr(call, "raised", None)))
+                        and call.name in names and not _mentions_learner(call.args)
+                        and not _mentions_learner(call.kwargs)]
+            if not relevant:
+                continue
+            wrong, reference = self.mistake_namespace(mistake), self.reference
+            matches, differs = True, False
+            for call in relevant:
+                if not _same_outcome(call, *_run(wrong[call.name], call)):
+                    matches = False
+                    break
+                differs = differs or not _same_outcome(call, *_run(reference[call.name], call))
+            if matches and differs:
+                found.append(mistake.name)
+        return found

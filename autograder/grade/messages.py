@@ -4,11 +4,15 @@ summaries shortened without cutting a word.
 Text reaches the grader from two untrusted places: the sandbox (a learner's exception message may
 hold a lone surrogate, which JSON carries but UTF-8 cannot encode) and the file system (a folder
 name may be any bytes but ``/`` and NUL). Each is made safe once, where it enters, by the functions
-here; the writers in reports.py still write with ``errors="backslashreplace"`` as a last guard.
+here; the writers in autograder/report/outputs.py still write with ``errors="backslashreplace"`` as a last guard.
 """
 
+import dataclasses
+import enum
 import os
 import unicodedata
+
+from autograder.grade.results import NotebookResult, Status
 
 # grades.csv's message for one notebook: long enough for every failure of an assignment in full,
 # short enough for a spreadsheet cell (32,767 characters at most).
@@ -24,7 +28,13 @@ def safe_text(text: str) -> str:
 
 
 def safe_strings(value):
-    """A copy of a result (dicts, lists, tuples, strings, numbers) with every string made safe."""
+    """A copy of a result (its dataclasses, dicts, lists, tuples, strings, numbers) with every
+    string made safe."""
+    if isinstance(value, enum.Enum):  # a Status is a str, and stays a Status
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{field.name: safe_strings(getattr(value, field.name))
+                                             for field in dataclasses.fields(value)})
     if isinstance(value, str):
         return safe_text(value)
     if isinstance(value, dict):
@@ -90,17 +100,18 @@ def shorten(parts: list, limit: int = MESSAGE_LIMIT) -> str:
     return SEPARATOR.join(kept)
 
 
-def summary(result: dict) -> str:
-    """The one-line message of grades.csv: how many tests passed, then every failure in full,
-    every cell that raised, what stopped the learner's code, and the notes about the notebook."""
-    if result["status"] != "graded":
-        return shorten([result["message"], *result["notes"]])
-    tests = result["tests"]
-    parts = [f"{sum(test['passed'] for test in tests)} of {len(tests)} tests passed"]
+def summary(result: NotebookResult) -> str:
+    """The one-line message of grades.csv for a NotebookResult: how many tests passed, then every
+    failure in full, every cell that raised, what stopped the learner's code, and the notes about
+    the notebook."""
+    if result.status is not Status.GRADED:
+        return shorten([result.message, *result.notes])
+    tests = result.tests
+    parts = [f"{sum(test.passed for test in tests)} of {len(tests)} tests passed"]
     for test in tests:
-        if not test["passed"]:
-            hint = f" (looks like: {'; '.join(test['mistakes'])})" if test["mistakes"] else ""
-            parts.append(f"{test['grade_id']}: {test['message']}{hint}")
-    parts += [f"{label} raised {error}" for label, error in result["cell_errors"].items()]
-    parts += [*result["events"], *result["notes"]]
+        if not test.passed:
+            hint = f" (looks like: {'; '.join(test.mistakes)})" if test.mistakes else ""
+            parts.append(f"{test.grade_id}: {test.message}{hint}")
+    parts += [f"{label} raised {error}" for label, error in result.cell_errors.items()]
+    parts += [*result.events, *result.notes]
     return shorten(parts)

@@ -7,7 +7,8 @@ import sys
 import time
 from multiprocessing import get_context
 
-from autograder.grade.collect import _row
+from autograder import environment
+from autograder.grade.results import NotebookResult, not_graded
 from autograder.sandbox.host import Limits
 
 
@@ -16,15 +17,16 @@ _WORKER = {}
 
 
 def _init_worker(limits: Limits, budget: float, secret: str) -> None:
-    os.environ["MHA_GRADING_SECRET"] = secret
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ[environment.GRADING_SECRET] = secret
+    os.environ.setdefault(environment.OMP_NUM_THREADS, "1")
     import torch
 
     torch.set_num_threads(1)
     _WORKER.update(limits=limits, budget=budget, specs={})
 
 
-def _grade_task(task) -> dict:
+def _grade_task(task) -> NotebookResult:
+    # Imported here, in the worker, after OMP_NUM_THREADS is set: it imports torch.
     from autograder.grade.notebook import AssignmentSpec, grade_notebook
 
     student, assignment, path, notes = task
@@ -34,7 +36,7 @@ def _grade_task(task) -> dict:
             specs[assignment] = AssignmentSpec(assignment)
         return grade_notebook(specs[assignment], student, path, _WORKER["limits"], _WORKER["budget"], notes)
     except Exception as error:  # a bug of ours must not stop the class: say so in the row
-        return _row(student, assignment, None, "error", f"internal grader error: {type(error).__name__}: {error}")
+        return not_graded(student, assignment, f"internal grader error: {type(error).__name__}: {error}")
 
 
 # A notebook may hold its worker this long past its budget (the checks' own work, starting torch)
@@ -107,7 +109,7 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
 
     def fail(index: int, message: str) -> None:
         student, assignment, _, _ = tasks[index]
-        results.append(_row(student, assignment, None, "error", message))
+        results.append(not_graded(student, assignment, message))
         bar.update(1)
 
     try:

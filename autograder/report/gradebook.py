@@ -16,6 +16,7 @@ from pathlib import Path
 
 from autograder import course
 from autograder.course.notebook_format import cell_source, nbgrader_metadata
+from autograder.grade.results import Status
 
 
 def _record_assignment(gradebook, assignment: str) -> None:
@@ -66,21 +67,21 @@ def _write(results: list, path: Path, known: list) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     recorded = [result for result in results
-                if result["assignment"] in known and result["max_score"] is not None]
-    graded = [result for result in recorded if result["status"] == "graded"]
+                if result.assignment in known and result.max_score is not None]
+    graded = [result for result in recorded if result.status == Status.GRADED]
     with Gradebook(f"sqlite:///{path}") as gradebook:
-        for assignment in sorted({result["assignment"] for result in recorded}):
+        for assignment in sorted({result.assignment for result in recorded}):
             _record_assignment(gradebook, assignment)
         for result in recorded:
-            gradebook.update_or_create_student(result["student"])
+            gradebook.update_or_create_student(result.student)
         for result in graded:
-            student, assignment = result["student"], result["assignment"]
+            student, assignment = result.student, result.assignment
             notebook = Path(course.notebook_name(assignment)).stem
             try:
                 gradebook.find_submission(assignment, student)
             except MissingEntry:
                 gradebook.add_submission(assignment, student)
-            scores = {test["grade_id"]: test["score"] for test in result["tests"]}
+            scores = {test.grade_id: test.score for test in result.tests}
             for grade_id, score in scores.items():
                 grade = gradebook.find_grade(grade_id, notebook, assignment, student)
                 grade.auto_score = float(score)

@@ -17,6 +17,10 @@ import json
 import os
 from pathlib import Path
 
+from autograder import REPO_ROOT
+from autograder.grade.results import NotebookResult, Status
+from autograder.report.gradebook import write_gradebook
+
 FIELDS = ["student_id", "assignment", "score", "max_score", "status", "message"]
 # What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -24,7 +28,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NBGRADER_EXPORT = "nbgrader-grades.csv"
 EXPORT_PLUGIN = "autograder.report.nbgrader_export.SpreadsheetSafeCsvExport"
 # Rows the score plots leave out, by status, with the words that count them under the title.
-NOT_PLOTTED = {"missing": "missing (not handed in)", "error": "could not be graded"}
+NOT_PLOTTED = {Status.MISSING: "missing (not handed in)", Status.ERROR: "could not be graded"}
 
 
 def _write(path: Path, data: bytes | str) -> None:
@@ -56,67 +60,67 @@ def _number(value):
     return f"{value:g}"
 
 
-def grades_csv(results: list) -> str:
+def grades_csv(results: list[NotebookResult]) -> str:
     return csv_text(FIELDS, [{
-        "student_id": result["student"], "assignment": result["assignment"],
-        "score": _number(result["score"]), "max_score": _number(result["max_score"]),
-        "status": result["status"], "message": result["message"],
+        "student_id": result.student, "assignment": result.assignment,
+        "score": _number(result.score), "max_score": _number(result.max_score),
+        "status": result.status.value, "message": result.message,
     } for result in results])
 
 
-def _not_graded(result: dict) -> str:
-    if result["status"] == "missing":
+def _not_graded(result: NotebookResult) -> str:
+    if result.status is Status.MISSING:
         return "No notebook was handed in"
     return "Your notebook could not be graded"
 
 
-def feedback_text(result: dict) -> str:
+def feedback_text(result: NotebookResult) -> str:
     """Plain-text feedback: what passed and failed, with the checks' messages, never their code."""
-    lines = [f"Feedback for {result['student']}, assignment {result['assignment']}",
-             f"Score: {_number(result['score'])} / {_number(result['max_score'])}", ""]
-    if result["status"] != "graded":
-        lines += [f"{_not_graded(result)}: {result['message']}", ""]
-    for test in result["tests"]:
-        mark = "PASSED" if test["passed"] else "FAILED"
-        lines.append(f"[{mark}] {test['grade_id']} ({_number(test['score'])} / {_number(test['points'])} points)")
-        if not test["passed"] and test["message"]:
-            lines.append(f"    {test['message']}")
-        for mistake in test["mistakes"]:
+    lines = [f"Feedback for {result.student}, assignment {result.assignment}",
+             f"Score: {_number(result.score)} / {_number(result.max_score)}", ""]
+    if result.status is not Status.GRADED:
+        lines += [f"{_not_graded(result)}: {result.message}", ""]
+    for test in result.tests:
+        mark = "PASSED" if test.passed else "FAILED"
+        lines.append(f"[{mark}] {test.grade_id} ({_number(test.score)} / {_number(test.points)} points)")
+        if not test.passed and test.message:
+            lines.append(f"    {test.message}")
+        for mistake in test.mistakes:
             lines.append(f"    This looks like a known mistake: {mistake}.")
-    if result["cell_errors"]:
+    if result.cell_errors:
         lines += ["", "Cells of yours that raised an error when run from the top:"]
-        lines += [f"    {label}: {error}" for label, error in result["cell_errors"].items()]
-    if result["events"]:
-        lines += ["", "Your code was stopped:"] + [f"    {event}" for event in result["events"]]
-    if result["notes"]:
-        lines += ["", "About your notebook:"] + [f"    {note}" for note in result["notes"]]
+        lines += [f"    {label}: {error}" for label, error in result.cell_errors.items()]
+    if result.events:
+        lines += ["", "Your code was stopped:"] + [f"    {event}" for event in result.events]
+    if result.notes:
+        lines += ["", "About your notebook:"] + [f"    {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
 
 
-def feedback_html(result: dict) -> str:
+def feedback_html(result: NotebookResult) -> str:
     escape = html.escape
     rows = []
-    for test in result["tests"]:
-        detail = escape(test["message"]) if not test["passed"] else ""
-        for mistake in test["mistakes"]:
+    for test in result.tests:
+        detail = escape(test.message) if not test.passed else ""
+        for mistake in test.mistakes:
             detail += f"<br><strong>Looks like a known mistake:</strong> {escape(mistake)}."
-        colour = "#009E73" if test["passed"] else "#D55E00"
-        rows.append(f"<tr><td><code>{escape(test['grade_id'])}</code></td>"
-                    f"<td style='color:{colour}'>{'passed' if test['passed'] else 'failed'}</td>"
-                    f"<td>{_number(test['score'])} / {_number(test['points'])}</td><td>{detail}</td></tr>")
+        colour = "#009E73" if test.passed else "#D55E00"
+        rows.append(f"<tr><td><code>{escape(test.grade_id)}</code></td>"
+                    f"<td style='color:{colour}'>{'passed' if test.passed else 'failed'}</td>"
+                    f"<td>{_number(test.score)} / {_number(test.points)}</td><td>{detail}</td></tr>")
     sections = []
-    if result["status"] != "graded":
-        sections.append(f"<p><strong>{_not_graded(result)}:</strong> {escape(result['message'])}</p>")
-    for title, items in [("Cells of yours that raised an error", [f"{k}: {v}" for k, v in result["cell_errors"].items()]),
-                         ("Your code was stopped", result["events"]), ("About your notebook", result["notes"])]:
+    if result.status is not Status.GRADED:
+        sections.append(f"<p><strong>{_not_graded(result)}:</strong> {escape(result.message)}</p>")
+    for title, items in [("Cells of yours that raised an error", [f"{k}: {v}" for k, v in result.cell_errors.items()]),
+                         ("Your code was stopped", result.events), ("About your notebook", result.notes)]:
         if items:
             sections.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Feedback: {escape(result['assignment'])}</title>"
+        f"<title>Feedback: {escape(result.assignment)}</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{border-bottom:1px solid #ccc;padding:.4em;text-align:left;vertical-align:top}</style>"
-        f"</head><body><h1>Feedback on {escape(result['assignment'])}</h1>"
-        f"<p>Student: {escape(result['student'])}. Score: <strong>{_number(result['score'])} / {_number(result['max_score'])}</strong>.</p>"
+        f"</head><body><h1>Feedback on {escape(result.assignment)}</h1>"
+        f"<p>Student: {escape(result.student)}. Score: <strong>{_number(result.score)} / {_number(result.max_score)}</strong>.</p>"
         "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What was checked and what went wrong</th></tr>"
         + "".join(rows) + "</table>" + "".join(sections) + "</body></html>\n"
     )
@@ -125,7 +129,7 @@ def feedback_html(result: dict) -> str:
 def score_plot(assignment: str, scores: list, max_score: float, left_out: dict | None = None) -> bytes:
     """A histogram of the graded notebooks' scores; `left_out` counts the rows not drawn, by
     reason ({"missing (not handed in)": 2}), and is said under the title."""
-    import matplotlib
+    import matplotlib  # here: it takes a second to import, and only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -168,36 +172,33 @@ def nbgrader_config() -> str:
     """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
     configuration), so that there it uses OUT's gradebook, exports with the course's
     spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's grades.csv."""
-    from autograder import REPO_ROOT
-
     return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN)
 
 
-def write_reports(results: list, out: Path, known: list) -> None:
-    from autograder.report.gradebook import write_gradebook
-
+def write_reports(results: list[NotebookResult], out: Path, known: list) -> None:
     _write(out / "grades.csv", grades_csv(results))
-    _write(out / "results.json", json.dumps(results, indent=1, sort_keys=True, default=str))
+    _write(out / "results.json", json.dumps([result.to_dict() for result in results], indent=1,
+                                            sort_keys=True, default=str))
     _write(out / "nbgrader_config.py", nbgrader_config())
     for result in results:
-        if result["student"] and result["assignment"]:  # a folder that is no id has no feedback page
-            folder = out / "feedback" / result["student"] / result["assignment"]
+        if result.student and result.assignment:  # a folder that is no id has no feedback page
+            folder = out / "feedback" / result.student / result.assignment
             _write(folder / "feedback.txt", feedback_text(result))
             _write(folder / "feedback.html", feedback_html(result))
     for result in results:  # formgrader opens the submitted notebooks from autograded/
-        if result["status"] == "graded" and result.get("notebook"):
+        if result.status is Status.GRADED and result.notebook:
             try:
-                with os.fdopen(os.open(result["notebook"], os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
+                with os.fdopen(os.open(result.notebook, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
                     data = handle.read()
             except OSError:
                 continue
-            _write(out / "autograded" / result["student"] / result["assignment"] / f"{result['assignment']}.ipynb", data)
-    for assignment in sorted({result["assignment"] for result in results if result["assignment"] in known}):
-        rows = [result for result in results if result["assignment"] == assignment and result["max_score"] is not None]
+            _write(out / "autograded" / result.student / result.assignment / f"{result.assignment}.ipynb", data)
+    for assignment in sorted({result.assignment for result in results if result.assignment in known}):
+        rows = [result for result in results if result.assignment == assignment and result.max_score is not None]
         if rows:
-            scores = [row["score"] for row in rows if row["status"] == "graded"]
-            left_out = {label: sum(row["status"] == status for row in rows)
+            scores = [row.score for row in rows if row.status is Status.GRADED]
+            left_out = {label: sum(row.status is status for row in rows)
                         for status, label in NOT_PLOTTED.items()}
-            plot = score_plot(assignment, scores, rows[0]["max_score"], left_out)
+            plot = score_plot(assignment, scores, rows[0].max_score, left_out)
             _write(out / "plots" / f"{assignment}.png", plot)
     write_gradebook(results, out / "gradebook.db", known)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder import environment as environment_names
+
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 MAX_HEADER = 1 << 20  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
 MAX_BLOBS = 4096
@@ -306,7 +308,7 @@ class Sandbox:
         }
         environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1",
                        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        debug = os.environ.get("AUTOGRADER_SANDBOX_DEBUG")
+        debug = os.environ.get(environment_names.SANDBOX_DEBUG)
         try:
             self.process = subprocess.Popen(
                 [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],

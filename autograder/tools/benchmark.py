@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, environment
 from autograder.course import nbgrader_runs
+from autograder.grade.results import NotebookResult
 from autograder.tools.demo import demo_class
 
 
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.only_similarity:
         return similarity_benchmark(arguments.similarity_students)
-    os.environ.setdefault("MHA_GRADING_SECRET", "benchmark-secret")
+    os.environ.setdefault(environment.GRADING_SECRET, "benchmark-secret")
     assignment = arguments.assignment
     students = {student: notebooks[assignment]
                 for student, notebooks in demo_class([assignment], arguments.copies, broken=False).items()}
@@ -68,8 +69,9 @@ def main(argv=None) -> int:
               f"{ours_seconds / count:.2f} s per notebook")
         print(f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster (whole commands, start-up included)")
 
-        ours = {result["student"]: {test["grade_id"]: test["score"] for test in result["tests"]}
-                for result in json.loads((out / "results.json").read_text())}
+        results = map(NotebookResult.from_dict, json.loads((out / "results.json").read_text()))
+        ours = {result.student: {test.grade_id: test.score for test in result.tests}
+                for result in results}
         differing = sorted(student for student in students if ours.get(student) != nbgrader_scores.get(student))
         if differing:
             for student in differing:

@@ -22,7 +22,11 @@ import hostile_class
 from autograder import REPO_ROOT, course
 from autograder.course import notebook_format
 from autograder.grade import pool
-from autograder.grade.notebook import MAX_KEPT_RESULT_BYTES, AssignmentSpec, LearnerSession, grade_notebook, plan_cells
+from autograder.grade.assignment_spec import AssignmentSpec
+from autograder.grade.cell_plan import plan_cells
+from autograder.grade.learner_session import MAX_KEPT_RESULT_BYTES, LearnerSession
+from autograder.grade.notebook import grade_notebook
+from autograder.grade.results import NotebookResult, Status
 from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
 
 TIMEOUT, BUDGET = 1.0, 20.0  # `--timeout 1` and its default budget, 20 x timeout
@@ -71,8 +75,8 @@ def test_sixty_sleeping_cells_stop_at_the_budget():
     notebook = with_extra_cells(solution(hostile_class.ASSIGNMENT), ["import time\ntime.sleep(0.9)"] * 60)
     result, seconds = graded(hostile_class.ASSIGNMENT, notebook)
     assert seconds < BUDGET + SLACK, seconds
-    assert result["score"] < result["max_score"]
-    assert "time budget" in result["message"], result["message"]
+    assert result.score < result.max_score
+    assert "time budget" in result.message, result.message
 
 
 def test_a_callback_does_not_reset_the_call_deadline():
@@ -104,8 +108,8 @@ def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
         """)
     result, seconds = graded("06-why-multi-head", with_answer("06-why-multi-head", "encoder-layer", source))
     assert seconds < BUDGET + SLACK, seconds
-    failed = [test for test in result["tests"] if not test["passed"]]
-    assert [test["grade_id"] for test in failed] == ["test-encoder-layer"], result["message"]
+    failed = [test for test in result.tests if not test.passed]
+    assert [test.grade_id for test in failed] == ["test-encoder-layer"], result.message
 
 
 def test_ipython_lines_cost_the_trusted_worker_little():
@@ -203,7 +207,7 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result, seconds = here.graded("06-why-multi-head", notebook, timeout=20, budget=200)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(after - before, result["message"])
+        print(after - before, result.message)
         """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
@@ -224,7 +228,7 @@ def _fake_grade_task(task):
     if student == "stuck":
         time.sleep(30)
     time.sleep(0.5)
-    return pool._row(student, assignment, 1.0, "graded", "graded")
+    return NotebookResult(student, assignment, Status.GRADED, "graded", max_score=1.0)
 
 
 def test_a_dying_worker_costs_only_the_notebook_it_held(monkeypatch):
@@ -239,13 +243,13 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(monkeypatch):
     started = time.monotonic()
     results = pool.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False)
     assert time.monotonic() - started < 30
-    by_student = {row["student"]: row for row in results}
+    by_student = {row.student: row for row in results}
     assert sorted(by_student) == sorted(students) and len(results) == len(students)
     for student in ("alice", "bob", "carol"):
-        assert by_student[student]["status"] == "graded", by_student[student]
-    assert "crashed twice" in by_student["killer"]["message"]
-    assert "memory" in by_student["hog"]["message"]
-    assert "held the grader" in by_student["stuck"]["message"]
+        assert by_student[student].status == "graded", by_student[student]
+    assert "crashed twice" in by_student["killer"].message
+    assert "memory" in by_student["hog"].message
+    assert "held the grader" in by_student["stuck"].message
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from autograder.course import nbgrader_runs, notebook_format
 from autograder.grade import command as grading
 from autograder.report.gradebook import write_gradebook
 from autograder.grade.notebook import _summarise
+from autograder.grade.results import NotebookResult, Status, TestCellResult
 from autograder.grade.messages import MESSAGE_LIMIT, safe_text, summary
 from autograder.report.outputs import NBGRADER_EXPORT, grades_csv, write_reports
 
@@ -32,15 +34,13 @@ FORMULAS = ['=HYPERLINK("http:"&CHAR(47)&CHAR(47)&"example.org","x")', "+1", "-2
 def result(student, assignment, status="graded", passed=True, message="", **changes):
     """A result as the grader returns it, for `assignment`'s real test cells."""
     points = notebook_format.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
-    tests = [{"grade_id": grade_id, "points": value, "score": value if passed else 0.0, "passed": passed,
-              "message": "passed" if passed else message, "mistakes": []}
-             for grade_id, value in points.items()]
-    row = {"student": student, "assignment": assignment, "status": status, "max_score": sum(points.values()),
-           "score": sum(test["score"] for test in tests), "tests": tests, "notes": [], "events": [],
-           "cell_errors": {}, "message": ""}
-    row.update(changes)
-    row["message"] = row["message"] or summary(row)
-    return row
+    tests = tuple(TestCellResult(grade_id, value, value if passed else 0.0, passed,
+                                 "passed" if passed else message)
+                  for grade_id, value in points.items())
+    row = NotebookResult(student, assignment, Status(status), "", max_score=sum(points.values()),
+                         score=sum(test.score for test in tests), tests=tests)
+    row = replace(row, **changes)
+    return row if row.message else replace(row, message=summary(row))
 
 
 def read_csv(path: Path) -> list:
@@ -80,11 +80,11 @@ def test_collect_turns_unusable_folder_names_into_error_rows(tmp_path):
     (submitted / "honest" / "tab\there").mkdir()
     tasks, rows = grading.collect(submitted, course.assignments())
     assert sorted(task[0] for task in tasks) == sorted(["honest", FORMULAS[0]])
-    errors = {(row["student"], row["assignment"]): row["message"] for row in rows}
+    errors = {(row.student, row.assignment): row.message for row in rows}
     assert set(errors) == {("stu\\xfe", ""), ("line\\nbreak", ""),
                            ("honest", "\\xff"), ("honest", "tab\\there")}
     assert "not valid UTF-8" in errors["stu\\xfe", ""] and "control" in errors["line\\nbreak", ""]
-    assert all(row["status"] == "error" for row in rows)
+    assert all(row.status == "error" for row in rows)
 
 
 def test_collect_reports_a_folder_it_cannot_read(tmp_path, monkeypatch):
@@ -105,7 +105,7 @@ def test_collect_reports_a_folder_it_cannot_read(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "glob", denied(globbing, submitted / "shut" / ASSIGNMENT))
     tasks, rows = grading.collect(submitted, course.assignments(), [ASSIGNMENT])
     assert [(task[0], task[1]) for task in tasks] == [("open", ASSIGNMENT)]
-    assert [(row["student"], row["assignment"], row["message"]) for row in rows] == [
+    assert [(row.student, row.assignment, row.message) for row in rows] == [
         ("locked", "", "cannot read the student folder: Permission denied"),
         ("shut", ASSIGNMENT, f"cannot read {ASSIGNMENT}/: Permission denied")]
 
@@ -153,7 +153,7 @@ def test_missing_or_broken_work_never_replaces_a_recorded_score(tmp_path):
 def test_no_csv_cell_starts_like_a_formula():
     rows = [result(student, ASSIGNMENT, "error", passed=False, message=f"{student} broke")
             for student in FORMULAS]
-    rows.append(dict(rows[0], student="plain", assignment="=2+5+cmd|'", message="=1+1"))
+    rows.append(replace(rows[0], student="plain", assignment="=2+5+cmd|'", message="=1+1"))
     cells = [cell for row in csv.reader(grades_csv(rows).splitlines(keepends=True)) for cell in row]
     assert not [cell for cell in cells if cell.startswith(tuple("=+-@\t\r"))]
     assert "'" + FORMULAS[0] in cells and "'=2+5+cmd|'" in cells and "plain" in cells
@@ -167,10 +167,10 @@ def test_grades_message_is_whole_or_says_how_much_is_left_out():
     sentence = "got 5.0280 (looks like the weights of head 1) where 4.9917 was expected"
     message = " ".join([sentence] * 3)
     many = _summarise(result("ada", ASSIGNMENT, passed=False, message=message))  # as the grader writes it
-    failures = len(many["tests"])
-    assert len(many["message"]) <= MESSAGE_LIMIT, many["message"]
-    assert many["message"].count(message) == failures, many["message"]
-    huge = _summarise(result("bob", ASSIGNMENT, passed=False, message=" ".join([sentence] * 80)))["message"]
+    failures = len(many.tests)
+    assert len(many.message) <= MESSAGE_LIMIT, many.message
+    assert many.message.count(message) == failures, many.message
+    huge = _summarise(result("bob", ASSIGNMENT, passed=False, message=" ".join([sentence] * 80))).message
     assert len(huge) <= MESSAGE_LIMIT and huge.endswith(f"… and {failures - 1} more"), huge[-200:]
     cut = huge.split(" | ")[1]
     assert cut.endswith(" …") and sentence.startswith(cut[:-2].rsplit(sentence, 1)[-1].strip()), cut[-100:]

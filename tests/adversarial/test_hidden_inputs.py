@@ -15,8 +15,11 @@ import pytest
 import hostile_class
 from autograder import course
 from autograder.course import notebook_format
+from autograder import environment
 from autograder.checks import secret
-from autograder.grade.notebook import AssignmentSpec, grade_notebook, learner_sources
+from autograder.grade.assignment_spec import AssignmentSpec
+from autograder.grade.cell_plan import learner_sources
+from autograder.grade.notebook import grade_notebook
 from autograder.checks.hidden import hidden_check
 from autograder.sandbox.host import Limits
 
@@ -26,7 +29,7 @@ ASSIGNMENT = hostile_class.ASSIGNMENT  # 04-scaling-softmax-masks
 @pytest.fixture(autouse=True)
 def grading_secret(monkeypatch):
     monkeypatch.setenv("MHA_GRADING_SECRET", "hidden-inputs")
-    monkeypatch.setenv(secret.STUDENT_ENV, "mallory")
+    monkeypatch.setenv(environment.STUDENT_ID, "mallory")
 
 
 def softmax_inputs(digest):
@@ -102,10 +105,10 @@ def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
         path = Path(folder) / course.notebook_name(ASSIGNMENT)
         nbformat.write(notebook, path)
         result = grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
-    test = next(test for test in result["tests"] if test["grade_id"] == "test-padding-mask")
-    assert not test["passed"] and "its message is not shown" in test["message"], test
-    assert "secret lengths" not in test["message"] and "secret lengths" not in result["message"], test["message"]
-    assert "padding_mask(a list of" in test["message"] or "padding_mask((" in test["message"], test["message"]
+    test = next(test for test in result.tests if test.grade_id == "test-padding-mask")
+    assert not test.passed and "its message is not shown" in test.message, test
+    assert "secret lengths" not in test.message and "secret lengths" not in result.message, test.message
+    assert "padding_mask(a list of" in test.message or "padding_mask((" in test.message, test.message
 
 
 def test_a_lookup_that_always_raises_index_error_loses_the_out_of_range_point():

@@ -1,0 +1,191 @@
+"""The learner's process for one notebook, seen from the trusted grader: a sandbox restarted
+when it dies, all within one deadline, and proxies that stand for the learner's functions."""
+
+import builtins
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
+from autograder.sandbox.host import Limits, Sandbox, SandboxDied, Unsupported
+
+MAX_SANDBOX_STARTS = 12
+# The results of one test's calls kept for the mistake detector; beyond this, no diagnosis.
+MAX_KEPT_RESULT_BYTES = 64 << 20
+
+
+@dataclass
+class Call:
+    name: str
+    args: tuple
+    kwargs: dict
+    result: object = None
+    ok: bool = False
+    raised: str | None = None  # "Type: message" when the learner's function raised
+
+
+class OutOfBudget(AssertionError):
+    pass
+
+
+def _nbytes(value, depth: int = 0) -> int:
+    """Roughly what keeping `value` costs: its arrays' bytes plus a little per item."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)) and depth < 30:
+        return 64 + sum(_nbytes(item, depth + 1) for item in value)
+    if isinstance(value, dict) and depth < 30:
+        return 64 + sum(_nbytes(item, depth + 1) for item in value.values())
+    return 64
+
+
+class LearnerSession:
+    """The learner's process for one notebook, restarted when it dies, all within one deadline.
+
+    `calls` holds the current test's calls (grade_notebook starts a new list for each test), their
+    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector."""
+
+    def __init__(self, cells: list, limits: Limits, deadline: float):
+        self.cells, self.limits = cells, limits
+        self.deadline = deadline  # time.monotonic() when the notebook's budget runs out
+        self.sandbox, self.starts = None, 0
+        self.skipped, self.cell_errors, self.events = set(), {}, []
+        self.calls: list[Call] = []
+        self.kept_bytes = 0
+        self.hidden_texts: set[str] = set()  # what the learner's code raised in a hidden check
+
+    def new_test(self) -> None:
+        self.calls, self.kept_bytes, self.hidden_texts = [], 0, set()
+
+    def _check_budget(self):
+        if time.monotonic() >= self.deadline:
+            self.close()
+            raise OutOfBudget("not graded: the submission used up its time budget")
+
+    def _ensure(self):
+        self._check_budget()
+        if self.sandbox is not None:
+            return
+        while True:
+            if self.starts >= MAX_SANDBOX_STARTS or time.monotonic() > self.deadline:
+                raise OutOfBudget("not graded: the submission used up its time budget (its code "
+                                  "kept timing out or crashing)")
+            self.starts += 1
+            indices = [i for i in range(len(self.cells)) if i not in self.skipped]
+            sandbox = Sandbox(self.limits)
+            try:
+                sources = [self.cells[i][1] for i in indices]
+                for position, error in sandbox.run_cells(sources, self.deadline):
+                    label, _, learners = self.cells[indices[position]]
+                    if error and learners and label not in self.cell_errors:
+                        self.cell_errors[label] = error
+                self.sandbox = sandbox
+                return
+            except SandboxDied as died:
+                if died.index is None and not indices:
+                    self.events.append(f"the notebook's process: {died}")
+                    continue
+                # index None: every cell had run, and the process ended before saying so: the last
+                # cell is the one that had the process last.
+                index = indices[len(indices) - 1 if died.index is None else died.index]
+                self.skipped.add(index)
+                self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
+
+    def lookup(self, names):
+        if not names:
+            return {}
+        self._ensure()
+        try:
+            return self.sandbox.lookup(names, self.deadline)
+        except SandboxDied as died:
+            self.sandbox = None
+            self.events.append(f"looking up {', '.join(names)}: {died}")
+            raise AssertionError(f"the notebook's process ended while looking up "
+                                 f"{', '.join(names)}: {died}") from None
+
+    def call(self, name, args, kwargs):
+        record = Call(name, args, kwargs)
+        self.calls.append(record)
+        self._ensure()
+        try:
+            kind, value = self.sandbox.call(name, args, kwargs, self.deadline)
+        except SandboxDied as died:
+            self.sandbox = None
+            self.events.append(f"{name}(...): {died}")
+            raise AssertionError(f"{name}(...) did not return: {died}") from None
+        if kind == "raised":
+            kind_name, text = value
+            record.raised = f"{kind_name}: {text}"
+            error_class = getattr(builtins, kind_name, None)
+            builtin = isinstance(error_class, type) and issubclass(error_class, Exception)
+            if HIDDEN_CHECK_RUNNING.get() and text not in self.sandbox.grader_messages:
+                # Kept from the feedback (see _message): it may show the hidden inputs.
+                self.hidden_texts.update([text] if builtin else [text, kind_name])
+            if builtin and not issubclass(error_class, OutOfBudget):
+                error = error_class(text)
+            else:
+                error = AssertionError(f"{name}(...) raised {kind_name}: {text}")
+            error.raised_by = name  # the learner's function, not a check, raised it
+            raise error
+        problem = unsupported(value)
+        if problem is not None:
+            raise AssertionError(f"{name}(...) returned {problem.description}; answers must be "
+                                 "plain numpy arrays or numbers")
+        size = _nbytes(value)
+        if self.kept_bytes + size <= MAX_KEPT_RESULT_BYTES:  # else: too big to keep, not diagnosed
+            self.kept_bytes += size
+            record.result, record.ok = value, True
+        return value
+
+    def data_globals(self, name) -> list:
+        """Data globals that the learner's function reads (for feedback only: [] when unknown)."""
+        if self.sandbox is None:
+            return []
+        try:
+            return self.sandbox.data_globals(name, self.deadline)
+        except SandboxDied as died:
+            self.sandbox = None
+            self.events.append(f"asking which globals {name} reads: {died}")
+            return []
+
+    def close(self):
+        if self.sandbox is not None:
+            self.sandbox.kill()
+            self.sandbox = None
+
+
+def unsupported(value):
+    """The first value the sandbox could not send (an Unsupported) in `value`, or None."""
+    if isinstance(value, Unsupported):
+        return value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = unsupported(item)
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        for item in value.values():
+            found = unsupported(item)
+            if found is not None:
+                return found
+    return None
+
+
+class LearnerFunction:
+    """Stands for one of the learner's functions: calling it calls it in the sandbox."""
+
+    def __init__(self, session: LearnerSession, name: str):
+        self.sandbox_function_name = name
+        self.__name__ = self.__qualname__ = name
+        self._session = session
+
+    def __call__(self, *args, **kwargs):
+        return self._session.call(self.sandbox_function_name, args, kwargs)
+
+    def data_globals(self) -> list:
+        return self._session.data_globals(self.sandbox_function_name)
+
+    def __repr__(self):
+        return f"<your function {self.sandbox_function_name}>"
+
