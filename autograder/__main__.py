@@ -61,15 +61,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv=None) -> int:
+def parse(argv=None) -> argparse.Namespace:
     top = parser()
     arguments, unknown = top.parse_known_args(argv)
     if unknown and not arguments.passthrough:
         top.error(f"unrecognized arguments: {' '.join(unknown)}")
     if unknown:
         arguments.rest = unknown + arguments.rest
-    return arguments.run(arguments)
+    return arguments
 
+
+def main(argv=None) -> int:
+    arguments = parse(argv)
+    return arguments.run(arguments)
 
 if __name__ == "__main__":
     sys.exit(main())
