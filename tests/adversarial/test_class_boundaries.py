@@ -24,6 +24,8 @@ from autograder.grade.notebook import _summarise
 from autograder.grade.messages import MESSAGE_LIMIT, safe_text, summary
 from autograder.report.outputs import NBGRADER_EXPORT, grades_csv, write_reports
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = hostile_class.ASSIGNMENT
 EARLIER = "01-word-embeddings"
 FORMULAS = ['=HYPERLINK("http:"&CHAR(47)&CHAR(47)&"example.org","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]

@@ -20,6 +20,8 @@ from autograder.grade.notebook import AssignmentSpec, grade_notebook, learner_so
 from autograder.checks.hidden import hidden_check
 from autograder.sandbox.host import Limits
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = hostile_class.ASSIGNMENT  # 04-scaling-softmax-masks
 
 
