@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test setup clean
+.PHONY: book test test-fast lint chromium setup clean
 
 setup: $(STAMP)
 
@@ -19,17 +19,28 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is built: open _build/html/index.html in a browser."
 
-# The browser test uses Debian's Chromium (Playwright cannot download its own browser here).
-CHROMIUM := /usr/bin/chromium
+# The browser tests use Debian's Chromium (Playwright cannot download its own browser here). It is
+# installed by its own target, which `make test` depends on only when no Chromium is found, so a
+# machine that has one never runs apt-get (nor sudo).
+# The path that tests/test_browser.py launches.
+CHROMIUM := $(wildcard /usr/bin/chromium)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(CHROMIUM):
+chromium:
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-# Every test, the strict book build and the browser test included.
-test: $(STAMP) $(CHROMIUM)
+# ruff, configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Every test, the strict book build and the browser tests included: what CI runs.
+test: lint $(STAMP) $(if $(CHROMIUM),,chromium)
 	$(BIN)/python -m pytest tests
+
+# For development: the unit tests and the quick checks, under 2 minutes on 2 cores.
+test-fast: lint $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 clean:
 	rm -rf _build

@@ -1,73 +1,79 @@
-"""Command line of the course: ``python -m autograder <command>``.
-
-- ``release [ASSIGNMENT ...]``: regenerate exercises/ from solutions/ with nbgrader.
-- ``sync-helpers``: copy autograder/checks/notebook_helpers.py into every solution notebook's helper cell.
-- ``nbgrader ARGS ...``: run any nbgrader command with this course's configuration.
-- ``grade SUBMITTED --out OUT``: grade a class (see ``python -m autograder grade --help``).
-- ``report OUT``: the similarity report and the grades for the LMS (``python -m autograder report --help``).
+"""Command line of the course: ``python -m autograder <command>``; the commands are in the table
+COMMANDS below, and ``python -m autograder <command> --help`` describes each one.
 """
 
 import argparse
-import os
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
-from autograder import REPO_ROOT, course
-from autograder.course import authoring, nbgrader_runs
-
-
-def release(arguments) -> int:
-    for assignment in arguments.assignments or course.assignments():
-        path = nbgrader_runs.generate_release(assignment)
-        print(f"released {path.relative_to(REPO_ROOT)}")
-    return 0
+from autograder.course import commands as course_commands
+from autograder.grade import command as grade_command
+from autograder.report import command as report_command
+from autograder.tools import benchmark, demo
 
 
-def sync_helpers(arguments) -> int:
-    for assignment in course.assignments():
-        changed = authoring.sync_helpers(course.solution_notebook(assignment))
-        print(f"{'updated' if changed else 'unchanged'} {assignment}")
-    return 0
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None  # defaults to help
+    epilog: str | None = None
+    # `nbgrader` hands every argument on, its own --help included: argparse leaves the options it
+    # does not know before the first positional argument, and they go back in front, in order.
+    passthrough: bool = False
 
 
-def nbgrader(arguments) -> int:
-    os.execve(sys.executable, [sys.executable, "-m", "nbgrader", *arguments.rest], nbgrader_runs.nbgrader_environment())
+# The command table, in the way nbgrader registers its subcommands: name, one line of help, the
+# function that declares the options, and the one that runs with the parsed options.
+COMMANDS = [
+    Command("grade", "grade a folder of submissions", grade_command.add_arguments, grade_command.run,
+            grade_command.DESCRIPTION, grade_command.EXIT_STATUSES),
+    Command("report", "similarity report and LMS grades for a graded OUT",
+            report_command.add_arguments, report_command.run, report_command.DESCRIPTION),
+    Command("release", "regenerate exercises/ from solutions/ with nbgrader",
+            course_commands.add_release_arguments, course_commands.release),
+    Command("sync-helpers",
+            "copy autograder/checks/notebook_helpers.py into every solution notebook's helper cell",
+            course_commands.add_sync_helpers_arguments, course_commands.sync_helpers),
+    Command("nbgrader", "run any nbgrader command with this course's configuration",
+            course_commands.add_nbgrader_arguments, course_commands.nbgrader, passthrough=True),
+    Command("demo", "write the demo class, laid out like nbgrader's submitted folder",
+            demo.add_arguments, demo.run, demo.DESCRIPTION),
+    Command("benchmark", "time nbgrader autograde against the grade command, and the similarity report",
+            benchmark.add_arguments, benchmark.run, benchmark.DESCRIPTION),
+]
 
 
-def grade(arguments) -> int:
-    from autograder.grade.command import main as grade_main
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m autograder",
+                                  description="The course's command line: grade a class, report, author.")
+    subparsers = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help,
+                                    description=command.description or command.help,
+                                    epilog=command.epilog, add_help=not command.passthrough,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run, passthrough=command.passthrough)
+    return top
 
-    return grade_main(arguments.rest)
 
-
-def report(arguments) -> int:
-    from autograder.report.command import main as report_main
-
-    return report_main(arguments.rest)
+def parse(argv=None) -> argparse.Namespace:
+    top = parser()
+    arguments, unknown = top.parse_known_args(argv)
+    if unknown and not arguments.passthrough:
+        top.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        arguments.rest = unknown + arguments.rest
+    return arguments
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["grade"]:  # its own parser, so that `grade --help` reaches it
-        return grade(argparse.Namespace(rest=argv[1:]))
-    if argv[:1] == ["report"]:
-        return report(argparse.Namespace(rest=argv[1:]))
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("release", help="regenerate exercises/ from solutions/")
-    command.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
-    command.set_defaults(run=release)
-    commands.add_parser("sync-helpers", help="refresh the test-helper cell in solutions/").set_defaults(run=sync_helpers)
-    for name, run, text in [
-        ("nbgrader", nbgrader, "run nbgrader with this course's configuration"),
-        ("grade", grade, "grade a folder of submissions"),
-        ("report", report, "similarity report and LMS grades for a graded OUT"),
-    ]:
-        command = commands.add_parser(name, help=text, add_help=False)
-        command.add_argument("rest", nargs=argparse.REMAINDER)
-        command.set_defaults(run=run)
-    arguments = parser.parse_args(argv)
+    arguments = parse(argv)
     return arguments.run(arguments)
-
 
 if __name__ == "__main__":
     sys.exit(main())

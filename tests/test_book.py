@@ -6,32 +6,10 @@ once per test session, whichever of the two test files asks for it first; `execu
 makes a rebuild with unchanged chapters take seconds.
 """
 
-import functools
-import re
-import subprocess
-import sys
-from pathlib import Path
+import pytest
+from book_build import HTML, build_book, build_report
 
-from autograder import REPO_ROOT
-
-HTML = REPO_ROOT / "_build" / "html"
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
-
-
-@functools.cache
-def build_book() -> subprocess.CompletedProcess:
-    """Build the whole book strictly into _build/; return the finished process (it is not checked)."""
-    return subprocess.run(
-        [str(JUPYTER_BOOK), "build", ".", "-W", "-n", "--keep-going"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600,
-    )
-
-
-def build_report(result: subprocess.CompletedProcess) -> str:
-    """The lines that explain a failed build: its warnings and errors, then the end of its output."""
-    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + "\n" + result.stderr)
-    problems = [line for line in output.splitlines() if re.search(r"WARNING|ERROR|Error|Traceback", line)]
-    return "\n".join(problems[:60]) + "\n...\n" + output[-3000:]
+pytestmark = pytest.mark.slow
 
 
 def test_book_builds_strictly():

@@ -25,6 +25,8 @@ import pytest
 
 from autograder import course
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHAPTER = re.compile(r"^\d\d-[a-z0-9-]+$")  # book/04-scaling-softmax-masks.html and its siblings
 LOCAL = ("file:", "data:", "blob:", "about:")
@@ -123,7 +125,7 @@ def html_root():
     if os.environ.get("BOOK_HTML"):
         root = Path(os.environ["BOOK_HTML"]).resolve()
     else:
-        from test_book import HTML, build_book  # the same session-wide build as test_book.py
+        from book_build import HTML, build_book  # the same session-wide build as test_book.py
 
         if build_book().returncode != 0:
             pytest.fail("the book does not build; tests/test_book.py says why")

@@ -21,6 +21,8 @@ from autograder.checks.assignments import load_assignment
 from autograder.tools.demo import demo_class, mistake_index, write_class
 from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxUnavailable, Unsupported, decode, encode
 
+pytestmark = pytest.mark.slow
+
 # The detectors the course promises (issue 6), matched by the mistake names in assignments/.
 KEY_MISTAKES = [r"no scaling", r"sqrt\((d_model|E)\) instead of sqrt\(d_k\)", r"softmax over the",
                 r"inverted boolean mask", r"reshape but no transpose|without a transpose", r"no output projection"]

@@ -9,6 +9,8 @@ from autograder.course import nbgrader_runs, notebook_format
 from autograder.checks.assignments import load_assignment
 
 
+pytestmark = pytest.mark.slow
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde each assignment's submissions once; tests below read the scores."""

@@ -10,6 +10,8 @@ import mutants
 import pytest
 
 
+pytestmark = pytest.mark.slow
+
 @pytest.fixture
 def fixed_secret(monkeypatch):
     """The same hidden inputs on every run, whoever runs the tests."""

@@ -15,6 +15,7 @@ def tracked_notebooks():
     return [REPO_ROOT / line for line in listed.stdout.splitlines()]
 
 
+@pytest.mark.slow  # runs nbgrader's generate_assignment on every assignment
 def test_exercises_match_what_generate_assignment_makes(tmp_path):
     root = nbgrader_runs.scratch_course(tmp_path, course.assignments())
     for assignment in course.assignments():

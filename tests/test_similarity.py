@@ -44,7 +44,7 @@ def _namespace(notebook: dict) -> dict:
     for cell in notebook["cells"]:
         grade_id = nbgrader_metadata(cell).get("grade_id")
         if grade_id == "tools" or nbgrader_metadata(cell).get("solution"):
-            exec(honest_answers._source(cell), namespace)  # noqa: S102
+            exec(honest_answers._source(cell), namespace)
     return namespace
 
 

@@ -13,6 +13,8 @@ from autograder.tools import honest_answers
 
 from autograder.report import similarity
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 LOCAL = ("file:", "data:", "about:")
 

@@ -54,7 +54,7 @@ def hidden_check(assignment: str, check: str, *functions) -> None:
     token = HIDDEN_CHECK_RUNNING.set(True)
     try:
         module.CHECKS[check](rng, *(Recorded(function, log) for function in functions))
-    except Exception as error:  # noqa: BLE001 - every failure becomes one readable message
+    except Exception as error:  # every failure becomes one readable message
         raise AssertionError(feedback(check, error, log, functions)) from None
     finally:
         HIDDEN_CHECK_RUNNING.reset(token)

@@ -44,29 +44,38 @@ def _size(text: str) -> int:
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))
 
 
-def parse_arguments(argv):
-    paragraphs = __doc__.split("\n\n")
-    exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
-    parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
-                                     epilog=exit_statuses)
+# The help of `python -m autograder grade`: what it does, the row statuses and the exit statuses.
+DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[:2]).replace("``", "")
+EXIT_STATUSES = next(text for text in __doc__.split("\n\n")
+                     if text.startswith("Exit status")).replace("``", "")
+
+
+def _size_text(size: int) -> str:
+    """The inverse of _size, for the help: 2147483648 -> "2G"."""
+    exponent = max(power for power in range(5) if size % 1024 ** power == 0)
+    return f"{size // 1024 ** exponent}{' KMGT'[exponent].strip()}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
                         help="grade this assignment (repeatable; default: every assignment with a folder "
                              "in SUBMITTED)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="wall-clock seconds for each cell and each call (default 30)")
-    parser.add_argument("--memory", type=_size, default=2 << 30, help="memory limit of the learner's process (default 2G)")
-    parser.add_argument("--cpu", type=int, default=120, help="CPU seconds of one learner process (default 120)")
+    parser.add_argument("--timeout", type=float, default=Limits.timeout,
+                        help="wall-clock seconds for each cell and each call (default %(default)s)")
+    parser.add_argument("--memory", type=_size, default=Limits.memory_bytes,
+                        help=f"memory limit of the learner's process (default {_size_text(Limits.memory_bytes)})")
+    parser.add_argument("--cpu", type=int, default=Limits.cpu_seconds,
+                        help="CPU seconds of one learner process (default %(default)s)")
     parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds for one notebook (default 20 x timeout)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
-    return parser.parse_args(argv)
 
 
 # ------------------------------------------------------------------------------------------------
 
-def main(argv=None) -> int:
-    arguments = parse_arguments(argv)
+def run(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
@@ -131,6 +140,3 @@ def summary_line(results: list[NotebookResult]) -> str:
     return (f"{count[Status.GRADED]} graded, {count[Status.MISSING]} missing (not handed in), "
             f"{count[Status.ERROR]} could not be graded (status error)")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

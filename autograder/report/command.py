@@ -23,8 +23,10 @@ from autograder.report import lms, similarity
 from autograder.report.outputs import _write
 
 
-def parse_arguments(argv):
-    parser = argparse.ArgumentParser(prog="python -m autograder report", description=__doc__.split("\n")[0])
+DESCRIPTION = __doc__.split("\n")[0].replace("``", "")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="the --out folder of a grading run (holds grades.csv)")
     parser.add_argument("--submitted", type=Path, default=None,
                         help="the notebooks to compare, <student>/<assignment>/<notebook>.ipynb "
@@ -33,7 +35,6 @@ def parse_arguments(argv):
                         help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv")
     parser.add_argument("--common", type=int, default=similarity.COMMON,
                         help=f"ignore code that more than this many students share (default {similarity.COMMON})")
-    return parser.parse_args(argv)
 
 
 def write_similarity(out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON) -> str:
@@ -71,8 +72,7 @@ def after_grading(out: Path, submitted: Path) -> None:
               file=sys.stderr)
 
 
-def main(argv=None) -> int:
-    arguments = parse_arguments(argv)
+def run(arguments: argparse.Namespace) -> int:
     out = arguments.out
     if not (out / "grades.csv").is_file():
         print(f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED --out {out} "
@@ -91,6 +91,3 @@ def main(argv=None) -> int:
     print(write_similarity(out, submitted, known, arguments.common), file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Benchmark: grade one synthetic class with plain sequential ``nbgrader autograde`` and with
 ``python -m autograder grade``, in one run, and report seconds per notebook and the ratio.
 
-    python -m autograder.tools.benchmark [--assignment 04-scaling-softmax-masks] [--copies 2] [--workers N]
+    python -m autograder benchmark [--assignment 04-scaling-softmax-masks] [--copies 2] [--workers N]
                                    [--similarity-students 1000] [--only-similarity]
 
 The class is the demo class without its broken notebook (full marks, untouched release, each
@@ -29,15 +29,19 @@ from autograder.grade.results import NotebookResult
 from autograder.tools.demo import demo_class
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.tools.benchmark", description=__doc__.split("\n")[0])
+DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", default="04-scaling-softmax-masks")
     parser.add_argument("--copies", type=int, default=2, help="repeat the class this many times (default 2)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--similarity-students", type=int, default=1000,
                         help="students in the similarity section (default 1000)")
     parser.add_argument("--only-similarity", action="store_true", help="run the similarity section alone")
-    arguments = parser.parse_args(argv)
+
+
+def run(arguments: argparse.Namespace) -> int:
     if arguments.only_similarity:
         return similarity_benchmark(arguments.similarity_students)
     os.environ.setdefault(environment.GRADING_SECRET, "benchmark-secret")
@@ -111,6 +115,3 @@ def similarity_benchmark(students: int, copies: int = 5) -> int:
     print(summary)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

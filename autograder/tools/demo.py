@@ -1,6 +1,6 @@
 """Write a small demo class, laid out like nbgrader's submitted folder, for the instructor's flow.
 
-``python -m autograder.tools.demo SUBMITTED`` writes ``<student>/<assignment>/<notebook>.ipynb`` for
+``python -m autograder demo SUBMITTED`` writes ``<student>/<assignment>/<notebook>.ipynb`` for
 each assignment in solutions/: student ``full-marks`` hands in the reference solution (full
 marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid JSON for every
 assignment (each named in grades.csv with status error, nobody else affected), and
@@ -10,7 +10,6 @@ assignment (each named in grades.csv with status error, nobody else affected), a
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import nbformat
@@ -70,16 +69,16 @@ def write_class(students: dict, folder: Path) -> Path:
     return folder
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.tools.demo", description=__doc__.split("\n\n")[0])
+DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="where to write the submissions")
     parser.add_argument("--assignment", action="append", help="assignment id (default: all; repeatable)")
     parser.add_argument("--copies", type=int, default=1, help="honest students per kind (default 1)")
-    arguments = parser.parse_args(argv)
+
+
+def run(arguments: argparse.Namespace) -> int:
     write_class(demo_class(arguments.assignment, arguments.copies), arguments.folder)
     print(f"wrote a demo class to {arguments.folder}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,6 +22,8 @@ import hostile_class
 from autograder import REPO_ROOT, course
 from autograder.grade import command as grading
 
+pytestmark = pytest.mark.slow
+
 SECRET = "adversarial-suite-secret"
 NOBODY = pwd.getpwnam("nobody")
 

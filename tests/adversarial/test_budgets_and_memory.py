@@ -29,6 +29,8 @@ from autograder.grade.notebook import grade_notebook
 from autograder.grade.results import NotebookResult, Status
 from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT, BUDGET = 1.0, 20.0  # `--timeout 1` and its default budget, 20 x timeout
 SLACK = 8.0  # "its budget plus a few seconds", on a shared, busy machine
 

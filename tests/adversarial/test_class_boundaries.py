@@ -26,6 +26,8 @@ from autograder.grade.results import NotebookResult, Status, TestCellResult
 from autograder.grade.messages import MESSAGE_LIMIT, safe_text, summary
 from autograder.report.outputs import NBGRADER_EXPORT, grades_csv, write_reports
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = hostile_class.ASSIGNMENT
 EARLIER = "01-word-embeddings"
 FORMULAS = ['=HYPERLINK("http:"&CHAR(47)&CHAR(47)&"example.org","x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
@@ -215,10 +217,10 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
 
 
 def test_help_texts_are_whole_sentences():
-    for module in ["autograder.tools.demo", "autograder"]:
-        arguments = [module, "grade", "--help"] if module == "autograder" else [module, "--help"]
-        text = subprocess.run([sys.executable, "-m", *arguments], cwd=REPO_ROOT, capture_output=True,
-                              text=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True).stdout
+    for command in ["demo", "grade"]:
+        text = subprocess.run([sys.executable, "-m", "autograder", command, "--help"], cwd=REPO_ROOT,
+                              capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True).stdout
         description = text.split("\n\n")[1].replace("\n", " ").strip()
         assert description.endswith("."), description
     assert "Exit status: 0" in text

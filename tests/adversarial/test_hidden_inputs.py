@@ -23,6 +23,8 @@ from autograder.grade.notebook import grade_notebook
 from autograder.checks.hidden import hidden_check
 from autograder.sandbox.host import Limits
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = hostile_class.ASSIGNMENT  # 04-scaling-softmax-masks
 
 

@@ -1,0 +1,93 @@
+"""autograder/grade/collect.py: one task per (student, assignment), an error row for the rest."""
+
+import os
+
+import pytest
+
+from autograder.grade.collect import collect
+
+pytestmark = pytest.mark.unit
+
+KNOWN = ["01-a", "02-b"]
+
+
+def notebook(root, student, assignment, name=None):
+    folder = root / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{assignment}.ipynb")
+    path.write_text("{}")
+    return path
+
+
+def test_one_task_per_student_and_assignment(tmp_path):
+    """Does every student get a task for every assignment that someone handed in?"""
+    ada = notebook(tmp_path, "ada", "01-a")
+    notebook(tmp_path, "bob", "01-a")
+    notebook(tmp_path, "bob", "02-b")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert rows == []
+    assert [(student, assignment) for student, assignment, _, _ in tasks] == [
+        ("ada", "01-a"), ("ada", "02-b"), ("bob", "01-a"), ("bob", "02-b")]
+    assert tasks[0] == ("ada", "01-a", ada, [])
+    assert tasks[1] == ("ada", "02-b", None, ["not submitted: no folder 02-b/"])
+
+
+def test_named_assignments_only(tmp_path):
+    """With --assignment, are other assignments' folders left alone, not reported?"""
+    notebook(tmp_path, "ada", "01-a")
+    notebook(tmp_path, "ada", "02-b")
+    notebook(tmp_path, "ada", "99-unknown")
+    tasks, rows = collect(tmp_path, KNOWN, ["02-b"])
+    assert [task[:2] for task in tasks] == [("ada", "02-b")] and rows == []
+
+
+def test_unknown_assignment_folder_is_an_error_row(tmp_path):
+    """Without --assignment, is a folder that is no assignment of the course reported by name?"""
+    notebook(tmp_path, "ada", "01-a")
+    notebook(tmp_path, "ada", "99-unknown")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task[:2] for task in tasks] == [("ada", "01-a")]
+    assert [(row["student"], row["assignment"], row["status"]) for row in rows] == [
+        ("ada", "99-unknown", "error")]
+    assert "unknown assignment '99-unknown'" in rows[0]["message"]
+
+
+def test_a_student_folder_that_cannot_be_an_id(tmp_path):
+    """Is a student folder with a control character in its name refused with a row, not graded?"""
+    notebook(tmp_path, "ada", "01-a")
+    notebook(tmp_path, "bad\nname", "01-a")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task[0] for task in tasks] == ["ada"]
+    assert rows[0]["student"] == "bad\\nname" and "rename it" in rows[0]["message"]
+
+
+def test_hidden_files_and_symbolic_links_are_skipped(tmp_path):
+    """Are dot-folders and a symbolic link to another student's folder ignored?"""
+    notebook(tmp_path, "ada", "01-a")
+    notebook(tmp_path, ".ipynb_checkpoints", "01-a")
+    os.symlink(tmp_path / "ada", tmp_path / "mallory")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task[0] for task in tasks] == ["ada"] and rows == []
+
+
+def test_a_renamed_notebook_is_graded_with_a_note(tmp_path):
+    """Is the one notebook of a folder graded even under another name, with a note saying so?"""
+    path = notebook(tmp_path, "ada", "01-a", "Untitled.ipynb")
+    tasks, _ = collect(tmp_path, KNOWN)
+    assert tasks == [("ada", "01-a", path, ["the notebook is named Untitled.ipynb, not 01-a.ipynb"])]
+
+
+def test_several_notebooks_none_named_as_expected(tmp_path):
+    """Are two notebooks with neither of the expected name an error row that names both?"""
+    notebook(tmp_path, "ada", "01-a", "one.ipynb")
+    notebook(tmp_path, "ada", "01-a", "two.ipynb")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert tasks == []
+    assert rows[0]["status"] == "error" and "one.ipynb, two.ipynb" in rows[0]["message"]
+
+
+def test_an_empty_assignment_folder_is_a_missing_notebook(tmp_path):
+    """Does an empty assignment folder give a task with no path, for the grader to call missing?"""
+    (tmp_path / "ada" / "01-a").mkdir(parents=True)
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert tasks == [("ada", "01-a", None, ["missing notebook: expected 01-a/01-a.ipynb"])]
