@@ -47,9 +47,9 @@ def test_unknown_assignment_folder_is_an_error_row(tmp_path):
     notebook(tmp_path, "ada", "99-unknown")
     tasks, rows = collect(tmp_path, KNOWN)
     assert [task[:2] for task in tasks] == [("ada", "01-a")]
-    assert [(row["student"], row["assignment"], row["status"]) for row in rows] == [
+    assert [(row.student, row.assignment, row.status) for row in rows] == [
         ("ada", "99-unknown", "error")]
-    assert "unknown assignment '99-unknown'" in rows[0]["message"]
+    assert "unknown assignment '99-unknown'" in rows[0].message
 
 
 def test_a_student_folder_that_cannot_be_an_id(tmp_path):
@@ -58,7 +58,7 @@ def test_a_student_folder_that_cannot_be_an_id(tmp_path):
     notebook(tmp_path, "bad\nname", "01-a")
     tasks, rows = collect(tmp_path, KNOWN)
     assert [task[0] for task in tasks] == ["ada"]
-    assert rows[0]["student"] == "bad\\nname" and "rename it" in rows[0]["message"]
+    assert rows[0].student == "bad\\nname" and "rename it" in rows[0].message
 
 
 def test_hidden_files_and_symbolic_links_are_skipped(tmp_path):
@@ -83,7 +83,7 @@ def test_several_notebooks_none_named_as_expected(tmp_path):
     notebook(tmp_path, "ada", "01-a", "two.ipynb")
     tasks, rows = collect(tmp_path, KNOWN)
     assert tasks == []
-    assert rows[0]["status"] == "error" and "one.ipynb, two.ipynb" in rows[0]["message"]
+    assert rows[0].status == "error" and "one.ipynb, two.ipynb" in rows[0].message
 
 
 def test_an_empty_assignment_folder_is_a_missing_notebook(tmp_path):

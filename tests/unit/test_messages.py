@@ -3,6 +3,7 @@
 import pytest
 
 from autograder.grade import messages
+from autograder.grade.results import NotebookResult, Status, TestCellResult
 
 pytestmark = pytest.mark.unit
 
@@ -63,16 +64,15 @@ def test_shorten_counts_a_part_too_long_to_be_useful():
 
 def test_summary_of_a_graded_notebook_names_failures_and_mistakes():
     """Does the one-line summary count passed tests and name each failure with its likely mistake?"""
-    result = {"status": "graded", "message": "", "notes": ["renamed"], "events": [],
-              "cell_errors": {"cell 3": "NameError: x"},
-              "tests": [{"grade_id": "t1", "passed": True, "message": "", "mistakes": []},
-                        {"grade_id": "t2", "passed": False, "message": "wrong shape",
-                         "mistakes": ["no scaling"]}]}
+    result = NotebookResult(
+        "ada", "01-a", Status.GRADED, "", notes=("renamed",), cell_errors={"cell 3": "NameError: x"},
+        tests=(TestCellResult("t1", 1.0, 1.0, passed=True),
+               TestCellResult("t2", 1.0, message="wrong shape", mistakes=("no scaling",))))
     assert messages.summary(result) == ("1 of 2 tests passed | t2: wrong shape (looks like: no scaling)"
                                         " | cell 3 raised NameError: x | renamed")
 
 
 def test_summary_of_an_ungraded_notebook_is_its_message():
     """Is a missing notebook summarised by its message and notes alone?"""
-    result = {"status": "missing", "message": "not handed in", "notes": ["no folder"], "tests": []}
+    result = NotebookResult("ada", "01-a", Status.MISSING, "not handed in", notes=("no folder",))
     assert messages.summary(result) == "not handed in | no folder"

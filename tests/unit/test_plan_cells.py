@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 import pytest
 from cells import code, markdown
 
-from autograder.grade.notebook import _defined_names, _free_names, plan_cells
+from autograder.grade.assignment_spec import _defined_names, _free_names
+from autograder.grade.cell_plan import plan_cells
 
 pytestmark = pytest.mark.unit
 

@@ -4,6 +4,7 @@ secret, the student, the assignment, the check and the submission."""
 import numpy as np
 import pytest
 
+from autograder import environment
 from autograder.checks import secret
 
 pytestmark = pytest.mark.unit
@@ -45,5 +46,5 @@ def test_code_digest_depends_on_the_cells_and_their_boundaries():
 
 def test_the_secret_comes_from_the_environment_first(monkeypatch):
     """Is $MHA_GRADING_SECRET used, when set, without reading or creating .grading-secret?"""
-    monkeypatch.setenv(secret.SECRET_ENV, "from-the-environment")
+    monkeypatch.setenv(environment.GRADING_SECRET, "from-the-environment")
     assert secret.grading_secret() == b"from-the-environment"
