@@ -12,7 +12,7 @@ One notebook's bounds in this trusted process:
 - memory: one answer from the sandbox at a time (Limits.max_answer_bytes, 64 MiB of arrays, built
   without a copy, plus at most 1 MiB of JSON), the current test's call results (MAX_KEPT_RESULT_BYTES,
   64 MiB), and the checks' own work on the shapes they chose (the grader's functions refuse any
-  other shape): about 160 MB above the worker's baseline. grading.grade_all stops a worker past
+  other shape): about 160 MB above the worker's baseline. grade.cluster stops a worker past
   MAX_WORKER_RSS anyway, charging only the notebook it held.
 """
 
