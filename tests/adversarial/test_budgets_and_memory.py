@@ -257,7 +257,6 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
             scheduler=dask_cluster.scheduler_address, grace_seconds=grace, max_worker_rss=rss))
         seconds = time.monotonic() - started
         assert len(client.scheduler_info()["workers"]) == 2  # the nannies replaced every worker
-    assert seconds < 180, seconds
     by_student = {row["student"]: row for row in results}
     assert sorted(by_student) == sorted(students) and len(results) == len(students)
     for student in ("alice", "bob", "carol"):
@@ -267,6 +266,9 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
     assert "more than 1536 MiB of memory" in by_student["hog"]["message"], by_student["hog"]
     assert "held the grader for more than 13 s" in by_student["stuck"]["message"], \
         by_student["stuck"]
+    # The class completes: three worker restarts (torch imported again each time) on a busy
+    # 2-core machine took 235 s once; a hang would not end at all.
+    assert seconds < 600, seconds
 
 
 # ------------------------------------------------------------------------------------------------
