@@ -13,8 +13,8 @@ One notebook's bounds in this trusted process:
   without a copy, plus at most 1 MiB of JSON), the current test's call results
   (MAX_KEPT_RESULT_BYTES, 64 MiB), and the checks' own work on the shapes they chose (the
   grader's functions refuse any other shape): about 160 MB above the worker's baseline.
-  autograder/grade/pool.py stops a worker past MAX_WORKER_RSS anyway, charging only the notebook
-  it held.
+  autograder/grade/cluster.py stops a worker past MAX_WORKER_RSS anyway, charging only the
+  notebook it held.
 
 The pieces: assignment_spec.py (what the course says), cell_plan.py (reading the submission and
 planning its cells), learner_session.py (the learner's process), diagnosis.py (known mistakes),
