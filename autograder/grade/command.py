@@ -4,12 +4,19 @@ SUBMITTED is laid out like nbgrader's submitted folder, ``<student>/<assignment>
 Every notebook gets a row in OUT/grades.csv, whatever is wrong with it, with the status
 ``graded``, ``missing`` (not handed in) or ``error`` (handed in but could not be graded: a broken
 file, a folder name that cannot be an id, a crash of the grader). Everything is written under OUT:
-grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py and
-.grading.lock.
+grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py,
+.grading.lock and .journal.jsonl.
+
+Each result is recorded in OUT/.journal.jsonl the moment it arrives. Run again, the same command
+grades only the notebooks that are not recorded there or whose content changed since (SHA-256 of
+the file), so a run that was killed or stopped with Ctrl-C resumes where it stopped and ends with
+the same files as an uninterrupted run. --regrade grades everything again; so does a run whose
+grading secret, checks or limits differ from the journal's (it says so).
 
 Exit status: 0 when every notebook handed in was graded, 3 when the class was graded but some
 notebooks could not be (status ``error`` in grades.csv), 2 when the class could not be graded at
-all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment).
+all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment), 130
+when stopped by Ctrl-C (what was graded is recorded: the same command resumes).
 
 Learner code runs only in the sandbox (autograder/sandbox/child.py); the checks run in worker
 processes of the grader (one per core by default); only this main process writes OUT.
@@ -19,18 +26,21 @@ import argparse
 import fcntl
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
 
 from autograder import course
 from autograder.grade.collect import collect
+from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.pool import grade_all
 from autograder.sandbox.host import Limits
 
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
+INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT
 
 
 def _size(text: str) -> int:
@@ -42,9 +52,10 @@ def _size(text: str) -> int:
 
 def parse_arguments(argv):
     paragraphs = __doc__.split("\n\n")
-    exit_statuses = next(text for text in paragraphs if text.startswith("Exit status"))
+    epilog = [text for text in paragraphs if text.startswith(("Each result", "Exit status"))]
     parser = argparse.ArgumentParser(prog="python -m autograder grade", description=paragraphs[0],
-                                     epilog=exit_statuses)
+                                     epilog="\n\n".join(epilog),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
     parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
     parser.add_argument("--assignment", action="append", metavar="ID",
@@ -56,6 +67,9 @@ def parse_arguments(argv):
     parser.add_argument("--cpu", type=int, default=120, help="CPU seconds of one learner process (default 120)")
     parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds for one notebook (default 20 x timeout)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every notebook again, even those recorded in "
+                             "OUT/.journal.jsonl by an earlier run (a new journal is started)")
     return parser.parse_args(argv)
 
 
@@ -63,6 +77,14 @@ def parse_arguments(argv):
 
 def main(argv=None) -> int:
     arguments = parse_arguments(argv)
+    try:
+        return _grade_class(arguments)
+    except KeyboardInterrupt:  # before any result was recorded (those after are handled below)
+        print("interrupted before grading started: nothing was recorded", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _grade_class(arguments) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
@@ -103,20 +125,59 @@ def main(argv=None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
+    journal = Journal(out, comparable(secret, limits, budget))
+    if not arguments.regrade:
+        journal.load()
+    for note in journal.notes:
+        print(f"note: {note}", file=sys.stderr)
+    digests = [file_digest(path) for _, _, path, _ in tasks]
+    finished = {}  # task index -> result, from the journal or graded now
+    for index, (student, assignment, path, _) in enumerate(tasks):
+        recorded = journal.recorded_result(student, assignment, path, digests[index])
+        if recorded is not None:
+            finished[index] = recorded
+    to_grade = [index for index in range(len(tasks)) if index not in finished]
+    from_journal = len(finished)
+    already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
     print(f"sandbox: user+network+mount namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
-          f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; {len(tasks)} notebooks, {arguments.workers} workers",
-          file=sys.stderr)
-    graded = grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
-    # Learners' text (exception messages, printed names) enters here from the sandbox, through the
-    # workers, and file names entered in collect: made safe once, before anything is written.
-    results = [safe_strings(result) for result in rows + graded]
-    results.sort(key=lambda result: (result["student"], result["assignment"]))
-    from autograder.report.outputs import write_reports
+          f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; grading {len(to_grade)} of "
+          f"{len(tasks)} notebooks{already}, {arguments.workers} workers", file=sys.stderr)
+    index_of = {(task[0], task[1]): index for index, task in enumerate(tasks)}
+    journal.open()
+    graded = grade_all([tasks[index] for index in to_grade], arguments.workers, limits, budget,
+                       secret, not arguments.no_progress)
+    try:
+        for result in graded:
+            index = index_of[result["student"], result["assignment"]]
+            finished[index] = journal.record(result["student"], result["assignment"],
+                                             tasks[index][2], digests[index], result)
+        # Learners' text (exception messages, printed names) enters here from the sandbox, through
+        # the workers, and file names entered in collect: made safe once, before anything is
+        # written. Sorted as the journal's order is not the class's.
+        results = [safe_strings(result)
+                   for result in rows + [finished[index] for index in range(len(tasks))]]
+        results.sort(key=lambda result: (result["student"], result["assignment"]))
+        from autograder.report.outputs import write_reports
 
-    write_reports(results, out, known)
-    from autograder.report.command import after_grading  # similarity report and LMS grades (issue 15)
+        write_reports(results, out, known)
+        # The similarity report and LMS grades (issue 15).
+        from autograder.report.command import after_grading
 
-    after_grading(out, submitted)
+        after_grading(out, submitted)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        try:
+            graded.close()  # stops the workers
+            journal.close()
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(f"interrupted: {from_journal + journal.recorded} of {len(tasks)} notebooks are "
+              f"recorded in {journal.path} ({journal.recorded} graded in this run); run the same "
+              "command again to grade the rest and write the reports", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        graded.close()
+        journal.close()
     elapsed = time.monotonic() - started
     print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
           f"{out / 'grades.csv'})", file=sys.stderr)

@@ -3,6 +3,7 @@ spec, and grades one notebook at a time, so the parent always knows which notebo
 when it died."""
 
 import os
+import signal
 import sys
 import time
 from multiprocessing import get_context
@@ -46,6 +47,9 @@ MAX_WORKER_RSS = 3 << 30
 
 def _worker_loop(connection, limits: Limits, budget: float, secret: str) -> None:
     """One grading worker: one notebook at a time, so the parent always knows which one it holds."""
+    # Ctrl-C reaches the whole foreground process group: only the parent acts on it (it records
+    # what has arrived and stops the workers), so a worker must not die half-way through a reply.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _init_worker(limits, budget, secret)
     while True:
         try:
@@ -86,20 +90,22 @@ class _Worker:
         self.connection.close()
 
 
-def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, progress: bool) -> list:
-    """Grade every task in `workers` processes; a result for each, whatever happens to a worker.
+def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, progress: bool):
+    """Grade every task in `workers` processes; yield a result for each as soon as it arrives
+    (in no set order), whatever happens to a worker.
 
     Each worker holds one notebook at a time. When a worker dies (the out-of-memory killer, a
     crash), only the notebook it held is charged: it is retried once in a fresh worker, then given
     an error row; the others are not disturbed. A worker that holds one notebook for longer than
     its budget plus WORKER_GRACE_SECONDS, or grows past MAX_WORKER_RSS, is stopped, and that
-    notebook alone gets an error row."""
+    notebook alone gets an error row. Closing the generator early (Ctrl-C) stops every worker at
+    once."""
     from multiprocessing.connection import wait
 
     from tqdm import tqdm
 
     context = get_context("fork")
-    results, attempts, pending = [], {}, list(range(len(tasks)))
+    results, attempts, pending = [], {}, list(range(len(tasks)))  # results: not yet yielded
     pending.reverse()  # popped from the end: in order
     pool: list[_Worker] = []
     bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr,
@@ -110,6 +116,7 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
         results.append(_row(student, assignment, None, "error", message))
         bar.update(1)
 
+    finished = False
     try:
         while pending or any(worker.index is not None for worker in pool):
             while pending and len(pool) < max(1, workers):
@@ -121,6 +128,8 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
                         worker.give(index, tasks[index])
                     except OSError:  # it died before taking the notebook: seen below as a crash
                         pass
+            yield from results  # once every worker has its next notebook: they work meanwhile
+            results.clear()
             busy = [worker for worker in pool if worker.index is not None]
             wait([worker.connection for worker in busy] + [worker.process.sentinel for worker in busy], timeout=0.5)
             for worker in busy:
@@ -150,14 +159,17 @@ def grade_all(tasks, workers: int, limits: Limits, budget: float, secret: str, p
                     fail(index, "the grader's worker process crashed twice on this notebook")
                 else:
                     pending.append(index)
+        yield from results
+        finished = True
     finally:
         for worker in pool:
             try:
-                worker.connection.send(None)
+                if finished:  # idle: let it exit; otherwise (interrupted) it is killed below
+                    worker.connection.send(None)
             except OSError:
                 pass
         for worker in pool:
-            worker.process.join(timeout=5)
+            if finished:
+                worker.process.join(timeout=5)
             worker.stop()
         bar.close()
-    return results

@@ -237,7 +237,7 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(monkeypatch):
     students = ["alice", "killer", "bob", "hog", "stuck", "carol"]
     tasks = [(student, "04-scaling-softmax-masks", None, []) for student in students]
     started = time.monotonic()
-    results = pool.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False)
+    results = list(pool.grade_all(tasks, 2, Limits(), 1.0, "secret", progress=False))
     assert time.monotonic() - started < 30
     by_student = {row["student"]: row for row in results}
     assert sorted(by_student) == sorted(students) and len(results) == len(students)
