@@ -89,7 +89,7 @@ def _start_and_stop(submitted, out, stop: signal.Signals, total: int):
 def uninterrupted(tmp_path_factory):
     """The class of one assignment, graded in one go: what every resumed run must end with."""
     root = tmp_path_factory.mktemp("resume")
-    submitted = write_class(demo_class([ASSIGNMENT], copies=2), root / "submitted")
+    submitted = write_class(demo_class([ASSIGNMENT]), root / "submitted")
     out = root / "uninterrupted"
     run = _grade(submitted, out)
     graded, total, reused = _plan(run)
