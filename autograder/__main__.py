@@ -30,7 +30,7 @@ class Command:
 # function that declares the options, and the one that runs with the parsed options.
 COMMANDS = [
     Command("grade", "grade a folder of submissions", grade_command.add_arguments, grade_command.run,
-            grade_command.DESCRIPTION, grade_command.EXIT_STATUSES),
+            grade_command.DESCRIPTION, grade_command.EPILOG),
     Command("report", "similarity report and LMS grades for a graded OUT",
             report_command.add_arguments, report_command.run, report_command.DESCRIPTION),
     Command("release", "regenerate exercises/ from solutions/ with nbgrader",

@@ -186,7 +186,7 @@ class GradingCluster:
 
     def grade(self, tasks, budget: float, progress: bool, *,
               grace_seconds: float = WORKER_GRACE_SECONDS,
-              max_worker_rss: int = MAX_WORKER_RSS) -> Iterator[dict]:
+              max_worker_rss: int = MAX_WORKER_RSS) -> Iterator[NotebookResult]:
         dispatcher = _Dispatcher(self.client, tasks, self.limits, budget, progress, grace_seconds,
                                  max_worker_rss)
         yield from dispatcher.results()
@@ -202,7 +202,7 @@ class GradingCluster:
 
 
 def grade_on_cluster(tasks, workers: int, limits: Limits, budget: float, secret: str,
-                     progress: bool, scheduler: str | None = None, **backstops) -> Iterator[dict]:
+                     progress: bool, scheduler: str | None = None, **backstops) -> Iterator[NotebookResult]:
     """One result per task, as they are graded, on a cluster started (or joined) for them."""
     with GradingCluster(workers, limits, secret, scheduler) as grading:
         yield from grading.grade(tasks, budget, progress, **backstops)
@@ -234,7 +234,7 @@ class _Dispatcher:
         self.bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress,
                         file=sys.stderr, dynamic_ncols=True)
 
-    def results(self) -> Iterator[dict]:
+    def results(self) -> Iterator[NotebookResult]:
         from distributed import as_completed
 
         # Futures join it as they are handed out; cancelled ones come out too and are ignored.
@@ -293,7 +293,7 @@ class _Dispatcher:
                 self.completed.add(future)
                 self.held[future] = (index, address, worker["id"], time.monotonic())
 
-    def _finished(self, future) -> Iterator[dict]:
+    def _finished(self, future) -> Iterator[NotebookResult]:
         if future not in self.held:
             return
         index = self.held[future][0]
@@ -319,13 +319,13 @@ class _Dispatcher:
             yield not_graded(student, assignment, f"internal grader error: {type(error).__name__}: {error}")
         # "cancelled", "lost": seen as a dead worker by _charge_dead_workers
 
-    def _charge_dead_workers(self, workers: dict) -> Iterator[dict]:
+    def _charge_dead_workers(self, workers: dict) -> Iterator[NotebookResult]:
         """The notebooks of workers that are gone (or restarted under the same address)."""
         for future, (index, address, worker_id, _) in list(self.held.items()):
             if workers.get(address, {}).get("id") != worker_id:
                 yield from self._crashed(future)
 
-    def _crashed(self, future) -> Iterator[dict]:
+    def _crashed(self, future) -> Iterator[NotebookResult]:
         index, _, worker_id, _ = self.held.pop(future)
         future.cancel()
         student, assignment, _, _ = self.tasks[index]
@@ -364,7 +364,7 @@ class _Dispatcher:
         except Exception:  # noqa: BLE001 - no nanny (`dask worker --no-nanny`): end it from inside
             self.client.run(os._exit, 1, workers=[address], on_error="ignore")
 
-    def _give_up(self, message: str) -> Iterator[dict]:
+    def _give_up(self, message: str) -> Iterator[NotebookResult]:
         for future in list(self.held):
             index = self.held.pop(future)[0]
             future.cancel()

@@ -4,12 +4,19 @@ SUBMITTED is laid out like nbgrader's submitted folder, ``<student>/<assignment>
 Every notebook gets a row in OUT/grades.csv, whatever is wrong with it, with the status
 ``graded``, ``missing`` (not handed in) or ``error`` (handed in but could not be graded: a broken
 file, a folder name that cannot be an id, a crash of the grader). Everything is written under OUT:
-grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py and
-.grading.lock.
+grades.csv, results.json, feedback/, plots/, autograded/, gradebook.db, nbgrader_config.py,
+.grading.lock and .journal.jsonl.
+
+Each result is recorded in OUT/.journal.jsonl the moment it arrives. Run again, the same command
+grades only the notebooks that are not recorded there or whose content changed since (SHA-256 of
+the file), so a run that was killed or stopped with Ctrl-C resumes where it stopped and ends with
+the same files as an uninterrupted run. --regrade grades everything again; so does a run whose
+grading secret, checks or limits differ from the journal's (it says so).
 
 Exit status: 0 when every notebook handed in was graded, 3 when the class was graded but some
 notebooks could not be (status ``error`` in grades.csv), 2 when the class could not be graded at
-all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment).
+all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --assignment), 130
+when stopped by Ctrl-C (what was graded is recorded: the same command resumes).
 
 Learner code runs only in the sandbox (autograder/sandbox/child.py); the checks run on Dask
 workers: a local cluster of one process per core by default, or an existing cluster with
@@ -21,6 +28,7 @@ import fcntl
 import os
 import re
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,6 +36,7 @@ from pathlib import Path
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
 from autograder.grade.collect import collect
+from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.cluster import ClusterRefused, GradingCluster
 from autograder.grade.results import NotebookResult, Status
@@ -37,6 +46,7 @@ from autograder.sandbox.host import Limits
 
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
+INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT
 
 
 def _size(text: str) -> int:
@@ -46,10 +56,11 @@ def _size(text: str) -> int:
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))
 
 
-# The help of `python -m autograder grade`: what it does, the row statuses and the exit statuses.
+# The help of `python -m autograder grade`: what it does, the row statuses, resuming, and the
+# exit statuses.
 DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[:2]).replace("``", "")
-EXIT_STATUSES = next(text for text in __doc__.split("\n\n")
-                     if text.startswith("Exit status")).replace("``", "")
+EPILOG = "\n\n".join(text for text in __doc__.split("\n\n")
+                     if text.startswith(("Each result", "Exit status"))).replace("``", "")
 
 
 def _size_text(size: int) -> str:
@@ -78,11 +89,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`dask worker` (default: $DASK_SCHEDULER_ADDRESS, else a local "
                              "cluster of --workers)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every notebook again, even those recorded in "
+                             "OUT/.journal.jsonl by an earlier run (a new journal is started)")
 
 
 # ------------------------------------------------------------------------------------------------
 
 def run(arguments: argparse.Namespace) -> int:
+    try:
+        return _grade_class(arguments)
+    except KeyboardInterrupt:  # before any result was recorded (those after are handled below)
+        print("interrupted before grading started: nothing was recorded", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
         print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
@@ -95,8 +117,6 @@ def run(arguments: argparse.Namespace) -> int:
         return REFUSAL
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
-    where = arguments.scheduler or f"a local cluster of {arguments.workers} workers"
-    print(f"{len(tasks)} notebooks, on {where}", file=sys.stderr)
     limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
     budget = arguments.budget or 20 * arguments.timeout
     try:
@@ -131,12 +151,54 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"another grading run is writing {out}; waiting for it to finish",
                   file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
+        journal = Journal(out, comparable(secret, limits, budget))
+        if not arguments.regrade:
+            journal.load()
+        for note in journal.notes:
+            print(f"note: {note}", file=sys.stderr)
+        digests = [file_digest(task.path) for task in tasks]
+        finished = {}  # task index -> result, from the journal or graded now
+        for index, task in enumerate(tasks):
+            recorded = journal.recorded_result(task.student, task.assignment, task.path,
+                                               digests[index])
+            if recorded is not None:
+                finished[index] = recorded
+        to_grade = [index for index in range(len(tasks)) if index not in finished]
+        from_journal = len(finished)
+        already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
+        where = arguments.scheduler or f"a local cluster of {arguments.workers} workers"
+        print(f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, on {where}",
+              file=sys.stderr)
+        index_of = {(task.student, task.assignment): index for index, task in enumerate(tasks)}
+        journal.open()
         grading_began = time.monotonic()
-        graded = list(cluster.grade(tasks, budget, not arguments.no_progress))
+        graded = cluster.grade([tasks[index] for index in to_grade], budget,
+                               not arguments.no_progress)
+        try:
+            for result in graded:  # each recorded the moment it arrives
+                index = index_of[result.student, result.assignment]
+                finished[index] = journal.record(result.student, result.assignment,
+                                                 tasks[index].path, digests[index], result)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+            try:
+                graded.close()  # stops the workers
+                journal.close()
+            finally:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            print(f"interrupted: {from_journal + journal.recorded} of {len(tasks)} notebooks are "
+                  f"recorded in {journal.path} ({journal.recorded} graded in this run); run the "
+                  "same command again to grade the rest and write the reports", file=sys.stderr)
+            return INTERRUPTED
+        finally:
+            graded.close()
+            journal.close()
         grading = time.monotonic() - grading_began
     # Learners' text (exception messages, printed names) enters here from the sandbox, through the
     # workers, and file names entered in collect: made safe once, before anything is written.
-    results = [safe_strings(result) for result in rows + graded]
+    # Sorted, as the order in which results arrive is not the class's.
+    results = [safe_strings(result)
+               for result in rows + [finished[index] for index in range(len(tasks))]]
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)

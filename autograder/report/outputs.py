@@ -10,11 +10,13 @@ made safe where it enters (messages.py); the writers still replace anything UTF-
 and every CSV cell that a spreadsheet would read as a formula is neutralised.
 """
 
+import contextlib
 import csv
 import html
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from autograder import REPO_ROOT
@@ -29,14 +31,28 @@ NBGRADER_EXPORT = "nbgrader-grades.csv"
 EXPORT_PLUGIN = "autograder.report.nbgrader_export.SpreadsheetSafeCsvExport"
 # Rows the score plots leave out, by status, with the words that count them under the title.
 NOT_PLOTTED = {Status.MISSING: "missing (not handed in)", Status.ERROR: "could not be graded"}
+# The process's umask (read by setting it), for files that mkstemp creates private.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _write(path: Path, data: bytes | str) -> None:
+    """Write `path` whole or not at all: a temporary file beside it (its own name, so that nothing
+    else writes it), renamed over `path`; removed if anything, Ctrl-C included, stops the write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data)
-    os.replace(temporary, path)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "backslashreplace")
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it 0600; a plain open() would not
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def spreadsheet_safe(value) -> str:
