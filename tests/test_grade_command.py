@@ -16,6 +16,7 @@ import pytest
 from autograder import REPO_ROOT, course
 from autograder.course import notebook_format
 
+from autograder.__main__ import main as command_line
 from autograder.grade import command as grading
 from autograder.checks.assignments import load_assignment
 from autograder.tools.demo import demo_class, mistake_index, write_class
@@ -156,11 +157,13 @@ def test_refuses_when_the_sandbox_cannot_be_built(monkeypatch, tmp_path, capsys)
 
     monkeypatch.setattr(autograder.sandbox.host, "probe", unavailable)
     (tmp_path / "submitted").mkdir()
-    assert grading.main([str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]) == grading.REFUSAL
+    arguments = ["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "out")]
+    assert command_line(arguments) == grading.REFUSAL
     assert "refusing to grade" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_missing_submitted_folder_is_a_refusal(tmp_path, capsys):
-    assert grading.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == grading.REFUSAL
+    arguments = ["grade", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]
+    assert command_line(arguments) == grading.REFUSAL
     assert "not a folder of submissions" in capsys.readouterr().err

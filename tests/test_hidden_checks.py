@@ -13,6 +13,9 @@ from autograder.checks.assignments import load_assignment
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
+# Each assignment's solution and every known mistake run in full: minutes.
+pytestmark = pytest.mark.slow
+
 def run_hidden_tests(notebook) -> dict:
     """Execute the notebook's code (answer and setup cells) and then only the hidden part of each
     test cell; return test grade_id -> the AssertionError it raised, or None."""

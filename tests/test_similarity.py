@@ -16,6 +16,9 @@ from autograder.report import similarity
 from autograder.course.notebook_format import nbgrader_metadata
 from autograder.checks.assignments import load_assignment
 
+# The module's fixture builds and executes a class of 30 notebooks: minutes.
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT = honest_answers.ASSIGNMENT
 
 

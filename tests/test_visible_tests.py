@@ -12,6 +12,9 @@ from autograder.checks.assignments import load_assignment
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
+# Each assignment's solution and every known mistake run in full: minutes.
+pytestmark = pytest.mark.slow
+
 # Every exercise's visible tests are held to this (issue 11).
 COVERED = course.assignments()
 

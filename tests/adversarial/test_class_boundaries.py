@@ -19,6 +19,7 @@ import pytest
 import hostile_class
 from autograder import REPO_ROOT, course
 from autograder.course import nbgrader_runs, notebook_format
+from autograder.__main__ import main as command_line
 from autograder.grade import command as grading
 from autograder.report.gradebook import write_gradebook
 from autograder.grade.notebook import _summarise
@@ -132,7 +133,7 @@ def test_collect_grades_only_the_assignments_named(tmp_path):
 def test_unknown_assignment_is_a_refusal(tmp_path, capsys):
     (tmp_path / "submitted").mkdir()
     arguments = [str(tmp_path / "submitted"), "--out", str(tmp_path / "out"), "--assignment", "99-nothing"]
-    assert grading.main(arguments) == grading.REFUSAL
+    assert command_line(["grade", *arguments]) == grading.REFUSAL
     assert "unknown assignment 99-nothing" in capsys.readouterr().err
 
 
