@@ -68,10 +68,10 @@ class Mistake:
     def source(self) -> str:
         """The wrong answer: read from the solution notebook on first use, not at import, so the
         hidden checks load without it."""
-        answers = solution_answers(self.assignment)
+        answers, what = solution_answers(self.assignment), f"mistake {self.name!r} of {self.cell!r}"
         if self.cell not in answers:
-            raise LookupError(f"mistake {self.name!r}: {self.assignment} has no solution cell {self.cell!r}")
-        return apply_edits(answers[self.cell], self.edits, f"mistake {self.name!r} of {self.cell!r}")
+            raise LookupError(f"{what}: {self.assignment} has no such solution cell")
+        return apply_edits(answers[self.cell], self.edits, what)
 
 
 def mistake_factory(assignment: str):
