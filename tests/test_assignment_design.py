@@ -1,12 +1,15 @@
 """Each assignment is built to the course's pattern: points on every part, a known-wrong variant
 for every answer cell, hidden checks that exist and are reached, and visible tests that stand alone."""
 
+import dataclasses
 import re
 import sys
 
+import pytest
+
 from autograder import course
 from autograder.course import notebook_format
-from autograder.checks.assignments import load_assignment
+from autograder.checks.assignments import load_assignment, solution_answers
 
 HIDDEN_CALL = re.compile(r'hidden_check\("(?P<assignment>[^"]+)", "(?P<check>[^"]+)"')
 
@@ -26,6 +29,30 @@ def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebo
     answer_cells = {metadata["grade_id"] for _, metadata in _cells(solution_notebooks[assignment], solution=True)}
     covered = {mistake.cell for mistake in load_assignment(assignment).MISTAKES}
     assert answer_cells and answer_cells <= covered, f"no known-wrong variant for {sorted(answer_cells - covered)}"
+
+
+def test_every_mistake_edit_still_applies(assignment):
+    """Does every known mistake still apply to the solution notebook as it is now? Each (old, new)
+    edit's old text must occur exactly once in the answer, or the mistake is not the one named."""
+    broken = []
+    for mistake in load_assignment(assignment).MISTAKES:
+        try:
+            wrong = mistake.source
+        except (ValueError, LookupError) as error:
+            broken.append(str(error))
+            continue
+        if wrong == solution_answers(assignment)[mistake.cell]:
+            broken.append(f"mistake {mistake.name!r} leaves the answer unchanged")
+    assert not broken, "\n".join(broken)
+
+
+def test_an_edit_that_no_longer_applies_fails_loudly(assignment):
+    """Would an answer changed under a mistake's feet be noticed? The same mistake with its first
+    edit's old text absent from the answer must raise, not grade some other wrong answer."""
+    mistake = load_assignment(assignment).MISTAKES[0]
+    stale = dataclasses.replace(mistake, edits=(("<text that is in no answer>", ""), *mistake.edits))
+    with pytest.raises(ValueError, match="applies 0 times"):
+        stale.source
 
 
 def test_every_mistake_names_real_test_cells(assignment, solution_notebooks):

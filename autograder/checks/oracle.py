@@ -20,6 +20,21 @@ def distinct_sizes(rng: np.random.Generator, names: list[str], low: int = 2, hig
     return {name: int(value) for name, value in zip(names, values)}
 
 
+def head_sizes(rng: np.random.Generator, names: list[str], low: int = 2, high: int = 9) -> dict:
+    """Sizes for `names` (which include "h" and "d_k") and E = h * d_k, all pairwise different:
+    drawn again until E differs from every other size."""
+    while True:
+        sizes = distinct_sizes(rng, names, low=low, high=high)
+        sizes["E"] = sizes["h"] * sizes["d_k"]
+        if len(set(sizes.values())) == len(sizes):
+            return sizes
+
+
+def describe(sizes: dict) -> str:
+    """The sizes of a check's case, as a learner reads them in a failure message."""
+    return ", ".join(f"{name}={value}" for name, value in sizes.items())
+
+
 def tensor(array) -> torch.Tensor:
     """A float64 (or bool) torch tensor sharing no memory with `array`."""
     return torch.from_numpy(np.array(array, copy=True))
@@ -33,6 +48,21 @@ def quiet(stdout: bool = False):
             contextlib.redirect_stdout(io.StringIO()) if stdout else contextlib.nullcontext():
         warnings.simplefilter("ignore")
         yield
+
+
+def random_parameters(module: torch.nn.Module, rng: np.random.Generator, scale: float):
+    """`module` with every parameter (biases and norm weights too, which torch starts at 0 or 1)
+    overwritten by normal draws from `rng`."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(tensor(rng.normal(scale=scale, size=tuple(parameter.shape))))
+    return module
+
+
+def random_multihead_attention(rng: np.random.Generator, E: int, h: int, **options):
+    """A float64 nn.MultiheadAttention(batch_first=True) in eval mode, every parameter random."""
+    module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64, **options)
+    return random_parameters(module, rng, scale=0.6).eval()
 
 
 def numpy(result) -> np.ndarray:

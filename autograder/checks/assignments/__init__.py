@@ -1,37 +1,82 @@
 """One module per assignment, named after its id: ``04-scaling-softmax-masks`` lives in
 ``a04_scaling_softmax_masks.py``. Each module defines
 
-- ``ASSIGNMENT``: the assignment id;
+- ``ASSIGNMENT``: the assignment id, whose solution notebook its mistakes edit;
 - ``CHECKS``: check name -> ``check(rng, *learner_functions)``, the hidden checks;
 - ``MISTAKES``: the known-wrong variants (:class:`Mistake`) that the tests grade, and that the
-  feedback uses to name a learner's likely mistake.
+  feedback uses to name a learner's likely mistake. Each is an edit of the solution notebook's
+  answer, made with the module's ``mistake = mistake_factory(ASSIGNMENT)``, so no copy of an
+  answer lives here to drift from the notebook.
 """
 
+import functools
 import importlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from types import ModuleType
+
+from autograder import course
+from autograder.course.notebook_format import (
+    BEGIN_SOLUTION,
+    END_SOLUTION,
+    cell_grade_id,
+    cell_source,
+    is_solution,
+)
+
+
+@functools.cache
+def solution_answers(assignment: str) -> dict[str, str]:
+    """grade_id -> the answer of each solution cell of the assignment's solution notebook: its
+    source without the BEGIN/END SOLUTION marker lines (what a learner who got it right writes)."""
+    notebook = json.loads(course.solution_notebook(assignment).read_text())
+    answers = {}
+    for cell in notebook["cells"]:
+        if is_solution(cell) and cell_grade_id(cell):
+            lines = cell_source(cell).splitlines(keepends=True)
+            kept = [line for line in lines if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)]
+            answers[cell_grade_id(cell)] = "".join(kept)
+    return answers
+
+
+def apply_edits(answer: str, edits, what: str) -> str:
+    """`answer` with each (old, new) replacement of `edits` applied in turn. Each `old` must occur
+    exactly once at its turn, so an edit that no longer applies, or would apply in two places,
+    fails loudly instead of silently grading against a different mistake."""
+    source = answer
+    for old, new in edits:
+        count = source.count(old)
+        if count != 1:
+            raise ValueError(f"{what}: the edit of {old!r} applies {count} times, not once")
+        source = source.replace(old, new)
+    return source
 
 
 @dataclass(frozen=True)
 class Mistake:
-    """A known-wrong answer: replacing solution cell `cell` (its nbgrader grade_id) by `source`
-    must fail exactly the test cells `fails` (their grade_ids), and so lose exactly their points."""
+    """A known-wrong answer: the solution cell `cell` (its nbgrader grade_id) with `edits`, a tuple
+    of (old, new) replacements, applied to its answer must fail exactly the test cells `fails`
+    (their grade_ids), and so lose exactly their points."""
 
     name: str
     cell: str
-    source: str
+    edits: tuple
     fails: frozenset
+    assignment: str = field(kw_only=True)
+
+    @functools.cached_property
+    def source(self) -> str:
+        """The wrong answer: read from the solution notebook on first use, not at import, so the
+        hidden checks load without it."""
+        answers, what = solution_answers(self.assignment), f"mistake {self.name!r} of {self.cell!r}"
+        if self.cell not in answers:
+            raise LookupError(f"{what}: {self.assignment} has no such solution cell")
+        return apply_edits(answers[self.cell], self.edits, what)
 
 
-def variant(reference: str, *replacements: tuple[str, str]) -> str:
-    """A known mistake as an edit of the reference: `reference` with each (old, new) replacement
-    applied. Every `old` must occur in it, so an edit that no longer applies fails loudly."""
-    source = reference
-    for old, new in replacements:
-        if old not in source:
-            raise ValueError(f"known-wrong variant: {old!r} is not in the reference")
-        source = source.replace(old, new)
-    return source
+def mistake_factory(assignment: str):
+    """The Mistake constructor of one assignment's module: ``mistake(name, cell, edits, fails)``."""
+    return functools.partial(Mistake, assignment=assignment)
 
 
 def module_name(assignment: str) -> str:

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from . import Mistake
+from . import mistake_factory
 from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 
@@ -91,115 +91,198 @@ CHECKS = {
     "rnn-jacobian": check_rnn_jacobian,
 }
 
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="RNN forward without the .T on W_ih (x_t @ W_ih)",
         cell="rnn-forward",
-        source="""
-def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    N, L, E = x.shape
-    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
-    states = []
-    for t in range(L):
-        h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)
-        states.append(h)
-    return np.stack(states, axis=1), h
-""",
+        edits=(
+            (
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                "\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
+                '    """\n'
+                "    N, L, _ = x.shape\n"
+                "    H = W_ih.shape[0]\n"
+                "    h = np.zeros((N, H)) if h0 is None else h0\n"
+                "    states = np.empty((N, L, H))",
+                "N, L, E = x.shape\n"
+                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
+                "    states = []",
+            ),
+            (
+                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
+                "        states[:, t] = h\n"
+                "    return states, h",
+                "h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)\n"
+                "        states.append(h)\n"
+                "    return np.stack(states, axis=1), h",
+            ),
+        ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
-    Mistake(
+    mistake(
         name="RNN forward that does not handle h0=None",
         cell="rnn-forward",
-        source="""
-def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    N, L, E = x.shape
-    h = h0
-    states = []
-    for t in range(L):
-        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
-        states.append(h)
-    return np.stack(states, axis=1), h
-""",
+        edits=(
+            (
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                "\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
+                '    """\n'
+                "    N, L, _ = x.shape\n"
+                "    H = W_ih.shape[0]\n"
+                "    h = np.zeros((N, H)) if h0 is None else h0\n"
+                "    states = np.empty((N, L, H))",
+                "N, L, E = x.shape\n"
+                "    h = h0\n"
+                "    states = []",
+            ),
+            (
+                "states[:, t] = h\n"
+                "    return states, h",
+                "states.append(h)\n"
+                "    return np.stack(states, axis=1), h",
+            ),
+        ),
         fails=frozenset({"test-rnn-forward-zero-state"}),
     ),
-    Mistake(
+    mistake(
         name="RNN forward taking its sizes from the notebook's globals N, L, H",
         cell="rnn-forward",
-        source="""
-def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    h = np.zeros((N, H)) if h0 is None else h0
-    states = np.empty((N, L, H))
-    for t in range(L):
-        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
-        states[:, t] = h
-    return states, h
-""",
+        edits=(
+            (
+                '    """(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                "\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
+                '    """\n'
+                "    N, L, _ = x.shape\n"
+                "    H = W_ih.shape[0]\n",
+                "",
+            ),
+        ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
-    Mistake(
+    mistake(
         name="RNN forward that forgets the recurrent bias b_hh",
         cell="rnn-forward",
-        source="""
-def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    N, L, E = x.shape
-    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
-    states = []
-    for t in range(L):
-        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)
-        states.append(h)
-    return np.stack(states, axis=1), h
-""",
+        edits=(
+            (
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                "\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
+                '    """\n'
+                "    N, L, _ = x.shape\n"
+                "    H = W_ih.shape[0]\n"
+                "    h = np.zeros((N, H)) if h0 is None else h0\n"
+                "    states = np.empty((N, L, H))",
+                "N, L, E = x.shape\n"
+                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
+                "    states = []",
+            ),
+            (
+                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
+                "        states[:, t] = h\n"
+                "    return states, h",
+                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)\n"
+                "        states.append(h)\n"
+                "    return np.stack(states, axis=1), h",
+            ),
+        ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
-    Mistake(
+    mistake(
         name="RNN forward that stores the state before each update (h_0 .. h_{L-1})",
         cell="rnn-forward",
-        source="""
-def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
-    N, L, E = x.shape
-    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0
-    states = []
-    for t in range(L):
-        states.append(h)
-        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
-    return np.stack(states, axis=1), h
-""",
+        edits=(
+            (
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                "\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
+                '    """\n'
+                "    N, L, _ = x.shape\n"
+                "    H = W_ih.shape[0]\n"
+                "    h = np.zeros((N, H)) if h0 is None else h0\n"
+                "    states = np.empty((N, L, H))\n"
+                "    for t in range(L):",
+                "N, L, E = x.shape\n"
+                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
+                "    states = []\n"
+                "    for t in range(L):\n"
+                "        states.append(h)",
+            ),
+            (
+                "        states[:, t] = h\n"
+                "    return states, h",
+                "    return np.stack(states, axis=1), h",
+            ),
+        ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
-    Mistake(
+    mistake(
         name="Jacobian multiplied in the wrong order (oldest factor on the left)",
         cell="rnn-jacobian",
-        source="""
-def rnn_jacobian(hidden_states, W_hh):
-    N, L, H = hidden_states.shape
-    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()
-    for t in range(L):
-        J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)
-    return J
-""",
+        edits=(
+            (
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                "\n"
+                "    Every size comes from the arguments, never from the notebook's globals.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "        J = step @ J  # the newest factor goes on the left",
+                "J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)",
+            ),
+        ),
         fails=frozenset({"test-rnn-jacobian"}),
     ),
-    Mistake(
+    mistake(
         name="Jacobian with W_hh transposed",
         cell="rnn-jacobian",
-        source="""
-def rnn_jacobian(hidden_states, W_hh):
-    N, L, H = hidden_states.shape
-    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()
-    for t in range(L):
-        J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J
-    return J
-""",
+        edits=(
+            (
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                "\n"
+                "    Every size comes from the arguments, never from the notebook's globals.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "        J = step @ J  # the newest factor goes on the left",
+                "J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J",
+            ),
+        ),
         fails=frozenset({"test-rnn-jacobian"}),
     ),
-    Mistake(
+    mistake(
         name="Jacobian without the tanh derivative (only powers of W_hh)",
         cell="rnn-jacobian",
-        source="""
-def rnn_jacobian(hidden_states, W_hh):
-    N, L, H = hidden_states.shape
-    return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()
-""",
+        edits=(
+            (
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                "\n"
+                "    Every size comes from the arguments, never from the notebook's globals.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
+                "    for t in range(L):\n"
+                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "        J = step @ J  # the newest factor goes on the left\n"
+                "    return J",
+                "return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()",
+            ),
+        ),
         fails=frozenset({"test-rnn-jacobian"}),
     ),
 ]

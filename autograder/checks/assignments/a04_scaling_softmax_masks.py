@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake
+from . import mistake_factory
 from autograder.checks.oracle import call_learner, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "04-scaling-softmax-masks"
@@ -159,129 +159,186 @@ CHECKS = {
     "to-sdpa-mask": check_to_sdpa_mask,
 }
 
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="softmax without subtracting the maximum (overflows)",
         cell="softmax",
-        source="""
-def softmax(x, axis=-1):
-    exps = np.exp(x)
-    return exps / exps.sum(axis=axis, keepdims=True)
-""",
+        edits=(
+            (
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+                "    exps = np.exp(shifted)\n"
+                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                "exps = np.exp(x)\n"
+                "    return exps / exps.sum(axis=axis, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-softmax-stable"}),
     ),
-    Mistake(
+    mistake(
         name="softmax over the last axis whatever `axis` says",
         cell="softmax",
-        source="""
-def softmax(x, axis=-1):
-    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-""",
+        edits=(
+            (
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+                "    exps = np.exp(shifted)\n"
+                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                "shifted = np.exp(x - x.max(axis=-1, keepdims=True))\n"
+                "    return shifted / shifted.sum(axis=-1, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-softmax"}),
     ),
-    Mistake(
+    mistake(
         name="no scaling by sqrt(d_k)",
         cell="scaled-dot-product-attention",
-        source="""
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2)
-    if mask is not None:
-        scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-""",
+        edits=(
+            (
+                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
+                "    d_k = Q.shape[-1]\n"
+                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                "scores = Q @ np.swapaxes(K, -1, -2)",
+            ),
+            (
+                "if mask.dtype == bool:\n"
+                "            scores = np.where(mask, -np.inf, scores)\n"
+                "        else:\n"
+                "            scores = scores + mask",
+                "scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+            ),
+        ),
         fails=frozenset({"test-attention", "test-attention-masked"}),
     ),
-    Mistake(
+    mistake(
         name="inverted boolean mask (True taken as may attend)",
         cell="scaled-dot-product-attention",
-        source="""
-def scaled_dot_product_attention(Q, K, V, mask=None):
-    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-    if mask is not None:
-        scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + mask
-    weights = softmax(scores, axis=-1)
-    return weights @ V, weights
-""",
+        edits=(
+            (
+                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
+                "    d_k = Q.shape[-1]\n"
+                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                "scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
+            ),
+            (
+                "if mask.dtype == bool:\n"
+                "            scores = np.where(mask, -np.inf, scores)\n"
+                "        else:\n"
+                "            scores = scores + mask",
+                "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+            ),
+        ),
         fails=frozenset({"test-attention-masked"}),
     ),
-    Mistake(
+    mistake(
         name="causal mask that also hides the diagonal",
         cell="causal-mask",
-        source="""
-def causal_mask(L, S=None):
-    S = L if S is None else S
-    return np.triu(np.ones((L, S), dtype=bool), k=0)
-""",
+        edits=(
+            (
+                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
+                "",
+            ),
+            (
+                "np.arange(S)[None, :] > np.arange(L)[:, None]",
+                "np.triu(np.ones((L, S), dtype=bool), k=0)",
+            ),
+        ),
         fails=frozenset({"test-causal-mask"}),
     ),
-    Mistake(
+    mistake(
         name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend convention)",
         cell="causal-mask",
-        source="""
-def causal_mask(L, S=None):
-    S = L if S is None else S
-    return np.tril(np.ones((L, S), dtype=bool))
-""",
+        edits=(
+            (
+                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
+                "",
+            ),
+            (
+                "np.arange(S)[None, :] > np.arange(L)[:, None]",
+                "np.tril(np.ones((L, S), dtype=bool))",
+            ),
+        ),
         fails=frozenset({"test-causal-mask"}),
     ),
-    Mistake(
+    mistake(
         name="padding mask that ignores S (padded only to the longest length)",
         cell="padding-mask",
-        source="""
-def padding_mask(lengths, S):
-    lengths = np.asarray(lengths)
-    return np.arange(max(lengths))[None, :] >= lengths[:, None]
-""",
+        edits=(
+            (
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "lengths = np.asarray(lengths)\n"
+                "    return np.arange(max(lengths))[None, :] >= lengths[:, None]",
+            ),
+        ),
         fails=frozenset({"test-padding-mask"}),
     ),
-    Mistake(
+    mistake(
         name="padding mask that accepts only a numpy array of lengths, not a list",
         cell="padding-mask",
-        source="""
-def padding_mask(lengths, S):
-    return np.arange(S)[None, :] >= lengths[:, None]
-""",
+        edits=(
+            (
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= lengths[:, None]",
+            ),
+        ),
         fails=frozenset({"test-padding-mask"}),
     ),
-    Mistake(
+    mistake(
         name="padding mask off by one",
         cell="padding-mask",
-        source="""
-def padding_mask(lengths, S):
-    return np.arange(S)[None, :] > np.asarray(lengths)[:, None]
-""",
+        edits=(
+            (
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] > np.asarray(lengths)[:, None]",
+            ),
+        ),
         fails=frozenset({"test-padding-mask"}),
     ),
-    Mistake(
+    mistake(
         name="converter that turns a float mask into a boolean one",
         cell="to-sdpa-mask",
-        source="""
-def to_sdpa_mask(mask):
-    return ~np.asarray(mask, dtype=bool)
-""",
+        edits=(
+            (
+                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
+                "    if mask.dtype == bool:\n"
+                "        return ~mask  # True = may not attend  ->  True = may attend\n"
+                "    return mask  # a float mask is added to the scores in both conventions",
+                "return ~np.asarray(mask, dtype=bool)",
+            ),
+        ),
         fails=frozenset({"test-to-sdpa-mask"}),
     ),
-    Mistake(
+    mistake(
         name="converter that returns the mask unchanged",
         cell="to-sdpa-mask",
-        source="""
-def to_sdpa_mask(mask):
-    return mask.copy()
-""",
+        edits=(
+            (
+                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
+                "    if mask.dtype == bool:\n"
+                "        return ~mask  # True = may not attend  ->  True = may attend\n"
+                "    return mask  # a float mask is added to the scores in both conventions",
+                "return mask.copy()",
+            ),
+        ),
         fails=frozenset({"test-to-sdpa-mask"}),
     ),
-    # Listed last: the demo class (tests/test_grade_command.py) expects 'no scaling' third.
-    Mistake(
+    mistake(
         name="softmax that turns float32 into float64",
         cell="softmax",
-        source="""
-def softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return exps / np.sum(exps, axis=axis, keepdims=True)
-""",
+        edits=(
+            (
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+                "    exps = np.exp(shifted)",
+                "x = np.asarray(x, dtype=np.float64)\n"
+                "    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))",
+            ),
+        ),
         fails=frozenset({"test-softmax"}),
     ),
 ]

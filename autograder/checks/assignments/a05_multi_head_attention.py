@@ -11,8 +11,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake, variant
-from autograder.checks.oracle import call_learner, call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from . import mistake_factory
+from autograder.checks.oracle import (
+    call_learner,
+    call_numpy_only,
+    check_array,
+    describe,
+    head_sizes,
+    numpy,
+    quiet,
+    random_multihead_attention,
+    tensor,
+)
 
 ASSIGNMENT = "05-multi-head-attention"
 
@@ -20,23 +30,8 @@ ASSIGNMENT = "05-multi-head-attention"
 # ---------------------------------------------------------------- inputs
 
 
-def _sizes(rng, extra=()):
-    """N, L, S, h, d_k (and `extra` widths such as kdim, vdim) with E = h * d_k: all pairwise different."""
-    names = ["N", "L", "S", "h", "d_k", *extra]
-    while True:
-        sizes = distinct_sizes(rng, names, low=2, high=9 + len(extra))
-        sizes["E"] = sizes["h"] * sizes["d_k"]
-        if len(set(sizes.values())) == len(sizes):
-            return sizes
-
-
-def _module(rng, E, h, *, bias=True, kdim=None, vdim=None):
-    """An nn.MultiheadAttention in eval mode whose parameters are all random (torch starts biases at 0)."""
-    module = torch.nn.MultiheadAttention(E, h, bias=bias, kdim=kdim, vdim=vdim, batch_first=True, dtype=torch.float64)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(tensor(rng.normal(scale=0.6, size=tuple(parameter.shape))))
-    return module.eval()
+# The sizes of every case (oracle.head_sizes adds E = h * d_k, and all of them differ).
+MHA_SIZES = ["N", "L", "S", "h", "d_k"]
 
 
 def _arguments(module):
@@ -94,7 +89,7 @@ def _compare(fn, module, query, key, value, what, **options):
     positional = [arguments.pop(name) for name in ("num_heads", "in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")]
     copies = {name: option.copy() if isinstance(option, np.ndarray) else option for name, option in options.items()}
     try:
-        result = _call(what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies)
+        result = call_learner(what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies)
     except AssertionError as failure:
         raise AssertionError(f"{failure}{_hint(failure, module, options)}") from failure.__cause__
     if not isinstance(result, tuple) or len(result) != 2:
@@ -120,25 +115,18 @@ def _hint(failure, module, options) -> str:
     return ""
 
 
-_call = call_learner
-
-
-def _describe(sizes):
-    return ", ".join(f"{name}={value}" for name, value in sizes.items())
-
-
 # ---------------------------------------------------------------- checks
 
 
 def check_split_heads(rng, split_heads):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
     x = rng.normal(size=(N, L, E))
     # The oracle is torch's own layout inside F.multi_head_attention_forward (sequence first there):
     # q.view(L, N * h, d_k).transpose(0, 1) gives (N * h, L, d_k), batch-major, head-minor.
     expected = numpy(tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k))
     what = f"split_heads(x of shape {x.shape}, num_heads={h})"
-    got = _call(what, split_heads, x.copy(), h)
+    got = call_learner(what, split_heads, x.copy(), h)
     if isinstance(got, np.ndarray) and got.shape == expected.shape:
         check_array(f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
                     got[0, h - 1], x[0, :, (h - 1) * d_k:])
@@ -166,20 +154,20 @@ def _check_value_error(split_heads, x, h):
 
 
 def check_merge_heads(rng, merge_heads):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
     heads = rng.normal(size=(N, h, L, d_k))
     # torch: attn_output.transpose(0, 1).reshape(L * N, E) on the (N * h, L, d_k) head outputs.
     merged = tensor(heads).reshape(N * h, L, d_k).transpose(0, 1).reshape(L, N, E).transpose(0, 1)
-    check_array(f"merge_heads(x of shape {heads.shape})", _call("merge_heads", merge_heads, heads.copy()), numpy(merged))
+    check_array(f"merge_heads(x of shape {heads.shape})", call_learner("merge_heads", merge_heads, heads.copy()), numpy(merged))
 
 
 def check_pack_in_proj(rng, pack_in_proj):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
     X = rng.normal(size=(N, L, E))
     W_Q, W_K, W_V = (rng.normal(scale=0.5, size=(h, E, d_k)) for _ in range(3))
-    packed = _call("pack_in_proj", pack_in_proj, W_Q.copy(), W_K.copy(), W_V.copy())
+    packed = call_learner("pack_in_proj", pack_in_proj, W_Q.copy(), W_K.copy(), W_V.copy())
     if type(packed) is not np.ndarray or packed.shape != (3 * E, E):
         shape = getattr(packed, "shape", None)
         raise AssertionError(f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got {type(packed).__name__} of shape {shape}")
@@ -194,48 +182,48 @@ def check_pack_in_proj(rng, pack_in_proj):
         module.in_proj_weight.copy_(tensor(packed))
         module.out_proj.weight.copy_(torch.eye(E, dtype=torch.float64))
     got, _ = _torch_mha(module, X, X, X, need_weights=False)
-    check_array(f"nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) ({_describe(sizes)})", got, expected)
+    check_array(f"nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) ({describe(sizes)})", got, expected)
 
 
 def check_mha_self_attention(rng, multi_head_attention):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
-    module = _module(rng, E, h)
+    module = random_multihead_attention(rng, E, h)
     X = rng.normal(size=(N, L, E))
-    _compare(multi_head_attention, module, X, X, X, f"self-attention ({_describe(sizes)})")
+    _compare(multi_head_attention, module, X, X, X, f"self-attention ({describe(sizes)})")
     key, value = rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
-    _compare(multi_head_attention, module, X, key, value, f"cross-attention ({_describe(sizes)})")
+    _compare(multi_head_attention, module, X, key, value, f"cross-attention ({describe(sizes)})")
     # Large inputs: scores in the thousands, where an exponential without its maximum overflows.
     _compare(multi_head_attention, module, X * 30.0, key * 30.0, value,
-             f"cross-attention with scores in the thousands ({_describe(sizes)})")
+             f"cross-attention with scores in the thousands ({describe(sizes)})")
 
 
 def check_mha_need_weights(rng, multi_head_attention):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
-    module = _module(rng, E, h)
+    module = random_multihead_attention(rng, E, h)
     query, key, value = rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
     for need, average in itertools.product([True, False], [True, False]):
         _compare(multi_head_attention, module, query, key, value,
-                 f"need_weights={need}, average_attn_weights={average} ({_describe(sizes)})",
+                 f"need_weights={need}, average_attn_weights={average} ({describe(sizes)})",
                  need_weights=need, average_attn_weights=average)
 
 
 def check_mha_kdim_vdim_bias(rng, multi_head_attention):
-    sizes = _sizes(rng, extra=("kdim", "vdim"))
+    sizes = head_sizes(rng, [*MHA_SIZES, "kdim", "vdim"], high=11)
     N, L, S, h, E, kdim, vdim = (sizes[name] for name in ("N", "L", "S", "h", "E", "kdim", "vdim"))
     query = rng.normal(size=(N, L, E))
     for bias, (kd, vd) in itertools.product([True, False], [(None, None), (kdim, vdim), (kdim, None)]):
-        module = _module(rng, E, h, bias=bias, kdim=kd, vdim=vd)
+        module = random_multihead_attention(rng, E, h, bias=bias, kdim=kd, vdim=vd)
         key, value = rng.normal(size=(N, S, kd or E)), rng.normal(size=(N, S, vd or E))
         _compare(multi_head_attention, module, query, key, value,
-                 f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({_describe(sizes)})", average_attn_weights=False)
+                 f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({describe(sizes)})", average_attn_weights=False)
 
 
 def _mask_setting(rng):
-    sizes = _sizes(rng)
+    sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
-    module = _module(rng, E, h)
+    module = random_multihead_attention(rng, E, h)
     query, key, value = rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
     return sizes, module, (query, key, value), _bool_masks(rng, N, h, L, S)
 
@@ -249,7 +237,7 @@ def check_mha_attn_mask(rng, multi_head_attention):
         "float 3-D attn_mask": _float_mask(rng, mask_3d),
     }
     for name, attn_mask in attn_masks.items():
-        _compare(multi_head_attention, module, query, key, value, f"{name} ({_describe(sizes)})",
+        _compare(multi_head_attention, module, query, key, value, f"{name} ({describe(sizes)})",
                  attn_mask=attn_mask, average_attn_weights=False)
 
 
@@ -259,7 +247,7 @@ def check_mha_key_padding_mask(rng, multi_head_attention):
     padding_masks = {"boolean key_padding_mask": padding, "float key_padding_mask": _float_mask(rng, padding)}
     attn_masks = {"": None, ", boolean 2-D attn_mask": mask_2d, ", float 2-D attn_mask": _float_mask(rng, mask_2d)}
     for (padding_name, key_padding_mask), (attn_name, attn_mask) in itertools.product(padding_masks.items(), attn_masks.items()):
-        _compare(multi_head_attention, module, query, key, value, f"{padding_name}{attn_name} ({_describe(sizes)})",
+        _compare(multi_head_attention, module, query, key, value, f"{padding_name}{attn_name} ({describe(sizes)})",
                  attn_mask=attn_mask, key_padding_mask=key_padding_mask, average_attn_weights=False)
 
 
@@ -277,221 +265,194 @@ CHECKS = {
 
 # ---------------------------------------------------------------- known-wrong variants
 
-# The reference answer, from which each wrong variant of multi_head_attention differs in one place.
-MHA_REFERENCE = '''
-def multi_head_attention(query, key, value, num_heads,
-                         in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias, *,
-                         q_proj_weight=None, k_proj_weight=None, v_proj_weight=None,
-                         key_padding_mask=None, attn_mask=None,
-                         need_weights=True, average_attn_weights=True):
-    """numpy twin of nn.MultiheadAttention(batch_first=True) in eval mode: (attn_output, attn_weights)."""
-    N, L, E = query.shape
-    S = key.shape[1]
-    h = num_heads
-    d_k = E // h
-    # 1. Project. PyTorch stores weights as (out, in), so x @ W.T; W_Q, W_K, W_V are row blocks.
-    if in_proj_weight is not None:
-        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)
-    else:
-        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)
-    if in_proj_bias is not None:
-        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)
-    else:
-        b_q = b_k = b_v = 0.0
-    Q = query @ W_q.T + b_q  # (N, L, E)
-    K = key @ W_k.T + b_k  # (N, S, E)
-    V = value @ W_v.T + b_v  # (N, S, E)
-    # 2. Split E into h heads of width d_k: (N, L, E) -> (N, L, h, d_k) -> (N, h, L, d_k).
-    Q = Q.reshape(N, L, h, d_k).transpose(0, 2, 1, 3)
-    K = K.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)
-    V = V.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)
-    # 3. Scores of every head at once: (N, h, L, d_k) @ (N, h, d_k, S) -> (N, h, L, S).
-    scores = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)
-    # 4. Masks: a boolean True becomes -inf, a float mask is added as it is.
-    if attn_mask is not None:
-        additive = np.where(attn_mask, -np.inf, 0.0) if attn_mask.dtype == bool else attn_mask
-        if additive.ndim == 3:  # (N*h, L, S), batch-major: row n*h + i is head i of batch n
-            additive = additive.reshape(N, h, L, S)
-        scores = scores + additive
-    if key_padding_mask is not None:
-        additive = np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == bool else key_padding_mask
-        scores = scores + additive[:, None, None, :]  # (N, S) -> (N, 1, 1, S)
-    # 5. Softmax over the keys, then weight the values.
-    weights = softmax(scores, axis=-1)  # (N, h, L, S)
-    heads = weights @ V  # (N, h, L, d_k)
-    # 6. Concatenate the heads, (N, h, L, d_k) -> (N, L, h, d_k) -> (N, L, E), and project with W_O.
-    concat = heads.transpose(0, 2, 1, 3).reshape(N, L, E)
-    output = concat @ out_proj_weight.T
-    if out_proj_bias is not None:
-        output = output + out_proj_bias
-    if not need_weights:
-        return output, None
-    return output, (weights.mean(axis=1) if average_attn_weights else weights)
-'''
-
-SPLIT_HEADS_REFERENCE = '''
-def split_heads(x, num_heads):
-    """(N, L, E) -> (N, h, L, d_k) with d_k = E / h: head i holds features i*d_k ... (i+1)*d_k - 1.
-
-    Raises ValueError, with a message that names E and num_heads, when E is not a multiple of num_heads.
-    """
-    N, L, E = x.shape
-    if E % num_heads:
-        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")
-    return x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)
-'''
-
-MERGE_HEADS_REFERENCE = '''
-def merge_heads(x):
-    """(N, h, L, d_k) -> (N, L, h * d_k): the heads of each position concatenated, head 0 first."""
-    N, h, L, d_k = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(N, L, h * d_k)
-'''
-
-PACK_IN_PROJ_REFERENCE = '''
-def pack_in_proj(W_Q, W_K, W_V):
-    """Per-head article weights, each (h, E, d_k) with Q_i = X @ W_Q[i], -> in_proj_weight (3E, E)."""
-    def one(W):
-        h, E, d_k = W.shape
-        side_by_side = W.transpose(1, 0, 2).reshape(E, h * d_k)  # (E, E): [W[0] | W[1] | ...], X @ it gives all heads
-        return side_by_side.T  # PyTorch's (out, in) layout
-    return np.concatenate([one(W_Q), one(W_K), one(W_V)], axis=0)
-'''
-
 
 MASK_TESTS = frozenset({"test-mha-attn-mask", "test-mha-key-padding-mask"})
 ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"}) | MASK_TESTS
 
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="split_heads with a reshape but no transpose",
         cell="split-heads",
-        source=variant(SPLIT_HEADS_REFERENCE, ("x.reshape(N, L, num_heads, E // num_heads).transpose(0, 2, 1, 3)", "x.reshape(N, num_heads, L, E // num_heads)")),
+        edits=(
+            (
+                "L, num_heads, E // num_heads).transpose(0, 2, 1, 3)",
+                "num_heads, L, E // num_heads)",
+            ),
+        ),
         fails=frozenset({"test-split-heads"}),
     ),
-    Mistake(
+    mistake(
         name="split_heads that leaves E % num_heads != 0 to numpy's reshape error",
         cell="split-heads",
-        source=variant(SPLIT_HEADS_REFERENCE, (
-            '    if E % num_heads:\n        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")\n', "")),
+        edits=(
+            (
+                "    if E % num_heads:\n"
+                '        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")\n',
+                "",
+            ),
+        ),
         fails=frozenset({"test-split-heads"}),
     ),
-    Mistake(
+    mistake(
         name="heads merged with a reshape but no transpose",
         cell="merge-heads",
-        source=variant(MERGE_HEADS_REFERENCE, ("x.transpose(0, 2, 1, 3).reshape(N, L, h * d_k)", "x.reshape(N, L, h * d_k)")),
+        edits=(
+            ("x.transpose(0, 2, 1, 3).reshape(N,", "x.reshape(N,"),
+        ),
         fails=frozenset({"test-merge-heads"}),
     ),
-    Mistake(
+    mistake(
         name="article weights packed without transposing to PyTorch's (out, in) layout",
         cell="pack-in-proj",
-        source=variant(PACK_IN_PROJ_REFERENCE, ("return side_by_side.T", "return side_by_side")),
+        edits=(
+            ("side_by_side.T", "side_by_side"),
+        ),
         fails=frozenset({"test-pack-in-proj"}),
     ),
-    Mistake(
+    mistake(
         name="per-head weights stacked with a reshape that mixes heads and features",
         cell="pack-in-proj",
-        source=variant(PACK_IN_PROJ_REFERENCE, ("W.transpose(1, 0, 2).reshape(E, h * d_k)", "W.reshape(E, h * d_k)")),
+        edits=(
+            ("W.transpose(1, 0, 2).reshape(E,", "W.reshape(E,"),
+        ),
         fails=frozenset({"test-pack-in-proj"}),
     ),
-    Mistake(
+    mistake(
         name="no scaling of the scores",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("Q @ K.transpose(0, 1, 3, 2) / np.sqrt(d_k)", "Q @ K.transpose(0, 1, 3, 2)")),
+        edits=(
+            ("2) / np.sqrt(d_k)", "2)"),
+        ),
         fails=ALL_MHA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="scores scaled by sqrt(d_model) instead of sqrt(d_k)",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
+        edits=(
+            ("np.sqrt(d_k)", "np.sqrt(E)"),
+        ),
         fails=ALL_MHA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="softmax over the queries instead of the keys",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("softmax(scores, axis=-1)", "softmax(scores, axis=-2)")),
+        edits=(
+            ("axis=-1)", "axis=-2)"),
+        ),
         fails=ALL_MHA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="inverted boolean masks (True taken as may attend)",
         cell="multi-head-attention",
-        source=variant(
-            MHA_REFERENCE,
-            ("np.where(attn_mask, -np.inf, 0.0)", "np.where(attn_mask, 0.0, -np.inf)"),
-            ("np.where(key_padding_mask, -np.inf, 0.0)", "np.where(key_padding_mask, 0.0, -np.inf)"),
+        edits=(
+            ("np.where(attn_mask, -np.inf, 0.0) if", "np.where(attn_mask, 0.0, -np.inf) if"),
+            (
+                "np.where(key_padding_mask, -np.inf, 0.0) if",
+                "np.where(key_padding_mask, 0.0, -np.inf) if",
+            ),
         ),
         fails=MASK_TESTS,
     ),
-    Mistake(
+    mistake(
         name="heads split with a reshape but no transpose",
         cell="multi-head-attention",
-        source=variant(
-            MHA_REFERENCE,
-            ("Q.reshape(N, L, h, d_k).transpose(0, 2, 1, 3)", "Q.reshape(N, h, L, d_k)"),
-            ("K.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)", "K.reshape(N, h, S, d_k)"),
-            ("V.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)", "V.reshape(N, h, S, d_k)"),
-            ("heads.transpose(0, 2, 1, 3).reshape(N, L, E)", "heads.reshape(N, L, E)"),
+        edits=(
+            (
+                "Q = Q.reshape(N, L, h, d_k).transpose(0, 2, 1, 3)\n"
+                "    K = K.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)\n"
+                "    V = V.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)",
+                "Q = Q.reshape(N, h, L, d_k)\n"
+                "    K = K.reshape(N, h, S, d_k)\n"
+                "    V = V.reshape(N, h, S, d_k)",
+            ),
+            ("heads.transpose(0, 2, 1, 3).reshape(N,", "heads.reshape(N,"),
         ),
         fails=ALL_MHA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="no output projection W_O",
         cell="multi-head-attention",
-        source=variant(
-            MHA_REFERENCE,
-            ("output = concat @ out_proj_weight.T", "output = concat"),
+        edits=(
+            ("concat @ out_proj_weight.T", "concat"),
             ("output = output + out_proj_bias", "pass"),
         ),
         fails=ALL_MHA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="need_weights ignored (weights always returned)",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("    if not need_weights:\n        return output, None\n", "")),
+        edits=(
+            (
+                "    if not need_weights:\n"
+                "        return output, None\n",
+                "",
+            ),
+        ),
         fails=frozenset({"test-mha-need-weights"}),
     ),
-    Mistake(
+    mistake(
         name="a float key_padding_mask read as a boolean one",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, (
-            "np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == bool else key_padding_mask",
-            "np.where(key_padding_mask, -np.inf, 0.0)",
-        )),
+        edits=(
+            ("0.0) if key_padding_mask.dtype == bool else key_padding_mask", "0.0)"),
+        ),
         fails=frozenset({"test-mha-key-padding-mask"}),
     ),
-    Mistake(
+    mistake(
         name="3-D attn_mask read head-major, (h, N, L, S), instead of batch-major",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("additive = additive.reshape(N, h, L, S)", "additive = additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)")),
+        edits=(
+            ("additive.reshape(N, h, L, S)", "additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)"),
+        ),
         fails=frozenset({"test-mha-attn-mask"}),
     ),
-    Mistake(
+    mistake(
         name="in_proj_bias assumed present (fails when bias=False)",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("if in_proj_bias is not None:\n        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n    else:\n        b_q = b_k = b_v = 0.0",
-                                        "b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)")),
+        edits=(
+            (
+                "if in_proj_bias is not None:\n"
+                "        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n"
+                "    else:\n"
+                "        b_q = b_k = b_v = 0.0",
+                "b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)",
+            ),
+        ),
         fails=frozenset({"test-mha-kdim-vdim-bias"}),
     ),
-    Mistake(
+    mistake(
         name="kdim/vdim ignored (in_proj_weight used even when it is None)",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, (
-            ("if in_proj_weight is not None:\n        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
-             "    else:\n        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)"),
-            "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)")),
+        edits=(
+            (
+                "if in_proj_weight is not None:\n"
+                "        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
+                "    else:\n"
+                "        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)",
+                "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)",
+            ),
+        ),
         fails=frozenset({"test-mha-kdim-vdim-bias"}),
     ),
-    Mistake(
+    mistake(
         name="key_padding_mask broadcast the wrong way ((N, 1, S) instead of (N, 1, 1, S))",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("scores + additive[:, None, None, :]", "scores + additive[:, None, :]")),
+        edits=(
+            ("None, :]", ":]"),
+        ),
         fails=frozenset({"test-mha-key-padding-mask"}),
     ),
-    Mistake(
+    mistake(
         name="softmax without subtracting the maximum (overflows on large scores)",
         cell="multi-head-attention",
-        source=variant(MHA_REFERENCE, ("weights = softmax(scores, axis=-1)",
-                                        "weights = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)")),
+        edits=(
+            (
+                "softmax(scores, axis=-1)",
+                "np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-mha-self-attention"}),
     ),
 ]

@@ -14,27 +14,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake, variant
-from autograder.checks.oracle import call_learner, check_array, distinct_sizes, numpy, quiet, tensor
+from . import mistake_factory
+from autograder.checks.oracle import (
+    call_learner,
+    check_array,
+    distinct_sizes,
+    head_sizes,
+    numpy,
+    quiet,
+    random_parameters,
+    tensor,
+)
 
 ASSIGNMENT = "06-why-multi-head"
-
-
-def _head_sizes(rng, names, low=2, high=7):
-    """Sizes for `names` (which include "h" and "d_k") and E = h * d_k, all pairwise different."""
-    while True:
-        sizes = distinct_sizes(rng, names, low=low, high=high)
-        sizes["E"] = sizes["h"] * sizes["d_k"]
-        if len(set(sizes.values())) == len(sizes):
-            return sizes
-
-
-def _randomise(module, rng, scale=0.5):
-    """Overwrite every parameter of a torch module (biases and norm weights too) with rng draws."""
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(tensor(rng.normal(scale=scale, size=tuple(parameter.shape))))
-    return module
 
 
 def _params(module):
@@ -112,10 +104,10 @@ def check_positional_encoding(rng, sinusoidal_positional_encoding):
 
 
 def check_self_attention(rng, multi_head_self_attention):
-    sizes = _head_sizes(rng, ["N", "L", "h", "d_k"])
+    sizes = head_sizes(rng, ["N", "L", "h", "d_k"], high=7)
     N, L, E, h = sizes["N"], sizes["L"], sizes["E"], sizes["h"]
     module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
-    params = _params(_randomise(module, rng))
+    params = _params(random_parameters(module, rng, scale=0.5))
     x = rng.normal(size=(N, L, E))
     for scale in (1.0, 30.0):  # 30: scores in the thousands, where an exponential without its maximum overflows
         with quiet(), torch.no_grad():
@@ -150,7 +142,7 @@ def check_layer_norm(rng, layer_norm):
 
 
 def check_encoder_layer(rng, transformer_encoder_layer):
-    sizes = _head_sizes(rng, ["N", "L", "h", "d_k", "F"])
+    sizes = head_sizes(rng, ["N", "L", "h", "d_k", "F"], high=7)
     N, L, E = sizes["N"], sizes["L"], sizes["E"]
     # Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot pass.
     for num_heads, eps in ((sizes["h"], None), (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5)))):
@@ -158,7 +150,7 @@ def check_encoder_layer(rng, transformer_encoder_layer):
             E, num_heads, dim_feedforward=sizes["F"], dropout=0.0, batch_first=True,
             layer_norm_eps=1e-5 if eps is None else eps, dtype=torch.float64,
         )
-        params = _params(_randomise(layer.eval(), rng))
+        params = _params(random_parameters(layer.eval(), rng, scale=0.5))
         # A small input: the sums the layer normalises have small spread, so eps matters.
         x = rng.normal(scale=0.05, size=(N, L, E))
         with quiet(), torch.no_grad():
@@ -183,201 +175,236 @@ CHECKS = {
     "encoder-layer": check_encoder_layer,
 }
 
-SELF_ATTENTION_REFERENCE = '''
-def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
-    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention's weights; returns (N, L, E)."""
-    N, L, E = x.shape
-    d_k = E // num_heads
-    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)
-    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    weights = weights / weights.sum(axis=-1, keepdims=True)
-    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)               # (N, L, h * d_k)
-    return heads @ out_proj_weight.T + out_proj_bias
-'''
 
-# The given first lines of the encoder-layer cell (outside the solution block): every variant keeps them.
-ENCODER_HEADER = '''
-def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
-    """Post-norm Transformer encoder layer (as nn.TransformerEncoderLayer, ReLU, no dropout); x is (N, L, E)."""
-    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another'''
-
-ENCODER_REFERENCE = ENCODER_HEADER + '''
-    p = params
-    attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
-                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)
-    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)                        # (N, L, E)
-    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)                # (N, L, dim_feedforward)
-    feed_forward = hidden @ p["linear2.weight"].T + p["linear2.bias"]                      # (N, L, E)
-    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)
-'''
-
+mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
-    Mistake(
+    mistake(
         name="sin and cos swapped (cos on even columns)",
         cell="positional-encoding",
-        source="""
-def sinusoidal_positional_encoding(L, E):
-    positions = np.arange(L)[:, None]
-    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)
-    table = np.zeros((L, E))
-    table[:, 0::2] = np.cos(positions * rates)
-    table[:, 1::2] = np.sin(positions * rates)
-    return table
-""",
+        edits=(
+            (
+                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = cos(pos / 10000**(2i/E))."""\n'
+                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
+                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one frequency per column pair\n"
+                "    table = np.empty((L, E))                                 # every entry is set below\n"
+                "    table[:, 0::2] = np.sin(positions * rates)\n"
+                "    table[:, 1::2] = np.cos(positions * rates)",
+                "positions = np.arange(L)[:, None]\n"
+                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)\n"
+                "    table = np.zeros((L, E))\n"
+                "    table[:, 0::2] = np.cos(positions * rates)\n"
+                "    table[:, 1::2] = np.sin(positions * rates)",
+            ),
+        ),
         fails=frozenset({"test-positional-encoding"}),
     ),
-    Mistake(
+    mistake(
         name="exponent j/E with the column index j instead of 2i/E",
         cell="positional-encoding",
-        source="""
-def sinusoidal_positional_encoding(L, E):
-    positions = np.arange(L)[:, None]
-    columns = np.arange(E)[None, :]
-    angles = positions / 10000 ** (columns / E)
-    return np.where(columns % 2 == 0, np.sin(angles), np.cos(angles))
-""",
+        edits=(
+            (
+                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = cos(pos / 10000**(2i/E))."""\n'
+                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
+                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one frequency per column pair\n"
+                "    table = np.empty((L, E))                                 # every entry is set below\n"
+                "    table[:, 0::2] = np.sin(positions * rates)\n"
+                "    table[:, 1::2] = np.cos(positions * rates)\n"
+                "    return table",
+                "positions = np.arange(L)[:, None]\n"
+                "    columns = np.arange(E)[None, :]\n"
+                "    angles = positions / 10000 ** (columns / E)\n"
+                "    return np.where(columns % 2 == 0, np.sin(angles), np.cos(angles))",
+            ),
+        ),
         fails=frozenset({"test-positional-encoding"}),
     ),
-    Mistake(
+    mistake(
         name="scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="multi-head-self-attention",
-        source="""
-def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
-    N, L, E = x.shape
-    d_k = E // num_heads
-    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)
-    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    weights = weights / weights.sum(axis=-1, keepdims=True)
-    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
-    return heads @ out_proj_weight.T + out_proj_bias
-""",
+        edits=(
+            (
+                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s weights; returns (N, L, E)."""\n',
+                "",
+            ),
+            (
+                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)\n"
+                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)\n"
+                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)",
+                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
+                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))\n"
+                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)",
+            ),
+            ("E)               # (N, L, h * d_k)", "E)"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="heads split by reshaping to (N, h, L, d_k) without a transpose",
         cell="multi-head-self-attention",
-        source="""
-def multi_head_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
-    N, L, E = x.shape
-    d_k = E // num_heads
-    q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)
-    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    weights = weights / weights.sum(axis=-1, keepdims=True)
-    heads = (weights @ v).reshape(N, L, E)
-    return heads @ out_proj_weight.T + out_proj_bias
-""",
+        edits=(
+            (
+                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s weights; returns (N, L, E)."""\n',
+                "",
+            ),
+            (
+                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)\n"
+                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)\n"
+                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)",
+                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
+                "    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))\n"
+                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)",
+            ),
+            (
+                "v).transpose(0, 2, 1, 3).reshape(N, L, E)               # (N, L, h * d_k)",
+                "v).reshape(N, L, E)",
+            ),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="layer norm with the unbiased variance (ddof=1)",
         cell="layer-norm",
-        source="""
-def layer_norm(x, weight, bias, eps=1e-5):
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = x.var(axis=-1, ddof=1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + eps) * weight + bias
-""",
+        edits=(
+            (
+                '    """Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n',
+                "",
+            ),
+            ("((x - mean) ** 2).mean(axis=-1,", "x.var(axis=-1, ddof=1,"),
+        ),
         fails=frozenset({"test-layer-norm"}),
     ),
-    Mistake(
+    mistake(
         name="layer norm over the sequence axis instead of the feature axis",
         cell="layer-norm",
-        source="""
-def layer_norm(x, weight, bias, eps=1e-5):
-    mean = x.mean(axis=-2, keepdims=True)
-    variance = x.var(axis=-2, keepdims=True)
-    return (x - mean) / np.sqrt(variance + eps) * weight + bias
-""",
+        edits=(
+            (
+                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n'
+                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
+                "mean = x.mean(axis=-2, keepdims=True)\n"
+                "    variance = x.var(axis=-2, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-layer-norm"}),
     ),
-    Mistake(
+    mistake(
         name="layer norm with eps added outside the square root",
         cell="layer-norm",
-        source="""
-def layer_norm(x, weight, bias, eps=1e-5):
-    mean = x.mean(axis=-1, keepdims=True)
-    return (x - mean) / (x.std(axis=-1, keepdims=True) + eps) * weight + bias
-""",
+        edits=(
+            (
+                '    """Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n',
+                "",
+            ),
+            (
+                "variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)\n"
+                "    return (x - mean) / np.sqrt(variance + eps) * weight + bias",
+                "return (x - mean) / (x.std(axis=-1, keepdims=True) + eps) * weight + bias",
+            ),
+        ),
         fails=frozenset({"test-layer-norm"}),
     ),
-    Mistake(
+    mistake(
         name="layer norm that assumes a 3-D input (statistics over axis 2)",
         cell="layer-norm",
-        source="""
-def layer_norm(x, weight, bias, eps=1e-5):
-    mean = x.mean(axis=2, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)
-    return (x - mean) / np.sqrt(variance + eps) * weight + bias
-""",
+        edits=(
+            (
+                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n'
+                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
+                "mean = x.mean(axis=2, keepdims=True)\n"
+                "    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-layer-norm"}),
     ),
-    Mistake(
+    mistake(
         name="self-attention softmax without subtracting the maximum (overflows on large scores)",
         cell="multi-head-self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, (
-            "weights = np.exp(scores - scores.max(axis=-1, keepdims=True))", "weights = np.exp(scores)")),
+        edits=(
+            ("np.exp(scores - scores.max(axis=-1, keepdims=True))", "np.exp(scores)"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer without the residual connection around self-attention",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, ("norm(x + attended, ", "norm(attended, ")),
+        edits=(
+            ("norm(x + attended,", "norm(attended,"),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="pre-norm encoder layer (norm_first=True) instead of post-norm",
         cell="encoder-layer",
-        source=ENCODER_HEADER + """
-    p = params
-    n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)
-    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
-                      p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
-    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)
-    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]
-    return h + f
-""",
+        edits=(
+            (
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
+                '                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)\n'
+                '    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)                        # (N, L, E)\n'
+                '    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)                # (N, L, dim_feedforward)\n'
+                '    feed_forward = hidden @ p["linear2.weight"].T + p["linear2.bias"]                      # (N, L, E)\n'
+                '    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)',
+                'n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)\n'
+                '    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
+                '                      p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])\n'
+                '    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)\n'
+                '    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]\n'
+                "    return h + f",
+            ),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer that ignores its eps argument",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, ('p["norm1.bias"], eps)', 'p["norm1.bias"])'), ('p["norm2.bias"], eps)', 'p["norm2.bias"])')),
+        edits=(
+            ('p["norm1.bias"], eps)', 'p["norm1.bias"])'),
+            ('p["norm2.bias"], eps)', 'p["norm2.bias"])'),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer with the number of heads hard-coded",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, ("attended = attention(x, num_heads, ", "attended = attention(x, 2, ")),
+        edits=(
+            (
+                'attention(x, num_heads, p["self_attn.in_proj_weight"],',
+                'attention(x, 2, p["self_attn.in_proj_weight"],',
+            ),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer that passes the attention weights in the wrong order",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, (
-            'p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],',
-            'p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],'), (
-            'p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])',
-            'p["self_attn.in_proj_bias"], p["self_attn.out_proj.bias"])')),
+        edits=(
+            (
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
+                '                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)',
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],\n'
+                '                         p["self_attn.in_proj_bias"], p["self_attn.out_proj.bias"])      # (N, L, E)',
+            ),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, ("attended = attention(x, ", "attended = multi_head_self_attention(x, ")),
+        edits=(
+            ("attention(x,", "multi_head_self_attention(x,"),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
-    Mistake(
+    mistake(
         name="encoder layer that calls layer_norm instead of the `norm` it is given",
         cell="encoder-layer",
-        source=variant(ENCODER_REFERENCE, ("    norm = layer_norm if norm is None else norm  # your layer_norm, unless a test passes another\n",
-                                            "    norm = layer_norm\n")),
+        edits=(
+            (
+                "layer_norm if norm is None else norm  # your layer_norm, unless a test passes another",
+                "layer_norm",
+            ),
+        ),
         fails=frozenset({"test-encoder-layer"}),
     ),
 ]

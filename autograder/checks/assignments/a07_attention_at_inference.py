@@ -12,25 +12,25 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from . import Mistake, variant
-from autograder.checks.oracle import call_learner, call_numpy_only, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
+from . import mistake_factory
+from autograder.checks.oracle import (
+    call_learner,
+    call_numpy_only,
+    check_array,
+    check_mask,
+    describe,
+    distinct_sizes,
+    numpy,
+    quiet,
+    random_multihead_attention,
+    tensor,
+)
 
 ASSIGNMENT = "07-attention-at-inference"
 
 # Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
 LARGE = 40.0  # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
 LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _describe(sizes):
-    return ", ".join(f"{name}={value}" for name, value in sizes.items())
-
-
-def _sizes(rng, names, low=2, high=9):
-    return distinct_sizes(rng, names, low=low, high=high)
 
 
 # ---------------------------------------------------------------- part 1: the bottom-right causal mask
@@ -49,7 +49,7 @@ def _torch_lower_right_mask(L, S):
 
 
 def check_causal_mask_lower_right(rng, causal_mask_lower_right):
-    sizes = _sizes(rng, ["N", "L", "S", "d_k"])
+    sizes = distinct_sizes(rng, ["N", "L", "S", "d_k"])
     if sizes["L"] > sizes["S"]:  # L new queries at the end of S >= L keys
         sizes["L"], sizes["S"] = sizes["S"], sizes["L"]
     N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
@@ -64,20 +64,11 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))
         # SDPA's boolean mask means "may attend": the course's mask is flipped on its way in.
         got = F.scaled_dot_product_attention(q, k, v, attn_mask=~tensor(mask))
-    check_array(f"attention under ~causal_mask_lower_right({L}, {S}) ({_describe(sizes)})",
+    check_array(f"attention under ~causal_mask_lower_right({L}, {S}) ({describe(sizes)})",
                 numpy(got), numpy(expected))
 
 
 # ---------------------------------------------------------------- part 2: a decoding step with a KV cache
-
-
-def _module(rng, E, h):
-    """An nn.MultiheadAttention in eval mode whose parameters are all random (torch starts biases at 0)."""
-    module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.copy_(tensor(rng.normal(scale=0.6, size=tuple(parameter.shape))))
-    return module.eval()
 
 
 def _weights(module):
@@ -112,7 +103,7 @@ def _torch_causal_pass(module, x):
 def _decode_sizes(rng):
     """N, t (cached tokens), h, d_k, with E = h * d_k: all pairwise different, and from S = t + 1."""
     while True:
-        sizes = _sizes(rng, ["N", "t", "h", "d_k"])
+        sizes = distinct_sizes(rng, ["N", "t", "h", "d_k"])
         sizes["E"] = sizes["h"] * sizes["d_k"]
         keys = sizes["t"] + 1  # S: the earlier tokens and the new one
         if len(set(sizes.values()) | {keys}) == len(sizes) + 1:
@@ -123,10 +114,10 @@ def _one_step(rng, decode_step, scale=1.0):
     """A module, a prefix of t tokens with its cache, one new token, and the learner's answer."""
     sizes = _decode_sizes(rng)
     N, t, h, E = (sizes[name] for name in ("N", "t", "h", "E"))
-    module = _module(rng, E, h)
+    module = random_multihead_attention(rng, E, h)
     x = scale * rng.normal(size=(N, t + 1, E))  # the prefix and the new token
     cache_k, cache_v = _torch_cache(module, x[:, :t])
-    what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({_describe(sizes)})"
+    what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({describe(sizes)})"
     result = call_learner(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
     if not isinstance(result, tuple) or len(result) != 3:
         raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
@@ -178,14 +169,14 @@ def check_decode_step(rng, decode_step):
 def check_decode_sequence(rng, decode_step):
     sizes = _decode_sizes(rng)
     N, T, h, d_k, E = (sizes[name] for name in ("N", "t", "h", "d_k", "E"))
-    module = _module(rng, E, h)
+    module = random_multihead_attention(rng, E, h)
     x = rng.normal(size=(N, T, E))
     expected = _torch_causal_pass(module, x)  # (N, T, E): one causal pass over the whole sequence
     cache_k = np.zeros((N, h, 0, d_k))
     cache_v = np.zeros((N, h, 0, d_k))
     for step in range(T):
         what = (f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
-                f"{np.shape(cache_k)} before it; {_describe(sizes)})")
+                f"{np.shape(cache_k)} before it; {describe(sizes)})")
         result = call_learner(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
         if not isinstance(result, tuple) or len(result) != 3:
             raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
@@ -201,7 +192,7 @@ def check_decode_sequence(rng, decode_step):
 def _gqa_sizes(rng):
     """N, L, S, d_k, g and h = g * r (r >= 2, g >= 2, so that tile and repeat_interleave differ)."""
     while True:
-        sizes = _sizes(rng, ["N", "L", "S", "d_k", "g", "r"], high=9)
+        sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "g", "r"], high=9)
         if sizes["g"] > 4 or sizes["r"] > 4:
             continue
         sizes["h"] = sizes["g"] * sizes["r"]
@@ -288,136 +279,104 @@ CHECKS = {
 
 # ---------------------------------------------------------------- known-wrong variants
 
-CAUSAL_REFERENCE = '''
-def causal_mask_lower_right(L, S):
-    """(L, S) boolean mask for L queries that are the last L of S positions (1 <= L <= S):
-    True where query i may NOT attend to key j, that is where j > i + (S - L)."""
-    query = np.arange(L)[:, None]  # (L, 1)
-    key = np.arange(S)[None, :]  # (1, S)
-    return key > query + (S - L)
-'''
-
-DECODE_REFERENCE = '''
-def decode_step(x_new, cache_k, cache_v, num_heads,
-                in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
-    """One step of causal multi-head self-attention with a KV cache (nn.MultiheadAttention's layout).
-
-    x_new (N, 1, E): the newest token of each sequence. cache_k, cache_v (N, h, t, d_k): the keys
-    and values of the t earlier tokens, split into heads (t may be 0). All arrays are float64.
-    Returns (output (N, 1, E), cache_k (N, h, t + 1, d_k), cache_v (N, h, t + 1, d_k)), float64:
-    the caches with the new token's key and value appended.
-    Raises ValueError if num_heads does not divide E.
-    """
-    N, _, E = x_new.shape
-    h = num_heads
-    if E % h != 0:
-        raise ValueError(f"num_heads={h} does not divide the width E={E}")
-    d_k = E // h
-    W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E), (out, in) layout
-    b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)
-
-    def heads(x):  # (N, 1, E) -> (N, h, 1, d_k)
-        return x.reshape(N, 1, h, d_k).transpose(0, 2, 1, 3)
-
-    q = heads(x_new @ W_q.T + b_q)
-    # Append first: the new token attends to its own key too. Axis 2 is the sequence axis.
-    cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)
-    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)
-    scores = q @ cache_k.transpose(0, 1, 3, 2) / np.sqrt(d_k)  # (N, h, 1, t + 1): no mask needed
-    attended = softmax(scores, axis=-1) @ cache_v  # (N, h, 1, d_k)
-    output = attended.transpose(0, 2, 1, 3).reshape(N, 1, E) @ out_proj_weight.T + out_proj_bias
-    return output, cache_k, cache_v
-'''
-
-GQA_REFERENCE = '''
-def grouped_query_attention(q, k, v, mask=None):
-    """Attention of h query heads that share g key/value heads (g divides h).
-
-    q (N, h, L, d_k); k, v (N, g, S, d_k); all float64. Query head i uses key/value head
-    i // (h // g). mask: None, or a numpy array of shape (L, S) (the same for every sequence and
-    head) or (N, h, L, S), either boolean (True = may NOT attend) or float (added to the scaled
-    scores). Returns the output, float64 (N, h, L, d_k).
-    Raises ValueError if g does not divide h.
-    """
-    h, g = q.shape[1], k.shape[1]
-    if h % g != 0:
-        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
-    # (N, g, S, d_k) -> (N, h, S, d_k): each key/value head repeated h // g times in place
-    k = np.repeat(k, h // g, axis=1)
-    v = np.repeat(v, h // g, axis=1)
-    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (N, h, L, S)
-    if mask is not None:
-        scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask
-    return softmax(scores, axis=-1) @ v
-'''
-
 
 ALL_DECODE_TESTS = frozenset({"test-decode-cache", "test-decode-step", "test-decode-sequence"})
 ALL_GQA_TESTS = frozenset({"test-gqa", "test-gqa-masked"})
 
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="causal mask aligned to the top left (chapter 4's) instead of the bottom right",
         cell="causal-mask-lower-right",
-        source=variant(CAUSAL_REFERENCE, ("key > query + (S - L)", "key > query")),
+        edits=(
+            ("query + (S - L)", "query"),
+        ),
         fails=frozenset({"test-causal-mask-lower-right"}),
     ),
-    Mistake(
+    mistake(
         name="cache appended on the head axis (axis 1) instead of the sequence axis (axis 2)",
         cell="decode-step",
-        source=variant(DECODE_REFERENCE, ("b_k)], axis=2)", "b_k)], axis=1)"),
-                        ("b_v)], axis=2)", "b_v)], axis=1)")),
+        edits=(
+            (
+                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
+                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
+                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=1)\n"
+                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=1)",
+            ),
+        ),
         fails=ALL_DECODE_TESTS,
     ),
-    Mistake(
+    mistake(
         name="the new token's own key and value left out before attending",
         cell="decode-step",
-        source=variant(
-            DECODE_REFERENCE,
-            ("cache_k = np.concatenate(", "new_cache_k = np.concatenate("),
-            ("cache_v = np.concatenate(", "new_cache_v = np.concatenate("),
-            ("return output, cache_k, cache_v", "return output, new_cache_k, new_cache_v"),
+        edits=(
+            (
+                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
+                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
+                "new_cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
+                "    new_cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
+            ),
+            ("output, cache_k, cache_v", "output, new_cache_k, new_cache_v"),
         ),
         fails=frozenset({"test-decode-step", "test-decode-sequence"}),
     ),
-    Mistake(
+    mistake(
         name="decoding scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="decode-step",
-        source=variant(DECODE_REFERENCE, ("/ np.sqrt(d_k)", "/ np.sqrt(E)")),
+        edits=(
+            ("np.sqrt(d_k)", "np.sqrt(E)"),
+        ),
         fails=frozenset({"test-decode-step", "test-decode-sequence"}),
     ),
-    Mistake(
+    mistake(
         name="key/value heads tiled (torch's repeat) instead of repeated in place (repeat_interleave)",
         cell="grouped-query-attention",
-        source=variant(GQA_REFERENCE, ("np.repeat(k, h // g, axis=1)", "np.tile(k, (1, h // g, 1, 1))"),
-                        ("np.repeat(v, h // g, axis=1)", "np.tile(v, (1, h // g, 1, 1))")),
+        edits=(
+            (
+                "k = np.repeat(k, h // g, axis=1)\n"
+                "    v = np.repeat(v, h // g, axis=1)",
+                "k = np.tile(k, (1, h // g, 1, 1))\n"
+                "    v = np.tile(v, (1, h // g, 1, 1))",
+            ),
+        ),
         fails=ALL_GQA_TESTS,
     ),
-    Mistake(
+    mistake(
         name="g that does not divide h accepted (heads picked by index i * g // h, no ValueError)",
         cell="grouped-query-attention",
-        source=variant(
-            GQA_REFERENCE,
-            ("""    if h % g != 0:
-        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")
-""", ""),
-            ("k = np.repeat(k, h // g, axis=1)", "k = k[:, np.arange(h) * g // h]"),
-            ("v = np.repeat(v, h // g, axis=1)", "v = v[:, np.arange(h) * g // h]"),
+        edits=(
+            (
+                "    if h % g != 0:\n"
+                '        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")\n',
+                "",
+            ),
+            (
+                "k = np.repeat(k, h // g, axis=1)\n"
+                "    v = np.repeat(v, h // g, axis=1)",
+                "k = k[:, np.arange(h) * g // h]\n"
+                "    v = v[:, np.arange(h) * g // h]",
+            ),
         ),
         fails=frozenset({"test-gqa"}),
     ),
-    Mistake(
+    mistake(
         name="float mask read as a boolean one (nonzero entries masked out)",
         cell="grouped-query-attention",
-        source=variant(GQA_REFERENCE, ("np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
-                                        "np.where(mask != 0, -np.inf, scores)")),
+        edits=(
+            (
+                "np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+                "np.where(mask != 0, -np.inf, scores)",
+            ),
+        ),
         fails=frozenset({"test-gqa-masked"}),
     ),
-    Mistake(
+    mistake(
         name="boolean mask read in SDPA's convention (True taken as may attend)",
         cell="grouped-query-attention",
-        source=variant(GQA_REFERENCE,
-                        ("np.where(mask, -np.inf, scores)", "np.where(mask, scores, -np.inf)")),
+        edits=(
+            ("-np.inf, scores)", "scores, -np.inf)"),
+        ),
         fails=frozenset({"test-gqa-masked"}),
     ),
 ]
