@@ -1,10 +1,11 @@
 """autograder/course/notebook_format.py: nbgrader's metadata and sources read from any JSON."""
 
+from types import SimpleNamespace
+
 import nbformat
 import pytest
 from cells import code
 
-from autograder.checks.assignments import Mistake
 from autograder.course import notebook_format as nf
 
 pytestmark = pytest.mark.unit
@@ -72,8 +73,10 @@ def test_apply_mistake_replaces_one_solution_cell_in_a_copy():
     """Does apply_mistake change only the named solution cell, in a copy, leaving the original?"""
     original = _notebook(code("def f():\n    return 1", "f", solution=True),
                          code("assert f() == 1", "test-f", grade=True, points=1))
-    wrong = nf.apply_mistake(original, Mistake("off by one", "f", "\ndef f():\n    return 2\n",
-                                               frozenset({"test-f"})))
+    # apply_mistake reads a mistake's name, cell and source; a real Mistake derives its source
+    # from a course notebook, so this one states it.
+    mistake = SimpleNamespace(name="off by one", cell="f", source="\ndef f():\n    return 2\n")
+    wrong = nf.apply_mistake(original, mistake)
     assert wrong.cells[0].source == "def f():\n    return 2"
     assert wrong.cells[1].source == original.cells[1].source
     assert original.cells[0].source == "def f():\n    return 1"
@@ -84,4 +87,4 @@ def test_apply_mistake_refuses_a_cell_that_is_not_one_solution():
     notebook = _notebook(code("assert True", "test-f", grade=True))
     for cell in ["test-f", "nowhere"]:
         with pytest.raises(LookupError):
-            nf.apply_mistake(notebook, Mistake("m", cell, "pass", frozenset()))
+            nf.apply_mistake(notebook, SimpleNamespace(name="m", cell=cell, source="pass"))

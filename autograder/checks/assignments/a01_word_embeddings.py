@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake, variant
+from . import mistake_factory
 from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "01-word-embeddings"
@@ -259,153 +259,311 @@ CHECKS = {
     "nearest-neighbours": check_nearest_neighbours,
 }
 
-# The reference answers, from which each known-wrong variant differs in one place.
-LOOKUP_REFERENCE = """
-def embedding_lookup(table, ids):
-    ids = np.asarray(ids)
-    V = table.shape[0]
-    out_of_range = (ids < 0) | (ids >= V)
-    if np.any(out_of_range):
-        bad = ids[out_of_range].flat[0]
-        raise IndexError(f"token id {bad} is out of range for a vocabulary of {V}")
-    return table[ids]
-"""
-
-COSINE_REFERENCE = """
-def cosine_similarity(a, b, axis=-1, eps=1e-8):
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)
-    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)
-    return np.sum((a / a_norm) * (b / b_norm), axis=axis)
-"""
-
-NEIGHBOURS_REFERENCE = """
-def nearest_neighbours(table, query_ids, k, similarity=None):
-    similarity = cosine_similarity if similarity is None else similarity  # a test passes its own
-    query_ids = np.asarray(query_ids)
-    sims = similarity(table[query_ids][:, None, :], table[None, :, :])  # (Q, V)
-    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour
-    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
-    return ids, np.take_along_axis(sims, ids, axis=-1)
-"""
-
-EXCLUDE_QUERY = ("    sims[np.arange(len(query_ids)), query_ids] = -np.inf"
-                 "  # never your own neighbour\n")
 
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="lookup without a range check (negative ids wrap around silently)",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, ("    if np.any(out_of_range):\n", "    if False:\n")),
+        edits=(
+            (
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                "\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    outside 0..V-1 raises IndexError, and the message names it.\n"
+                '    """\n',
+                "",
+            ),
+            ("np.any(out_of_range):", "False:"),
+        ),
         fails=frozenset({"test-embedding-out-of-range"}),
     ),
-    Mistake(
+    mistake(
         name="lookup that refuses ids of V and above but lets negative ids wrap around",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, ("(ids < 0) | (ids >= V)", "ids >= V")),
+        edits=(
+            (
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                "\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    outside 0..V-1 raises IndexError, and the message names it.\n"
+                '    """\n',
+                "",
+            ),
+            ("(ids < 0) | (ids >= V)", "ids >= V"),
+        ),
         fails=frozenset({"test-embedding-out-of-range"}),
     ),
-    Mistake(
+    mistake(
         name="lookup that flattens the ids and forgets to restore their shape",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, ("return table[ids]", "return table[ids.reshape(-1)]")),
+        edits=(
+            (
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                "\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    outside 0..V-1 raises IndexError, and the message names it.\n"
+                '    """\n',
+                "",
+            ),
+            ("table[ids]", "table[ids.reshape(-1)]"),
+        ),
         fails=frozenset({"test-embedding-lookup"}),
     ),
-    Mistake(
+    mistake(
         name="lookup that turns the table into float64 (a float32 table should stay float32)",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE,
-                       ("return table[ids]", "return np.asarray(table, dtype=np.float64)[ids]")),
+        edits=(
+            (
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                "\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    outside 0..V-1 raises IndexError, and the message names it.\n"
+                '    """\n',
+                "",
+            ),
+            ("table[ids]", "np.asarray(table, dtype=np.float64)[ids]"),
+        ),
         fails=frozenset({"test-embedding-lookup"}),
     ),
-    Mistake(
+    mistake(
         name="lookup that raises IndexError for every id",
         cell="embedding-lookup",
-        source=variant(LOOKUP_REFERENCE, (
-            "    if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
-            "    if True:\n        bad = ids.flat[0]")),
-        # Two cells, on purpose: both parts' contracts include looking up valid ids, and the
-        # range check starts with one valid lookup, so that a function that always raises earns
-        # nothing.
+        edits=(
+            (
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                "\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    outside 0..V-1 raises IndexError, and the message names it.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "if np.any(out_of_range):\n"
+                "        bad = ids[out_of_range].flat[0]",
+                "if True:\n"
+                "        bad = ids.flat[0]",
+            ),
+        ),
         fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE,
-                       ("np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)",
-                        "np.linalg.norm(a, axis=axis, keepdims=True)"),
-                       ("np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
-                        "np.linalg.norm(b, axis=axis, keepdims=True)")),
+        edits=(
+            (
+                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                "a_norm = np.linalg.norm(a, axis=axis, keepdims=True)\n"
+                "    b_norm = np.linalg.norm(b, axis=axis, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-cosine-small-norms"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity clamping the product of the norms instead of each norm",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, (
-            "    a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-            "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
-            "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
-            "    norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
-            "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)")),
+        edits=(
+            (
+                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
+                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                "norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
+                "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)",
+            ),
+        ),
         fails=frozenset({"test-cosine-small-norms"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity that ignores its eps argument (always 1e-8)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, ("keepdims=True), eps)", "keepdims=True), 1e-8)")),
+        edits=(
+            (
+                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), 1e-8)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), 1e-8)",
+            ),
+        ),
         fails=frozenset({"test-cosine-small-norms"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity over the last axis whatever `axis` says",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, ("axis=axis", "axis=-1")),
+        edits=(
+            (
+                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
+                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                "a_norm = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)\n"
+                "    b_norm = np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)\n"
+                "    return np.sum((a / a_norm) * (b / b_norm), axis=-1)",
+            ),
+        ),
         fails=frozenset({"test-cosine"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, ("np.broadcast_arrays(", "(")),
+        edits=(
+            (
+                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n'
+                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "a, b = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+            ),
+        ),
         fails=frozenset({"test-cosine"}),
     ),
-    Mistake(
+    mistake(
         name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
         cell="cosine-similarity",
-        source=variant(COSINE_REFERENCE, (
-            "np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)",
-            "np.asarray(a), np.asarray(b)")),
+        edits=(
+            (
+                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                "\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    inputs' dtype.\n"
+                '    """\n'
+                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))",
+            ),
+        ),
         fails=frozenset({"test-cosine"}),
     ),
-    Mistake(
+    mistake(
         name="nearest neighbours that keep the query word itself",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE, (EXCLUDE_QUERY, "")),
+        edits=(
+            (
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                "\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n",
+                "",
+            ),
+        ),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
-    Mistake(
+    mistake(
         name="nearest neighbours that drop the first sorted word instead of the query itself",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE,
-                       (EXCLUDE_QUERY, ""),
-                       ("[:, :k]", "[:, 1:k + 1]")),
+        edits=(
+            (
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                "\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n"
+                '    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
+                'ids = np.argsort(-sims, axis=-1, kind="stable")[:, 1:k + 1]',
+            ),
+        ),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
-    Mistake(
+    mistake(
         name="nearest neighbours by dot product instead of cosine similarity",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE,
-                       ("similarity(table[query_ids][:, None, :], table[None, :, :])",
-                        "table[query_ids] @ table.T")),
+        edits=(
+            (
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                "\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "similarity(table[query_ids][:, None, :], table[None, :, :])",
+                "table[query_ids] @ table.T",
+            ),
+        ),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
-    Mistake(
+    mistake(
         name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
         cell="nearest-neighbours",
-        source=variant(NEIGHBOURS_REFERENCE,
-                       ('np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
-                        'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:, :k]')),
+        edits=(
+            (
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                "\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                'np.argsort(-sims, axis=-1, kind="stable")[:,',
+                'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:,',
+            ),
+        ),
         fails=frozenset({"test-nearest-neighbours"}),
     ),
 ]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Mistake, variant
+from . import mistake_factory
 from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "03-self-attention"
@@ -171,143 +171,235 @@ CHECKS = {
     "cross-attention": check_cross_attention,
 }
 
-# The reference answers, from which each known-wrong variant differs in one place.
-QKV_REFERENCE = """
-def qkv_projections(X, W_q, W_k, W_v):
-    return X @ W_q, X @ W_k, X @ W_v
-"""
-
-SCORES_REFERENCE = """
-def attention_scores(Q, K):
-    return Q @ np.swapaxes(K, -1, -2)
-"""
-
-SELF_ATTENTION_REFERENCE = """
-def self_attention(X, W_q, W_k, W_v, projections=None, scores=None):
-    projections = qkv_projections if projections is None else projections  # a test passes its own
-    scores = attention_scores if scores is None else scores  # a test passes its own
-    Q, K, V = projections(X, W_q, W_k, W_v)
-    weights = softmax(scores(Q, K), axis=-1)  # (..., L, L), each row sums to 1
-    return weights @ V, weights
-"""
-
-CROSS_ATTENTION_REFERENCE = """
-def cross_attention(X_query, X_context, W_q, W_k, W_v, scores=None):
-    scores = attention_scores if scores is None else scores  # a test passes its own
-    Q = X_query @ W_q  # (..., L, d_k)
-    K = X_context @ W_k  # (..., S, d_k)
-    V = X_context @ W_v  # (..., S, d_v)
-    weights = softmax(scores(Q, K), axis=-1)  # (..., L, S)
-    return weights @ V, weights
-"""
-
-# The edit that divides the scores by sqrt(d_k), in self- and in cross-attention.
-SCALED = ("softmax(scores(Q, K),", "softmax(scores(Q, K) / np.sqrt(Q.shape[-1]),")
 
 # Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
 # and cross_attention pass torch stand-ins for the part 1 functions.
+mistake = mistake_factory(ASSIGNMENT)
+
 MISTAKES = [
-    Mistake(
+    mistake(
         name="projections in PyTorch's orientation, X W^T instead of X W",
         cell="qkv-projections",
-        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v",
-                                       "return X @ W_q.T, X @ W_k.T, X @ W_v.T")),
+        edits=(
+            (
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                "    return X @ W_q, X @ W_k, X @ W_v",
+                "return X @ W_q.T, X @ W_k.T, X @ W_v.T",
+            ),
+        ),
         fails=frozenset({"test-qkv-projections"}),
     ),
-    Mistake(
+    mistake(
         name="values projected with W_k instead of W_v",
         cell="qkv-projections",
-        source=variant(QKV_REFERENCE, ("X @ W_v", "X @ W_k")),
+        edits=(
+            (
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                "    return X @ W_q, X @ W_k, X @ W_v",
+                "return X @ W_q, X @ W_k, X @ W_k",
+            ),
+        ),
         fails=frozenset({"test-qkv-projections"}),
     ),
-    Mistake(
+    mistake(
         name="projections written for a batch (N, L, E) only",
         cell="qkv-projections",
-        source=variant(QKV_REFERENCE, ("return X @ W_q, X @ W_k, X @ W_v", (
-            'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))'))),
+        edits=(
+            (
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                "    return X @ W_q, X @ W_k, X @ W_v",
+                'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))',
+            ),
+        ),
         fails=frozenset({"test-qkv-projections"}),
     ),
-    Mistake(
+    mistake(
         name="scores K Q^T instead of Q K^T",
         cell="attention-scores",
-        source=variant(SCORES_REFERENCE,
-                       ("Q @ np.swapaxes(K, -1, -2)", "K @ np.swapaxes(Q, -1, -2)")),
+        edits=(
+            (
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                "    return Q @ np.swapaxes(K, -1, -2)",
+                "return K @ np.swapaxes(Q, -1, -2)",
+            ),
+        ),
         fails=frozenset({"test-attention-scores"}),
     ),
-    Mistake(
+    mistake(
         name="K.T on a batch, which reverses every axis",
         cell="attention-scores",
-        source=variant(SCORES_REFERENCE, ("Q @ np.swapaxes(K, -1, -2)", "Q @ K.T")),
+        edits=(
+            (
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                "    return Q @ np.swapaxes(K, -1, -2)",
+                "return Q @ K.T",
+            ),
+        ),
         fails=frozenset({"test-attention-scores"}),
     ),
-    Mistake(
+    mistake(
         name="scores written for a batch (N, S, d_k) only: K.transpose(0, 2, 1)",
         cell="attention-scores",
-        source=variant(SCORES_REFERENCE, ("np.swapaxes(K, -1, -2)", "K.transpose(0, 2, 1)")),
+        edits=(
+            (
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                "    return Q @ np.swapaxes(K, -1, -2)",
+                "return Q @ K.transpose(0, 2, 1)",
+            ),
+        ),
         fails=frozenset({"test-attention-scores"}),
     ),
-    Mistake(
+    mistake(
         name="softmax over the query axis instead of the key axis",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, ("axis=-1", "axis=-2")),
+        edits=(
+            (
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                "\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                '    """\n',
+                "",
+            ),
+            ("axis=-1)", "axis=-2)"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="self-attention with a hand-written softmax that overflows on large scores",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, (
-            "softmax(scores(Q, K), axis=-1)",
-            "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)")),
+        edits=(
+            (
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                "\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                '    """\n',
+                "",
+            ),
+            (
+                "softmax(scores(Q, K), axis=-1)",
+                "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)",
+            ),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE, SCALED),
+        edits=(
+            (
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                "\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                '    """\n',
+                "",
+            ),
+            ("K),", "K) / np.sqrt(Q.shape[-1]),"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="self-attention returning (weights, output) instead of (output, weights)",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE,
-                       ("return weights @ V, weights", "return weights, weights @ V")),
+        edits=(
+            (
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                "\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                '    """\n',
+                "",
+            ),
+            ("weights @ V, weights", "weights, weights @ V"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="self-attention that ignores the `scores` function it is given",
         cell="self-attention",
-        source=variant(SELF_ATTENTION_REFERENCE,
-                       ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),")),
+        edits=(
+            (
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                "\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                '    """\n',
+                "",
+            ),
+            ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),"),
+        ),
         fails=frozenset({"test-self-attention"}),
     ),
-    Mistake(
+    mistake(
         name="cross-attention taking its keys from the query sequence",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, ("K = X_context @ W_k", "K = X_query @ W_k")),
+        edits=(
+            (
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
+                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    The scores come from `scores(Q, K)`."""\n',
+                "",
+            ),
+            ("K = X_context @ W_k", "K = X_query @ W_k"),
+        ),
         fails=frozenset({"test-cross-attention"}),
     ),
-    Mistake(
+    mistake(
         name="cross-attention taking its queries from the context sequence",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, ("Q = X_query @ W_q", "Q = X_context @ W_q")),
+        edits=(
+            (
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
+                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    The scores come from `scores(Q, K)`."""\n',
+                "",
+            ),
+            ("= X_query @", "= X_context @"),
+        ),
         fails=frozenset({"test-cross-attention"}),
     ),
-    Mistake(
+    mistake(
         name="cross-attention taking its values from the query sequence",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, ("V = X_context @ W_v", "V = X_query @ W_v")),
+        edits=(
+            (
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
+                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    The scores come from `scores(Q, K)`."""\n',
+                "",
+            ),
+            ("V = X_context @ W_v", "V = X_query @ W_v"),
+        ),
         fails=frozenset({"test-cross-attention"}),
     ),
-    Mistake(
+    mistake(
         name="cross-attention with the softmax over the query axis",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, ("axis=-1", "axis=-2")),
+        edits=(
+            (
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
+                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    The scores come from `scores(Q, K)`."""\n',
+                "",
+            ),
+            ("axis=-1)", "axis=-2)"),
+        ),
         fails=frozenset({"test-cross-attention"}),
     ),
-    Mistake(
+    mistake(
         name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="cross-attention",
-        source=variant(CROSS_ATTENTION_REFERENCE, SCALED),
+        edits=(
+            (
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
+                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    The scores come from `scores(Q, K)`."""\n',
+                "",
+            ),
+            ("K),", "K) / np.sqrt(Q.shape[-1]),"),
+        ),
         fails=frozenset({"test-cross-attention"}),
     ),
 ]
