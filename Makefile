@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test setup clean
+.PHONY: book test setup clean postgresql
 
 setup: $(STAMP)
 
@@ -27,8 +27,20 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
-# Every test, the strict book build and the browser test included.
-test: $(STAMP) $(CHROMIUM)
+# The PostgreSQL gradebook test starts its own server from Debian's binaries (initdb, pg_ctl),
+# whose folder carries the major version: the target is whichever initdb is there, else a path
+# that never exists, so that apt runs only when none is installed.
+INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+POSTGRESQL := $(or $(INITDB),/usr/lib/postgresql/none/bin/initdb)
+
+postgresql: $(POSTGRESQL)
+
+$(POSTGRESQL):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+
+# Every test, the strict book build, the browser test and the PostgreSQL test included.
+test: $(STAMP) $(CHROMIUM) $(POSTGRESQL)
 	$(BIN)/python -m pytest tests
 
 clean:

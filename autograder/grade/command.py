@@ -56,6 +56,10 @@ def parse_arguments(argv):
     parser.add_argument("--cpu", type=int, default=120, help="CPU seconds of one learner process (default 120)")
     parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds for one notebook (default 20 x timeout)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    parser.add_argument("--db-url", metavar="URL",
+                        help="the nbgrader gradebook to write, as nbgrader's SQLAlchemy URL "
+                             "(CourseDirectory.db_url), e.g. postgresql://grader@dbhost/course "
+                             "(default: sqlite:///OUT/gradebook.db)")
     return parser.parse_args(argv)
 
 
@@ -101,19 +105,33 @@ def main(argv=None) -> int:
     except OSError:
         print(f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr)
         fcntl.flock(lock, fcntl.LOCK_EX)
+    from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
+
+    db_url = gradebook_url(out, arguments.db_url)
+    try:
+        gradebook = GradebookWriter(db_url, known).open()
+    except GradebookUnavailable as error:
+        print(f"error: cannot open the gradebook {error}", file=sys.stderr)
+        return REFUSAL
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
     print(f"sandbox: user+network+mount namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
           f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}; {len(tasks)} notebooks, {arguments.workers} workers",
           file=sys.stderr)
-    graded = grade_all(tasks, arguments.workers, limits, budget, secret, not arguments.no_progress)
-    # Learners' text (exception messages, printed names) enters here from the sandbox, through the
-    # workers, and file names entered in collect: made safe once, before anything is written.
-    results = [safe_strings(result) for result in rows + graded]
+    results = []
+    with gradebook:  # written in batches as results arrive
+        graded = grade_all(tasks, arguments.workers, limits, budget, secret,
+                           not arguments.no_progress)
+        for result in rows + graded:
+            # Learners' text (exception messages, printed names) enters here from the sandbox,
+            # through the workers, and file names entered in collect: made safe once, before
+            # anything is written.
+            results.append(safe_strings(result))
+            gradebook.add(results[-1])
     results.sort(key=lambda result: (result["student"], result["assignment"]))
     from autograder.report.outputs import write_reports
 
-    write_reports(results, out, known)
+    write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     from autograder.report.command import after_grading  # similarity report and LMS grades (issue 15)
 
     after_grading(out, submitted)
