@@ -79,7 +79,7 @@ def row_counts(db_url: str) -> dict:
     try:
         with engine.connect() as connection:
             return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-                    for table in ["assignment", "notebook", "grade_cell", "source_cell",
+                    for table in ["assignment", "notebook", "grade_cells", "source_cell",
                                   "student", "submitted_assignment", "grade"]}
     finally:
         engine.dispose()
