@@ -130,8 +130,8 @@ def test_rerun_keeps_manual_score_and_adds_no_rows(graded_once, demo_class, tmp_
     url = graded_once["url"]
     notebook = Path(course.notebook_name(ASSIGNMENT)).stem
     with Gradebook(url) as gradebook:  # what formgrader does on saving a manual score
-        grade_cell = gradebook.find_assignment(ASSIGNMENT).notebooks[0].grade_cells[0]
-        entered = gradebook.find_grade(grade_cell.name, notebook, ASSIGNMENT, "full-marks")
+        cell = gradebook.find_assignment(ASSIGNMENT).notebooks[0].grade_cells[0].name
+        entered = gradebook.find_grade(cell, notebook, ASSIGNMENT, "full-marks")
         assert entered.auto_score > 0
         entered.manual_score = 0.0
         gradebook.db.commit()
@@ -140,7 +140,7 @@ def test_rerun_keeps_manual_score_and_adds_no_rows(graded_once, demo_class, tmp_
     finished(grade(demo_class, tmp_path / "out", url))
     assert row_counts(url) == before
     with Gradebook(url) as gradebook:
-        kept = gradebook.find_grade(grade_cell.name, notebook, ASSIGNMENT, "full-marks")
+        kept = gradebook.find_grade(cell, notebook, ASSIGNMENT, "full-marks")
         assert (kept.id, kept.manual_score, kept.auto_score) == (manual_id, 0.0, auto_score)
         assert kept.needs_manual_grade  # flagged for the grader to review
     assert exported(url, tmp_path)["full-marks"] < graded_scores(tmp_path / "out")["full-marks"]
