@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test test-fast lint chromium setup clean
+.PHONY: book test test-fast lint chromium postgresql setup clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,21 @@ chromium:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Every test, the strict book build and the browser tests included: what CI runs.
-test: lint $(STAMP) $(if $(CHROMIUM),,chromium)
+# The PostgreSQL gradebook test starts its own server from Debian's binaries (initdb, pg_ctl),
+# whose folder carries the major version: the target is whichever initdb is there, else a path
+# that never exists, so that apt runs only when none is installed.
+INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+POSTGRESQL := $(or $(INITDB),/usr/lib/postgresql/none/bin/initdb)
+
+postgresql: $(POSTGRESQL)
+
+$(POSTGRESQL):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+
+# Every test, the strict book build, the browser tests and the PostgreSQL tests included: what CI
+# runs.
+test: lint $(STAMP) $(if $(CHROMIUM),,chromium) $(POSTGRESQL)
 	$(BIN)/python -m pytest tests
 
 # For development: the unit tests and the quick checks, under 2 minutes on 2 cores.

@@ -41,6 +41,7 @@ from autograder.grade.messages import safe_strings
 from autograder.grade.cluster import ClusterRefused, GradingCluster
 from autograder.grade.results import NotebookResult, Status
 from autograder.report.command import after_grading
+from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
 from autograder.report.outputs import write_reports
 from autograder.sandbox.host import Limits
 
@@ -92,6 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regrade", action="store_true",
                         help="grade every notebook again, even those recorded in "
                              "OUT/.journal.jsonl by an earlier run (a new journal is started)")
+    parser.add_argument("--db-url", metavar="URL",
+                        help="the nbgrader gradebook to write, as nbgrader's SQLAlchemy URL "
+                             "(CourseDirectory.db_url), e.g. postgresql://grader@dbhost/course "
+                             "(default: sqlite:///OUT/gradebook.db)")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -151,6 +156,12 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             print(f"another grading run is writing {out}; waiting for it to finish",
                   file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
+        db_url = gradebook_url(out, arguments.db_url)
+        try:
+            gradebook = GradebookWriter(db_url, known).open()
+        except GradebookUnavailable as error:
+            print(f"error: cannot open the gradebook {error}", file=sys.stderr)
+            return REFUSAL
         journal = Journal(out, comparable(secret, limits, budget))
         if not arguments.regrade:
             journal.load()
@@ -171,19 +182,25 @@ def _grade_class(arguments: argparse.Namespace) -> int:
               file=sys.stderr)
         index_of = {(task.student, task.assignment): index for index, task in enumerate(tasks)}
         journal.open()
+        # What an earlier run graded (the gradebook may lack it, if that run died between two
+        # batches), and the rows that need no grading.
+        for result in [finished[index] for index in sorted(finished)] + rows:
+            gradebook.add(safe_strings(result))
         grading_began = time.monotonic()
         graded = cluster.grade([tasks[index] for index in to_grade], budget,
                                not arguments.no_progress)
         try:
-            for result in graded:  # each recorded the moment it arrives
+            for result in graded:  # each recorded the moment it arrives, in both
                 index = index_of[result.student, result.assignment]
                 finished[index] = journal.record(result.student, result.assignment,
                                                  tasks[index].path, digests[index], result)
+                gradebook.add(safe_strings(finished[index]))
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
             try:
                 graded.close()  # stops the workers
                 journal.close()
+                gradebook.close()  # what was graded stays in the gradebook too
             finally:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
             print(f"interrupted: {from_journal + journal.recorded} of {len(tasks)} notebooks are "
@@ -193,6 +210,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         finally:
             graded.close()
             journal.close()
+            gradebook.close()
         grading = time.monotonic() - grading_began
     # Learners' text (exception messages, printed names) enters here from the sandbox, through the
     # workers, and file names entered in collect: made safe once, before anything is written.
@@ -200,7 +218,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     results = [safe_strings(result)
                for result in rows + [finished[index] for index in range(len(tasks))]]
     results.sort(key=lambda result: (result.student, result.assignment))
-    write_reports(results, out, known)
+    write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
     print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "

@@ -1,22 +1,62 @@
-"""OUT/gradebook.db: an nbgrader gradebook, so that ``nbgrader export`` and formgrader work on it.
+"""The nbgrader gradebook, so that ``nbgrader export`` and formgrader work on the grades.
 
-The assignment structure (grade cells with their points, solution cells, source cells) is taken
-from solutions/, as ``nbgrader generate_assignment`` would record it; each result becomes a
-submission whose test cells carry the auto scores. Only the grading command's main process
-writes it, after the workers are done, so parallel grading cannot corrupt it; a re-run updates
-the same rows (manual scores a grader entered in formgrader are kept, and flagged for review).
+By default it is OUT/gradebook.db (SQLite); ``--db-url`` takes any SQLAlchemy URL nbgrader takes
+(``CourseDirectory.db_url``), such as ``postgresql://grader@dbhost/course``. The assignment
+structure (grade cells with their points, solution cells, source cells) is taken from solutions/,
+as ``nbgrader generate_assignment`` would record it, once per assignment; each result becomes a
+submission whose test cells carry the auto scores. Only the grading command's main process writes
+it, as results arrive, committing every ``batch`` results; a re-run updates the same rows (manual
+scores a grader entered in formgrader are kept, and flagged for review).
+
+Several grading runs may write one PostgreSQL gradebook at the same time (disjoint students):
+nbgrader creates its schema, course, assignment, notebook and cell rows by "find, else insert",
+which two runs racing on an empty database turn into a duplicate-key error. Each write therefore
+holds a PostgreSQL advisory lock of this database. SQLite needs none: one OUT is written by one
+run (OUT/.grading.lock) and SQLite locks its file for each transaction.
 
 Only a graded notebook writes scores. A notebook missing or not gradable in this run records the
 student and leaves any earlier submission as it was: a re-run into the same OUT never replaces a
 recorded score by a zero (``nbgrader export`` counts a student without a submission as 0).
 """
 
+import contextlib
 import warnings
 from pathlib import Path
 
 from autograder import course
 from autograder.course.notebook_format import cell_source, nbgrader_metadata
 from autograder.grade.results import Status
+
+BATCH = 50  # results per commit: a crash loses at most this many, and commits stay few
+ADVISORY_LOCK = 0x6D68615F67726164  # any fixed 64-bit key; "mha_grad" in ASCII
+
+
+class GradebookUnavailable(Exception):
+    """The gradebook's database cannot be opened (a wrong URL, no server, no driver)."""
+
+
+def gradebook_url(out: Path, db_url: str | None = None) -> str:
+    """The SQLAlchemy URL to write: `db_url`, a relative SQLite path made absolute (nbgrader run
+    in OUT must find the same file), or OUT/gradebook.db."""
+    if not db_url:
+        return f"sqlite:///{out.resolve() / 'gradebook.db'}"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
+        absolute = url.set(database=str(Path(url.database).resolve()))
+        return absolute.render_as_string(hide_password=False)
+    return db_url
+
+
+def shown(db_url: str) -> str:
+    """The URL as printed: without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: nothing in it to hide
+        return db_url
 
 
 def _record_assignment(gradebook, assignment: str) -> None:
@@ -33,13 +73,15 @@ def _record_assignment(gradebook, assignment: str) -> None:
         if not grade_id:
             continue
         if metadata.get("grade"):
-            gradebook.update_or_create_grade_cell(grade_id, name, assignment, max_score=float(metadata.get("points", 0)),
-                                                  cell_type=cell.cell_type)
+            gradebook.update_or_create_grade_cell(
+                grade_id, name, assignment, max_score=float(metadata.get("points", 0)),
+                cell_type=cell.cell_type)
         if metadata.get("solution"):
             gradebook.update_or_create_solution_cell(grade_id, name, assignment)
-        gradebook.update_or_create_source_cell(grade_id, name, assignment, cell_type=cell.cell_type,
-                                               locked=bool(metadata.get("locked")), source=cell_source(cell),
-                                               checksum=compute_checksum(cell))
+        gradebook.update_or_create_source_cell(
+            grade_id, name, assignment, cell_type=cell.cell_type,
+            locked=bool(metadata.get("locked")), source=cell_source(cell),
+            checksum=compute_checksum(cell))
 
 
 def _alembic_head() -> str:
@@ -54,36 +96,154 @@ def _alembic_head() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def write_gradebook(results: list, path: Path, known: list) -> None:
+@contextlib.contextmanager
+def _alembic_head_in_process():
+    """nbgrader.api.get_alembic_version replaced by `_alembic_head` for one gradebook's opening
+    only, and restored afterwards, so that nbgrader elsewhere in this process is nbgrader."""
     import nbgrader.api
 
+    original = nbgrader.api.get_alembic_version
     nbgrader.api.get_alembic_version = _alembic_head
-    with warnings.catch_warnings():  # nbgrader's own add_submission warns about SQLAlchemy sessions
-        warnings.simplefilter("ignore")
-        _write(results, path, known)
+    try:
+        yield
+    finally:
+        nbgrader.api.get_alembic_version = original
 
 
-def _write(results: list, path: Path, known: list) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
+class GradebookWriter:
+    """Writes results into the gradebook at `db_url` as they arrive:
 
-    recorded = [result for result in results
-                if result.assignment in known and result.max_score is not None]
-    graded = [result for result in recorded if result.status == Status.GRADED]
-    with Gradebook(f"sqlite:///{path}") as gradebook:
-        for assignment in sorted({result.assignment for result in recorded}):
+        with GradebookWriter(url, course.assignments()) as gradebook:
+            for result in results:
+                gradebook.add(result)
+
+    Results are committed every `batch` of them and at the end (also when the run stops with an
+    exception, so what was graded is kept)."""
+
+    def __init__(self, db_url: str, known: list, batch: int = BATCH):
+        self.db_url, self.known, self.batch = db_url, list(known), batch
+        self.gradebook = None
+        self._lock_connection = None
+        self._lock_engine = None
+        self._recorded = set()  # assignments whose structure this writer has recorded
+        self._pending = []
+        self.written = 0
+
+    # -- opening and closing
+
+    def open(self) -> "GradebookWriter":
+        """Connect and create nbgrader's tables if the database has none. Raises
+        GradebookUnavailable, before any grading, when the database cannot be used."""
+        if self.gradebook is not None:
+            return self
+        from nbgrader.api import Gradebook
+
+        try:
+            if self.db_url.startswith("postgresql"):
+                from sqlalchemy import create_engine
+                from sqlalchemy.pool import NullPool
+
+                # One connection of its own holds the advisory lock across nbgrader's commits.
+                self._lock_engine = create_engine(self.db_url, poolclass=NullPool)
+                self._lock_connection = self._lock_engine.connect()
+            with self._exclusive(), _alembic_head_in_process(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.gradebook = Gradebook(self.db_url)
+        except Exception as error:
+            self._close_lock()
+            raise GradebookUnavailable(f"{shown(self.db_url)}: {_first_line(error)}") from error
+        return self
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.gradebook is not None:
+                self.gradebook.close()
+                self.gradebook = None
+            self._close_lock()
+
+    def __enter__(self) -> "GradebookWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        self.close()
+
+    def _close_lock(self) -> None:
+        if self._lock_connection is not None:
+            self._lock_connection.close()
+            self._lock_engine.dispose()
+        self._lock_connection = self._lock_engine = None
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """This database to this writer alone (PostgreSQL); a no-op on SQLite."""
+        if self._lock_connection is None:
+            yield
+            return
+        from sqlalchemy import text
+
+        self._lock_connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK})
+        self._lock_connection.commit()
+        try:
+            yield
+        finally:
+            self._lock_connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                          {"key": ADVISORY_LOCK})
+            self._lock_connection.commit()
+
+    # -- writing
+
+    def add(self, result: dict) -> None:
+        """Queue one result; every `batch` results are written and committed together."""
+        if result.assignment not in self.known or result.max_score is None:
+            return  # no assignment of this course, or nothing to score: grades.csv says why
+        self._pending.append(result)
+        if len(self._pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending or self.gradebook is None:
+            return
+        pending, self._pending = self._pending, []
+        with self._exclusive(), warnings.catch_warnings():
+            # nbgrader's own add_submission warns about SQLAlchemy sessions
+            warnings.simplefilter("ignore")
+            for result in pending:
+                self._write(result)
+            self.gradebook.db.commit()
+        self.written += len(pending)
+
+    def _write(self, result: dict) -> None:
+        from nbgrader.api import MissingEntry
+
+        gradebook = self.gradebook
+        student, assignment = result.student, result.assignment
+        if assignment not in self._recorded:
             _record_assignment(gradebook, assignment)
-        for result in recorded:
-            gradebook.update_or_create_student(result.student)
-        for result in graded:
-            student, assignment = result.student, result.assignment
-            notebook = Path(course.notebook_name(assignment)).stem
-            try:
-                gradebook.find_submission(assignment, student)
-            except MissingEntry:
-                gradebook.add_submission(assignment, student)
-            scores = {test.grade_id: test.score for test in result.tests}
-            for grade_id, score in scores.items():
-                grade = gradebook.find_grade(grade_id, notebook, assignment, student)
-                grade.auto_score = float(score)
-                grade.needs_manual_grade = grade.manual_score is not None
-            gradebook.db.commit()
+            self._recorded.add(assignment)
+        gradebook.update_or_create_student(student)
+        if result.status is not Status.GRADED:
+            return
+        notebook = Path(course.notebook_name(assignment)).stem
+        try:
+            gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            gradebook.add_submission(assignment, student)
+        for test in result.tests:
+            grade = gradebook.find_grade(test.grade_id, notebook, assignment, student)
+            grade.auto_score = float(test.score)
+            grade.needs_manual_grade = grade.manual_score is not None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def write_gradebook(results: list, target, known: list) -> None:
+    """All of `results` at once into `target`: a SQLite file's path or a database URL."""
+    url = f"sqlite:///{target}" if isinstance(target, Path) else target
+    with GradebookWriter(url, known) as gradebook:
+        for result in results:
+            gradebook.add(result)

@@ -177,25 +177,31 @@ from pathlib import Path
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 OUT = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(OUT)
-c.CourseDirectory.db_url = f"sqlite:///{{OUT / 'gradebook.db'}}"
+c.CourseDirectory.db_url = {db_url}
 c.ExportPlugin.to = str(OUT / {export!r})  # `--to FILE` still wins
 sys.path.append({repository!r})  # where the course's exporter below is found
 c.ExportApp.plugin_class = {plugin!r}
 """
 
 
-def nbgrader_config() -> str:
+def nbgrader_config(db_url: str | None = None) -> str:
     """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
-    configuration), so that there it uses OUT's gradebook, exports with the course's
-    spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's grades.csv."""
-    return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN)
+    configuration), so that there it uses the run's gradebook (OUT's, or `db_url`), exports with
+    the course's spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's
+    grades.csv."""
+    db_url = repr(db_url) if db_url else "f\"sqlite:///{OUT / 'gradebook.db'}\""
+    return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT),
+                                  plugin=EXPORT_PLUGIN, db_url=db_url)
 
 
-def write_reports(results: list[NotebookResult], out: Path, known: list) -> None:
+def write_reports(results: list[NotebookResult], out: Path, known: list,
+                  db_url: str | None = None, gradebook: bool = True) -> None:
+    """Every file under OUT. The gradebook too, at OUT/gradebook.db or `db_url`, unless
+    `gradebook` is False: the grading command writes it as results arrive (GradebookWriter)."""
     _write(out / "grades.csv", grades_csv(results))
     _write(out / "results.json", json.dumps([result.to_dict() for result in results], indent=1,
                                             sort_keys=True, default=str))
-    _write(out / "nbgrader_config.py", nbgrader_config())
+    _write(out / "nbgrader_config.py", nbgrader_config(db_url))
     for result in results:
         if result.student and result.assignment:  # a folder that is no id has no feedback page
             folder = out / "feedback" / result.student / result.assignment
@@ -217,4 +223,5 @@ def write_reports(results: list[NotebookResult], out: Path, known: list) -> None
                         for status, label in NOT_PLOTTED.items()}
             plot = score_plot(assignment, scores, rows[0].max_score, left_out)
             _write(out / "plots" / f"{assignment}.png", plot)
-    write_gradebook(results, out / "gradebook.db", known)
+    if gradebook:
+        write_gradebook(results, db_url or out / "gradebook.db", known)

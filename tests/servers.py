@@ -1,0 +1,102 @@
+"""Real servers for the tests, started in a temporary folder and stopped afterwards.
+
+PostgreSQL: Debian's binaries (`make postgresql` installs them), a cluster made by `initdb` in a
+folder of its own, started by `pg_ctl` on a free localhost port with a private socket folder.
+The server refuses to run as root, so when the tests run as root it runs as `nobody`, owner of
+the folder. Clients connect over TCP as the superuser `postgres`, trusted on localhost only.
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SUPERUSER = "postgres"
+UNPRIVILEGED = "nobody"
+
+
+def postgresql_binaries() -> Path:
+    """The folder of Debian's newest PostgreSQL server binaries; the test fails without them."""
+    def major_version(initdb: str) -> int:  # /usr/lib/postgresql/<version>/bin/initdb
+        version = Path(initdb).parts[-3]
+        return int(version) if version.isdigit() else 0
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=major_version)
+    if not found:
+        pytest.fail("PostgreSQL's server binaries are missing (no "
+                    "/usr/lib/postgresql/*/bin/initdb): run `make postgresql`", pytrace=False)
+    return Path(found[-1]).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PostgreSQLServer:
+    """A PostgreSQL server of its own: `with PostgreSQLServer() as server: server.url("db")`."""
+
+    def __init__(self):
+        self.binaries = postgresql_binaries()
+        self.folder = Path(tempfile.mkdtemp(prefix="postgresql-test-"))
+        self.data, self.sockets, self.log = (self.folder / "data", self.folder / "sockets",
+                                             self.folder / "server.log")
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, program: str, *arguments: str, **options) -> subprocess.CompletedProcess:
+        command = [str(self.binaries / program), *arguments]
+        if self.as_root:  # as `nobody`: runuser -u runs the command itself, not nobody's shell
+            command = ["runuser", "-u", UNPRIVILEGED, "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, **options)
+
+    def start(self) -> "PostgreSQLServer":
+        self.sockets.mkdir()
+        if self.as_root:
+            user = pwd.getpwnam(UNPRIVILEGED)
+            for path in [self.folder, self.sockets]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        steps = [
+            ("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync",
+             "--encoding=UTF8", "--locale=C"),
+            ("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
+             "start"),
+        ]
+        for step in steps:
+            run = self._run(*step, cwd=self.folder)
+            if run.returncode != 0:
+                log = self.log.read_text() if self.log.exists() else ""
+                self.stop()
+                raise RuntimeError(f"{step[0]} failed:\n{run.stdout}\n{run.stderr}\n{log}")
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", cwd=self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        command = [str(self.binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                   "-U", SUPERUSER, name]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if run.returncode != 0:
+            raise RuntimeError(f"createdb {name} failed: {run.stderr}")
+        return self.url(name)
+
+    def __enter__(self) -> "PostgreSQLServer":
+        return self.start()
+
+    def __exit__(self, *exception) -> None:
+        self.stop()

@@ -1,0 +1,199 @@
+"""The gradebook on a real PostgreSQL server (issue 12): `--db-url postgresql://...` writes the
+grades there, `nbgrader export --db URL` reads them back equal to grades.csv, two runs on disjoint
+students at the same time both land completely, a re-run keeps a grader's manual score and adds
+no rows, and results are committed in batches as they arrive.
+
+The server is Debian's (`make postgresql`), started in a temporary folder by tests/servers.py."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import REPO_ROOT, course
+from autograder.course.nbgrader_runs import nbgrader_environment
+from autograder.grade import command as grading
+from autograder.report.gradebook import GradebookWriter
+from servers import PostgreSQLServer
+
+ASSIGNMENT = "03-self-attention"
+SECRET = "postgres-gradebook-secret"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with PostgreSQLServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def demo_class(tmp_path_factory):
+    submitted = tmp_path_factory.mktemp("demo") / "submitted"
+    subprocess.run([sys.executable, "-m", "autograder.tools.demo", str(submitted)], cwd=REPO_ROOT,
+                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    return submitted
+
+
+def grade(submitted: Path, out: Path, db_url: str) -> subprocess.Popen:
+    """The grading command, started in a process of its own."""
+    environment = dict(os.environ, MHA_GRADING_SECRET=SECRET, PYTHONPATH=str(REPO_ROOT))
+    return subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(submitted),
+                             "--out", str(out), "--assignment", ASSIGNMENT, "--db-url", db_url,
+                             "--workers", "1", "--timeout", "20", "--no-progress"],
+                            cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finished(run: subprocess.Popen, with_not_json: bool = True) -> None:
+    """The run ended as the demo class makes it end: graded, `not-json` (if there) in error."""
+    stdout, stderr = run.communicate(timeout=900)
+    assert run.returncode == (grading.INCOMPLETE if with_not_json else 0), stderr[-3000:]
+
+
+def graded_scores(out: Path) -> dict:
+    with open(out / "grades.csv", newline="") as handle:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)
+                if row["status"] == "graded"}
+
+
+def exported(db_url: str, folder: Path) -> dict:
+    """`nbgrader export --db URL`: every student's score, as nbgrader reads the database."""
+    target = folder / "export.csv"
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--db={db_url}",
+                          f"--to={target}"], cwd=folder, env=nbgrader_environment(),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(target, newline="") as handle:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)
+                if row["assignment"] == ASSIGNMENT}
+
+
+def row_counts(db_url: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                    for table in ["assignment", "notebook", "grade_cells", "source_cell",
+                                  "student", "submitted_assignment", "grade"]}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def graded_once(server, demo_class, tmp_path_factory):
+    url = server.create_database("whole_class")
+    out = tmp_path_factory.mktemp("whole") / "out"
+    finished(grade(demo_class, out, url))
+    return {"url": url, "out": out}
+
+
+def test_export_from_postgresql_equals_grades_csv(graded_once, tmp_path):
+    url, out = graded_once["url"], graded_once["out"]
+    scores = graded_scores(out)
+    assert len(scores) == 20 and scores["full-marks"] > 0  # every demo student but not-json
+    assert exported(url, tmp_path) == dict(scores, **{"not-json": 0.0})
+    assert repr(url) in (out / "nbgrader_config.py").read_text()  # nbgrader run in OUT reads it
+    assert not (out / "gradebook.db").exists()
+
+
+def test_concurrent_runs_on_disjoint_students_both_land(server, demo_class, tmp_path):
+    """Two runs start together on an empty database (both create the schema and the assignment's
+    cells), each with half the students: every score of both is in the database once."""
+    url = server.create_database("two_runs")
+    students = sorted(path.name for path in demo_class.iterdir())
+    halves = [tmp_path / "first", tmp_path / "second"]
+    for index, half in enumerate(halves):
+        half.mkdir()
+        for student in students[index::2]:
+            shutil.copytree(demo_class / student, half / student)
+    runs = [grade(half, tmp_path / f"out-{half.name}", url) for half in halves]
+    for run, half in zip(runs, halves):
+        finished(run, (half / "not-json").exists())
+    scores = {**graded_scores(tmp_path / "out-first"), **graded_scores(tmp_path / "out-second")}
+    assert len(scores) == 20
+    assert exported(url, tmp_path) == dict(scores, **{"not-json": 0.0})
+    counts = row_counts(url)
+    assert (counts["assignment"], counts["notebook"], counts["student"],
+            counts["submitted_assignment"]) == (1, 1, 21, 20)
+
+
+def test_rerun_keeps_manual_score_and_adds_no_rows(graded_once, demo_class, tmp_path):
+    """A grader enters a manual score in formgrader; the same class is graded again."""
+    from nbgrader.api import Gradebook
+
+    url = graded_once["url"]
+    notebook = Path(course.notebook_name(ASSIGNMENT)).stem
+    with Gradebook(url) as gradebook:  # what formgrader does on saving a manual score
+        cell = gradebook.find_assignment(ASSIGNMENT).notebooks[0].grade_cells[0].name
+        entered = gradebook.find_grade(cell, notebook, ASSIGNMENT, "full-marks")
+        assert entered.auto_score > 0
+        entered.manual_score = 0.0
+        gradebook.db.commit()
+        manual_id, auto_score = entered.id, entered.auto_score
+    before = row_counts(url)
+    finished(grade(demo_class, tmp_path / "out", url))
+    assert row_counts(url) == before
+    with Gradebook(url) as gradebook:
+        kept = gradebook.find_grade(cell, notebook, ASSIGNMENT, "full-marks")
+        assert (kept.id, kept.manual_score, kept.auto_score) == (manual_id, 0.0, auto_score)
+        assert kept.needs_manual_grade  # flagged for the grader to review
+    assert exported(url, tmp_path)["full-marks"] < graded_scores(tmp_path / "out")["full-marks"]
+
+
+def result(student: str, score_each: float = 1.0) -> dict:
+    """A graded result as the grader returns it, for ASSIGNMENT's real test cells."""
+    from autograder.course import notebook_format
+
+    solution = course.read_notebook(course.solution_notebook(ASSIGNMENT))
+    points = notebook_format.graded_tests(solution)
+    tests = [{"grade_id": grade_id, "points": value, "score": min(score_each, value)}
+             for grade_id, value in points.items()]
+    return {"student": student, "assignment": ASSIGNMENT, "status": "graded",
+            "max_score": sum(points.values()), "score": sum(test["score"] for test in tests),
+            "tests": tests}
+
+
+def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
+    """Another connection sees results after every `batch` of them, before the writer ends."""
+    url = server.create_database("batches")
+
+    def submissions() -> int:
+        return row_counts(url)["submitted_assignment"]
+
+    with GradebookWriter(url, course.assignments(), batch=3) as writer:
+        for index in range(3):
+            writer.add(result(f"learner-{index}"))
+        assert submissions() == 3
+        for index in range(3, 5):
+            writer.add(result(f"learner-{index}"))
+        assert submissions() == 3  # the second batch is not full yet
+    assert submissions() == 5
+    assert exported(url, tmp_path) == {f"learner-{index}": result("x")["score"]
+                                                  for index in range(5)}
+
+
+def test_gradebook_patch_is_scoped_to_the_opening(server):
+    """nbgrader's get_alembic_version is replaced while a gradebook opens, not afterwards."""
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+    with GradebookWriter(server.create_database("scoped"), course.assignments()):
+        assert nbgrader.api.get_alembic_version is original
+    assert nbgrader.api.get_alembic_version is original
+
+
+def test_unreachable_database_is_a_refusal(tmp_path, capsys, monkeypatch):
+    (tmp_path / "submitted").mkdir()
+    url = "postgresql://grader:hunter2@127.0.0.1:1/nowhere"
+    arguments = [str(tmp_path / "submitted"), "--out", str(tmp_path / "out"), "--db-url", url]
+    monkeypatch.setenv("MHA_GRADING_SECRET", SECRET)
+    assert grading.main(arguments) == grading.REFUSAL
+    error = capsys.readouterr().err
+    assert "cannot open the gradebook postgresql://grader:***@127.0.0.1:1/nowhere" in error
+    assert "hunter2" not in error
