@@ -10,10 +10,12 @@ The tree follows a submission's life:
 - ``sandbox/``: the locked-down process that runs a learner's code, and the grader's side of it.
 - ``grade/``: ``python -m autograder grade``. Finding the submissions, grading one notebook (the
   assignment's spec, the plan of its cells, the learner's session), naming likely mistakes, the
-  typed results, and the workers that grade a class in parallel.
+  typed results, the Dask cluster that grades a class in parallel, and the journal a stopped
+  run resumes from.
 - ``report/``: what is written after grading. grades.csv, feedback, plots, the nbgrader gradebook,
   the similarity report and the grades for the LMS.
 - ``tools/``: the demo class and the benchmark.
+- ``__main__.py``: ``python -m autograder <command>``, a table of the commands above.
 - ``environment.py``: the names of the environment variables read or set, in one place.
 """
 
