@@ -19,6 +19,7 @@ row. The class always completes.
 """
 
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -30,7 +31,7 @@ from distributed import WorkerPlugin
 
 from autograder import environment
 from autograder.grade.results import NotebookResult, not_graded
-from autograder.sandbox.host import Limits
+from autograder.sandbox.host import Limits, interpreter
 
 # A notebook may hold its worker this long past its budget (the checks' own work, starting torch)
 # before the worker is stopped; and a worker may grow to this resident size. Both are backstops:
@@ -126,6 +127,10 @@ def connect(workers: int, scheduler: str | None = None):
         finally:
             client.close()
         return
+    # The local workers are started (spawn) from a Python binary this user may run: a venv's
+    # `python` links to an interpreter that another user (the grader run as `nobody`) may not be
+    # allowed to reach. The venv's packages reach the workers through sys.path, which spawn sends.
+    multiprocessing.set_executable(interpreter()[0])
     # memory_limit=0: no pausing or spilling by dask; MAX_WORKER_RSS is the bound that applies.
     cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                            memory_limit=0, dashboard_address=None, silence_logs=logging.CRITICAL)
