@@ -16,7 +16,9 @@ import pytest
 
 from autograder import REPO_ROOT, course
 from autograder.course.nbgrader_runs import nbgrader_environment
+from autograder.__main__ import main as command_line
 from autograder.grade import command as grading
+from autograder.grade.results import NotebookResult, Status, TestCellResult
 from autograder.report.gradebook import GradebookWriter
 from servers import PostgreSQLServer
 
@@ -33,7 +35,7 @@ def server():
 @pytest.fixture(scope="module")
 def demo_class(tmp_path_factory):
     submitted = tmp_path_factory.mktemp("demo") / "submitted"
-    subprocess.run([sys.executable, "-m", "autograder.tools.demo", str(submitted)], cwd=REPO_ROOT,
+    subprocess.run([sys.executable, "-m", "autograder", "demo", str(submitted)], cwd=REPO_ROOT,
                    check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     return submitted
 
@@ -146,17 +148,17 @@ def test_rerun_keeps_manual_score_and_adds_no_rows(graded_once, demo_class, tmp_
     assert exported(url, tmp_path)["full-marks"] < graded_scores(tmp_path / "out")["full-marks"]
 
 
-def result(student: str, score_each: float = 1.0) -> dict:
+def result(student: str, score_each: float = 1.0) -> NotebookResult:
     """A graded result as the grader returns it, for ASSIGNMENT's real test cells."""
     from autograder.course import notebook_format
 
     solution = course.read_notebook(course.solution_notebook(ASSIGNMENT))
     points = notebook_format.graded_tests(solution)
-    tests = [{"grade_id": grade_id, "points": value, "score": min(score_each, value)}
-             for grade_id, value in points.items()]
-    return {"student": student, "assignment": ASSIGNMENT, "status": "graded",
-            "max_score": sum(points.values()), "score": sum(test["score"] for test in tests),
-            "tests": tests}
+    tests = tuple(TestCellResult(grade_id, value, min(score_each, value))
+                  for grade_id, value in points.items())
+    return NotebookResult(student, ASSIGNMENT, Status.GRADED, "graded",
+                          max_score=sum(points.values()),
+                          score=sum(test.score for test in tests), tests=tests)
 
 
 def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
@@ -174,7 +176,7 @@ def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
             writer.add(result(f"learner-{index}"))
         assert submissions() == 3  # the second batch is not full yet
     assert submissions() == 5
-    assert exported(url, tmp_path) == {f"learner-{index}": result("x")["score"]
+    assert exported(url, tmp_path) == {f"learner-{index}": result("x").score
                                                   for index in range(5)}
 
 
@@ -193,7 +195,7 @@ def test_unreachable_database_is_a_refusal(tmp_path, capsys, monkeypatch):
     url = "postgresql://grader:hunter2@127.0.0.1:1/nowhere"
     arguments = [str(tmp_path / "submitted"), "--out", str(tmp_path / "out"), "--db-url", url]
     monkeypatch.setenv("MHA_GRADING_SECRET", SECRET)
-    assert grading.main(arguments) == grading.REFUSAL
+    assert command_line(["grade", *arguments]) == grading.REFUSAL
     error = capsys.readouterr().err
     assert "cannot open the gradebook postgresql://grader:***@127.0.0.1:1/nowhere" in error
     assert "hunter2" not in error

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -134,8 +135,12 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(uninterrupted):
     # No half-written file: the journal ends with a whole line, no temporary file is left, and the
     # reports, written only when the class is complete, are not there.
     assert (out / JOURNAL_NAME).read_bytes().endswith(b"\n")
-    leftovers = [path for path in out.rglob("*") if path.name != ".grading.lock"
-                 and path.name != JOURNAL_NAME]
+    # The gradebook takes results as they arrive (in committed batches), so it is there too, and
+    # whole: SQLite's own check finds nothing wrong in it.
+    with sqlite3.connect(out / "gradebook.db") as gradebook:
+        assert gradebook.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    leftovers = [path for path in out.rglob("*")
+                 if path.name not in (".grading.lock", JOURNAL_NAME, "gradebook.db")]
     assert leftovers == []
 
     resumed = _grade(uninterrupted["submitted"], out)

@@ -4,6 +4,8 @@ first to find a mistake ("one mistake, one loss", and no surprise at grading tim
 answers written another way than the reference (a list for `lengths`, keyword calls) get full marks
 from the visible and the hidden tests alike."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from autograder import course
@@ -47,9 +49,9 @@ def run_tests(notebook, *, hidden: bool) -> dict:
 
 
 def replace_answer(notebook, cell: str, source: str):
-    from autograder.checks.assignments import Mistake
-
-    return notebook_format.apply_mistake(notebook, Mistake(name="alternative", cell=cell, source=source, fails=frozenset()))
+    # apply_mistake reads a mistake's name, cell and source: an alternative answer states its own.
+    alternative = SimpleNamespace(name="alternative", cell=cell, source=source)
+    return notebook_format.apply_mistake(notebook, alternative)
 
 
 @pytest.fixture(params=COVERED)

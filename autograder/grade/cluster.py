@@ -132,8 +132,16 @@ def connect(workers: int, scheduler: str | None = None):
     # allowed to reach. The venv's packages reach the workers through sys.path, which spawn sends.
     multiprocessing.set_executable(interpreter()[0])
     # memory_limit=0: no pausing or spilling by dask; MAX_WORKER_RSS is the bound that applies.
-    cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                           memory_limit=0, dashboard_address=None, silence_logs=logging.CRITICAL)
+    # Ctrl-C is the client's to handle: processes started while SIGINT is ignored keep ignoring it
+    # (Python installs its KeyboardInterrupt handler only over the default), so the nannies and
+    # workers neither print tracebacks nor stop on their own; the client closes them.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               memory_limit=0, dashboard_address=None,
+                               silence_logs=logging.CRITICAL)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         client = Client(cluster, set_as_default=False)
         try:
