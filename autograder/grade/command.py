@@ -168,12 +168,16 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         for note in journal.notes:
             print(f"note: {note}", file=sys.stderr)
         digests = [file_digest(task.path) for task in tasks]
-        finished = {}  # task index -> result, from the journal or graded now
+        # Learners' text (exception messages, printed names) enters from the sandbox, through
+        # the workers, and file names entered in collect: each result is made safe once, as it
+        # is taken in, before anything (the gradebook, the reports) is written from it.
+        rows = [safe_strings(row) for row in rows]
+        finished = {}  # task index -> safe result, from the journal or graded now
         for index, task in enumerate(tasks):
             recorded = journal.recorded_result(task.student, task.assignment, task.path,
                                                digests[index])
             if recorded is not None:
-                finished[index] = recorded
+                finished[index] = safe_strings(recorded)
         to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
@@ -185,16 +189,16 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         # What an earlier run graded (the gradebook may lack it, if that run died between two
         # batches), and the rows that need no grading.
         for result in [finished[index] for index in sorted(finished)] + rows:
-            gradebook.add(safe_strings(result))
+            gradebook.add(result)
         grading_began = time.monotonic()
         graded = cluster.grade([tasks[index] for index in to_grade], budget,
                                not arguments.no_progress)
         try:
             for result in graded:  # each recorded the moment it arrives, in both
                 index = index_of[result.student, result.assignment]
-                finished[index] = journal.record(result.student, result.assignment,
-                                                 tasks[index].path, digests[index], result)
-                gradebook.add(safe_strings(finished[index]))
+                finished[index] = safe_strings(journal.record(
+                    result.student, result.assignment, tasks[index].path, digests[index], result))
+                gradebook.add(finished[index])
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
             try:
@@ -212,11 +216,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             journal.close()
             gradebook.close()
         grading = time.monotonic() - grading_began
-    # Learners' text (exception messages, printed names) enters here from the sandbox, through the
-    # workers, and file names entered in collect: made safe once, before anything is written.
     # Sorted, as the order in which results arrive is not the class's.
-    results = [safe_strings(result)
-               for result in rows + [finished[index] for index in range(len(tasks))]]
+    results = rows + [finished[index] for index in range(len(tasks))]
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
