@@ -36,6 +36,7 @@ from pathlib import Path
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
 from autograder.grade.collect import collect
+from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.cluster import ClusterRefused, GradingCluster
@@ -194,11 +195,14 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         graded = cluster.grade([tasks[index] for index in to_grade], budget,
                                not arguments.no_progress)
         try:
-            for result in graded:  # each recorded the moment it arrives, in both
-                index = index_of[result.student, result.assignment]
-                finished[index] = safe_strings(journal.record(
-                    result.student, result.assignment, tasks[index].path, digests[index], result))
-                gradebook.add(finished[index])
+            with DeferredInterrupt() as interrupt:
+                for result in graded:  # each recorded the moment it arrives, in both
+                    index = index_of[result.student, result.assignment]
+                    with interrupt.recording():  # Ctrl-C here waits until both hold it
+                        finished[index] = safe_strings(journal.record(
+                            result.student, result.assignment, tasks[index].path,
+                            digests[index], result))
+                        gradebook.add(finished[index])
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
             try:
