@@ -55,10 +55,18 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def attention_heatmap(ax, weights, query_labels, key_labels, *, title=None, colorbar=True, annotate=False):
+def attention_heatmap(
+    ax, weights, query_labels, key_labels, *, title=None, colorbar=True, annotate=False
+):
     """Draw an (L, S) attention-weight matrix with token labels: rows are queries, columns keys."""
     weights = np.asarray(weights)
-    image = ax.imshow(weights, cmap=SEQUENTIAL_CMAP, vmin=0.0, vmax=max(1e-12, float(weights.max())), aspect="auto")
+    image = ax.imshow(
+        weights,
+        cmap=SEQUENTIAL_CMAP,
+        vmin=0.0,
+        vmax=max(1e-12, float(weights.max())),
+        aspect="auto",
+    )
     ax.set_xticks(range(len(key_labels)), key_labels, rotation=45, ha="right")
     ax.set_yticks(range(len(query_labels)), query_labels)
     ax.set_xlabel("key (attended to)")
@@ -78,7 +86,9 @@ def attention_heatmap(ax, weights, query_labels, key_labels, *, title=None, colo
 def mask_picture(ax, mask, *, title=None, query_labels=None, key_labels=None):
     """Draw a boolean (L, S) mask: dark cells are True ("may not attend"), light cells may attend."""
     mask = np.asarray(mask, dtype=bool)
-    ax.imshow(mask, cmap=mpl.colors.ListedColormap(["#F0F0F0", "#404040"]), vmin=0, vmax=1, aspect="auto")
+    ax.imshow(
+        mask, cmap=mpl.colors.ListedColormap(["#F0F0F0", "#404040"]), vmin=0, vmax=1, aspect="auto"
+    )
     L, S = mask.shape
     ax.set_xticks(range(S), key_labels if key_labels is not None else range(S))
     ax.set_yticks(range(L), query_labels if query_labels is not None else range(L))

@@ -133,8 +133,15 @@ def plot_series(ax, heads, values, summaries, *, color, mean_color) -> None:
     means = np.array([s[4] for s in summaries])
     low = means - np.array([s[5] for s in summaries])
     high = np.array([s[6] for s in summaries]) - means
-    ax.errorbar(heads, means, yerr=[low, high], color=mean_color, marker="D", capsize=4,
-                label="mean, 95% bootstrap interval")
+    ax.errorbar(
+        heads,
+        means,
+        yerr=[low, high],
+        color=mean_color,
+        marker="D",
+        capsize=4,
+        label="mean, 95% bootstrap interval",
+    )
     ax.scatter([], [], color=color, alpha=0.55, s=16, label="one run (seed)")
     ax.set_xscale("log", base=2)
     ax.set_ylim(0, 1.05)

@@ -40,10 +40,10 @@ def make_batch(rng: np.random.Generator, n: int):
     letters[:, 0], digits[:, 0] = START_LETTER, START_DIGIT
     first = np.argsort(rng.random((n, LETTERS)), axis=1)[:, :PAIRS]  # six different letters
     order = np.argsort(rng.random((n, PAIRS)), axis=1)  # their order in the second half
-    letters[:, 1:PAIRS + 1] = first
-    letters[:, PAIRS + 1:] = np.take_along_axis(first, order, axis=1)
+    letters[:, 1 : PAIRS + 1] = first
+    letters[:, PAIRS + 1 :] = np.take_along_axis(first, order, axis=1)
     two_back = digits[:, QUERIES - 2]
-    match = np.take_along_axis(digits[:, 1:PAIRS + 1], order, axis=1)
+    match = np.take_along_axis(digits[:, 1 : PAIRS + 1], order, axis=1)
     return tuple(torch.from_numpy(a) for a in (letters, digits, two_back, match))
 
 
@@ -87,7 +87,7 @@ class TwoRelationModel(nn.Module):
 
     def forward(self, letters: torch.Tensor, digits: torch.Tensor):
         x = self.letter(letters) + self.digit(digits) + self.position(torch.arange(L))  # (N, L, E)
-        logits = self.readout(x + self.attention(x, MASK))[:, PAIRS + 1:]  # (N, PAIRS, 20)
+        logits = self.readout(x + self.attention(x, MASK))[:, PAIRS + 1 :]  # (N, PAIRS, 20)
         return logits[..., :DIGITS], logits[..., DIGITS:]
 
 
@@ -129,14 +129,21 @@ class Ensemble(nn.Module):
         self.letter = stack(lambda m: m.letter.weight)  # (M, LETTERS + 1, E)
         self.digit = stack(lambda m: m.digit.weight)  # (M, DIGITS + 1, E)
         self.position = stack(lambda m: m.position.weight)  # (M, L, E)
-        names = {"q": "attention.q_proj", "kv": "attention.kv_proj", "o": "attention.out_proj",
-                 "r1": "readout.0", "r2": "readout.2"}
+        names = {
+            "q": "attention.q_proj",
+            "kv": "attention.kv_proj",
+            "o": "attention.out_proj",
+            "r1": "readout.0",
+            "r2": "readout.2",
+        }
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
         for short, name in names.items():
             # (M, in, out): transposed from nn.Linear's (out, in), so that x @ W works
             self.weights[short] = stack(lambda m: m.get_submodule(name).weight.T)
-            self.biases[short] = stack(lambda m: m.get_submodule(name).bias[:, None].T)  # (M, 1, out)
+            self.biases[short] = stack(
+                lambda m: m.get_submodule(name).bias[:, None].T
+            )  # (M, 1, out)
 
     def _linear(self, x: torch.Tensor, short: str) -> torch.Tensor:
         """x (M, rows, in) -> (M, rows, out), each model with its own weights."""
@@ -157,7 +164,7 @@ class Ensemble(nn.Module):
         heads = F.scaled_dot_product_attention(q, k, v, attn_mask=~MASK, enable_gqa=True)
         attended = self._linear(heads.transpose(1, 2).reshape(M, B * L, E), "o")
         hidden = torch.relu(self._linear(flat + attended, "r1"))
-        logits = self._linear(hidden, "r2").view(M, B, L, 2 * DIGITS)[:, :, PAIRS + 1:]
+        logits = self._linear(hidden, "r2").view(M, B, L, 2 * DIGITS)[:, :, PAIRS + 1 :]
         return logits[..., :DIGITS], logits[..., DIGITS:]
 
 
@@ -167,8 +174,17 @@ def _batches(rngs, n):
     return tuple(torch.stack(column) for column in zip(*parts))
 
 
-def train(E: int, num_heads: int, num_groups: int, seeds: list[int], *, steps: int = 500,
-          batch: int = 64, learning_rate: float = 3e-3, test_size: int = 2000) -> list[Run]:
+def train(
+    E: int,
+    num_heads: int,
+    num_groups: int,
+    seeds: list[int],
+    *,
+    steps: int = 500,
+    batch: int = 64,
+    learning_rate: float = 3e-3,
+    test_size: int = 2000,
+) -> list[Run]:
     """Train one model per seed (Adam, fresh random batches), side by side; score each on
     `test_size` new sequences. Chapter 6's budget: 500 steps of 64 sequences, learning rate 3e-3."""
     ensemble = Ensemble(E, num_heads, num_groups, seeds)
@@ -178,8 +194,9 @@ def train(E: int, num_heads: int, num_groups: int, seeds: list[int], *, steps: i
         letters, digits, two_back, match = _batches(rngs, batch)
         logits_back, logits_match = ensemble(letters, digits)
         # the sum over models of each model's mean loss
-        loss = (F.cross_entropy(logits_back.permute(0, 3, 1, 2), two_back, reduction="none")
-                + F.cross_entropy(logits_match.permute(0, 3, 1, 2), match, reduction="none"))
+        loss = F.cross_entropy(
+            logits_back.permute(0, 3, 1, 2), two_back, reduction="none"
+        ) + F.cross_entropy(logits_match.permute(0, 3, 1, 2), match, reduction="none")
         loss = loss.mean(dim=(1, 2)).sum()
         optimiser.zero_grad()
         loss.backward()
@@ -191,9 +208,12 @@ def train(E: int, num_heads: int, num_groups: int, seeds: list[int], *, steps: i
     right_back = logits_back.argmax(-1) == two_back  # (M, test_size, PAIRS)
     right_match = logits_match.argmax(-1) == match
     fraction = lambda right: right.double().mean(dim=(1, 2)).tolist()  # noqa: E731
-    return [Run(num_heads, num_groups, seed, both, back, same)
-            for seed, both, back, same in zip(seeds, fraction(right_back & right_match),
-                                              fraction(right_back), fraction(right_match))]
+    return [
+        Run(num_heads, num_groups, seed, both, back, same)
+        for seed, both, back, same in zip(
+            seeds, fraction(right_back & right_match), fraction(right_back), fraction(right_match)
+        )
+    ]
 
 
 def t_quantile_975(degrees_of_freedom: int) -> float:
@@ -206,7 +226,9 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
     grid = np.linspace(0.0, 60.0, 600_001)
     density = np.exp(log_scale - (nu + 1) / 2 * np.log1p(grid**2 / nu))
     # cumulative probability from 0 (trapezoids); P(T <= t) = 0.5 + that
-    cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(grid))])
+    cumulative = np.concatenate(
+        [[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(grid))]
+    )
     return float(np.interp(0.475, cumulative, grid))
 
 

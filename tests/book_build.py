@@ -20,13 +20,17 @@ def build_book() -> subprocess.CompletedProcess:
     """Build the whole book strictly into _build/; return the finished process (not checked)."""
     return subprocess.run(
         [str(JUPYTER_BOOK), "build", ".", "-W", "-n", "--keep-going"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=3600,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
 
 
 def build_report(result: subprocess.CompletedProcess) -> str:
     """The lines that explain a failed build: its warnings and errors, then the end of its output."""
     output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + "\n" + result.stderr)
-    problems = [line for line in output.splitlines()
-                if re.search(r"WARNING|ERROR|Error|Traceback", line)]
+    problems = [
+        line for line in output.splitlines() if re.search(r"WARNING|ERROR|Error|Traceback", line)
+    ]
     return "\n".join(problems[:60]) + "\n...\n" + output[-3000:]

@@ -14,7 +14,10 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def solution_notebooks():
-    return {assignment: course.read_notebook(course.solution_notebook(assignment)) for assignment in ASSIGNMENTS}
+    return {
+        assignment: course.read_notebook(course.solution_notebook(assignment))
+        for assignment in ASSIGNMENTS
+    }
 
 
 def pytest_terminal_summary(terminalreporter):

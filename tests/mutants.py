@@ -32,23 +32,65 @@ EQUIVALENT_DIR = Path(__file__).parent / "equivalent_mutants"
 SECONDS_PER_TEST_CELL = 20
 
 BINARY_SWAPS = {
-    ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Div: [ast.Mult],
-    ast.MatMult: [ast.Mult], ast.Pow: [ast.Mult], ast.FloorDiv: [ast.Div], ast.Mod: [ast.FloorDiv],
-    ast.BitOr: [ast.BitAnd], ast.BitAnd: [ast.BitOr],
+    ast.Add: [ast.Sub],
+    ast.Sub: [ast.Add],
+    ast.Mult: [ast.Div],
+    ast.Div: [ast.Mult],
+    ast.MatMult: [ast.Mult],
+    ast.Pow: [ast.Mult],
+    ast.FloorDiv: [ast.Div],
+    ast.Mod: [ast.FloorDiv],
+    ast.BitOr: [ast.BitAnd],
+    ast.BitAnd: [ast.BitOr],
 }
 COMPARE_SWAPS = {
-    ast.Lt: [ast.LtE, ast.Gt], ast.LtE: [ast.Lt], ast.Gt: [ast.GtE, ast.Lt], ast.GtE: [ast.Gt],
-    ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq], ast.Is: [ast.IsNot], ast.IsNot: [ast.Is],
-    ast.In: [ast.NotIn], ast.NotIn: [ast.In],
+    ast.Lt: [ast.LtE, ast.Gt],
+    ast.LtE: [ast.Lt],
+    ast.Gt: [ast.GtE, ast.Lt],
+    ast.GtE: [ast.Gt],
+    ast.Eq: [ast.NotEq],
+    ast.NotEq: [ast.Eq],
+    ast.Is: [ast.IsNot],
+    ast.IsNot: [ast.Is],
+    ast.In: [ast.NotIn],
+    ast.NotIn: [ast.In],
 }
 NAME_SWAPS = {
-    "max": "min", "min": "max", "maximum": "minimum", "minimum": "maximum", "amax": "amin",
-    "amin": "amax", "argmax": "argmin", "argmin": "argmax", "sum": "mean", "mean": "sum",
-    "any": "all", "all": "any", "zeros": "ones", "ones": "zeros", "tril": "triu", "triu": "tril",
+    "max": "min",
+    "min": "max",
+    "maximum": "minimum",
+    "minimum": "maximum",
+    "amax": "amin",
+    "amin": "amax",
+    "argmax": "argmin",
+    "argmin": "argmax",
+    "sum": "mean",
+    "mean": "sum",
+    "any": "all",
+    "all": "any",
+    "zeros": "ones",
+    "ones": "zeros",
+    "tril": "triu",
+    "triu": "tril",
 }
 # One-argument functions whose dropping keeps the code running: f(x, ...) becomes x.
-DROPPABLE_CALLS = {"sqrt", "transpose", "swapaxes", "tanh", "exp", "log", "abs", "squeeze",
-                   "expand_dims", "moveaxis", "flip", "triu", "tril", "logical_not", "square"}
+DROPPABLE_CALLS = {
+    "sqrt",
+    "transpose",
+    "swapaxes",
+    "tanh",
+    "exp",
+    "log",
+    "abs",
+    "squeeze",
+    "expand_dims",
+    "moveaxis",
+    "flip",
+    "triu",
+    "tril",
+    "logical_not",
+    "square",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +114,13 @@ def _solution_lines(source: str) -> range:
 
 def _call_name(node: ast.Call):
     func = node.func
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    return (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else None
+    )
 
 
 def _edits(node: ast.AST):
@@ -80,20 +128,35 @@ def _edits(node: ast.AST):
     text = ast.unparse(node) if not isinstance(node, ast.stmt) else ""
     if isinstance(node, ast.BinOp):
         for new in BINARY_SWAPS.get(type(node.op), []):
-            yield f"{type(node.op).__name__}->{new.__name__}", ast.BinOp(node.left, new(), node.right)
+            yield (
+                f"{type(node.op).__name__}->{new.__name__}",
+                ast.BinOp(node.left, new(), node.right),
+            )
     elif isinstance(node, ast.AugAssign):
         for new in BINARY_SWAPS.get(type(node.op), []):
-            yield f"augmented {type(node.op).__name__}->{new.__name__}", ast.AugAssign(node.target, new(), node.value)
+            yield (
+                f"augmented {type(node.op).__name__}->{new.__name__}",
+                ast.AugAssign(node.target, new(), node.value),
+            )
     elif isinstance(node, ast.Compare) and len(node.ops) == 1:
         for new in COMPARE_SWAPS.get(type(node.ops[0]), []):
-            yield (f"{type(node.ops[0]).__name__}->{new.__name__} in `{text}`",
-                   ast.Compare(node.left, [new()], node.comparators))
+            yield (
+                f"{type(node.ops[0]).__name__}->{new.__name__} in `{text}`",
+                ast.Compare(node.left, [new()], node.comparators),
+            )
     elif isinstance(node, ast.BoolOp):
         new = ast.Or if isinstance(node.op, ast.And) else ast.And
-        yield f"{type(node.op).__name__}->{new.__name__} in `{text}`", ast.BoolOp(new(), node.values)
+        yield (
+            f"{type(node.op).__name__}->{new.__name__} in `{text}`",
+            ast.BoolOp(new(), node.values),
+        )
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not, ast.Invert)):
         yield f"dropped unary {type(node.op).__name__} in `{text}`", node.operand
-    elif isinstance(node, ast.Constant) and type(node.value) in (int, float) and not isinstance(node.value, bool):
+    elif (
+        isinstance(node, ast.Constant)
+        and type(node.value) in (int, float)
+        and not isinstance(node.value, bool)
+    ):
         value = node.value
         for new in sorted({value + 1, value - 1, -value} - {value}):
             if abs(value) < 1e6:
@@ -101,7 +164,10 @@ def _edits(node: ast.AST):
     elif isinstance(node, ast.Attribute) and node.attr == "T":
         yield f"dropped .T in `{text}`", node.value
     elif isinstance(node, ast.Attribute) and node.attr in NAME_SWAPS:
-        yield f"{node.attr}->{NAME_SWAPS[node.attr]} in `{text}`", ast.Attribute(node.value, NAME_SWAPS[node.attr], node.ctx)
+        yield (
+            f"{node.attr}->{NAME_SWAPS[node.attr]} in `{text}`",
+            ast.Attribute(node.value, NAME_SWAPS[node.attr], node.ctx),
+        )
     elif isinstance(node, ast.Name) and node.id in NAME_SWAPS and isinstance(node.ctx, ast.Load):
         yield f"{node.id}->{NAME_SWAPS[node.id]}", ast.Name(NAME_SWAPS[node.id], node.ctx)
     elif isinstance(node, ast.Call):
@@ -109,9 +175,13 @@ def _edits(node: ast.AST):
             yield f"dropped {_call_name(node)}() in `{text}`", node.args[0]
         for index, keyword in enumerate(node.keywords):
             if keyword.arg is not None:
-                kept = node.keywords[:index] + node.keywords[index + 1:]
+                kept = node.keywords[:index] + node.keywords[index + 1 :]
                 yield f"dropped {keyword.arg}= in `{text}`", ast.Call(node.func, node.args, kept)
-    elif isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2:
+    elif (
+        isinstance(node, ast.Return)
+        and isinstance(node.value, ast.Tuple)
+        and len(node.value.elts) == 2
+    ):
         swapped = ast.Tuple(list(reversed(node.value.elts)), ast.Load())
         yield f"swapped returned pair in `{ast.unparse(node)}`", ast.Return(swapped)
     elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
@@ -128,7 +198,7 @@ class _Replace(ast.NodeTransformer):
                 if self.target in value:
                     index = value.index(self.target)
                     if self.replacement is None:
-                        value[index:index + 1] = [] if len(value) > 1 else [ast.Pass()]
+                        value[index : index + 1] = [] if len(value) > 1 else [ast.Pass()]
                     else:
                         value[index] = self.replacement
                     return node
@@ -165,7 +235,9 @@ def mutants(assignment: str, notebook) -> list[Mutant]:
         mutant
         for cell in notebook.cells
         if notebook_format.nbgrader_metadata(cell).get("solution")
-        for mutant in mutants_of_cell(assignment, notebook_format.nbgrader_metadata(cell)["grade_id"], cell.source)
+        for mutant in mutants_of_cell(
+            assignment, notebook_format.nbgrader_metadata(cell)["grade_id"], cell.source
+        )
     ]
 
 
@@ -205,7 +277,11 @@ def failing_test(notebook, mutant: Mutant) -> str | None:
             code.append((grade_id, mutant.source if grade_id == mutant.cell else cell.source))
     namespace = {"__name__": "__main__"}
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         for grade_id, source in code:
             try:

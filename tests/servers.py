@@ -23,14 +23,18 @@ UNPRIVILEGED = "nobody"
 
 def postgresql_binaries() -> Path:
     """The folder of Debian's newest PostgreSQL server binaries; the test fails without them."""
+
     def major_version(initdb: str) -> int:  # /usr/lib/postgresql/<version>/bin/initdb
         version = Path(initdb).parts[-3]
         return int(version) if version.isdigit() else 0
 
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=major_version)
     if not found:
-        pytest.fail("PostgreSQL's server binaries are missing (no "
-                    "/usr/lib/postgresql/*/bin/initdb): run `make postgresql`", pytrace=False)
+        pytest.fail(
+            "PostgreSQL's server binaries are missing (no "
+            "/usr/lib/postgresql/*/bin/initdb): run `make postgresql`",
+            pytrace=False,
+        )
     return Path(found[-1]).parent
 
 
@@ -46,8 +50,11 @@ class PostgreSQLServer:
     def __init__(self):
         self.binaries = postgresql_binaries()
         self.folder = Path(tempfile.mkdtemp(prefix="postgresql-test-"))
-        self.data, self.sockets, self.log = (self.folder / "data", self.folder / "sockets",
-                                             self.folder / "server.log")
+        self.data, self.sockets, self.log = (
+            self.folder / "data",
+            self.folder / "sockets",
+            self.folder / "server.log",
+        )
         self.port = free_port()
         self.as_root = os.geteuid() == 0
 
@@ -64,11 +71,30 @@ class PostgreSQLServer:
             for path in [self.folder, self.sockets]:
                 os.chown(path, user.pw_uid, user.pw_gid)
         steps = [
-            ("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--no-sync",
-             "--encoding=UTF8", "--locale=C"),
-            ("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
-             f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
-             "start"),
+            (
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C",
+            ),
+            (
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ),
         ]
         for step in steps:
             run = self._run(*step, cwd=self.folder)
@@ -88,8 +114,16 @@ class PostgreSQLServer:
 
     def create_database(self, name: str) -> str:
         """A new, empty database; its SQLAlchemy URL."""
-        command = [str(self.binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                   "-U", SUPERUSER, name]
+        command = [
+            str(self.binaries / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            name,
+        ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=60)
         if run.returncode != 0:
             raise RuntimeError(f"createdb {name} failed: {run.stderr}")

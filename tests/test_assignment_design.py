@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from autograder import course
-from autograder.course import notebook_format
 from autograder.checks.assignments import load_assignment, solution_answers
+from autograder.course import notebook_format
 
 HIDDEN_CALL = re.compile(r'hidden_check\("(?P<assignment>[^"]+)", "(?P<check>[^"]+)"')
 
@@ -26,9 +26,14 @@ def _cells(notebook, *, solution=None, grade=None):
 
 
 def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebooks):
-    answer_cells = {metadata["grade_id"] for _, metadata in _cells(solution_notebooks[assignment], solution=True)}
+    answer_cells = {
+        metadata["grade_id"]
+        for _, metadata in _cells(solution_notebooks[assignment], solution=True)
+    }
     covered = {mistake.cell for mistake in load_assignment(assignment).MISTAKES}
-    assert answer_cells and answer_cells <= covered, f"no known-wrong variant for {sorted(answer_cells - covered)}"
+    assert answer_cells and answer_cells <= covered, (
+        f"no known-wrong variant for {sorted(answer_cells - covered)}"
+    )
 
 
 def test_every_mistake_edit_still_applies(assignment):
@@ -50,7 +55,9 @@ def test_an_edit_that_no_longer_applies_fails_loudly(assignment):
     """Would an answer changed under a mistake's feet be noticed? The same mistake with its first
     edit's old text absent from the answer must raise, not grade some other wrong answer."""
     mistake = load_assignment(assignment).MISTAKES[0]
-    stale = dataclasses.replace(mistake, edits=(("<text that is in no answer>", ""), *mistake.edits))
+    stale = dataclasses.replace(
+        mistake, edits=(("<text that is in no answer>", ""), *mistake.edits)
+    )
     with pytest.raises(ValueError, match="applies 0 times"):
         stale.source
 
@@ -65,7 +72,9 @@ def test_every_test_cell_is_worth_points_and_runs_a_hidden_check(assignment, sol
     checks = load_assignment(assignment).CHECKS
     for cell, metadata in _cells(solution_notebooks[assignment], solution=False, grade=True):
         assert metadata.get("points", 0) > 0, metadata["grade_id"]
-        assert cell.source.lstrip().startswith('"""'), f"{metadata['grade_id']}: start with a one-line docstring"
+        assert cell.source.lstrip().startswith('"""'), (
+            f"{metadata['grade_id']}: start with a one-line docstring"
+        )
         hidden = cell.source.split("### BEGIN HIDDEN TESTS")
         assert len(hidden) == 2, f"{metadata['grade_id']}: one hidden block"
         calls = list(HIDDEN_CALL.finditer(hidden[1]))
@@ -75,13 +84,19 @@ def test_every_test_cell_is_worth_points_and_runs_a_hidden_check(assignment, sol
 
 
 def test_every_hidden_check_is_used(assignment, solution_notebooks):
-    used = {match["check"] for cell in solution_notebooks[assignment].cells for match in HIDDEN_CALL.finditer(cell.source)}
+    used = {
+        match["check"]
+        for cell in solution_notebooks[assignment].cells
+        for match in HIDDEN_CALL.finditer(cell.source)
+    }
     assert set(load_assignment(assignment).CHECKS) == used
 
 
 def test_answer_cells_mark_their_solution(assignment, solution_notebooks):
     for cell, metadata in _cells(solution_notebooks[assignment], solution=True):
-        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, metadata["grade_id"]
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, metadata[
+            "grade_id"
+        ]
 
 
 def test_release_stands_alone(assignment):
@@ -89,7 +104,9 @@ def test_release_stands_alone(assignment):
     release = course.read_notebook(course.release_notebook(assignment))
     for cell in release.cells:
         if cell.cell_type == "code":
-            assert not re.search(r"^\s*(from|import)\s+(autograder|coursekit)\b", cell.source, re.M), cell.source[:200]
+            assert not re.search(
+                r"^\s*(from|import)\s+(autograder|coursekit)\b", cell.source, re.M
+            ), cell.source[:200]
             imported = set(re.findall(r"^\s*(?:from|import)\s+([\w]+)", cell.source, re.M))
             allowed = {"numpy", "torch", "matplotlib"} | set(sys.stdlib_module_names)
             assert imported <= allowed, f"the release imports {sorted(imported - allowed)}"

@@ -14,5 +14,7 @@ pytestmark = pytest.mark.slow
 
 def test_book_builds_strictly():
     result = build_book()
-    assert result.returncode == 0, "jupyter-book build . -W -n --keep-going failed:\n" + build_report(result)
+    assert result.returncode == 0, (
+        "jupyter-book build . -W -n --keep-going failed:\n" + build_report(result)
+    )
     assert (HTML / "index.html").is_file()

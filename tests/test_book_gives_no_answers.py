@@ -48,7 +48,9 @@ MIN_RUN = 3  # consecutive statements that make a copy
 BEGIN_SOLUTION = ClearSolutions.class_traits()["begin_solution_delimeter"].default_value
 END_SOLUTION = ClearSolutions.class_traits()["end_solution_delimeter"].default_value
 
-CODE_CELL = re.compile(r"^(?P<fence>`{3,})\{code-cell\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.S | re.M)
+CODE_CELL = re.compile(
+    r"^(?P<fence>`{3,})\{code-cell\}[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.S | re.M
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +118,11 @@ class _Canonical(ast.NodeTransformer):
 
 
 def is_docstring(statement) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) \
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
         and isinstance(statement.value.value, str)
+    )
 
 
 def without_docstrings(statements):
@@ -126,7 +131,9 @@ def without_docstrings(statements):
 
 def normalised(statements) -> str:
     """One string for a run of statements: equal strings mean equal code up to names and text."""
-    module = ast.Module(body=[copy.deepcopy(statement) for statement in statements], type_ignores=[])
+    module = ast.Module(
+        body=[copy.deepcopy(statement) for statement in statements], type_ignores=[]
+    )
     return ast.dump(_Canonical().visit(module), annotate_fields=False, include_attributes=False)
 
 
@@ -144,7 +151,7 @@ def statement_lists(tree):
 
 
 def runs(statements, length):
-    return [statements[start:start + length] for start in range(len(statements) - length + 1)]
+    return [statements[start : start + length] for start in range(len(statements) - length + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,8 +184,11 @@ def answers_in(source: str, where: str) -> list[Answer]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = [statement for statement in without_docstrings(node.body)
-                    if set(range(statement.lineno, statement.end_lineno + 1)) & marked]
+            body = [
+                statement
+                for statement in without_docstrings(node.body)
+                if set(range(statement.lineno, statement.end_lineno + 1)) & marked
+            ]
             if body:
                 found.append(Answer(where=f"{where}, function {node.name}", body=tuple(body)))
     return found
@@ -214,7 +224,8 @@ def needles(answers) -> dict[int, list[Needle]]:
             candidates += runs(block, MIN_RUN)
         for statements in candidates:
             by_length.setdefault(len(statements), []).append(
-                Needle(answer, tuple(statements), normalised(statements)))
+                Needle(answer, tuple(statements), normalised(statements))
+            )
     return by_length
 
 
@@ -235,14 +246,18 @@ def code_cells(text: str, page: str) -> list[CodeCell]:
     for match in CODE_CELL.finditer(text):
         lines = match.group("body").split("\n")
         if lines and lines[0].strip() == "---":
-            end = next(index for index, line in enumerate(lines[1:], start=1) if line.strip() == "---")
-            lines = lines[end + 1:]
+            end = next(
+                index for index, line in enumerate(lines[1:], start=1) if line.strip() == "---"
+            )
+            lines = lines[end + 1 :]
         else:
             while lines and re.match(r"^:[\w-]+:", lines[0]):
                 lines = lines[1:]
         # IPython magics and shell escapes are not Python: keep the line count, drop the line
         lines = ["pass" if line.lstrip().startswith(("%", "!")) else line for line in lines]
-        cells.append(CodeCell(page, text[:match.start()].count("\n") + 1, "\n".join(lines).rstrip("\n")))
+        cells.append(
+            CodeCell(page, text[: match.start()].count("\n") + 1, "\n".join(lines).rstrip("\n"))
+        )
     return cells
 
 
@@ -256,8 +271,10 @@ def copies_in(page: Path, by_length) -> list[str]:
         try:
             tree = ast.parse(cell.source)
         except SyntaxError as error:
-            found.append(f"{cell.page}:{cell.line}: a code cell that is not Python, so it cannot be "
-                         f"checked: {error}")
+            found.append(
+                f"{cell.page}:{cell.line}: a code cell that is not Python, so it cannot be "
+                f"checked: {error}"
+            )
             continue
         for block in statement_lists(tree):
             for length, wanted in by_length.items():
@@ -267,8 +284,10 @@ def copies_in(page: Path, by_length) -> list[str]:
                         if needle.key == key:
                             line = cell.line + statements[0].lineno
                             code = ast.unparse(ast.Module(body=list(statements), type_ignores=[]))
-                            found.append(f"{cell.page}:{line}: the answer of {needle.answer.where}:\n"
-                                         + "\n".join("    " + row for row in code.splitlines()))
+                            found.append(
+                                f"{cell.page}:{line}: the answer of {needle.answer.where}:\n"
+                                + "\n".join("    " + row for row in code.splitlines())
+                            )
     return found
 
 
@@ -286,7 +305,9 @@ def test_every_solution_notebook_has_answers(answer_needles):
     """Does every assignment's solution notebook give at least one answer to look for?"""
     answers, _ = answer_needles
     notebooks = {answer.where.split(" cell ")[0] for answer in answers}
-    expected = {course.solution_notebook(a).relative_to(REPO_ROOT).as_posix() for a in course.assignments()}
+    expected = {
+        course.solution_notebook(a).relative_to(REPO_ROOT).as_posix() for a in course.assignments()
+    }
     assert expected and notebooks == expected, f"no answers found in {sorted(expected - notebooks)}"
 
 
@@ -305,7 +326,9 @@ def test_page_prints_no_graded_answer(page, answer_needles):
     found = copies_in(page, by_length)
     assert not found, (
         "The book must teach the idea another way (a loop, another axis, a special case, PyTorch's own "
-        "function) and leave the general version to the exercise. Copies found:\n" + "\n".join(found))
+        "function) and leave the general version to the exercise. Copies found:\n"
+        + "\n".join(found)
+    )
 
 
 # Self-tests on hand-made pages: the detector finds what it must, and only that.
@@ -335,7 +358,9 @@ def causal_mask(L, S):
 
 
 def page_with(code: str) -> str:
-    return f"# A page\n\nSome prose.\n\n```{{code-cell}} ipython3\n:tags: [hide-input]\n{code}\n```\n"
+    return (
+        f"# A page\n\nSome prose.\n\n```{{code-cell}} ipython3\n:tags: [hide-input]\n{code}\n```\n"
+    )
 
 
 def copies_on(code: str, tmp_path) -> list[str]:
@@ -347,8 +372,12 @@ def copies_on(code: str, tmp_path) -> list[str]:
         tree = ast.parse(cell.source)
         for block in statement_lists(tree):
             for length, wanted in by_length.items():
-                found += [needle.answer.where for statements in runs(block, length)
-                          for needle in wanted if needle.key == normalised(statements)]
+                found += [
+                    needle.answer.where
+                    for statements in runs(block, length)
+                    for needle in wanted
+                    if needle.key == normalised(statements)
+                ]
     return found
 
 
@@ -367,13 +396,13 @@ def stable(values, dim=-1):
 
 def test_a_body_pasted_outside_a_function_is_found(tmp_path):
     """Are three consecutive statements of an answer found loose in a cell, among others?"""
-    code = '''
+    code = """
 row = np.array([1.0, 2.0])
 row = np.asarray(row, dtype=np.float64)
 moved = row - np.max(row, axis=last, keepdims=True)
 e = np.exp(moved)
 print(e / e.sum())
-'''
+"""
     assert copies_on(code, tmp_path) == ["solution, function softmax"]
 
 
@@ -385,7 +414,7 @@ def test_a_one_line_answer_is_found_anywhere(tmp_path):
 
 def test_other_numbers_or_another_method_are_not_a_copy(tmp_path):
     """Does a demonstration with other numbers, or another way of computing, pass?"""
-    code = '''
+    code = """
 largest = max(scores)
 exps = [math.exp(s - largest) for s in scores]
 total = sum(exps)
@@ -394,7 +423,7 @@ def flip(mask):
     return np.logical_not(mask)
 def future(n, m):
     return np.triu(np.ones((n, m), dtype=bool), k=2)
-'''
+"""
     assert copies_on(code, tmp_path) == []
 
 
@@ -406,8 +435,10 @@ def test_the_same_number_written_another_way_is_a_copy(tmp_path):
 
 def test_code_cells_are_read_with_their_options_removed():
     """Are `:tags:` lines and a --- option block stripped, and magics neutralised, before parsing?"""
-    text = ("```{code-cell} ipython3\n:tags: [remove-cell]\nx = 1\n```\n\n"
-            "```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: A plot\n---\n%matplotlib inline\ny = 2\n```\n")
+    text = (
+        "```{code-cell} ipython3\n:tags: [remove-cell]\nx = 1\n```\n\n"
+        "```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: A plot\n---\n%matplotlib inline\ny = 2\n```\n"
+    )
     cells = code_cells(text, "page.md")
     assert [cell.source for cell in cells] == ["x = 1", "pass\ny = 2"]
     assert all(ast.parse(cell.source) for cell in cells)

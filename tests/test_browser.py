@@ -79,8 +79,11 @@ const describeLayout = () => {
 """
 
 # Runs in the page once it has loaded: wait for MathJax and the images, then describe the page.
-INSPECT_PAGE = """async () => {
-    """ + DESCRIBE_LAYOUT + """
+INSPECT_PAGE = (
+    """async () => {
+    """
+    + DESCRIBE_LAYOUT
+    + """
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
     const images = [...document.images];
     images.forEach(image => { image.loading = 'eager'; });
@@ -108,6 +111,7 @@ INSPECT_PAGE = """async () => {
         layout: describeLayout(),
     };
 }"""
+)
 
 
 @dataclass
@@ -141,7 +145,9 @@ def browser():
     except ImportError:
         pytest.fail("Playwright is missing: pip install -r requirements.txt")
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield browser
@@ -166,10 +172,22 @@ def visit(browser, path: Path, name: str, *, screenshot: Path | None = None) -> 
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.on("pageerror", lambda error: record.errors.append(f"uncaught: {error}"))
-    page.on("console", lambda message: record.errors.append(f"console.{message.type}: {message.text}")
-            if message.type == "error" else None)
-    page.on("requestfailed", lambda request: record.failed.append(f"{request.url} ({request.failure})")
-            if request.url.startswith(LOCAL) else None)
+    page.on(
+        "console",
+        lambda message: (
+            record.errors.append(f"console.{message.type}: {message.text}")
+            if message.type == "error"
+            else None
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda request: (
+            record.failed.append(f"{request.url} ({request.failure})")
+            if request.url.startswith(LOCAL)
+            else None
+        ),
+    )
     try:
         page.goto(url, wait_until="load")
         if redirects:  # index.html sends the reader on to the intro
@@ -194,7 +212,9 @@ def local_path(url: str) -> Path:
 
 def pages_of(root: Path) -> list[Path]:
     """Every HTML page of the book, without the assets (_static, _images, _downloads, _sources)."""
-    return sorted(path for path in root.rglob("*.html") if not path.relative_to(root).parts[0].startswith("_"))
+    return sorted(
+        path for path in root.rglob("*.html") if not path.relative_to(root).parts[0].startswith("_")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -210,26 +230,44 @@ def visits(html_root, browser, screenshots):
     records = {}
     for path in pages_of(html_root):
         name = path.relative_to(html_root).as_posix()
-        shot = screenshots / (name.removeprefix("book/").removesuffix(".html") + ".png") \
-            if name.startswith("book/") else None
+        shot = (
+            screenshots / (name.removeprefix("book/").removesuffix(".html") + ".png")
+            if name.startswith("book/")
+            else None
+        )
         records[name] = visit(browser, path, name, screenshot=shot)
     return records
 
 
 def chapters(visits) -> dict[str, Visit]:
-    return {Path(name).stem: record for name, record in visits.items()
-            if name.startswith("book/") and CHAPTER.match(Path(name).stem)}
+    return {
+        Path(name).stem: record
+        for name, record in visits.items()
+        if name.startswith("book/") and CHAPTER.match(Path(name).stem)
+    }
 
 
 def problems(visits, check) -> str:
     found = {name: check(record) for name, record in visits.items()}
-    return "\n".join(f"{name}: {issue}" for name, issues in found.items() if issues for issue in issues)
+    return "\n".join(
+        f"{name}: {issue}" for name, issues in found.items() if issues for issue in issues
+    )
 
 
 def test_book_has_its_pages(visits):
     names = set(visits)
-    assert {"index.html", "search.html", "book/intro.html", "book/glossary.html", "book/references.html"} <= names
-    assert all(visit.url.endswith("book/intro.html") for name, visit in visits.items() if name == "index.html")
+    assert {
+        "index.html",
+        "search.html",
+        "book/intro.html",
+        "book/glossary.html",
+        "book/references.html",
+    } <= names
+    assert all(
+        visit.url.endswith("book/intro.html")
+        for name, visit in visits.items()
+        if name == "index.html"
+    )
 
 
 def test_no_javascript_or_console_error(visits):
@@ -250,14 +288,19 @@ def test_every_local_resource_and_link_answers(visits):
 
 
 def test_math_is_typeset_with_no_raw_tex_on_screen(visits):
-    raw_tex = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\(?:frac|sqrt|text|mathbb|mathrm|operatorname|sum|cdot)\b"
-                         r"|\$[^$\s][^$\n]{0,80}?[^$\s\\]\$")
+    raw_tex = re.compile(
+        r"\\\(|\\\)|\\\[|\\\]|\$\$|\\(?:frac|sqrt|text|mathbb|mathrm|operatorname|sum|cdot)\b"
+        r"|\$[^$\s][^$\n]{0,80}?[^$\s\\]\$"
+    )
 
     def check(record):
         content = record.content
         issues = [f"math not typeset: {text!r}" for text in content["untypeset"]]
         issues += [f"MathJax error: {text!r}" for text in content["mathErrors"]]
-        issues += [f"raw TeX on screen: {match!r}" for match in sorted(set(raw_tex.findall(content["text"])))]
+        issues += [
+            f"raw TeX on screen: {match!r}"
+            for match in sorted(set(raw_tex.findall(content["text"])))
+        ]
         if content["math"] and not content["mathjax"]:
             issues.append("the page has math but MathJax did not load")
         return issues
@@ -273,9 +316,12 @@ def test_every_image_loads_and_has_alt_text(visits):
     def check(record):
         images = record.content["images"]
         # With no alt text given, Sphinx writes the image's file name as its alt: that is no description.
-        return [f"image does not load: {image['src']}" for image in images if not image["width"]] + [
+        return [
+            f"image does not load: {image['src']}" for image in images if not image["width"]
+        ] + [
             f"image without alt text (describe it in the cell's mystnb.image.alt): {image['src']}"
-            for image in images if not image["alt"] or file_name.fullmatch(image["alt"])
+            for image in images
+            if not image["alt"] or file_name.fullmatch(image["alt"])
         ]
 
     assert not (report := problems(visits, check)), report
@@ -294,8 +340,12 @@ def test_every_download_link_answers(visits, html_root):
                 issues.append(f"download outside _build/html/_downloads: {link['href']}")
             elif path.suffix == ".ipynb":
                 release = course.release_notebook(path.stem)
-                if not release.is_file() or json.loads(path.read_text()) != json.loads(release.read_text()):
-                    issues.append(f"{path.name} is not the released exercises/{path.stem}/{path.name}")
+                if not release.is_file() or json.loads(path.read_text()) != json.loads(
+                    release.read_text()
+                ):
+                    issues.append(
+                        f"{path.name} is not the released exercises/{path.stem}/{path.name}"
+                    )
         return issues
 
     assert not (report := problems(visits, check)), report
@@ -305,7 +355,9 @@ def test_each_chapter_links_the_glossary_and_ends_with_its_exercise(visits):
     def check(record):
         stem = Path(record.name).stem
         text = " ".join(record.content["text"].split()).lower()
-        names = [Path(unquote(urlsplit(link["href"]).path)).name for link in record.content["downloads"]]
+        names = [
+            Path(unquote(urlsplit(link["href"]).path)).name for link in record.content["downloads"]
+        ]
         issues = []
         if stem not in course.assignments():
             issues.append(f"no assignment {stem} in solutions/ for this chapter")
@@ -313,9 +365,12 @@ def test_each_chapter_links_the_glossary_and_ends_with_its_exercise(visits):
             issues.append(f"no download link to its exercise {stem}.ipynb (found {names})")
         if not any(local_path(url).name == "glossary.html" for url in record.content["links"]):
             issues.append("no link to the glossary")
-        for words, pattern in [("learning objectives", r"objective"), ("prerequisites", r"prerequisite"),
-                               ("an estimated time", r"\b\d+\s*(?:-\s*\d+\s*)?(?:min|minutes|hours?)\b"),
-                               ("how to check your work", r"restart")]:
+        for words, pattern in [
+            ("learning objectives", r"objective"),
+            ("prerequisites", r"prerequisite"),
+            ("an estimated time", r"\b\d+\s*(?:-\s*\d+\s*)?(?:min|minutes|hours?)\b"),
+            ("how to check your work", r"restart"),
+        ]:
             if not re.search(pattern, text):
                 issues.append(f"does not state {words}")
         return issues
@@ -333,12 +388,24 @@ def test_search_finds_pages(browser, html_root):
     page_url = (html_root / "search.html").as_uri() + "?q=attention"
     record = Visit(name="search.html?q=attention", url=page_url)
     context = browser.new_context()
-    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL)
-                  else (record.blocked.append(r.request.url), r.abort()))
+    context.route(
+        "**/*",
+        lambda r: (
+            r.continue_()
+            if r.request.url.startswith(LOCAL)
+            else (record.blocked.append(r.request.url), r.abort())
+        ),
+    )
     page = context.new_page()
     page.on("pageerror", lambda error: record.errors.append(f"uncaught: {error}"))
-    page.on("console", lambda message: record.errors.append(f"console.{message.type}: {message.text}")
-            if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: (
+            record.errors.append(f"console.{message.type}: {message.text}")
+            if message.type == "error"
+            else None
+        ),
+    )
     try:
         page.goto(page_url, wait_until="load")
         page.wait_for_function(
@@ -347,7 +414,9 @@ def test_search_finds_pages(browser, html_root):
             timeout=PAGE_TIMEOUT_MS,
         )
         page.wait_for_timeout(500)
-        results = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(a => a.href)")
+        results = page.eval_on_selector_all(
+            "#search-results ul.search li a", "links => links.map(a => a.href)"
+        )
     finally:
         context.close()
     assert results, "search.html?q=attention found nothing"
@@ -362,19 +431,33 @@ def book_pages(visits) -> dict[str, Visit]:
 
 def test_sidebar_title_is_fully_visible(visits):
     """At 1280 x 900, before scrolling, is the site title in the left sidebar whole and uncovered?"""
+
     def check(record):
         layout = record.content["layout"]
         title, window = layout["title"], layout["window"]
         if title is None:
             return ["no visible site title in the left sidebar (.bd-sidebar-primary .navbar-brand)"]
         box, issues = title["box"], []
-        if box["top"] < 0 or box["left"] < 0 or box["bottom"] > window["height"] or box["right"] > window["width"]:
+        if (
+            box["top"] < 0
+            or box["left"] < 0
+            or box["bottom"] > window["height"]
+            or box["right"] > window["width"]
+        ):
             issues.append(f"the title {title['text']!r} is not wholly inside the window: {box}")
         header = layout["header"]
-        if header and header["bottom"] > box["top"] and header["top"] < box["bottom"] \
-                and header["right"] > box["left"] and header["left"] < box["right"]:
+        if (
+            header
+            and header["bottom"] > box["top"]
+            and header["top"] < box["bottom"]
+            and header["right"] > box["left"]
+            and header["left"] < box["right"]
+        ):
             issues.append(f"the top bar {header} overlaps the title {box}")
-        issues += [f"something is drawn over the title {title['text']!r}: {point}" for point in title["covered"]]
+        issues += [
+            f"something is drawn over the title {title['text']!r}: {point}"
+            for point in title["covered"]
+        ]
         return issues
 
     assert not (report := problems(book_pages(visits), check)), report
@@ -382,6 +465,7 @@ def test_sidebar_title_is_fully_visible(visits):
 
 def test_one_search_field_per_page(visits):
     """Does each page show exactly one search field (not one in a top bar and one in the sidebar)?"""
+
     def check(record):
         fields = record.content["layout"]["searchFields"]
         return [] if len(fields) == 1 else [f"{len(fields)} search fields on screen: {fields}"]

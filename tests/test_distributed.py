@@ -21,8 +21,15 @@ DASK = str(Path(sys.executable).with_name("dask"))
 SECRET = "distributed-test-secret"
 # A host where unprivileged user namespaces are off (sysctl user.max_user_namespaces=0): here, a
 # user namespace of its own whose limit is set to 0 before the worker starts.
-NO_USER_NAMESPACES = ["unshare", "--user", "--map-root-user", "sh", "-c",
-                      'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh"]
+NO_USER_NAMESPACES = [
+    "unshare",
+    "--user",
+    "--map-root-user",
+    "sh",
+    "-c",
+    'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"',
+    "sh",
+]
 
 
 def free_port() -> int:
@@ -52,15 +59,39 @@ def dask_cluster(log_folder: Path, workers: list[list[str]]):
 
     def start(command, name):
         log = open(log_folder / f"{name}.log", "w")
-        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                          cwd=REPO_ROOT, env=environment, start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                env=environment,
+                start_new_session=True,
+            )
+        )
 
     try:
-        start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-              "scheduler")
+        start(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            "scheduler",
+        )
         for number, prefix in enumerate(workers):
-            start([*prefix, DASK, "worker", address, "--nthreads", "1", "--memory-limit", "0",
-                   "--no-dashboard", "--name", f"worker-{number}"], f"worker-{number}")
+            start(
+                [
+                    *prefix,
+                    DASK,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--memory-limit",
+                    "0",
+                    "--no-dashboard",
+                    "--name",
+                    f"worker-{number}",
+                ],
+                f"worker-{number}",
+            )
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -72,10 +103,26 @@ def dask_cluster(log_folder: Path, workers: list[list[str]]):
 
 
 def grade(submitted: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted),
-                           "--out", str(out), "--no-progress", "--timeout", "20", *options],
-                          cwd=REPO_ROOT, env=dict(os.environ, MHA_GRADING_SECRET=SECRET),
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(submitted),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--timeout",
+            "20",
+            *options,
+        ],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, MHA_GRADING_SECRET=SECRET),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")

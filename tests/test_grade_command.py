@@ -14,19 +14,32 @@ import numpy as np
 import pytest
 
 from autograder import REPO_ROOT, course
-from autograder.course import notebook_format
-
 from autograder.__main__ import main as command_line
-from autograder.grade import command as grading
 from autograder.checks.assignments import load_assignment
+from autograder.course import notebook_format
+from autograder.grade import command as grading
+from autograder.sandbox.host import (
+    Limits,
+    ProtocolError,
+    Sandbox,
+    SandboxUnavailable,
+    Unsupported,
+    decode,
+    encode,
+)
 from autograder.tools.demo import demo_class, mistake_index, write_class
-from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxUnavailable, Unsupported, decode, encode
 
 pytestmark = pytest.mark.slow
 
 # The detectors the course promises (issue 6), matched by the mistake names in assignments/.
-KEY_MISTAKES = [r"no scaling", r"sqrt\((d_model|E)\) instead of sqrt\(d_k\)", r"softmax over the",
-                r"inverted boolean mask", r"reshape but no transpose|without a transpose", r"no output projection"]
+KEY_MISTAKES = [
+    r"no scaling",
+    r"sqrt\((d_model|E)\) instead of sqrt\(d_k\)",
+    r"softmax over the",
+    r"inverted boolean mask",
+    r"reshape but no transpose|without a transpose",
+    r"no output projection",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +47,32 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo-class")
     submitted, out = write_class(demo_class(), root / "submitted"), root / "out"
     environment = dict(os.environ, MHA_GRADING_SECRET="demo-class-secret")
-    run = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out), "--timeout", "20"],
-                         cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=1200)
-    results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
-    return {"run": run, "out": out, "results": {(r["student"], r["assignment"]): r for r in results}}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(submitted),
+            "--out",
+            str(out),
+            "--timeout",
+            "20",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    results = (
+        json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
+    )
+    return {
+        "run": run,
+        "out": out,
+        "results": {(r["student"], r["assignment"]): r for r in results},
+    }
 
 
 def test_exit_status_summary_progress_bar_and_a_row_per_notebook(demo):
@@ -46,11 +81,18 @@ def test_exit_status_summary_progress_bar_and_a_row_per_notebook(demo):
     assert "grading: 100%" in demo["run"].stderr  # tqdm's bar
     broken = len(course.assignments())
     graded = sum(len(notebooks) for notebooks in demo_class().values()) - broken
-    assert f"{graded} graded, 0 missing (not handed in), {broken} could not be graded" in demo["run"].stderr
+    assert (
+        f"{graded} graded, 0 missing (not handed in), {broken} could not be graded"
+        in demo["run"].stderr
+    )
     with open(demo["out"] / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "message"]
-    expected = {(student, assignment) for student, notebooks in demo_class().items() for assignment in notebooks}
+    expected = {
+        (student, assignment)
+        for student, notebooks in demo_class().items()
+        for assignment in notebooks
+    }
     assert {(row["student_id"], row["assignment"]) for row in rows} == expected
 
 
@@ -77,8 +119,14 @@ def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebo
         if graded_assignment != assignment or not student.startswith("mistakes-"):
             continue
         mistake = mistakes[mistake_index(student, assignment)]
-        expected = {grade_id: 0.0 if grade_id in mistake.fails else value for grade_id, value in points.items()}
-        assert {t["grade_id"]: t["score"] for t in result["tests"]} == expected, (student, mistake.name)
+        expected = {
+            grade_id: 0.0 if grade_id in mistake.fails else value
+            for grade_id, value in points.items()
+        }
+        assert {t["grade_id"]: t["score"] for t in result["tests"]} == expected, (
+            student,
+            mistake.name,
+        )
 
 
 def test_no_detector_fires_on_a_correct_answer(assignment, demo):
@@ -96,21 +144,36 @@ def test_detectors_name_their_own_mistake_and_no_other_part(assignment, demo):
         named = {name for test in result["tests"] for name in test["mistakes"]}
         assert named <= same_cell, (mistake.name, named)
         if any(re.search(pattern, mistake.name) for pattern in KEY_MISTAKES):
-            assert mistake.name in named, f"{assignment}: the detector for {mistake.name!r} did not fire"
+            assert mistake.name in named, (
+                f"{assignment}: the detector for {mistake.name!r} did not fire"
+            )
 
 
 def test_every_key_detector_exists_in_the_course():
-    names = [mistake.name for assignment in course.assignments() for mistake in load_assignment(assignment).MISTAKES]
-    missing = [pattern for pattern in KEY_MISTAKES if not any(re.search(pattern, name) for name in names)]
+    names = [
+        mistake.name
+        for assignment in course.assignments()
+        for mistake in load_assignment(assignment).MISTAKES
+    ]
+    missing = [
+        pattern for pattern in KEY_MISTAKES if not any(re.search(pattern, name) for name in names)
+    ]
     # Chapters appear over time; the six detectors must all exist once chapter 5 does.
     if "05-multi-head-attention" in course.assignments():
         assert not missing, missing
 
 
 def test_feedback_and_plots(demo):
-    text = (demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.txt").read_text()
-    assert "[FAILED] test-attention" in text and "This looks like a known mistake: no scaling by sqrt(d_k)." in text
-    html = (demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.html").read_text()
+    text = (
+        demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.txt"
+    ).read_text()
+    assert (
+        "[FAILED] test-attention" in text
+        and "This looks like a known mistake: no scaling by sqrt(d_k)." in text
+    )
+    html = (
+        demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.html"
+    ).read_text()
     assert "no scaling by sqrt(d_k)" in html and "hidden_check" not in html
     for assignment in course.assignments():
         assert (demo["out"] / "plots" / f"{assignment}.png").read_bytes()[:4] == b"\x89PNG"
@@ -119,9 +182,12 @@ def test_feedback_and_plots(demo):
 # ------------------------------------------------------------------------------------------------
 # Pieces
 
+
 def test_decoder_accepts_plain_data_only():
     blobs = []
-    value = encode((np.arange(6.0).reshape(2, 3), {"k": [1, 2.5, None, True]}, np.float32(2)), blobs)
+    value = encode(
+        (np.arange(6.0).reshape(2, 3), {"k": [1, 2.5, None, True]}, np.float32(2)), blobs
+    )
     decoded = decode(value, blobs)
     np.testing.assert_array_equal(decoded[0], np.arange(6.0).reshape(2, 3))
     assert decoded[1] == {"k": [1, 2.5, None, True]} and decoded[2] == np.float32(2)
@@ -146,7 +212,9 @@ def test_memory_limit_is_configurable():
             errors = [error for _, error in sandbox.run_cells(["import numpy as np", cell])]
         finally:
             sandbox.kill()
-        assert (errors[1] or "").startswith(expected or "") and (errors[1] is None) == (expected is None), errors
+        assert (errors[1] or "").startswith(expected or "") and (errors[1] is None) == (
+            expected is None
+        ), errors
 
 
 def test_refuses_when_the_sandbox_cannot_be_built(monkeypatch, tmp_path, capsys):

@@ -5,11 +5,11 @@ loses exactly the points of the test cells it names."""
 import pytest
 
 from autograder import course
-from autograder.course import nbgrader_runs, notebook_format
 from autograder.checks.assignments import load_assignment
-
+from autograder.course import nbgrader_runs, notebook_format
 
 pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -25,7 +25,9 @@ def graded(tmp_path_factory):
                 "release": course.read_notebook(course.release_notebook(assignment)),
             }
             for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
-                submissions[f"mistake-{index:02d}"] = notebook_format.apply_mistake(solution, mistake)
+                submissions[f"mistake-{index:02d}"] = notebook_format.apply_mistake(
+                    solution, mistake
+                )
             cache[assignment] = nbgrader_runs.autograde(root, assignment, submissions)
         return cache[assignment]
 
@@ -46,5 +48,8 @@ def test_each_known_wrong_variant_loses_exactly_its_points(assignment, graded, s
     points = notebook_format.graded_tests(solution_notebooks[assignment])
     scores = graded(assignment)
     for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
-        expected = {grade_id: 0.0 if grade_id in mistake.fails else value for grade_id, value in points.items()}
+        expected = {
+            grade_id: 0.0 if grade_id in mistake.fails else value
+            for grade_id, value in points.items()
+        }
         assert scores[f"mistake-{index:02d}"] == expected, mistake.name

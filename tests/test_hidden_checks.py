@@ -4,17 +4,17 @@ the known-wrong variants it is meant to, and their inputs come from the secret a
 import numpy as np
 import pytest
 
-from autograder.course import notebook_format
-
 from autograder import environment
 from autograder.checks import secret
 from autograder.checks.assignments import load_assignment
+from autograder.course import notebook_format
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 # Each assignment's solution and every known mistake run in full: minutes.
 pytestmark = pytest.mark.slow
+
 
 def run_hidden_tests(notebook) -> dict:
     """Execute the notebook's code (answer and setup cells) and then only the hidden part of each
@@ -38,13 +38,19 @@ def run_hidden_tests(notebook) -> dict:
 
 
 def test_reference_solution_passes_every_hidden_check(assignment, solution_notebooks):
-    failures = {name: error for name, error in run_hidden_tests(solution_notebooks[assignment]).items() if error}
+    failures = {
+        name: error
+        for name, error in run_hidden_tests(solution_notebooks[assignment]).items()
+        if error
+    }
     assert not failures
 
 
 def test_hidden_checks_alone_catch_each_known_wrong_variant(assignment, solution_notebooks):
     for mistake in load_assignment(assignment).MISTAKES:
-        results = run_hidden_tests(notebook_format.apply_mistake(solution_notebooks[assignment], mistake))
+        results = run_hidden_tests(
+            notebook_format.apply_mistake(solution_notebooks[assignment], mistake)
+        )
         failed = {name for name, error in results.items() if error}
         assert failed == set(mistake.fails), mistake.name
         for name in failed:

@@ -7,7 +7,7 @@ import pytest
 from autograder.checks.hidden import describe_call, explain, hidden_check
 from autograder.course import notebook_format
 
-RNN_READING_GLOBALS = '''
+RNN_READING_GLOBALS = """
 def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     h = np.zeros((N, H)) if h0 is None else h0
     states = np.empty((N, L, H))
@@ -15,7 +15,7 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
         h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
         states[:, t] = h
     return states, h
-'''
+"""
 
 
 def _notebook_function(source, name, **setup):
@@ -59,15 +59,29 @@ def test_a_function_reading_no_globals_hears_nothing_about_globals():
     assert "global" not in str(failure.value)
 
 
-@pytest.mark.parametrize("error, words", [
-    (IndexError("index 2 is out of bounds for axis 1 with size 2"), "index went past the end"),
-    (ValueError("matmul: Input operand 1 has a mismatch in its core dimension 0"), "shapes do not fit"),
-    (TypeError("'NoneType' object is not subscriptable"), "was None where an array was expected"),
-    (TypeError("f() takes 2 positional arguments but 3 were given"), "wrong arguments"),
-    (np.exceptions.AxisError(3, 2), "axis the array does not have"),
-    (ValueError("matmul: Input operand 0 does not have enough dimensions (has 0, gufunc core with "
-                "signature (n?,k),(k,m?)->(n?,m?) requires 1)"), "without handling None"),
-])
+@pytest.mark.parametrize(
+    "error, words",
+    [
+        (IndexError("index 2 is out of bounds for axis 1 with size 2"), "index went past the end"),
+        (
+            ValueError("matmul: Input operand 1 has a mismatch in its core dimension 0"),
+            "shapes do not fit",
+        ),
+        (
+            TypeError("'NoneType' object is not subscriptable"),
+            "was None where an array was expected",
+        ),
+        (TypeError("f() takes 2 positional arguments but 3 were given"), "wrong arguments"),
+        (np.exceptions.AxisError(3, 2), "axis the array does not have"),
+        (
+            ValueError(
+                "matmul: Input operand 0 does not have enough dimensions (has 0, gufunc core with "
+                "signature (n?,k),(k,m?)->(n?,m?) requires 1)"
+            ),
+            "without handling None",
+        ),
+    ],
+)
 def test_each_raw_error_gets_one_sentence_of_context(error, words):
     sentence = explain(error)
     assert words in sentence and sentence.endswith(".") and sentence.count(". ") == 0
@@ -81,7 +95,11 @@ def test_a_raised_error_is_reported_with_the_call_and_translated():
         hidden_check("03-self-attention", "attention-scores", attention_scores)
     message = str(failure.value)
     assert "Hidden check 'attention-scores' failed" in message
-    assert "attention_scores(Q (" in message and "ValueError" in message and "shapes do not fit" in message
+    assert (
+        "attention_scores(Q (" in message
+        and "ValueError" in message
+        and "shapes do not fit" in message
+    )
 
 
 def test_call_descriptions_show_shapes_never_values():
@@ -99,16 +117,28 @@ def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
 
     assignment = "02-rnn-limitations"
     spec = grader.AssignmentSpec(assignment)
-    mistake = next(mistake for mistake in spec.detector.mistakes if "notebook's globals" in mistake.name)
+    mistake = next(
+        mistake for mistake in spec.detector.mistakes if "notebook's globals" in mistake.name
+    )
     path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
+    course.write_notebook(
+        notebook_format.apply_mistake(
+            course.read_notebook(course.solution_notebook(assignment)), mistake
+        ),
+        path,
+    )
     result = grader.grade_notebook(spec, "feedback-test", path, Limits(), budget=300)
     messages = {test.grade_id: test.message for test in result.tests}
-    assert "rnn_forward reads the notebook's globals `H`, `L`, `N`; take sizes" in messages["test-rnn-forward"]
+    assert (
+        "rnn_forward reads the notebook's globals `H`, `L`, `N`; take sizes"
+        in messages["test-rnn-forward"]
+    )
     assert messages["test-rnn-jacobian"] == "passed"
 
 
-@pytest.mark.parametrize("pattern", ["without the .T on W_ih", "does not handle h0=None", "notebook's globals"])
+@pytest.mark.parametrize(
+    "pattern", ["without the .T on W_ih", "does not handle h0=None", "notebook's globals"]
+)
 def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, pattern):
     """Do the detectors of chapter 2's mistakes that raise (not return) fire, and only for their own?"""
     from autograder import course
@@ -119,7 +149,12 @@ def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, patter
     spec = grader.AssignmentSpec(assignment)
     mistake = next(mistake for mistake in spec.detector.mistakes if pattern in mistake.name)
     path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(notebook_format.apply_mistake(course.read_notebook(course.solution_notebook(assignment)), mistake), path)
+    course.write_notebook(
+        notebook_format.apply_mistake(
+            course.read_notebook(course.solution_notebook(assignment)), mistake
+        ),
+        path,
+    )
     result = grader.grade_notebook(spec, "detector-test", path, Limits(), budget=300)
     failed = {test.grade_id: test.mistakes for test in result.tests if not test.passed}
     assert set(failed) == set(mistake.fails)
@@ -128,14 +163,18 @@ def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, patter
 
 def test_globals_are_named_once_when_the_function_raises():
     """A globals-reading function that raises: is the globals sentence said once, and whole?"""
-    source = ("def rnn_jacobian(hidden_states, W_hh):\n"
-              "    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
-              "    for t in range(L):\n"
-              "        J = ((1.0 - hidden_states[:, t, :, None] ** 2) * W_hh) @ J\n"
-              "    return J\n")
+    source = (
+        "def rnn_jacobian(hidden_states, W_hh):\n"
+        "    J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
+        "    for t in range(L):\n"
+        "        J = ((1.0 - hidden_states[:, t, :, None] ** 2) * W_hh) @ J\n"
+        "    return J\n"
+    )
     rnn_jacobian = _notebook_function(source, "rnn_jacobian", N=2, L=6, E=3, H=4)
     with pytest.raises(AssertionError) as failure:
         hidden_check("02-rnn-limitations", "rnn-jacobian", rnn_jacobian)
     message = str(failure.value)
     assert message.count("reads the notebook's") == 1
-    assert message.endswith("rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the arguments.")
+    assert message.endswith(
+        "rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the arguments."
+    )

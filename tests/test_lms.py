@@ -39,7 +39,9 @@ def test_grades_wide_has_one_row_per_student_and_a_total(tmp_path):
     by_student = {row[0]: row[1:] for row in rows[1:]}
     assert by_student["ada"] == ["8", "12.5", "20.5"]
     assert by_student["grace@uni.edu"] == ["6", "", "6"], "not handed in: an empty cell, not 0"
-    assert by_student["'=HYPERLINK(evil)"] == ["1", "", "1"], "a formula-like id is neutralised, a missing grade empty"
+    assert by_student["'=HYPERLINK(evil)"] == ["1", "", "1"], (
+        "a formula-like id is neutralised, a missing grade empty"
+    )
     assert len(rows) == 1 + 4
 
 
@@ -53,13 +55,17 @@ def test_canvas_import_fills_matched_students_and_reports_the_rest(tmp_path):
     assert by_login["Grace@Uni.edu"][5:7] == ["6", ""]
     assert by_login["alan"][5:7] == ["", ""], "a Canvas student with no grade gets empty cells"
     assert by_login["pat"][5:7] == ["", ""]
-    assert result.filled == {"01-word-embeddings": "01-word-embeddings (12345)",
-                             "05-multi-head-attention": "05-multi-head-attention (12349)"}
+    assert result.filled == {
+        "01-word-embeddings": "01-word-embeddings (12345)",
+        "05-multi-head-attention": "05-multi-head-attention (12349)",
+    }
     assert sorted(result.matched) == ["ada", "grace@uni.edu"]
     assert result.no_grade == ["Turing, Alan", 'O"Brien, Pat']
     assert result.not_in_canvas == ["=HYPERLINK(evil)", "ghost"]
     summary = result.summary()
-    assert "ghost" in summary and "Turing, Alan" in summary and "not in the Canvas export" in summary
+    assert (
+        "ghost" in summary and "Turing, Alan" in summary and "not in the Canvas export" in summary
+    )
 
 
 def test_canvas_import_keeps_every_other_byte(tmp_path):
@@ -71,17 +77,24 @@ def test_canvas_import_keeps_every_other_byte(tmp_path):
     assert len(before) == len(after) and "\n" not in "".join(after)
     assert before[:2] == after[:2], "header and Points Possible rows are untouched"
     filled = {5, 6}
-    for old, new in zip(lms.split_records(template.lstrip("\ufeff")), lms.split_records(result.text.lstrip("\ufeff"))):
+    for old, new in zip(
+        lms.split_records(template.lstrip("\ufeff")),
+        lms.split_records(result.text.lstrip("\ufeff")),
+    ):
         assert len(old.fields) == len(new.fields) and old.end == new.end
-        student_row = old.value(3).strip() != "" and not old.value(0).strip().lower().startswith("points")
+        student_row = old.value(3).strip() != "" and not old.value(0).strip().lower().startswith(
+            "points"
+        )
         for index, (raw_old, raw_new) in enumerate(zip(old.fields, new.fields)):
             if not (student_row and index in filled):
                 assert raw_old == raw_new, (index, raw_old, raw_new)
     test_student = next(line for line in after if line.startswith('"Student, Test"'))
     assert test_student == next(line for line in before if line.startswith('"Student, Test"'))
     # Filling with the template's own values gives the template back, byte for byte.
-    same = lms.Grades(["01-word-embeddings"], {"grace@uni.edu": {"01-word-embeddings": 7.0},
-                                               "alan": {"01-word-embeddings": 3.0}})
+    same = lms.Grades(
+        ["01-word-embeddings"],
+        {"grace@uni.edu": {"01-word-embeddings": 7.0}, "alan": {"01-word-embeddings": 3.0}},
+    )
     own = template.replace(",7.00,,4.00", ",7,,4.00").replace(",3.00,,2.00", ",3,,2.00")
     assert lms.canvas_import(own, same).text == own
 
@@ -99,7 +112,19 @@ def test_report_command_writes_canvas_import_and_summary(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "grades.csv").write_text(GRADES_CSV.replace("02-rnn", "xx"))
-    assert main(["report", str(out), "--submitted", str(tmp_path / "none"), "--canvas-template", str(TEMPLATE)]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(out),
+                "--submitted",
+                str(tmp_path / "none"),
+                "--canvas-template",
+                str(TEMPLATE),
+            ]
+        )
+        == 0
+    )
     assert (out / "canvas-import.csv").read_bytes().startswith(b"\xef\xbb\xbfStudent,ID,")
     summary = (out / "canvas-summary.txt").read_text()
     assert "ghost" in summary and "ghost" in capsys.readouterr().err

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers import PostgreSQLServer
 
 from autograder import REPO_ROOT, course
-from autograder.course.nbgrader_runs import nbgrader_environment
 from autograder.__main__ import main as command_line
+from autograder.course.nbgrader_runs import nbgrader_environment
 from autograder.grade import command as grading
 from autograder.grade.results import NotebookResult, Status, TestCellResult
 from autograder.report.gradebook import GradebookWriter
-from servers import PostgreSQLServer
 
 ASSIGNMENT = "03-self-attention"
 SECRET = "postgres-gradebook-secret"
@@ -35,19 +35,44 @@ def server():
 @pytest.fixture(scope="module")
 def demo_class(tmp_path_factory):
     submitted = tmp_path_factory.mktemp("demo") / "submitted"
-    subprocess.run([sys.executable, "-m", "autograder", "demo", str(submitted)], cwd=REPO_ROOT,
-                   check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    subprocess.run(
+        [sys.executable, "-m", "autograder", "demo", str(submitted)],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
     return submitted
 
 
 def grade(submitted: Path, out: Path, db_url: str) -> subprocess.Popen:
     """The grading command, started in a process of its own."""
     environment = dict(os.environ, MHA_GRADING_SECRET=SECRET, PYTHONPATH=str(REPO_ROOT))
-    return subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(submitted),
-                             "--out", str(out), "--assignment", ASSIGNMENT, "--db-url", db_url,
-                             "--workers", "1", "--timeout", "20", "--no-progress"],
-                            cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(submitted),
+            "--out",
+            str(out),
+            "--assignment",
+            ASSIGNMENT,
+            "--db-url",
+            db_url,
+            "--workers",
+            "1",
+            "--timeout",
+            "20",
+            "--no-progress",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finished(run: subprocess.Popen, with_not_json: bool = True) -> None:
@@ -58,20 +83,31 @@ def finished(run: subprocess.Popen, with_not_json: bool = True) -> None:
 
 def graded_scores(out: Path) -> dict:
     with open(out / "grades.csv", newline="") as handle:
-        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)
-                if row["status"] == "graded"}
+        return {
+            row["student_id"]: float(row["score"])
+            for row in csv.DictReader(handle)
+            if row["status"] == "graded"
+        }
 
 
 def exported(db_url: str, folder: Path) -> dict:
     """`nbgrader export --db URL`: every student's score, as nbgrader reads the database."""
     target = folder / "export.csv"
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--db={db_url}",
-                          f"--to={target}"], cwd=folder, env=nbgrader_environment(),
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", f"--db={db_url}", f"--to={target}"],
+        cwd=folder,
+        env=nbgrader_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     with open(target, newline="") as handle:
-        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)
-                if row["assignment"] == ASSIGNMENT}
+        return {
+            row["student_id"]: float(row["score"])
+            for row in csv.DictReader(handle)
+            if row["assignment"] == ASSIGNMENT
+        }
 
 
 def row_counts(db_url: str) -> dict:
@@ -80,9 +116,18 @@ def row_counts(db_url: str) -> dict:
     engine = create_engine(db_url)
     try:
         with engine.connect() as connection:
-            return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-                    for table in ["assignment", "notebook", "grade_cells", "source_cell",
-                                  "student", "submitted_assignment", "grade"]}
+            return {
+                table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                for table in [
+                    "assignment",
+                    "notebook",
+                    "grade_cells",
+                    "source_cell",
+                    "student",
+                    "submitted_assignment",
+                    "grade",
+                ]
+            }
     finally:
         engine.dispose()
 
@@ -121,8 +166,12 @@ def test_concurrent_runs_on_disjoint_students_both_land(server, demo_class, tmp_
     assert len(scores) == 20
     assert exported(url, tmp_path) == dict(scores, **{"not-json": 0.0})
     counts = row_counts(url)
-    assert (counts["assignment"], counts["notebook"], counts["student"],
-            counts["submitted_assignment"]) == (1, 1, 21, 20)
+    assert (
+        counts["assignment"],
+        counts["notebook"],
+        counts["student"],
+        counts["submitted_assignment"],
+    ) == (1, 1, 21, 20)
 
 
 def test_rerun_keeps_manual_score_and_adds_no_rows(graded_once, demo_class, tmp_path):
@@ -154,11 +203,19 @@ def result(student: str, score_each: float = 1.0) -> NotebookResult:
 
     solution = course.read_notebook(course.solution_notebook(ASSIGNMENT))
     points = notebook_format.graded_tests(solution)
-    tests = tuple(TestCellResult(grade_id, value, min(score_each, value))
-                  for grade_id, value in points.items())
-    return NotebookResult(student, ASSIGNMENT, Status.GRADED, "graded",
-                          max_score=sum(points.values()),
-                          score=sum(test.score for test in tests), tests=tests)
+    tests = tuple(
+        TestCellResult(grade_id, value, min(score_each, value))
+        for grade_id, value in points.items()
+    )
+    return NotebookResult(
+        student,
+        ASSIGNMENT,
+        Status.GRADED,
+        "graded",
+        max_score=sum(points.values()),
+        score=sum(test.score for test in tests),
+        tests=tests,
+    )
 
 
 def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
@@ -176,8 +233,7 @@ def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
             writer.add(result(f"learner-{index}"))
         assert submissions() == 3  # the second batch is not full yet
     assert submissions() == 5
-    assert exported(url, tmp_path) == {f"learner-{index}": result("x").score
-                                                  for index in range(5)}
+    assert exported(url, tmp_path) == {f"learner-{index}": result("x").score for index in range(5)}
 
 
 def test_gradebook_patch_is_scoped_to_the_opening(server):

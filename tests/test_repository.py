@@ -11,7 +11,9 @@ from autograder.course import authoring, nbgrader_runs, notebook_format
 
 
 def tracked_notebooks():
-    listed = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
     return [REPO_ROOT / line for line in listed.stdout.splitlines()]
 
 
@@ -26,7 +28,9 @@ def test_exercises_match_what_generate_assignment_makes(tmp_path):
             f"{committed.relative_to(REPO_ROOT)} differs from solutions/: run `python -m autograder release`"
         )
     released = {path.name for path in course.EXERCISES.iterdir() if path.is_dir()}
-    assert released == set(course.assignments()), "exercises/ holds an assignment that solutions/ does not"
+    assert released == set(course.assignments()), (
+        "exercises/ holds an assignment that solutions/ does not"
+    )
 
 
 def test_no_notebook_in_git_has_outputs():
@@ -40,9 +44,14 @@ def test_no_notebook_in_git_has_outputs():
 
 @pytest.mark.parametrize("kind", ["solution", "release"])
 def test_helper_cell_is_identical_everywhere(assignment, kind):
-    path = course.solution_notebook(assignment) if kind == "solution" else course.release_notebook(assignment)
+    path = (
+        course.solution_notebook(assignment)
+        if kind == "solution"
+        else course.release_notebook(assignment)
+    )
     cells = [
-        cell for cell in course.read_notebook(path).cells
+        cell
+        for cell in course.read_notebook(path).cells
         if notebook_format.nbgrader_metadata(cell).get("grade_id") == authoring.HELPERS_CELL_ID
     ]
     assert len(cells) == 1 and cells[0].source == authoring.helpers_cell_source(), (

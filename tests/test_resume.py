@@ -27,8 +27,19 @@ PLAN = re.compile(r"grading (\d+) of (\d+) notebooks(?: \((\d+) already graded i
 
 
 def _command(submitted, out, *options):
-    return [sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out),
-            "--assignment", ASSIGNMENT, "--no-progress", *options]
+    return [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        str(submitted),
+        "--out",
+        str(out),
+        "--assignment",
+        ASSIGNMENT,
+        "--no-progress",
+        *options,
+    ]
 
 
 def _environment(secret=SECRET):
@@ -36,8 +47,14 @@ def _environment(secret=SECRET):
 
 
 def _grade(submitted, out, *options, secret=SECRET):
-    run = subprocess.run(_command(submitted, out, *options), cwd=REPO_ROOT, capture_output=True,
-                         text=True, env=_environment(secret), timeout=600)
+    run = subprocess.run(
+        _command(submitted, out, *options),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=_environment(secret),
+        timeout=600,
+    )
     assert run.returncode in (0, grading.INCOMPLETE), run.stderr[-3000:]
     return run
 
@@ -59,16 +76,24 @@ def _journal_lines(out) -> list:
 
 
 def _recorded(out) -> set:
-    return {(entry["student"], entry["assignment"])
-            for entry in map(json.loads, _journal_lines(out)[1:])}
+    return {
+        (entry["student"], entry["assignment"])
+        for entry in map(json.loads, _journal_lines(out)[1:])
+    }
 
 
 def _start_and_stop(submitted, out, stop: signal.Signals, total: int):
     """Start a grading run in its own process group; when its journal holds some but not all of
     the `total` results, send `stop` to the whole group, as a terminal's Ctrl-C does."""
-    process = subprocess.Popen(_command(submitted, out), cwd=REPO_ROOT, env=_environment(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        _command(submitted, out),
+        cwd=REPO_ROOT,
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
@@ -128,9 +153,11 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(uninterrupted):
     assert seconds < 15  # the workers were stopped, not waited for
     assert "Traceback" not in stderr
     recorded = _recorded(out)
-    message = (f"interrupted: {len(recorded)} of {total} notebooks are recorded in "
-               f"{out / JOURNAL_NAME} ({len(recorded)} graded in this run); run the same "
-               "command again")
+    message = (
+        f"interrupted: {len(recorded)} of {total} notebooks are recorded in "
+        f"{out / JOURNAL_NAME} ({len(recorded)} graded in this run); run the same "
+        "command again"
+    )
     assert message in stderr, stderr[-3000:]
     # No half-written file: the journal ends with a whole line, no temporary file is left, and the
     # reports, written only when the class is complete, are not there.
@@ -139,8 +166,11 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(uninterrupted):
     # whole: SQLite's own check finds nothing wrong in it.
     with sqlite3.connect(out / "gradebook.db") as gradebook:
         assert gradebook.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    leftovers = [path for path in out.rglob("*")
-                 if path.name not in (".grading.lock", JOURNAL_NAME, "gradebook.db")]
+    leftovers = [
+        path
+        for path in out.rglob("*")
+        if path.name not in (".grading.lock", JOURNAL_NAME, "gradebook.db")
+    ]
     assert leftovers == []
 
     resumed = _grade(uninterrupted["submitted"], out)
@@ -166,8 +196,10 @@ def _notebook(submitted, student):
 
 
 def _scores(out) -> dict:
-    return {result["student"]: result["score"]
-            for result in json.loads((out / "results.json").read_text())}
+    return {
+        result["student"]: result["score"]
+        for result in json.loads((out / "results.json").read_text())
+    }
 
 
 def test_a_changed_notebook_is_graded_again_and_an_unchanged_one_is_not(small_class):

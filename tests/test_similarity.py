@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.tools import honest_answers
-
-from autograder.report import similarity
-from autograder.course.notebook_format import nbgrader_metadata
 from autograder.checks.assignments import load_assignment
+from autograder.course.notebook_format import nbgrader_metadata
+from autograder.report import similarity
+from autograder.tools import honest_answers
 
 # The module's fixture builds and executes a class of 30 notebooks: minutes.
 pytestmark = pytest.mark.slow
@@ -59,9 +58,16 @@ def test_every_constructed_answer_is_correct(students):
             continue
         namespace = _namespace(notebook)
         for check, run in checks.items():
-            run(np.random.default_rng(len(student) * 7 + len(check)), namespace[_function_checked(check)])
+            run(
+                np.random.default_rng(len(student) * 7 + len(check)),
+                namespace[_function_checked(check)],
+            )
     assert {_function_checked(check) for check in checks} == {
-        "split_heads", "merge_heads", "pack_in_proj", "multi_head_attention"}
+        "split_heads",
+        "merge_heads",
+        "pack_in_proj",
+        "multi_head_attention",
+    }
 
 
 def test_honest_answers_are_not_one_answer_renamed(students):
@@ -70,12 +76,20 @@ def test_honest_answers_are_not_one_answer_renamed(students):
     for student, notebook in students.items():
         if student.startswith("honest"):
             cells = similarity.code_cells(notebook, only_solutions=True)
-            normalised[student] = tuple(t.text for _, source in cells for t in similarity.normalise(source))
+            normalised[student] = tuple(
+                t.text for _, source in cells for t in similarity.normalise(source)
+            )
     assert len(normalised) == 30
     assert len(set(normalised.values())) == 30
     for grade_id in ("split-heads", "merge-heads", "pack-in-proj", "multi-head-attention"):
-        forms = {tuple(t.text for t in similarity.normalise(dict(similarity.code_cells(nb, True))[grade_id]))
-                 for student, nb in students.items() if student.startswith("honest")}
+        forms = {
+            tuple(
+                t.text
+                for t in similarity.normalise(dict(similarity.code_cells(nb, True))[grade_id])
+            )
+            for student, nb in students.items()
+            if student.startswith("honest")
+        }
         assert len(forms) >= 4, f"{grade_id}: only {len(forms)} different ways of writing it"
 
 
@@ -86,7 +100,9 @@ def test_copy_is_disguised(students):
     assert original != copy
     original_lines = {line.strip() for line in original.splitlines() if line.strip()}
     copy_lines = {line.strip() for line in copy.splitlines() if line.strip()}
-    assert len(original_lines & copy_lines) < len(original_lines) / 3, "the copy kept most lines verbatim"
+    assert len(original_lines & copy_lines) < len(original_lines) / 3, (
+        "the copy kept most lines verbatim"
+    )
 
 
 def test_copied_pair_ranks_first(report):
@@ -131,9 +147,17 @@ def test_outputs_are_escaped_and_safe(report, tmp_path):
     hostile = "=cmd|' /C calc'!A0<script>alert(1)</script>"
     pair = report.pairs[0]
     fake = similarity.AssignmentReport(
-        ASSIGNMENT, {hostile: report.submissions[pair.student_a], "b": report.submissions[pair.student_b]},
-        {}, [similarity.Pair(hostile, "b", pair.score, pair.shared, pair.fingerprints_a, pair.fingerprints_b)],
-        report.excluded, [])
+        ASSIGNMENT,
+        {hostile: report.submissions[pair.student_a], "b": report.submissions[pair.student_b]},
+        {},
+        [
+            similarity.Pair(
+                hostile, "b", pair.score, pair.shared, pair.fingerprints_a, pair.fingerprints_b
+            )
+        ],
+        report.excluded,
+        [],
+    )
     page = similarity.similarity_html([fake])
     assert "<script>" not in page and "&lt;script&gt;" in page
     rows = list(csv.reader(io.StringIO(similarity.similarity_csv([fake]))))
@@ -146,7 +170,12 @@ def test_report_names_itself_evidence_not_a_verdict(report):
     page = similarity.similarity_html([report])
     assert "evidence" in page and "never a verdict" in page
     assert "<mark>" in page
-    assert "http://" not in page and "https://" not in page and "<link" not in page and "src=" not in page
+    assert (
+        "http://" not in page
+        and "https://" not in page
+        and "<link" not in page
+        and "src=" not in page
+    )
 
 
 def test_unreadable_notebook_is_named_not_fatal(tmp_path, students):
@@ -155,7 +184,10 @@ def test_unreadable_notebook_is_named_not_fatal(tmp_path, students):
     broken = tmp_path / "broken" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     broken.parent.mkdir(parents=True)
     broken.write_text('{"cells": [ not json')
-    for name, text in [("deep", "[" * 100_000 + "]" * 100_000), ("odd", '{"cells": [{"cell_type": "code", "source": [1, 2]}]}')]:
+    for name, text in [
+        ("deep", "[" * 100_000 + "]" * 100_000),
+        ("odd", '{"cells": [{"cell_type": "code", "source": [1, 2]}]}'),
+    ]:
         path = tmp_path / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(text)
@@ -169,10 +201,14 @@ def test_report_command_writes_both_files(tmp_path, students):
     from autograder.__main__ import main
 
     submitted, out = tmp_path / "submitted", tmp_path / "out"
-    honest_answers.write_notebooks({k: students[k] for k in ("honest-000", "copier", "honest-001")}, submitted)
+    honest_answers.write_notebooks(
+        {k: students[k] for k in ("honest-000", "copier", "honest-001")}, submitted
+    )
     out.mkdir()
-    (out / "grades.csv").write_text("student_id,assignment,score,max_score,status,message\n"
-                                    f"copier,{ASSIGNMENT},14,14,graded,\nhonest-000,{ASSIGNMENT},14,14,graded,\n")
+    (out / "grades.csv").write_text(
+        "student_id,assignment,score,max_score,status,message\n"
+        f"copier,{ASSIGNMENT},14,14,graded,\nhonest-000,{ASSIGNMENT},14,14,graded,\n"
+    )
     assert main(["report", str(out), "--submitted", str(submitted)]) == 0
     rows = list(csv.DictReader((out / "similarity.csv").open()))
     assert (rows[0]["student_a"], rows[0]["student_b"]) == ("copier", "honest-000")

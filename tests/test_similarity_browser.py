@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.tools import honest_answers
-
 from autograder.report import similarity
+from autograder.tools import honest_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,15 +39,25 @@ def test_similarity_report_opens_offline_and_shows_the_pair(page_file):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
     errors, blocked = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(LOCAL)
-                          else (blocked.append(route.request.url), route.abort()))
+            context.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(LOCAL)
+                    else (blocked.append(route.request.url), route.abort())
+                ),
+            )
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
+            )
             page.goto(page_file.as_uri(), wait_until="load")
             seen = page.evaluate("""() => {
                 const panels = [...document.querySelectorAll('.pair')][0].querySelectorAll('pre');

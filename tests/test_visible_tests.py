@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from autograder import course
-from autograder.course import notebook_format
 from autograder.checks.assignments import load_assignment
+from autograder.course import notebook_format
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
@@ -36,13 +36,17 @@ def run_tests(notebook, *, hidden: bool) -> dict:
             hidden_block, after = rest.split(HIDDEN_END)
             source = before + (hidden_block if hidden else "") + after
             try:
-                exec(compile(source, metadata["grade_id"], "exec"), namespace)  # the course's own cells
+                exec(
+                    compile(source, metadata["grade_id"], "exec"), namespace
+                )  # the course's own cells
                 results[metadata["grade_id"]] = None
             except Exception as failure:  # nbgrader scores any exception as a failure
                 results[metadata["grade_id"]] = failure
         else:
             try:
-                exec(compile(source, metadata.get("grade_id", "cell"), "exec"), namespace)  # the course's own cells
+                exec(
+                    compile(source, metadata.get("grade_id", "cell"), "exec"), namespace
+                )  # the course's own cells
             except NotImplementedError:
                 pass
     return results
@@ -60,13 +64,19 @@ def covered(request):
 
 
 def test_reference_passes_every_visible_test(covered, solution_notebooks):
-    failures = {name: error for name, error in run_tests(solution_notebooks[covered], hidden=False).items() if error}
+    failures = {
+        name: error
+        for name, error in run_tests(solution_notebooks[covered], hidden=False).items()
+        if error
+    }
     assert not failures
 
 
 def test_visible_tests_alone_catch_each_known_wrong_variant(covered, solution_notebooks):
     for mistake in load_assignment(covered).MISTAKES:
-        results = run_tests(notebook_format.apply_mistake(solution_notebooks[covered], mistake), hidden=False)
+        results = run_tests(
+            notebook_format.apply_mistake(solution_notebooks[covered], mistake), hidden=False
+        )
         failed = {name for name, error in results.items() if error}
         assert failed == set(mistake.fails), mistake.name
         for name in failed:
@@ -75,16 +85,27 @@ def test_visible_tests_alone_catch_each_known_wrong_variant(covered, solution_no
 
 # Correct answers that differ from the reference in a way the docstrings allow.
 ALTERNATIVES = [
-    ("04-scaling-softmax-masks", "padding-mask", """
+    (
+        "04-scaling-softmax-masks",
+        "padding-mask",
+        """
 def padding_mask(lengths, S):
     return np.array([[j >= n for j in range(S)] for n in lengths], dtype=bool)
-"""),
-    ("04-scaling-softmax-masks", "to-sdpa-mask", """
+""",
+    ),
+    (
+        "04-scaling-softmax-masks",
+        "to-sdpa-mask",
+        """
 def to_sdpa_mask(mask):
     mask = np.asarray(mask)
     return np.logical_not(mask) if mask.dtype == np.bool_ else mask.copy()
-"""),
-    ("06-why-multi-head", "encoder-layer", """
+""",
+    ),
+    (
+        "06-why-multi-head",
+        "encoder-layer",
+        """
 def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
     norm = layer_norm if norm is None else norm
     p = params
@@ -95,7 +116,8 @@ def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=No
     h = norm(x + attended, weight=p["norm1.weight"], bias=p["norm1.bias"], eps=eps)
     hidden = np.maximum(0.0, h @ p["linear1.weight"].T + p["linear1.bias"])
     return norm(h + hidden @ p["linear2.weight"].T + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"], eps=eps)
-"""),
+""",
+    ),
 ]
 
 

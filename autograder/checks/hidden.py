@@ -34,7 +34,9 @@ from autograder.checks.secret import (
 from autograder.course import notebook_name
 
 # True while a hidden check runs: what the learner's code says then may show the hidden inputs.
-HIDDEN_CHECK_RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar("hidden_check_running", default=False)
+HIDDEN_CHECK_RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "hidden_check_running", default=False
+)
 
 MAX_CALL_TEXT = 300
 
@@ -112,13 +114,17 @@ def describe_call(function, args, kwargs) -> str:
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()):
             raise ValueError("no parameter names to show (a proxy, or *args)")
         bound = signature.bind(*args, **kwargs).arguments
-        parts = [f"{key} {describe_value(value)}" if isinstance(value, np.ndarray) else f"{key}={describe_value(value)}"
-                 for key, value in bound.items()]
+        parts = [
+            f"{key} {describe_value(value)}"
+            if isinstance(value, np.ndarray)
+            else f"{key}={describe_value(value)}"
+            for key, value in bound.items()
+        ]
     except (TypeError, ValueError):  # a proxy, or arguments that do not fit: positions then
         parts = [describe_value(value) for value in args]
         parts += [f"{key}={describe_value(value)}" for key, value in kwargs.items()]
     text = f"{_name(function)}({', '.join(parts)})"
-    return text if len(text) <= MAX_CALL_TEXT else text[:MAX_CALL_TEXT - 4] + "...)"
+    return text if len(text) <= MAX_CALL_TEXT else text[: MAX_CALL_TEXT - 4] + "...)"
 
 
 def explain(error: BaseException) -> str:
@@ -126,25 +132,39 @@ def explain(error: BaseException) -> str:
     text = str(error)
     kind = type(error).__name__
     if "NoneType" in text:
-        return ("a value was None where an array was expected: an optional argument whose default "
-                "is None was used without handling None, or a function forgot to `return`.")
+        return (
+            "a value was None where an array was expected: an optional argument whose default "
+            "is None was used without handling None, or a function forgot to `return`."
+        )
     if "does not have enough dimensions (has 0" in text:
-        return ("a matrix product got a value with no axes, usually None: an optional argument whose "
-                "default is None (such as h0=None) was used without handling None.")
+        return (
+            "a matrix product got a value with no axes, usually None: an optional argument whose "
+            "default is None (such as h0=None) was used without handling None."
+        )
     if kind == "AxisError":
-        return ("an axis the array does not have: arrays of other ranks were passed, so count axes "
-                "from the end (-1, -2) or take them from the arguments.")
+        return (
+            "an axis the array does not have: arrays of other ranks were passed, so count axes "
+            "from the end (-1, -2) or take them from the arguments."
+        )
     if isinstance(error, IndexError):
-        return ("an index went past the end of an axis: usually a size or loop bound that does not "
-                "come from the arguments, or an index along the wrong axis.")
-    if isinstance(error, ValueError) and any(word in text for word in ("shape", "broadcast", "matmul", "align")):
-        return ("two arrays' shapes do not fit together (in a product or a broadcast): check which axis "
-                "is which, whether a weight needs a transpose, and that sizes come from the arguments.")
+        return (
+            "an index went past the end of an axis: usually a size or loop bound that does not "
+            "come from the arguments, or an index along the wrong axis."
+        )
+    if isinstance(error, ValueError) and any(
+        word in text for word in ("shape", "broadcast", "matmul", "align")
+    ):
+        return (
+            "two arrays' shapes do not fit together (in a product or a broadcast): check which axis "
+            "is which, whether a weight needs a transpose, and that sizes come from the arguments."
+        )
     if isinstance(error, ValueError):
         return "a numpy function refused an input: a shape, axis or value it cannot take."
     if isinstance(error, TypeError):
-        return ("a value of an unexpected type, or a call with the wrong arguments: compare your "
-                "signature, and what you return, with the docstring.")
+        return (
+            "a value of an unexpected type, or a call with the wrong arguments: compare your "
+            "signature, and what you return, with the docstring."
+        )
     if isinstance(error, (AttributeError, KeyError)):
         return "a value is not the kind of object the code expects (a list or tuple where an array was meant?)."
     if isinstance(error, NameError):
@@ -175,7 +195,9 @@ def _without_learner_text(text: str, log: CallLog) -> str:
 
 def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
     """The paragraph a learner reads when hidden check `check` fails."""
-    parts = [f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the visible tests)."]
+    parts = [
+        f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the visible tests)."
+    ]
     learner_raised = any(error is raised for raised in log.raised)
     if isinstance(error, AssertionError) and not learner_raised:
         text = _without_learner_text(str(error).strip(), log) or "a check failed"

@@ -23,13 +23,20 @@ class _TorchForbidden:
         )
 
     def __call__(self, *args, **kwargs):
-        raise AssertionError(f"graded functions must use numpy only, but this one called {self._name}")
+        raise AssertionError(
+            f"graded functions must use numpy only, but this one called {self._name}"
+        )
 
 
 def _is_torch(value):
     name = getattr(value, "__name__", "") if isinstance(value, type(np)) else ""
     module = getattr(value, "__module__", None) or ""
-    return name == "torch" or name.startswith("torch.") or module == "torch" or module.startswith("torch.")
+    return (
+        name == "torch"
+        or name.startswith("torch.")
+        or module == "torch"
+        or module.startswith("torch.")
+    )
 
 
 def notebook_globals_read(function):
@@ -39,19 +46,32 @@ def notebook_globals_read(function):
     import types
 
     namespace = getattr(function, "__globals__", None)
-    if not isinstance(getattr(function, "__code__", None), types.CodeType) or not isinstance(namespace, dict):
+    if not isinstance(getattr(function, "__code__", None), types.CodeType) or not isinstance(
+        namespace, dict
+    ):
         return []
     found, seen, codes = set(), {function}, [function.__code__]
     while codes:
         code = codes.pop()
-        codes.extend(constant for constant in code.co_consts if isinstance(constant, types.CodeType))
+        codes.extend(
+            constant for constant in code.co_consts if isinstance(constant, types.CodeType)
+        )
         for instruction in dis.get_instructions(code):
-            if instruction.opname not in ("LOAD_GLOBAL", "LOAD_NAME") or instruction.argval not in namespace:
+            if (
+                instruction.opname not in ("LOAD_GLOBAL", "LOAD_NAME")
+                or instruction.argval not in namespace
+            ):
                 continue
             value = namespace[instruction.argval]
-            if isinstance(value, (int, float, np.ndarray, np.number)) and not isinstance(value, bool):
+            if isinstance(value, (int, float, np.ndarray, np.number)) and not isinstance(
+                value, bool
+            ):
                 found.add(instruction.argval)
-            elif isinstance(value, types.FunctionType) and value not in seen and value.__globals__ is namespace:
+            elif (
+                isinstance(value, types.FunctionType)
+                and value not in seen
+                and value.__globals__ is namespace
+            ):
                 seen.add(value)
                 codes.append(value.__code__)
     return sorted(found)
@@ -159,4 +179,6 @@ def check_mask(name, got, expected):
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if not np.array_equal(got, expected):
         index = tuple(int(i) for i in np.argwhere(got != expected)[0])
-        raise AssertionError(f"{name}: at index {index} expected {bool(expected[index])}, got {bool(got[index])}")
+        raise AssertionError(
+            f"{name}: at index {index} expected {bool(expected[index])}, got {bool(got[index])}"
+        )

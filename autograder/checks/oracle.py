@@ -44,8 +44,11 @@ def tensor(array) -> torch.Tensor:
 def quiet(stdout: bool = False):
     """Run oracle code without letting a torch warning reach stderr (nbgrader scores stderr as 0);
     with `stdout`, its prints are dropped too (the grader runs the course's cells this way)."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
-            contextlib.redirect_stdout(io.StringIO()) if stdout else contextlib.nullcontext():
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+        contextlib.redirect_stdout(io.StringIO()) if stdout else contextlib.nullcontext(),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -77,4 +80,6 @@ def call_learner(what: str, function, *args, **kwargs):
     except AssertionError:
         raise
     except Exception as error:  # the learner's bug, reported as a failed check with its cause
-        raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}") from error
+        raise AssertionError(
+            f"{what}: your function raised {type(error).__name__}: {error}"
+        ) from error

@@ -20,7 +20,9 @@ from autograder import REPO_ROOT, environment
 
 SECRET_FILE = REPO_ROOT / ".grading-secret"
 # Digest of the notebook being graded (set by the grading command for the duration of one notebook).
-SUBMISSION_DIGEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("submission_digest", default=None)
+SUBMISSION_DIGEST: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "submission_digest", default=None
+)
 # The student being graded (set by the grading command for the duration of one notebook).
 STUDENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("student_id", default=None)
 
@@ -109,8 +111,13 @@ def current_submission_digest(notebook_name: str | None = None) -> str | None:
     return digest
 
 
-def rng_for(assignment: str, student: str, check: str, secret: bytes | None = None,
-            submission: str | None = None) -> np.random.Generator:
+def rng_for(
+    assignment: str,
+    student: str,
+    check: str,
+    secret: bytes | None = None,
+    submission: str | None = None,
+) -> np.random.Generator:
     """A generator seeded by the secret, the ids and the submission's digest: unknowable in advance,
     reproducible on re-run of the same notebook."""
     secret = grading_secret() if secret is None else secret

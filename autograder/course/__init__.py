@@ -18,7 +18,9 @@ EXERCISES = REPO_ROOT / "exercises"
 
 def assignments() -> list[str]:
     """Assignment ids, in course order: every folder of solutions/ that holds a notebook."""
-    return sorted(path.name for path in SOLUTIONS.iterdir() if path.is_dir() and any(path.glob("*.ipynb")))
+    return sorted(
+        path.name for path in SOLUTIONS.iterdir() if path.is_dir() and any(path.glob("*.ipynb"))
+    )
 
 
 def notebook_name(assignment: str) -> str:

@@ -62,12 +62,16 @@ def helpers():
 
 def solution(grade_id: str, source: str):
     """An answer cell: the reference between ### BEGIN SOLUTION / ### END SOLUTION."""
-    return nbformat.v4.new_code_cell(_clean(source), metadata=_metadata(grade_id, solution=True, locked=False))
+    return nbformat.v4.new_code_cell(
+        _clean(source), metadata=_metadata(grade_id, solution=True, locked=False)
+    )
 
 
 def tests(grade_id: str, points: float, source: str):
     """An autograded test cell worth `points`; it may hold ### BEGIN HIDDEN TESTS blocks."""
-    return nbformat.v4.new_code_cell(_clean(source), metadata=_metadata(grade_id, grade=True, points=points))
+    return nbformat.v4.new_code_cell(
+        _clean(source), metadata=_metadata(grade_id, grade=True, points=points)
+    )
 
 
 def save(assignment: str, cells: list) -> None:
@@ -91,9 +95,15 @@ def helpers_cell_source() -> str:
 def sync_helpers(path: Path) -> bool:
     """Make the notebook's test-helper cell equal autograder/checks/notebook_helpers.py; True if it changed."""
     notebook = read_notebook(path)
-    cells = [cell for cell in notebook.cells if nbgrader_metadata(cell).get("grade_id") == HELPERS_CELL_ID]
+    cells = [
+        cell
+        for cell in notebook.cells
+        if nbgrader_metadata(cell).get("grade_id") == HELPERS_CELL_ID
+    ]
     if len(cells) != 1:
-        raise LookupError(f"{path}: expected one cell with grade_id {HELPERS_CELL_ID!r}, found {len(cells)}")
+        raise LookupError(
+            f"{path}: expected one cell with grade_id {HELPERS_CELL_ID!r}, found {len(cells)}"
+        )
     if cells[0].source == helpers_cell_source():
         return False
     cells[0].source = helpers_cell_source()

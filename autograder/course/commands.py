@@ -36,7 +36,9 @@ def sync_helpers(arguments) -> int:
 
 def add_nbgrader_arguments(parser: argparse.ArgumentParser) -> None:
     # Everything after `nbgrader`, `--help` included, belongs to nbgrader.
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="an nbgrader command and its options")
+    parser.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="an nbgrader command and its options"
+    )
 
 
 def nbgrader(arguments) -> int:

@@ -19,20 +19,31 @@ def nbgrader_environment() -> dict:
     paths = [str(NBGRADER_CONFIG.parent), environment.get("JUPYTER_CONFIG_PATH", "")]
     environment["JUPYTER_CONFIG_PATH"] = os.pathsep.join(path for path in paths if path)
     # nbgrader runs `alembic` from PATH: put this interpreter's scripts folder first.
-    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    environment["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), environment.get("PATH", "")]
+    )
     return environment
 
 
-def run_nbgrader(command: list[str], root: Path, *, check: bool = True, timeout: float | None = None):
+def run_nbgrader(
+    command: list[str], root: Path, *, check: bool = True, timeout: float | None = None
+):
     """Run `nbgrader <command>` with this course's configuration on the course rooted at `root`."""
     arguments = [
-        sys.executable, "-m", "nbgrader", *command,
+        sys.executable,
+        "-m",
+        "nbgrader",
+        *command,
         f"--CourseDirectory.root={root}",
         f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}",
     ]
-    result = subprocess.run(arguments, capture_output=True, text=True, timeout=timeout, env=nbgrader_environment())
+    result = subprocess.run(
+        arguments, capture_output=True, text=True, timeout=timeout, env=nbgrader_environment()
+    )
     if check and result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"nbgrader {' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -52,7 +63,9 @@ def scratch_course(directory: Path, assignment_ids: list[str]) -> Path:
     return directory
 
 
-def autograde(course_root: Path, assignment: str, submissions: dict, *, timeout: float = 1800) -> dict:
+def autograde(
+    course_root: Path, assignment: str, submissions: dict, *, timeout: float = 1800
+) -> dict:
     """Grade notebooks with the real `nbgrader autograde` in the scratch course at `course_root`.
 
     `submissions` maps student id -> notebook. The assignment's solution must already be in
@@ -62,11 +75,17 @@ def autograde(course_root: Path, assignment: str, submissions: dict, *, timeout:
 
     run_nbgrader(["generate_assignment", assignment, "--force"], course_root)
     for student, notebook in submissions.items():
-        write_notebook(notebook, course_root / "submitted" / student / assignment / notebook_name(assignment))
+        write_notebook(
+            notebook, course_root / "submitted" / student / assignment / notebook_name(assignment)
+        )
     run_nbgrader(["autograde", assignment, "--force"], course_root, timeout=timeout)
     scores = {}
     with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gradebook:
         for student in submissions:
-            notebook = gradebook.find_submission_notebook(Path(notebook_name(assignment)).stem, assignment, student)
-            scores[student] = {grade.name: grade.score for grade in notebook.grades if grade.max_score}
+            notebook = gradebook.find_submission_notebook(
+                Path(notebook_name(assignment)).stem, assignment, student
+            )
+            scores[student] = {
+                grade.name: grade.score for grade in notebook.grades if grade.max_score
+            }
     return scores

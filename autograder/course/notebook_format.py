@@ -67,6 +67,8 @@ def apply_mistake(notebook, mistake: "Mistake"):
     wrong = nbformat.from_dict(json.loads(json.dumps(notebook)))
     cells = [cell for cell in wrong.cells if cell_grade_id(cell) == mistake.cell]
     if len(cells) != 1 or not is_solution(cells[0]):
-        raise LookupError(f"mistake {mistake.name!r}: no single solution cell with grade_id {mistake.cell!r}")
+        raise LookupError(
+            f"mistake {mistake.name!r}: no single solution cell with grade_id {mistake.cell!r}"
+        )
     cells[0].source = mistake.source.strip("\n")
     return wrong

@@ -69,18 +69,27 @@ class AssignmentSpec:
             else:
                 self.readonly[grade_id] = source
         self.max_score = sum(points for points, _ in self.tests.values())
-        self.answer_names = {grade_id: _defined_names(source)
-                             for grade_id, source in self.answers.items()}
-        self.compiled = {grade_id: compile(source, f"<test {grade_id}>", "exec")
-                         for grade_id, (_, source) in self.tests.items()}
+        self.answer_names = {
+            grade_id: _defined_names(source) for grade_id, source in self.answers.items()
+        }
+        self.compiled = {
+            grade_id: compile(source, f"<test {grade_id}>", "exec")
+            for grade_id, (_, source) in self.tests.items()
+        }
         self.base = {"__name__": "__main__"}
         for grade_id, source in self.readonly.items():
             run_trusted(source, self.base, grade_id)
-        self.needs = {grade_id: [name for name in _free_names(source) if name not in self.base]
-                      for grade_id, (_, source) in self.tests.items()}
+        self.needs = {
+            grade_id: [name for name in _free_names(source) if name not in self.base]
+            for grade_id, (_, source) in self.tests.items()
+        }
         # Lives as long as the spec (a worker keeps one per assignment), with its caches.
-        self.detector = MistakeDetector(self.base, self.answers, self.answer_names,
-                                        list(getattr(load_assignment(assignment), "MISTAKES", [])))
+        self.detector = MistakeDetector(
+            self.base,
+            self.answers,
+            self.answer_names,
+            list(getattr(load_assignment(assignment), "MISTAKES", [])),
+        )
 
     def fresh_namespace(self) -> dict:
         """The course's read-only cells run anew for each submission, so no state is shared."""

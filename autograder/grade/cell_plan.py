@@ -61,7 +61,8 @@ def _visible(source: str) -> list:
 # IPython's TransformerManager rewrites, at a cost that grows with their number times the cell's
 # size.
 _IPYTHON_LINE = re.compile(
-    r"^[ \t]*(?:[!%]|[\w.,\[\] \t]+=[ \t]*[!%]|[\w.]+[ \t]*\?\??[ \t]*$)", re.M)
+    r"^[ \t]*(?:[!%]|[\w.,\[\] \t]+=[ \t]*[!%]|[\w.]+[ \t]*\?\??[ \t]*$)", re.M
+)
 _ASSIGNED_FROM_IPYTHON = re.compile(r"^([ \t]*)([\w.,\[\] \t]+?)[ \t]*=[ \t]*[!%]")
 # What IPython may spend on one notebook: (IPython lines x characters) summed over its cells, about
 # a second of CPU; beyond it, each such line becomes a no-op here, linearly.
@@ -115,8 +116,13 @@ class _CellTransformer:
 def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
     """The submission's own code: its code cells other than the course's tests and read-only cells
     (which run from the course's copy), as written. Their digest seeds the hidden inputs."""
-    return [cell_source(cell) for cell in cells if cell.get("cell_type") == "code"
-            and cell_grade_id(cell) not in spec.tests and cell_grade_id(cell) not in spec.readonly]
+    return [
+        cell_source(cell)
+        for cell in cells
+        if cell.get("cell_type") == "code"
+        and cell_grade_id(cell) not in spec.tests
+        and cell_grade_id(cell) not in spec.readonly
+    ]
 
 
 def plan_cells(spec: AssignmentSpec, cells: list):
@@ -141,30 +147,39 @@ def plan_cells(spec: AssignmentSpec, cells: list):
             continue
         run.append((grade_id or f"cell {number}", transform(source), True))
     if not any(grade_id for grade_id in present):
-        notes.append("the notebook has no nbgrader metadata: every code cell was run, and the "
-                     "tests come from the course's copy")
+        notes.append(
+            "the notebook has no nbgrader metadata: every code cell was run, and the "
+            "tests come from the course's copy"
+        )
     else:
         deleted = [grade_id for grade_id in spec.tests if grade_id not in seen]
         if deleted:
-            notes.append("test cells missing from the submission (graded from the course's copy "
-                         f"anyway): {', '.join(deleted)}")
+            notes.append(
+                "test cells missing from the submission (graded from the course's copy "
+                f"anyway): {', '.join(deleted)}"
+            )
         doubled = [grade_id for grade_id, count in seen.items() if grade_id and count > 1]
         if doubled:
             notes.append(f"cells that appear more than once: {', '.join(doubled)}")
         missing_answers = [grade_id for grade_id in spec.answers if grade_id not in seen]
         if missing_answers:
-            notes.append("answer cells not found by their nbgrader id: "
-                         f"{', '.join(missing_answers)}")
+            notes.append(
+                f"answer cells not found by their nbgrader id: {', '.join(missing_answers)}"
+            )
         changed = []
         for cell in code_cells:
             grade_id = cell_grade_id(cell)
             if grade_id in spec.tests:
                 points = nbgrader_metadata(cell).get("points")
                 course_points, course_source = spec.tests[grade_id]
-                if (_visible(cell_source(cell)) != _visible(course_source)
-                        or points != course_points):
+                if (
+                    _visible(cell_source(cell)) != _visible(course_source)
+                    or points != course_points
+                ):
                     changed.append(grade_id)
         if changed:
-            notes.append("test cells edited in the submission (the course's code and points were "
-                         f"used): {', '.join(sorted(set(changed)))}")
+            notes.append(
+                "test cells edited in the submission (the course's code and points were "
+                f"used): {', '.join(sorted(set(changed)))}"
+            )
     return run, notes

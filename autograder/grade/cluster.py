@@ -85,7 +85,9 @@ def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
         spec = get_worker().plugins[PLUGIN_NAME].spec(assignment)
         return grade_notebook(spec, student, path, limits, budget, notes)
     except Exception as error:  # a bug of ours must not stop the class: say so in the row
-        return not_graded(student, assignment, f"internal grader error: {type(error).__name__}: {error}")
+        return not_graded(
+            student, assignment, f"internal grader error: {type(error).__name__}: {error}"
+        )
 
 
 def _probe_sandbox(timeout: float) -> dict:
@@ -120,8 +122,10 @@ def connect(workers: int, scheduler: str | None = None):
             client.wait_for_workers(1, timeout=60)
         except (OSError, TimeoutError):
             client.close()
-            raise ClusterRefused(f"the Dask scheduler at {address} has no worker (start some with "
-                                 f"`dask worker {address} --nthreads 1`)") from None
+            raise ClusterRefused(
+                f"the Dask scheduler at {address} has no worker (start some with "
+                f"`dask worker {address} --nthreads 1`)"
+            ) from None
         try:
             yield client
         finally:
@@ -137,9 +141,14 @@ def connect(workers: int, scheduler: str | None = None):
     # workers neither print tracebacks nor stop on their own; the client closes them.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                               memory_limit=0, dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
+        cluster = LocalCluster(
+            n_workers=max(1, workers),
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
@@ -156,17 +165,20 @@ def probe_workers(client, timeout: float = 10.0) -> dict:
     """{worker address: sandbox info} for every worker; ClusterRefused naming each worker whose
     sandbox cannot be built (learner code never runs unsandboxed)."""
     found = client.run(_probe_sandbox, timeout, on_error="return")
-    missing = {address: answer for address, answer in found.items()
-               if isinstance(answer, Exception)}
+    missing = {
+        address: answer for address, answer in found.items() if isinstance(answer, Exception)
+    }
     if missing:
-        named = "; ".join(f"worker {address}: {error}"
-                          for address, error in sorted(missing.items()))
+        named = "; ".join(
+            f"worker {address}: {error}" for address, error in sorted(missing.items())
+        )
         raise ClusterRefused(
             f"refusing to grade: {len(missing)} of {len(found)} Dask workers have no sandbox "
             f"({named}). "
             "Learner code would run without its locked-down sandbox there (Linux with unprivileged "
             "user namespaces, Landlock and seccomp is needed); stop those workers or fix their "
-            "hosts.")
+            "hosts."
+        )
     if not found:
         raise ClusterRefused("refusing to grade: the Dask cluster has no worker")
     return found
@@ -177,8 +189,9 @@ class GradingCluster:
     in the order they are graded, whatever happens to a worker. Close it (or leave the `with`)
     to stop a local cluster."""
 
-    def __init__(self, workers: int, limits: Limits, secret: str, scheduler: str | None = None,
-                 say=_say):
+    def __init__(
+        self, workers: int, limits: Limits, secret: str, scheduler: str | None = None, say=_say
+    ):
         """Join the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS), or start a local one of
         `workers` processes, and probe every worker's sandbox: ClusterRefused comes from here,
         before anything is graded. `say` gets one line about the workers' sandboxes."""
@@ -189,19 +202,28 @@ class GradingCluster:
             self.client = self.stack.enter_context(connect(workers, scheduler))
             sandboxes = probe_workers(self.client, timeout=max(limits.timeout, 10.0))
             info = next(iter(sandboxes.values()))
-            say(f"sandbox on each of {len(sandboxes)} Dask workers: user+network+mount "
+            say(
+                f"sandbox on each of {len(sandboxes)} Dask workers: user+network+mount "
                 f"namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
-                f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}")
+                f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}"
+            )
             self.client.register_plugin(GradingPlugin(secret), name=PLUGIN_NAME)
         except BaseException:
             self.stack.close()
             raise
 
-    def grade(self, tasks, budget: float, progress: bool, *,
-              grace_seconds: float = WORKER_GRACE_SECONDS,
-              max_worker_rss: int = MAX_WORKER_RSS) -> Iterator[NotebookResult]:
-        dispatcher = _Dispatcher(self.client, tasks, self.limits, budget, progress, grace_seconds,
-                                 max_worker_rss)
+    def grade(
+        self,
+        tasks,
+        budget: float,
+        progress: bool,
+        *,
+        grace_seconds: float = WORKER_GRACE_SECONDS,
+        max_worker_rss: int = MAX_WORKER_RSS,
+    ) -> Iterator[NotebookResult]:
+        dispatcher = _Dispatcher(
+            self.client, tasks, self.limits, budget, progress, grace_seconds, max_worker_rss
+        )
         yield from dispatcher.results()
 
     def close(self) -> None:
@@ -214,8 +236,16 @@ class GradingCluster:
         self.close()
 
 
-def grade_on_cluster(tasks, workers: int, limits: Limits, budget: float, secret: str,
-                     progress: bool, scheduler: str | None = None, **backstops) -> Iterator[NotebookResult]:
+def grade_on_cluster(
+    tasks,
+    workers: int,
+    limits: Limits,
+    budget: float,
+    secret: str,
+    progress: bool,
+    scheduler: str | None = None,
+    **backstops,
+) -> Iterator[NotebookResult]:
     """One result per task, as they are graded, on a cluster started (or joined) for them."""
     with GradingCluster(workers, limits, secret, scheduler) as grading:
         yield from grading.grade(tasks, budget, progress, **backstops)
@@ -229,7 +259,8 @@ def _probe_here(limits: Limits) -> None:
     except SandboxUnavailable as error:
         raise ClusterRefused(
             f"refusing to grade: {error}. Learner code would run without its locked-down sandbox "
-            "(Linux with unprivileged user namespaces, Landlock and seccomp is needed).") from None
+            "(Linux with unprivileged user namespaces, Landlock and seccomp is needed)."
+        ) from None
 
 
 class _Dispatcher:
@@ -244,8 +275,14 @@ class _Dispatcher:
         self.attempts = {}  # task index -> crashes so far
         self.held = {}  # future -> (task index, worker address, worker id, started)
         self.stopped = {}  # worker id -> why this client stopped it
-        self.bar = tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress,
-                        file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=len(tasks),
+            desc="grading",
+            unit="notebook",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def results(self) -> Iterator[NotebookResult]:
         from distributed import as_completed
@@ -281,9 +318,16 @@ class _Dispatcher:
 
         # nested: pickled by value, so the scheduler needs no autograder installed
         def table(dask_scheduler) -> dict:
-            return {address: {"id": state.server_id, "pid": state.pid, "status": state.status.name,
-                              "nthreads": state.nthreads, "memory": state.metrics.get("memory", 0)}
-                    for address, state in dask_scheduler.workers.items()}
+            return {
+                address: {
+                    "id": state.server_id,
+                    "pid": state.pid,
+                    "status": state.status.name,
+                    "nthreads": state.nthreads,
+                    "memory": state.metrics.get("memory", 0),
+                }
+                for address, state in dask_scheduler.workers.items()
+            }
 
         return self.client.run_on_scheduler(table)
 
@@ -299,10 +343,16 @@ class _Dispatcher:
                     return
                 index = self.pending.pop()
                 # restricted to this worker: it holds exactly what this client gave it
-                future = self.client.submit(grade_task, self.tasks[index], self.limits, self.budget,
-                                            key=f"grade-{index}-{self.attempts.get(index, 0)}",
-                                            workers=[address], allow_other_workers=False,
-                                            pure=False)
+                future = self.client.submit(
+                    grade_task,
+                    self.tasks[index],
+                    self.limits,
+                    self.budget,
+                    key=f"grade-{index}-{self.attempts.get(index, 0)}",
+                    workers=[address],
+                    allow_other_workers=False,
+                    pure=False,
+                )
                 self.completed.add(future)
                 self.held[future] = (index, address, worker["id"], time.monotonic())
 
@@ -329,7 +379,9 @@ class _Dispatcher:
             del self.held[future]
             student, assignment, _, _ = self.tasks[index]
             self.bar.update(1)
-            yield not_graded(student, assignment, f"internal grader error: {type(error).__name__}: {error}")
+            yield not_graded(
+                student, assignment, f"internal grader error: {type(error).__name__}: {error}"
+            )
         # "cancelled", "lost": seen as a dead worker by _charge_dead_workers
 
     def _charge_dead_workers(self, workers: dict) -> Iterator[NotebookResult]:
@@ -365,8 +417,10 @@ class _Dispatcher:
             if now - started > limit:
                 problem = f"the notebook held the grader for more than {limit:g} s"
             elif worker["memory"] > self.max_worker_rss:
-                problem = (f"the grader used more than {self.max_worker_rss >> 20} MiB of memory "
-                           "on this notebook")
+                problem = (
+                    f"the grader used more than {self.max_worker_rss >> 20} MiB of memory "
+                    "on this notebook"
+                )
             if problem is not None:
                 self.stopped[worker_id] = problem
                 self._stop(address, worker["pid"])

@@ -8,8 +8,9 @@ from autograder.grade.messages import name_problem, shown_name
 from autograder.grade.results import NotebookResult, Task, not_graded
 
 
-def collect(submitted: Path, known: list[str], assignments: list[str] | None = None
-            ) -> tuple[list[Task], list[NotebookResult]]:
+def collect(
+    submitted: Path, known: list[str], assignments: list[str] | None = None
+) -> tuple[list[Task], list[NotebookResult]]:
     """(tasks, rows): a Task per notebook to grade, and
     ready-made error rows for what cannot be graded (a folder name that cannot be an id, an unknown
     assignment folder...).
@@ -26,13 +27,18 @@ def collect(submitted: Path, known: list[str], assignments: list[str] | None = N
             continue
         student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
         if problem:
-            message = (f"the student folder {student!r} cannot be used as a student id "
-                       f"({problem}): rename it; nothing in it was graded")
+            message = (
+                f"the student folder {student!r} cannot be used as a student id "
+                f"({problem}): rename it; nothing in it was graded"
+            )
             rows.append(not_graded(student, "", message))
             continue
         try:
-            students[student] = {folder.name: folder for folder in sorted(student_dir.iterdir())
-                                 if not folder.name.startswith(".")}
+            students[student] = {
+                folder.name: folder
+                for folder in sorted(student_dir.iterdir())
+                if not folder.name.startswith(".")
+            }
         except OSError as error:
             message = f"cannot read the student folder: {error.strerror}"
             rows.append(not_graded(student, "", message))
@@ -72,8 +78,9 @@ def _notebook_task(student: str, assignment: str, folder: Path) -> Task | Notebo
     """The task grading `folder`'s notebook, or an error row when it holds several and none is
     named as expected."""
     expected = folder / course.notebook_name(assignment)
-    notebooks = sorted(path for path in folder.glob("*.ipynb")
-                       if not path.is_symlink() and path.is_file())
+    notebooks = sorted(
+        path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file()
+    )
     # A link is refused (O_NOFOLLOW), with a message.
     if expected in notebooks or expected.is_symlink():
         return Task(student, assignment, expected, [])
@@ -86,4 +93,3 @@ def _notebook_task(student: str, assignment: str, folder: Path) -> Task | Notebo
         return not_graded(student, assignment, message)
     missing = f"missing notebook: expected {assignment}/{expected.name}"
     return Task(student, assignment, None, [missing])
-

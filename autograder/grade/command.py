@@ -35,11 +35,11 @@ from pathlib import Path
 
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
+from autograder.grade.cluster import ClusterRefused, GradingCluster
 from autograder.grade.collect import collect
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
-from autograder.grade.cluster import ClusterRefused, GradingCluster
 from autograder.grade.results import NotebookResult, Status
 from autograder.report.command import after_grading
 from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
@@ -61,46 +61,90 @@ def _size(text: str) -> int:
 # The help of `python -m autograder grade`: what it does, the row statuses, resuming, and the
 # exit statuses.
 DESCRIPTION = "\n\n".join(__doc__.split("\n\n")[:2]).replace("``", "")
-EPILOG = "\n\n".join(text for text in __doc__.split("\n\n")
-                     if text.startswith(("Each result", "Exit status"))).replace("``", "")
+EPILOG = "\n\n".join(
+    text for text in __doc__.split("\n\n") if text.startswith(("Each result", "Exit status"))
+).replace("``", "")
 
 
 def _size_text(size: int) -> str:
     """The inverse of _size, for the help: 2147483648 -> "2G"."""
-    exponent = max(power for power in range(5) if size % 1024 ** power == 0)
-    return f"{size // 1024 ** exponent}{' KMGT'[exponent].strip()}"
+    exponent = max(power for power in range(5) if size % 1024**power == 0)
+    return f"{size // 1024**exponent}{' KMGT'[exponent].strip()}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb")
-    parser.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback, plots, gradebook.db")
-    parser.add_argument("--assignment", action="append", metavar="ID",
-                        help="grade this assignment (repeatable; default: every assignment with a folder "
-                             "in SUBMITTED)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel graders (default: one per core)")
-    parser.add_argument("--timeout", type=float, default=Limits.timeout,
-                        help="wall-clock seconds for each cell and each call (default %(default)s)")
-    parser.add_argument("--memory", type=_size, default=Limits.memory_bytes,
-                        help=f"memory limit of the learner's process (default {_size_text(Limits.memory_bytes)})")
-    parser.add_argument("--cpu", type=int, default=Limits.cpu_seconds,
-                        help="CPU seconds of one learner process (default %(default)s)")
-    parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds for one notebook (default 20 x timeout)")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                        default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
-                        help="grade on this Dask cluster, whose workers were started with "
-                             "`dask worker` (default: $DASK_SCHEDULER_ADDRESS, else a local "
-                             "cluster of --workers)")
+    parser.add_argument(
+        "submitted", type=Path, help="folder of <student>/<assignment>/<notebook>.ipynb"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for grades.csv, feedback, plots, gradebook.db",
+    )
+    parser.add_argument(
+        "--assignment",
+        action="append",
+        metavar="ID",
+        help="grade this assignment (repeatable; default: every assignment with a folder "
+        "in SUBMITTED)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel graders (default: one per core)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=Limits.timeout,
+        help="wall-clock seconds for each cell and each call (default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_size,
+        default=Limits.memory_bytes,
+        help=f"memory limit of the learner's process (default {_size_text(Limits.memory_bytes)})",
+    )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=Limits.cpu_seconds,
+        help="CPU seconds of one learner process (default %(default)s)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="wall-clock seconds for one notebook (default 20 x timeout)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+        help="grade on this Dask cluster, whose workers were started with "
+        "`dask worker` (default: $DASK_SCHEDULER_ADDRESS, else a local "
+        "cluster of --workers)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
-    parser.add_argument("--regrade", action="store_true",
-                        help="grade every notebook again, even those recorded in "
-                             "OUT/.journal.jsonl by an earlier run (a new journal is started)")
-    parser.add_argument("--db-url", metavar="URL",
-                        help="the nbgrader gradebook to write, as nbgrader's SQLAlchemy URL "
-                             "(CourseDirectory.db_url), e.g. postgresql://grader@dbhost/course "
-                             "(default: sqlite:///OUT/gradebook.db)")
+    parser.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade every notebook again, even those recorded in "
+        "OUT/.journal.jsonl by an earlier run (a new journal is started)",
+    )
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        help="the nbgrader gradebook to write, as nbgrader's SQLAlchemy URL "
+        "(CourseDirectory.db_url), e.g. postgresql://grader@dbhost/course "
+        "(default: sqlite:///OUT/gradebook.db)",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
+
 
 def run(arguments: argparse.Namespace) -> int:
     try:
@@ -113,28 +157,40 @@ def run(arguments: argparse.Namespace) -> int:
 def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
-        print(f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)", file=sys.stderr)
+        print(
+            f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)",
+            file=sys.stderr,
+        )
         return REFUSAL
     known = course.assignments()
     unknown = [assignment for assignment in arguments.assignment or [] if assignment not in known]
     if unknown:
-        print(f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown assignment {', '.join(unknown)}: this course has {', '.join(known)}",
+            file=sys.stderr,
+        )
         return REFUSAL
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
-    limits = Limits(timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory)
+    limits = Limits(
+        timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory
+    )
     budget = arguments.budget or 20 * arguments.timeout
     try:
         created = create_grading_secret()
         if created is not None:
-            print(f"created the grading secret {created}, outside {out}: every class graded from "
-                  "this copy of the course uses it; keep it, a re-run with it reproduces every "
-                  "hidden input", file=sys.stderr)
+            print(
+                f"created the grading secret {created}, outside {out}: every class graded from "
+                "this copy of the course uses it; keep it, a re-run with it reproduces every "
+                "hidden input",
+                file=sys.stderr,
+            )
         secret = grading_secret().decode()
     except OSError as error:
-        print(f"error: no grading secret (${environment.GRADING_SECRET} or .grading-secret): {error}",
-              file=sys.stderr)
+        print(
+            f"error: no grading secret (${environment.GRADING_SECRET} or .grading-secret): {error}",
+            file=sys.stderr,
+        )
         return REFUSAL
     startup_began = time.monotonic()
     try:
@@ -154,8 +210,9 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            print(f"another grading run is writing {out}; waiting for it to finish",
-                  file=sys.stderr)
+            print(
+                f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr
+            )
             fcntl.flock(lock, fcntl.LOCK_EX)
         db_url = gradebook_url(out, arguments.db_url)
         try:
@@ -175,16 +232,19 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         rows = [safe_strings(row) for row in rows]
         finished = {}  # task index -> safe result, from the journal or graded now
         for index, task in enumerate(tasks):
-            recorded = journal.recorded_result(task.student, task.assignment, task.path,
-                                               digests[index])
+            recorded = journal.recorded_result(
+                task.student, task.assignment, task.path, digests[index]
+            )
             if recorded is not None:
                 finished[index] = safe_strings(recorded)
         to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
         where = arguments.scheduler or f"a local cluster of {arguments.workers} workers"
-        print(f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, on {where}",
-              file=sys.stderr)
+        print(
+            f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, on {where}",
+            file=sys.stderr,
+        )
         index_of = {(task.student, task.assignment): index for index, task in enumerate(tasks)}
         journal.open()
         # What an earlier run graded (the gradebook may lack it, if that run died between two
@@ -192,16 +252,23 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         for result in [finished[index] for index in sorted(finished)] + rows:
             gradebook.add(result)
         grading_began = time.monotonic()
-        graded = cluster.grade([tasks[index] for index in to_grade], budget,
-                               not arguments.no_progress)
+        graded = cluster.grade(
+            [tasks[index] for index in to_grade], budget, not arguments.no_progress
+        )
         try:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
                     index = index_of[result.student, result.assignment]
                     with interrupt.recording():  # Ctrl-C here waits until both hold it
-                        finished[index] = safe_strings(journal.record(
-                            result.student, result.assignment, tasks[index].path,
-                            digests[index], result))
+                        finished[index] = safe_strings(
+                            journal.record(
+                                result.student,
+                                result.assignment,
+                                tasks[index].path,
+                                digests[index],
+                                result,
+                            )
+                        )
                         gradebook.add(finished[index])
         except KeyboardInterrupt:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
@@ -211,9 +278,12 @@ def _grade_class(arguments: argparse.Namespace) -> int:
                 gradebook.close()  # what was graded stays in the gradebook too
             finally:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-            print(f"interrupted: {from_journal + journal.recorded} of {len(tasks)} notebooks are "
-                  f"recorded in {journal.path} ({journal.recorded} graded in this run); run the "
-                  "same command again to grade the rest and write the reports", file=sys.stderr)
+            print(
+                f"interrupted: {from_journal + journal.recorded} of {len(tasks)} notebooks are "
+                f"recorded in {journal.path} ({journal.recorded} graded in this run); run the "
+                "same command again to grade the rest and write the reports",
+                file=sys.stderr,
+            )
             return INTERRUPTED
         finally:
             graded.close()
@@ -226,8 +296,11 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
-    print(f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
-          f"{out / 'grades.csv'})", file=sys.stderr)
+    print(
+        f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
+        f"{out / 'grades.csv'})",
+        file=sys.stderr,
+    )
     print(cost_line(startup, grading), file=sys.stderr)
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
@@ -242,6 +315,7 @@ def cost_line(startup: float, grading: float) -> str:
 def summary_line(results: list[NotebookResult]) -> str:
     """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
     count = {status: sum(result.status is status for result in results) for status in Status}
-    return (f"{count[Status.GRADED]} graded, {count[Status.MISSING]} missing (not handed in), "
-            f"{count[Status.ERROR]} could not be graded (status error)")
-
+    return (
+        f"{count[Status.GRADED]} graded, {count[Status.MISSING]} missing (not handed in), "
+        f"{count[Status.ERROR]} could not be graded (status error)"
+    )

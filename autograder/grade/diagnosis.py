@@ -21,8 +21,11 @@ from autograder.grade.trusted import run_trusted
 def same(got, expected) -> bool:
     """Equal within the course's tolerances, structure and shapes included."""
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
-        if (type(got) is not np.ndarray or not isinstance(expected, np.ndarray)
-                or got.shape != expected.shape):
+        if (
+            type(got) is not np.ndarray
+            or not isinstance(expected, np.ndarray)
+            or got.shape != expected.shape
+        ):
             return False
         if got.dtype == np.bool_ or expected.dtype == np.bool_:
             return got.dtype == expected.dtype and bool(np.array_equal(got, expected))
@@ -31,11 +34,17 @@ def same(got, expected) -> bool:
         with np.errstate(all="ignore"):
             return bool(np.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
     if isinstance(expected, (tuple, list)):
-        return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                and all(map(same, got, expected)))
+        return (
+            isinstance(got, (tuple, list))
+            and len(got) == len(expected)
+            and all(map(same, got, expected))
+        )
     if isinstance(expected, dict):
-        return (isinstance(got, dict) and got.keys() == expected.keys()
-                and all(same(got[k], expected[k]) for k in expected))
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(same(got[k], expected[k]) for k in expected)
+        )
     if isinstance(expected, (float, np.floating)) and isinstance(got, (int, float, np.number)):
         return bool(np.isclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True))
     try:
@@ -121,8 +130,9 @@ class MistakeDetector:
     def _uses_other_answers(self, cell: str) -> bool:
         """Does the reference answer of `cell` call functions of other answer cells? Then an error
         the learner's version raises may come from those, and is no evidence about this cell."""
-        others = set().union(*(names for grade_id, names in self.answer_names.items()
-                               if grade_id != cell))
+        others = set().union(
+            *(names for grade_id, names in self.answer_names.items() if grade_id != cell)
+        )
         try:
             tree = ast.parse(self.answers.get(cell, ""))
         except SyntaxError:
@@ -138,10 +148,14 @@ class MistakeDetector:
                 continue
             names = self.answer_names.get(mistake.cell, set())
             errors_count = not self._uses_other_answers(mistake.cell)
-            relevant = [call for call in calls
-                        if (call.ok or (errors_count and getattr(call, "raised", None)))
-                        and call.name in names and not _mentions_learner(call.args)
-                        and not _mentions_learner(call.kwargs)]
+            relevant = [
+                call
+                for call in calls
+                if (call.ok or (errors_count and getattr(call, "raised", None)))
+                and call.name in names
+                and not _mentions_learner(call.args)
+                and not _mentions_learner(call.kwargs)
+            ]
             if not relevant:
                 continue
             wrong, reference = self.mistake_namespace(mistake), self.reference

@@ -52,24 +52,35 @@ def file_digest(path: Path | None) -> str | None:
 def comparable(secret: str, limits, budget: float) -> dict:
     """What two runs must share for one's results to stand for the other's."""
     checks = hashlib.sha256()
-    sources = sorted(CHECKS.rglob("*.py")) + [course.solution_notebook(assignment)
-                                              for assignment in course.assignments()]
+    sources = sorted(CHECKS.rglob("*.py")) + [
+        course.solution_notebook(assignment) for assignment in course.assignments()
+    ]
     for path in sources:
         checks.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return {
         # Salted so that the digest of a short secret is not found in a table of common ones.
         "secret_sha256": hashlib.sha256(b"mha-autograder journal\0" + secret.encode()).hexdigest(),
         "checks_sha256": checks.hexdigest(),
-        "limits": {"timeout": limits.timeout, "cpu_seconds": limits.cpu_seconds,
-                   "memory_bytes": limits.memory_bytes, "budget": budget},
+        "limits": {
+            "timeout": limits.timeout,
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_bytes,
+            "budget": budget,
+        },
     }
 
 
 def _differences(recorded: dict, current: dict) -> list[str]:
-    words = {"secret_sha256": "grading secret", "checks_sha256": "assignment checks",
-             "limits": "limits (--timeout, --memory, --cpu, --budget)"}
-    return [words.get(key, key) for key in sorted(set(recorded) | set(current))
-            if recorded.get(key) != current.get(key)]
+    words = {
+        "secret_sha256": "grading secret",
+        "checks_sha256": "assignment checks",
+        "limits": "limits (--timeout, --memory, --cpu, --budget)",
+    }
+    return [
+        words.get(key, key)
+        for key in sorted(set(recorded) | set(current))
+        if recorded.get(key) != current.get(key)
+    ]
 
 
 class Journal:
@@ -93,29 +104,37 @@ class Journal:
         lines = data.split(b"\n")
         complete_bytes = len(data) - len(lines[-1])  # what ends in a newline
         if lines[-1]:
-            self.notes.append(f"{self.path.name}: its last line was cut off (the grader was "
-                              "stopped while writing it) and is ignored")
+            self.notes.append(
+                f"{self.path.name}: its last line was cut off (the grader was "
+                "stopped while writing it) and is ignored"
+            )
         try:
             header = json.loads(lines[0]) if complete_bytes else None
         except ValueError:
             header = None
         if not isinstance(header, dict) or header.get("journal") != FORMAT:
-            self.notes.append(f"{self.path.name} has no header this grader can read: "
-                              "regrading everything")
+            self.notes.append(
+                f"{self.path.name} has no header this grader can read: regrading everything"
+            )
             return
         differences = _differences(header.get("comparable") or {}, self.comparable)
         if differences:
-            self.notes.append(f"{self.path.name} was written under other settings "
-                              f"({', '.join(differences)}): its results are not reused; "
-                              "regrading everything")
+            self.notes.append(
+                f"{self.path.name} was written under other settings "
+                f"({', '.join(differences)}): its results are not reused; "
+                "regrading everything"
+            )
             return
         unreadable = 0
         for line in lines[1:-1]:
             try:
                 entry = json.loads(line)
                 key = (entry["student"], entry["assignment"])
-                self.entries[key] = {"path": entry["path"], "sha256": entry["sha256"],
-                                     "result": result_from_record(entry["result"])}
+                self.entries[key] = {
+                    "path": entry["path"],
+                    "sha256": entry["sha256"],
+                    "result": result_from_record(entry["result"]),
+                }
             except (ValueError, KeyError, TypeError):
                 unreadable += 1
         if unreadable:
@@ -153,13 +172,22 @@ class Journal:
         """Forget what was recorded (--regrade): open() then writes a new journal."""
         self.entries, self._keep = {}, None
 
-    def record(self, student: str, assignment: str, path: Path | None, sha256: str | None,
-               result: dict) -> dict:
+    def record(
+        self, student: str, assignment: str, path: Path | None, sha256: str | None, result: dict
+    ) -> dict:
         """Append one result, durably, before the next is taken; return it as a later run will
         read it back, so that a resumed run and an uninterrupted one write the same files."""
-        line = json.dumps({"student": student, "assignment": assignment,
-                           "path": None if path is None else str(path), "sha256": sha256,
-                           "result": result_to_record(result)}, sort_keys=True, default=str)
+        line = json.dumps(
+            {
+                "student": student,
+                "assignment": assignment,
+                "path": None if path is None else str(path),
+                "sha256": sha256,
+                "result": result_to_record(result),
+            },
+            sort_keys=True,
+            default=str,
+        )
         # The caller holds Ctrl-C back meanwhile (grade/interrupts.py), so that a line written
         # is a line counted.
         self._handle.write(line.encode() + b"\n")  # ASCII: json.dumps escapes the rest

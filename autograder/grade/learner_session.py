@@ -69,8 +69,10 @@ class LearnerSession:
             return
         while True:
             if self.starts >= MAX_SANDBOX_STARTS or time.monotonic() > self.deadline:
-                raise OutOfBudget("not graded: the submission used up its time budget (its code "
-                                  "kept timing out or crashing)")
+                raise OutOfBudget(
+                    "not graded: the submission used up its time budget (its code "
+                    "kept timing out or crashing)"
+                )
             self.starts += 1
             indices = [i for i in range(len(self.cells)) if i not in self.skipped]
             sandbox = Sandbox(self.limits)
@@ -101,8 +103,9 @@ class LearnerSession:
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"looking up {', '.join(names)}: {died}")
-            raise AssertionError(f"the notebook's process ended while looking up "
-                                 f"{', '.join(names)}: {died}") from None
+            raise AssertionError(
+                f"the notebook's process ended while looking up {', '.join(names)}: {died}"
+            ) from None
 
     def call(self, name, args, kwargs):
         record = Call(name, args, kwargs)
@@ -130,8 +133,10 @@ class LearnerSession:
             raise error
         problem = unsupported(value)
         if problem is not None:
-            raise AssertionError(f"{name}(...) returned {problem.description}; answers must be "
-                                 "plain numpy arrays or numbers")
+            raise AssertionError(
+                f"{name}(...) returned {problem.description}; answers must be "
+                "plain numpy arrays or numbers"
+            )
         size = _nbytes(value)
         if self.kept_bytes + size <= MAX_KEPT_RESULT_BYTES:  # else: too big to keep, not diagnosed
             self.kept_bytes += size
@@ -188,4 +193,3 @@ class LearnerFunction:
 
     def __repr__(self):
         return f"<your function {self.sandbox_function_name}>"
-

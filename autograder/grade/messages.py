@@ -33,8 +33,13 @@ def safe_strings(value):
     if isinstance(value, enum.Enum):  # a Status is a str, and stays a Status
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{field.name: safe_strings(getattr(value, field.name))
-                                             for field in dataclasses.fields(value)})
+        return dataclasses.replace(
+            value,
+            **{
+                field.name: safe_strings(getattr(value, field.name))
+                for field in dataclasses.fields(value)
+            },
+        )
     if isinstance(value, str):
         return safe_text(value)
     if isinstance(value, dict):
@@ -66,8 +71,10 @@ def shown_name(name: str) -> str:
     """A file-system name as it can be shown and written anywhere: undecodable bytes as ``\\xff``,
     control and invisible characters as ``\\n``, ``\\u202e``..."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    return "".join(character.encode("unicode_escape").decode("ascii") if _refused(character)
-                   else character for character in text)
+    return "".join(
+        character.encode("unicode_escape").decode("ascii") if _refused(character) else character
+        for character in text
+    )
 
 
 def _clip(text: str, width: int) -> str:

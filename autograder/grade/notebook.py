@@ -50,24 +50,31 @@ def _message(error: BaseException, needs: list, hidden_texts: set) -> str:
     """What a learner reads about a failed test cell; `hidden_texts` are what their code raised
     during hidden checks, never shown."""
     if isinstance(error, NameError) and getattr(error, "name", None) in needs:
-        return (f"{error.name} is not defined: its cell is missing, or raised an error before "
-                "defining it")
+        return (
+            f"{error.name} is not defined: its cell is missing, or raised an error before "
+            "defining it"
+        )
     text = str(error).strip()
     redacted = _redact(text, hidden_texts)
     if redacted != text and getattr(error, "raised_by", None):
-        return (f"{error.raised_by}(...) raised {type(error).__name__} on the hidden inputs (its "
-                "message is not shown: it may hold them)")
+        return (
+            f"{error.raised_by}(...) raised {type(error).__name__} on the hidden inputs (its "
+            "message is not shown: it may hold them)"
+        )
     text = redacted
     if isinstance(error, NotImplementedError):
-        return ("NotImplementedError: the answer is not written yet (its cell still raises "
-                "NotImplementedError)")
+        return (
+            "NotImplementedError: the answer is not written yet (its cell still raises "
+            "NotImplementedError)"
+        )
     if isinstance(error, AssertionError):
         return text or "a check failed"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _run_test(spec: AssignmentSpec, session: LearnerSession, namespace: dict,
-              test: TestCellResult) -> TestCellResult:
+def _run_test(
+    spec: AssignmentSpec, session: LearnerSession, namespace: dict, test: TestCellResult
+) -> TestCellResult:
     """One test cell run on the learner's functions (proxies into the sandbox) and values."""
     needs = spec.needs[test.grade_id]
     session.new_test()
@@ -82,28 +89,48 @@ def _run_test(spec: AssignmentSpec, session: LearnerSession, namespace: dict,
         with quiet(stdout=True):
             exec(spec.compiled[test.grade_id], namespace)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - every failure is a message
-        return replace(test, message=_message(error, needs, session.hidden_texts)[:1000],
-                       mistakes=tuple(spec.detector.likely_mistakes(test.grade_id, session.calls)))
+        return replace(
+            test,
+            message=_message(error, needs, session.hidden_texts)[:1000],
+            mistakes=tuple(spec.detector.likely_mistakes(test.grade_id, session.calls)),
+        )
     return replace(test, passed=True, score=test.points, message="passed")
 
 
-def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits: Limits,
-                   budget: float, notes: list | None = None) -> NotebookResult:
+def grade_notebook(
+    spec: AssignmentSpec,
+    student: str,
+    path: Path | None,
+    limits: Limits,
+    budget: float,
+    notes: list | None = None,
+) -> NotebookResult:
     """Grade one student's notebook for `spec`; always returns a result, never raises. Everything
     after reading the file, the work on the learner's text included, is within `budget` seconds."""
     deadline = time.monotonic() + budget
     tests = [TestCellResult(grade_id, points) for grade_id, (points, _) in spec.tests.items()]
-    result = NotebookResult(student, spec.assignment, Status.GRADED, "", max_score=spec.max_score,
-                            notebook=None if path is None else str(path), notes=tuple(notes or []))
+    result = NotebookResult(
+        student,
+        spec.assignment,
+        Status.GRADED,
+        "",
+        max_score=spec.max_score,
+        notebook=None if path is None else str(path),
+        notes=tuple(notes or []),
+    )
     if path is None:
-        return _summarise(replace(result, status=Status.MISSING, message="missing notebook",
-                                  tests=tuple(tests)))
+        return _summarise(
+            replace(result, status=Status.MISSING, message="missing notebook", tests=tuple(tests))
+        )
     try:
         cells = read_submission(path)
     except NotebookProblem as problem:
         tests = [replace(test, message="not graded: " + str(problem)) for test in tests]
-        return _summarise(replace(result, status=Status.ERROR, message=f"{path.name}: {problem}",
-                                  tests=tuple(tests)))
+        return _summarise(
+            replace(
+                result, status=Status.ERROR, message=f"{path.name}: {problem}", tests=tuple(tests)
+            )
+        )
     run, plan_notes = plan_cells(spec, cells)
     result = replace(result, notes=result.notes + tuple(plan_notes))
     session = LearnerSession(run, limits, deadline)
@@ -115,15 +142,22 @@ def grade_notebook(spec: AssignmentSpec, student: str, path: Path | None, limits
         for index, test in enumerate(tests):
             tests[index] = _run_test(spec, session, namespace, test)
     except SandboxUnavailable as error:
-        result = replace(result, status=Status.ERROR,
-                         message=f"the sandbox could not start: {error}")
+        result = replace(
+            result, status=Status.ERROR, message=f"the sandbox could not start: {error}"
+        )
     finally:
         session.close()
         session.new_test()  # nothing of the calls outlives the notebook
         STUDENT_ID.reset(student_token)
         SUBMISSION_DIGEST.reset(digest_token)
-    return _summarise(replace(result, tests=tuple(tests), cell_errors=dict(session.cell_errors),
-                              events=tuple(session.events)))
+    return _summarise(
+        replace(
+            result,
+            tests=tuple(tests),
+            cell_errors=dict(session.cell_errors),
+            events=tuple(session.events),
+        )
+    )
 
 
 def _summarise(result: NotebookResult) -> NotebookResult:

@@ -44,13 +44,25 @@ class TestCellResult:
     mistakes: tuple[str, ...] = ()  # the known mistakes that the failed answers look like
 
     def to_dict(self) -> dict:
-        return {"grade_id": self.grade_id, "points": self.points, "score": self.score,
-                "passed": self.passed, "message": self.message, "mistakes": list(self.mistakes)}
+        return {
+            "grade_id": self.grade_id,
+            "points": self.points,
+            "score": self.score,
+            "passed": self.passed,
+            "message": self.message,
+            "mistakes": list(self.mistakes),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "TestCellResult":
-        return cls(grade_id=data["grade_id"], points=data["points"], score=data["score"],
-                   passed=data["passed"], message=data["message"], mistakes=tuple(data["mistakes"]))
+        return cls(
+            grade_id=data["grade_id"],
+            points=data["points"],
+            score=data["score"],
+            passed=data["passed"],
+            message=data["message"],
+            mistakes=tuple(data["mistakes"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,18 @@ class NotebookResult:
     cell_errors: dict = field(default_factory=dict)  # the learner's cell label -> its error
 
     def to_dict(self) -> dict:
-        data = {"student": self.student, "assignment": self.assignment, "score": self.score,
-                "max_score": self.max_score, "status": self.status.value, "message": self.message,
-                "tests": [test.to_dict() for test in self.tests], "notes": list(self.notes),
-                "events": list(self.events), "cell_errors": dict(self.cell_errors)}
+        data = {
+            "student": self.student,
+            "assignment": self.assignment,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status.value,
+            "message": self.message,
+            "tests": [test.to_dict() for test in self.tests],
+            "notes": list(self.notes),
+            "events": list(self.events),
+            "cell_errors": dict(self.cell_errors),
+        }
         if self.notebook is not None or self.status is not Status.ERROR:
             # results.json has no "notebook" for a row whose notebook was never opened (an error
             # found before reading it), as before the results were typed.
@@ -84,12 +104,19 @@ class NotebookResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "NotebookResult":
-        return cls(student=data["student"], assignment=data["assignment"],
-                   status=Status(data["status"]), message=data["message"],
-                   max_score=data["max_score"], score=data["score"], notebook=data.get("notebook"),
-                   tests=tuple(TestCellResult.from_dict(test) for test in data["tests"]),
-                   notes=tuple(data["notes"]), events=tuple(data["events"]),
-                   cell_errors=dict(data["cell_errors"]))
+        return cls(
+            student=data["student"],
+            assignment=data["assignment"],
+            status=Status(data["status"]),
+            message=data["message"],
+            max_score=data["max_score"],
+            score=data["score"],
+            notebook=data.get("notebook"),
+            tests=tuple(TestCellResult.from_dict(test) for test in data["tests"]),
+            notes=tuple(data["notes"]),
+            events=tuple(data["events"]),
+            cell_errors=dict(data["cell_errors"]),
+        )
 
 
 def not_graded(student: str, assignment: str, message: str) -> NotebookResult:

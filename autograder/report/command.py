@@ -18,39 +18,60 @@ import sys
 from pathlib import Path
 
 from autograder import course
-
 from autograder.report import lms, similarity
 from autograder.report.outputs import _write
-
 
 DESCRIPTION = __doc__.split("\n")[0].replace("``", "")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="the --out folder of a grading run (holds grades.csv)")
-    parser.add_argument("--submitted", type=Path, default=None,
-                        help="the notebooks to compare, <student>/<assignment>/<notebook>.ipynb "
-                             "(default: OUT/autograded, the notebooks that were graded)")
-    parser.add_argument("--canvas-template", type=Path, default=None,
-                        help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv")
-    parser.add_argument("--common", type=int, default=similarity.COMMON,
-                        help=f"ignore code that more than this many students share (default {similarity.COMMON})")
+    parser.add_argument(
+        "out", type=Path, help="the --out folder of a grading run (holds grades.csv)"
+    )
+    parser.add_argument(
+        "--submitted",
+        type=Path,
+        default=None,
+        help="the notebooks to compare, <student>/<assignment>/<notebook>.ipynb "
+        "(default: OUT/autograded, the notebooks that were graded)",
+    )
+    parser.add_argument(
+        "--canvas-template",
+        type=Path,
+        default=None,
+        help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv",
+    )
+    parser.add_argument(
+        "--common",
+        type=int,
+        default=similarity.COMMON,
+        help=f"ignore code that more than this many students share (default {similarity.COMMON})",
+    )
 
 
-def write_similarity(out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON) -> str:
+def write_similarity(
+    out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON
+) -> str:
     reports = similarity.compare_class(submitted, known, common)
     _write(out / "similarity.csv", similarity.similarity_csv(reports))
     _write(out / "similarity.html", similarity.similarity_html(reports, common=common))
-    top = [f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} ({r.pairs[0].score:.2f})"
-           for r in reports if r.pairs]
-    return (f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the most alike "
-            f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}")
+    top = [
+        f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} ({r.pairs[0].score:.2f})"
+        for r in reports
+        if r.pairs
+    ]
+    return (
+        f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the most alike "
+        f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}"
+    )
 
 
 def write_grades(out: Path, known: list[str], canvas_template: Path | None = None) -> str:
     grades = lms.read_grades(out / "grades.csv", known)
     _write(out / "grades-wide.csv", lms.grades_wide_csv(grades))
-    message = f"grades-wide.csv: {len(grades.students)} students, {len(grades.assignments)} assignments"
+    message = (
+        f"grades-wide.csv: {len(grades.students)} students, {len(grades.assignments)} assignments"
+    )
     if canvas_template is not None:
         template = canvas_template.read_bytes().decode("utf-8")
         result = lms.canvas_import(template, grades)
@@ -67,16 +88,21 @@ def after_grading(out: Path, submitted: Path) -> None:
         print(write_grades(out, known), file=sys.stderr)
         print(write_similarity(out, submitted, known), file=sys.stderr)
     except Exception as error:  # grades.csv is written already: say so, and how to retry
-        print(f"warning: the after-grading reports failed ({type(error).__name__}: {error}); grades.csv "
-              f"is complete. Retry with: python -m autograder report {out} --submitted {submitted}",
-              file=sys.stderr)
+        print(
+            f"warning: the after-grading reports failed ({type(error).__name__}: {error}); grades.csv "
+            f"is complete. Retry with: python -m autograder report {out} --submitted {submitted}",
+            file=sys.stderr,
+        )
 
 
 def run(arguments: argparse.Namespace) -> int:
     out = arguments.out
     if not (out / "grades.csv").is_file():
-        print(f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED --out {out} "
-              "first", file=sys.stderr)
+        print(
+            f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED --out {out} "
+            "first",
+            file=sys.stderr,
+        )
         return 2
     if arguments.canvas_template is not None and not arguments.canvas_template.is_file():
         print(f"error: no Canvas export at {arguments.canvas_template}", file=sys.stderr)
@@ -85,9 +111,11 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         print(write_grades(out, known, arguments.canvas_template), file=sys.stderr)
     except (ValueError, UnicodeDecodeError) as error:
-        print(f"error: {arguments.canvas_template} is not a Canvas gradebook export: {error}", file=sys.stderr)
+        print(
+            f"error: {arguments.canvas_template} is not a Canvas gradebook export: {error}",
+            file=sys.stderr,
+        )
         return 2
     submitted = arguments.submitted or out / "autograded"
     print(write_similarity(out, submitted, known, arguments.common), file=sys.stderr)
     return 0
-

@@ -60,8 +60,8 @@ def shown(db_url: str) -> str:
 
 
 def _record_assignment(gradebook, assignment: str) -> None:
-    from nbgrader.utils import compute_checksum
     import nbformat
+    from nbgrader.utils import compute_checksum
 
     notebook = nbformat.read(course.solution_notebook(assignment), as_version=4)
     name = Path(course.notebook_name(assignment)).stem
@@ -74,14 +74,23 @@ def _record_assignment(gradebook, assignment: str) -> None:
             continue
         if metadata.get("grade"):
             gradebook.update_or_create_grade_cell(
-                grade_id, name, assignment, max_score=float(metadata.get("points", 0)),
-                cell_type=cell.cell_type)
+                grade_id,
+                name,
+                assignment,
+                max_score=float(metadata.get("points", 0)),
+                cell_type=cell.cell_type,
+            )
         if metadata.get("solution"):
             gradebook.update_or_create_solution_cell(grade_id, name, assignment)
         gradebook.update_or_create_source_cell(
-            grade_id, name, assignment, cell_type=cell.cell_type,
-            locked=bool(metadata.get("locked")), source=cell_source(cell),
-            checksum=compute_checksum(cell))
+            grade_id,
+            name,
+            assignment,
+            cell_type=cell.cell_type,
+            locked=bool(metadata.get("locked")),
+            source=cell_source(cell),
+            checksum=compute_checksum(cell),
+        )
 
 
 def _alembic_head() -> str:
@@ -188,8 +197,9 @@ class GradebookWriter:
         try:
             yield
         finally:
-            self._lock_connection.execute(text("SELECT pg_advisory_unlock(:key)"),
-                                          {"key": ADVISORY_LOCK})
+            self._lock_connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK}
+            )
             self._lock_connection.commit()
 
     # -- writing

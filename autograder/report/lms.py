@@ -22,7 +22,9 @@ from autograder.report.outputs import csv_text
 
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MATCH_COLUMNS = ("sis login id", "email", "e-mail", "email address")  # compared case-insensitively
-ASSIGNMENT_COLUMN = re.compile(r"^(?P<name>.*\S)\s+\((?P<id>\d+)\)$")  # "05-multi-head-attention (12345)"
+ASSIGNMENT_COLUMN = re.compile(
+    r"^(?P<name>.*\S)\s+\((?P<id>\d+)\)$"
+)  # "05-multi-head-attention (12345)"
 
 
 def points(value: float) -> str:
@@ -32,6 +34,7 @@ def points(value: float) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # The grades, from OUT/grades.csv
+
 
 @dataclass
 class Grades:
@@ -66,13 +69,19 @@ def grades_wide_csv(grades: Grades) -> str:
     rows = []
     for student in grades.students:
         own = grades.scores[student]
-        rows.append({"student_id": student, "total": points(sum(own.values())),
-                     **{assignment: points(own[assignment]) for assignment in own}})
+        rows.append(
+            {
+                "student_id": student,
+                "total": points(sum(own.values())),
+                **{assignment: points(own[assignment]) for assignment in own},
+            }
+        )
     return csv_text(["student_id", *grades.assignments, "total"], rows)
 
 
 # ------------------------------------------------------------------------------------------------
 # Canvas: a CSV read field by field, so that every untouched field keeps its bytes
+
 
 @dataclass
 class Record:
@@ -107,14 +116,18 @@ def split_records(text: str) -> list[Record]:
             if position == size:
                 fields.append("")
             continue
-        line_end = "\r\n" if text.startswith("\r\n", end) else text[end:end + 1]
+        line_end = "\r\n" if text.startswith("\r\n", end) else text[end : end + 1]
         records.append(Record(fields, line_end))
         fields, position = [], end + len(line_end)
     return records
 
 
 def unquote(raw: str) -> str:
-    return raw[1:-1].replace('""', '"') if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2 else raw
+    return (
+        raw[1:-1].replace('""', '"')
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2
+        else raw
+    )
 
 
 def quote(value: str) -> str:
@@ -132,32 +145,42 @@ class CanvasResult:
     warnings: list[str]
 
     def summary(self) -> str:
-        lines = [f"canvas-import.csv: {len(self.matched)} students matched, "
-                 f"{len(self.filled)} assignment columns filled "
-                 f"({', '.join(f'{a} -> {c!r}' for a, c in self.filled.items()) or 'none'})."]
+        lines = [
+            f"canvas-import.csv: {len(self.matched)} students matched, "
+            f"{len(self.filled)} assignment columns filled "
+            f"({', '.join(f'{a} -> {c!r}' for a, c in self.filled.items()) or 'none'})."
+        ]
         if self.not_in_canvas:
-            lines.append(f"{len(self.not_in_canvas)} graded students are not in the Canvas export "
-                         f"(no row for them; their grades are in grades-wide.csv): {', '.join(self.not_in_canvas)}")
+            lines.append(
+                f"{len(self.not_in_canvas)} graded students are not in the Canvas export "
+                f"(no row for them; their grades are in grades-wide.csv): {', '.join(self.not_in_canvas)}"
+            )
         if self.no_grade:
-            lines.append(f"{len(self.no_grade)} Canvas students have no grade here (their cells are "
-                         f"left empty): {', '.join(self.no_grade)}")
+            lines.append(
+                f"{len(self.no_grade)} Canvas students have no grade here (their cells are "
+                f"left empty): {', '.join(self.no_grade)}"
+            )
         if self.missing_columns:
-            lines.append(f"no Canvas column for {', '.join(self.missing_columns)}: create the assignment "
-                         "in Canvas (named exactly as the assignment id), export again and re-run")
+            lines.append(
+                f"no Canvas column for {', '.join(self.missing_columns)}: create the assignment "
+                "in Canvas (named exactly as the assignment id), export again and re-run"
+            )
         return "\n".join(lines + self.warnings) + "\n"
 
 
 def canvas_import(template: str, grades: Grades) -> CanvasResult:
     """Fill the template's columns named after the course's assignments with the grades."""
     bom = "\ufeff" if template.startswith("\ufeff") else ""
-    records = split_records(template[len(bom):])
+    records = split_records(template[len(bom) :])
     if not records:
         raise ValueError("the Canvas export is empty")
     header = [unquote(raw).strip() for raw in records[0].fields]
     lowered = [name.lower() for name in header]
     keys = [index for index, name in enumerate(lowered) if name in MATCH_COLUMNS]
     if not keys:
-        raise ValueError("the Canvas export has no SIS Login ID or Email column to match students by")
+        raise ValueError(
+            "the Canvas export has no SIS Login ID or Email column to match students by"
+        )
     columns, warnings = {}, []
     for index, name in enumerate(header):
         match = ASSIGNMENT_COLUMN.match(name)
@@ -176,8 +199,14 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
             continue
         if first == "Student, Test" or not (first or any(record.value(i).strip() for i in keys)):
             continue  # Canvas's test student, or a row of column settings ("Manual Posting")
-        student = next((by_key[record.value(i).strip().lower()] for i in keys
-                        if record.value(i).strip().lower() in by_key), None)
+        student = next(
+            (
+                by_key[record.value(i).strip().lower()]
+                for i in keys
+                if record.value(i).strip().lower() in by_key
+            ),
+            None,
+        )
         while len(record.fields) <= max(columns.values(), default=-1):
             record.fields.append("")
         if student is None:
@@ -189,9 +218,15 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
             score = grades.scores.get(student, {}).get(assignment) if student else None
             record.fields[index] = "" if score is None else quote(points(score))
     text = bom + "".join(",".join(record.fields) + record.end for record in records)
-    return CanvasResult(text, {a: header[i] for a, i in columns.items()}, matched, no_grade,
-                        [student for student in grades.students if student not in seen],
-                        [a for a in grades.assignments if a not in columns], warnings)
+    return CanvasResult(
+        text,
+        {a: header[i] for a, i in columns.items()},
+        matched,
+        no_grade,
+        [student for student in grades.students if student not in seen],
+        [a for a in grades.assignments if a not in columns],
+        warnings,
+    )
 
 
 def _points_possible_warnings(record: Record, columns: dict, grades: Grades) -> list[str]:
@@ -203,6 +238,8 @@ def _points_possible_warnings(record: Record, columns: dict, grades: Grades) -> 
         except ValueError:
             differs = False
         if differs:
-            warnings.append(f"warning: Canvas has {assignment} out of {possible} points, the grader "
-                            f"out of {points(ours)}; the grader's points are written")
+            warnings.append(
+                f"warning: Canvas has {assignment} out of {possible} points, the grader "
+                f"out of {points(ours)}; the grader's points are written"
+            )
     return warnings

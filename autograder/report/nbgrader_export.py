@@ -11,8 +11,19 @@ from nbgrader.plugins import CsvExportPlugin
 
 from autograder.report.outputs import csv_text
 
-COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-           "raw_score", "late_submission_penalty", "score", "max_score"]
+COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 
 
 class SpreadsheetSafeCsvExport(CsvExportPlugin):
@@ -20,7 +31,10 @@ class SpreadsheetSafeCsvExport(CsvExportPlugin):
 
     def export(self, gradebook: Gradebook) -> None:
         destination = self.to or "grades.csv"
-        students, assignments = [str(item) for item in self.student], [str(item) for item in self.assignment]
+        students, assignments = (
+            [str(item) for item in self.student],
+            [str(item) for item in self.assignment],
+        )
         self.log.info("Exporting grades to %s", destination)
         rows = []
         for assignment in gradebook.assignments:
@@ -29,17 +43,29 @@ class SpreadsheetSafeCsvExport(CsvExportPlugin):
             for student in gradebook.students:
                 if students and student.id not in students:
                     continue
-                row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
-                       "last_name": student.last_name, "first_name": student.first_name,
-                       "email": student.email, "max_score": assignment.max_score}
+                row = {
+                    "assignment": assignment.name,
+                    "duedate": assignment.duedate,
+                    "student_id": student.id,
+                    "last_name": student.last_name,
+                    "first_name": student.first_name,
+                    "email": student.email,
+                    "max_score": assignment.max_score,
+                }
                 try:
                     submission = gradebook.find_submission(assignment.name, student.id)
                 except MissingEntry:  # nothing handed in: nbgrader counts it as zero
                     row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
                 else:
                     penalty = submission.late_submission_penalty
-                    row.update(timestamp=submission.timestamp, raw_score=submission.score,
-                               late_submission_penalty=penalty, score=max(0.0, submission.score - penalty))
+                    row.update(
+                        timestamp=submission.timestamp,
+                        raw_score=submission.score,
+                        late_submission_penalty=penalty,
+                        score=max(0.0, submission.score - penalty),
+                    )
                 rows.append({key: "" if value is None else value for key, value in row.items()})
-        with open(destination, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
+        with open(
+            destination, "w", encoding="utf-8", errors="backslashreplace", newline=""
+        ) as handle:
             handle.write(csv_text(COLUMNS, rows))

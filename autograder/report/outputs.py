@@ -42,8 +42,9 @@ def _write(path: Path, data: bytes | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode("utf-8", "backslashreplace")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                             dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -77,11 +78,20 @@ def _number(value):
 
 
 def grades_csv(results: list[NotebookResult]) -> str:
-    return csv_text(FIELDS, [{
-        "student_id": result.student, "assignment": result.assignment,
-        "score": _number(result.score), "max_score": _number(result.max_score),
-        "status": result.status.value, "message": result.message,
-    } for result in results])
+    return csv_text(
+        FIELDS,
+        [
+            {
+                "student_id": result.student,
+                "assignment": result.assignment,
+                "score": _number(result.score),
+                "max_score": _number(result.max_score),
+                "status": result.status.value,
+                "message": result.message,
+            }
+            for result in results
+        ],
+    )
 
 
 def _not_graded(result: NotebookResult) -> str:
@@ -92,13 +102,18 @@ def _not_graded(result: NotebookResult) -> str:
 
 def feedback_text(result: NotebookResult) -> str:
     """Plain-text feedback: what passed and failed, with the checks' messages, never their code."""
-    lines = [f"Feedback for {result.student}, assignment {result.assignment}",
-             f"Score: {_number(result.score)} / {_number(result.max_score)}", ""]
+    lines = [
+        f"Feedback for {result.student}, assignment {result.assignment}",
+        f"Score: {_number(result.score)} / {_number(result.max_score)}",
+        "",
+    ]
     if result.status is not Status.GRADED:
         lines += [f"{_not_graded(result)}: {result.message}", ""]
     for test in result.tests:
         mark = "PASSED" if test.passed else "FAILED"
-        lines.append(f"[{mark}] {test.grade_id} ({_number(test.score)} / {_number(test.points)} points)")
+        lines.append(
+            f"[{mark}] {test.grade_id} ({_number(test.score)} / {_number(test.points)} points)"
+        )
         if not test.passed and test.message:
             lines.append(f"    {test.message}")
         for mistake in test.mistakes:
@@ -121,16 +136,28 @@ def feedback_html(result: NotebookResult) -> str:
         for mistake in test.mistakes:
             detail += f"<br><strong>Looks like a known mistake:</strong> {escape(mistake)}."
         colour = "#009E73" if test.passed else "#D55E00"
-        rows.append(f"<tr><td><code>{escape(test.grade_id)}</code></td>"
-                    f"<td style='color:{colour}'>{'passed' if test.passed else 'failed'}</td>"
-                    f"<td>{_number(test.score)} / {_number(test.points)}</td><td>{detail}</td></tr>")
+        rows.append(
+            f"<tr><td><code>{escape(test.grade_id)}</code></td>"
+            f"<td style='color:{colour}'>{'passed' if test.passed else 'failed'}</td>"
+            f"<td>{_number(test.score)} / {_number(test.points)}</td><td>{detail}</td></tr>"
+        )
     sections = []
     if result.status is not Status.GRADED:
         sections.append(f"<p><strong>{_not_graded(result)}:</strong> {escape(result.message)}</p>")
-    for title, items in [("Cells of yours that raised an error", [f"{k}: {v}" for k, v in result.cell_errors.items()]),
-                         ("Your code was stopped", result.events), ("About your notebook", result.notes)]:
+    for title, items in [
+        (
+            "Cells of yours that raised an error",
+            [f"{k}: {v}" for k, v in result.cell_errors.items()],
+        ),
+        ("Your code was stopped", result.events),
+        ("About your notebook", result.notes),
+    ]:
         if items:
-            sections.append(f"<h2>{title}</h2><ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>")
+            sections.append(
+                f"<h2>{title}</h2><ul>"
+                + "".join(f"<li>{escape(item)}</li>" for item in items)
+                + "</ul>"
+            )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Feedback: {escape(result.assignment)}</title>"
@@ -138,11 +165,16 @@ def feedback_html(result: NotebookResult) -> str:
         f"</head><body><h1>Feedback on {escape(result.assignment)}</h1>"
         f"<p>Student: {escape(result.student)}. Score: <strong>{_number(result.score)} / {_number(result.max_score)}</strong>.</p>"
         "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What was checked and what went wrong</th></tr>"
-        + "".join(rows) + "</table>" + "".join(sections) + "</body></html>\n"
+        + "".join(rows)
+        + "</table>"
+        + "".join(sections)
+        + "</body></html>\n"
     )
 
 
-def score_plot(assignment: str, scores: list, max_score: float, left_out: dict | None = None) -> bytes:
+def score_plot(
+    assignment: str, scores: list, max_score: float, left_out: dict | None = None
+) -> bytes:
     """A histogram of the graded notebooks' scores; `left_out` counts the rows not drawn, by
     reason ({"missing (not handed in)": 2}), and is said under the title."""
     import matplotlib  # here: it takes a second to import, and only the plots need it
@@ -157,7 +189,9 @@ def score_plot(assignment: str, scores: list, max_score: float, left_out: dict |
     axes.set_xlabel(f"score (out of {top:g})")
     axes.set_ylabel("number of students")
     title = f"{assignment}: {len(scores)} graded, mean {sum(scores) / max(len(scores), 1):.2f}"
-    not_drawn = ", ".join(f"{count} {reason}" for reason, count in (left_out or {}).items() if count)
+    not_drawn = ", ".join(
+        f"{count} {reason}" for reason, count in (left_out or {}).items() if count
+    )
     axes.set_title(title + (f"\nnot drawn: {not_drawn}" if not_drawn else ""), fontsize=10)
     axes.yaxis.get_major_locator().set_params(integer=True)
     figure.tight_layout()
@@ -190,17 +224,25 @@ def nbgrader_config(db_url: str | None = None) -> str:
     the course's spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's
     grades.csv."""
     db_url = repr(db_url) if db_url else "f\"sqlite:///{OUT / 'gradebook.db'}\""
-    return NBGRADER_CONFIG.format(export=NBGRADER_EXPORT, repository=str(REPO_ROOT),
-                                  plugin=EXPORT_PLUGIN, db_url=db_url)
+    return NBGRADER_CONFIG.format(
+        export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN, db_url=db_url
+    )
 
 
-def write_reports(results: list[NotebookResult], out: Path, known: list,
-                  db_url: str | None = None, gradebook: bool = True) -> None:
+def write_reports(
+    results: list[NotebookResult],
+    out: Path,
+    known: list,
+    db_url: str | None = None,
+    gradebook: bool = True,
+) -> None:
     """Every file under OUT. The gradebook too, at OUT/gradebook.db or `db_url`, unless
     `gradebook` is False: the grading command writes it as results arrive (GradebookWriter)."""
     _write(out / "grades.csv", grades_csv(results))
-    _write(out / "results.json", json.dumps([result.to_dict() for result in results], indent=1,
-                                            sort_keys=True, default=str))
+    _write(
+        out / "results.json",
+        json.dumps([result.to_dict() for result in results], indent=1, sort_keys=True, default=str),
+    )
     _write(out / "nbgrader_config.py", nbgrader_config(db_url))
     for result in results:
         if result.student and result.assignment:  # a folder that is no id has no feedback page
@@ -210,17 +252,34 @@ def write_reports(results: list[NotebookResult], out: Path, known: list,
     for result in results:  # formgrader opens the submitted notebooks from autograded/
         if result.status is Status.GRADED and result.notebook:
             try:
-                with os.fdopen(os.open(result.notebook, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
+                with os.fdopen(
+                    os.open(result.notebook, os.O_RDONLY | os.O_NOFOLLOW), "rb"
+                ) as handle:
                     data = handle.read()
             except OSError:
                 continue
-            _write(out / "autograded" / result.student / result.assignment / f"{result.assignment}.ipynb", data)
-    for assignment in sorted({result.assignment for result in results if result.assignment in known}):
-        rows = [result for result in results if result.assignment == assignment and result.max_score is not None]
+            _write(
+                out
+                / "autograded"
+                / result.student
+                / result.assignment
+                / f"{result.assignment}.ipynb",
+                data,
+            )
+    for assignment in sorted(
+        {result.assignment for result in results if result.assignment in known}
+    ):
+        rows = [
+            result
+            for result in results
+            if result.assignment == assignment and result.max_score is not None
+        ]
         if rows:
             scores = [row.score for row in rows if row.status is Status.GRADED]
-            left_out = {label: sum(row.status is status for row in rows)
-                        for status, label in NOT_PLOTTED.items()}
+            left_out = {
+                label: sum(row.status is status for row in rows)
+                for status, label in NOT_PLOTTED.items()
+            }
             plot = score_plot(assignment, scores, rows[0].max_score, left_out)
             _write(out / "plots" / f"{assignment}.png", plot)
     if gradebook:

@@ -53,13 +53,20 @@ MAX_NOTEBOOK_BYTES = 20 << 20  # larger files are not read (a notebook of code i
 BOOK = REPO_ROOT / "book"
 
 KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"np", "numpy", "math"}
-_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
-            tokenize.ENDMARKER}
+_DROPPED = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENCODING,
+    tokenize.ENDMARKER,
+}
 _FALLBACK_TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|'[^']*'|\"[^\"]*\"|\*\*|//|[^\s\w]")
 
 
 # ------------------------------------------------------------------------------------------------
 # Normalised tokens
+
 
 @dataclass(frozen=True)
 class Token:
@@ -98,7 +105,7 @@ def normalise(source: str, first_line: int = 0) -> list[Token]:
 
 
 def _ends_statement(raw, index) -> bool:
-    following = [token for token in raw[index + 1:index + 3] if token.type not in _DROPPED]
+    following = [token for token in raw[index + 1 : index + 3] if token.type not in _DROPPED]
     return not following or following[0].type == tokenize.NEWLINE
 
 
@@ -116,7 +123,9 @@ def _normalise_loosely(source: str, first_line: int) -> list[Token]:
             elif text[0].isalpha() or text[0] == "_":
                 previous = tokens[-1].text if tokens else None
                 text = text if text in KEPT_NAMES or previous == "." else "V"
-            tokens.append(Token(text, first_line + row, match.start(), match.end(), first_line + row))
+            tokens.append(
+                Token(text, first_line + row, match.start(), match.end(), first_line + row)
+            )
         if tokens and tokens[-1].text != ";" and line.strip():
             tokens.append(Token(";", first_line + row, len(line), len(line), first_line + row))
     return tokens
@@ -125,8 +134,13 @@ def _normalise_loosely(source: str, first_line: int) -> list[Token]:
 def kgram_hashes(tokens: list[Token], k: int = KGRAM) -> list[int]:
     """A stable 64-bit hash of every run of k tokens (index i covers tokens i ... i + k - 1)."""
     texts = [token.text for token in tokens]
-    return [int.from_bytes(hashlib.blake2b("\x1f".join(texts[i:i + k]).encode(), digest_size=8).digest(), "little")
-            for i in range(len(texts) - k + 1)]
+    return [
+        int.from_bytes(
+            hashlib.blake2b("\x1f".join(texts[i : i + k]).encode(), digest_size=8).digest(),
+            "little",
+        )
+        for i in range(len(texts) - k + 1)
+    ]
 
 
 def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
@@ -136,11 +150,12 @@ def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
     """
     if len(hashes) <= window:
         return {min(hashes)} if hashes else set()
-    return {min(hashes[start:start + window]) for start in range(len(hashes) - window + 1)}
+    return {min(hashes[start : start + window]) for start in range(len(hashes) - window + 1)}
 
 
 # ------------------------------------------------------------------------------------------------
 # What everyone shares: the released notebook and the book
+
 
 def code_cells(notebook: dict, only_solutions: bool = False) -> list[tuple[str, str]]:
     """(label, source) of the code cells of a notebook read as JSON (solution cells only if asked)."""
@@ -154,7 +169,11 @@ def code_cells(notebook: dict, only_solutions: bool = False) -> list[tuple[str, 
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
-        label = nbgrader.get("grade_id") if isinstance(nbgrader, dict) and nbgrader.get("grade_id") else f"cell {number}"
+        label = (
+            nbgrader.get("grade_id")
+            if isinstance(nbgrader, dict) and nbgrader.get("grade_id")
+            else f"cell {number}"
+        )
         cells.append((str(label), source))
     return cells
 
@@ -163,11 +182,13 @@ def book_code(book: Path = BOOK) -> list[str]:
     """The source of every `{code-cell}` in the book's MyST pages (their option lines dropped)."""
     sources = []
     for page in sorted(book.glob("*.md")):
-        for block in re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL):
+        for block in re.findall(
+            r"^```\{code-cell\}[^\n]*\n(.*?)^```", page.read_text(), re.MULTILINE | re.DOTALL
+        ):
             lines = block.splitlines()
             if lines and lines[0].strip() == "---":  # a YAML block of options
                 end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), 0)
-                lines = lines[end + 1:]
+                lines = lines[end + 1 :]
             sources.append("\n".join(line for line in lines if not line.startswith(":")))
     return sources
 
@@ -175,7 +196,9 @@ def book_code(book: Path = BOOK) -> list[str]:
 def shared_kgrams(assignment: str, book: Path = BOOK) -> set[int]:
     """Every k-gram hash of the released notebook's code cells and of the book's code cells."""
     release = json.loads(course.release_notebook(assignment).read_text())
-    return _kgram_set(tuple(source for _, source in code_cells(release))) | _kgram_set(tuple(book_code(book)))
+    return _kgram_set(tuple(source for _, source in code_cells(release))) | _kgram_set(
+        tuple(book_code(book))
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -185,6 +208,7 @@ def _kgram_set(sources: tuple[str, ...]) -> frozenset[int]:
 
 # ------------------------------------------------------------------------------------------------
 # Submissions
+
 
 @dataclass
 class Submission:
@@ -221,6 +245,7 @@ def read_submission(student: str, path: Path, only_solutions: bool = True) -> Su
 
 # ------------------------------------------------------------------------------------------------
 # The index and the ranking
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -262,8 +287,16 @@ def rank_pairs(submissions: list[Submission], common: int = COMMON) -> tuple[lis
     pairs = []
     for i in order:
         a, b = submissions[first[i]], submissions[second[i]]
-        pairs.append(Pair(a.student, b.student, round(float(scores[i]), 4), int(shared[i]),
-                          int(sizes[first[i]]), int(sizes[second[i]])))
+        pairs.append(
+            Pair(
+                a.student,
+                b.student,
+                round(float(scores[i]), 4),
+                int(shared[i]),
+                int(sizes[first[i]]),
+                int(sizes[second[i]]),
+            )
+        )
     return pairs, too_common
 
 
@@ -282,11 +315,16 @@ def matched_tokens(a: Submission, b: Submission, excluded: set[int]) -> tuple[se
 
 
 def matched_lines(submission: Submission, indices: set[int]) -> set[int]:
-    return {line for i in indices for line in range(submission.tokens[i].line, submission.tokens[i].last_line + 1)}
+    return {
+        line
+        for i in indices
+        for line in range(submission.tokens[i].line, submission.tokens[i].last_line + 1)
+    }
 
 
 # ------------------------------------------------------------------------------------------------
 # One assignment, end to end
+
 
 @dataclass
 class AssignmentReport:
@@ -308,21 +346,31 @@ class AssignmentReport:
         return min(len(matched_lines(a, tokens_a)), len(matched_lines(b, tokens_b)))
 
 
-def compare_assignment(assignment: str, notebooks: dict[str, Path], common: int = COMMON,
-                       book: Path = BOOK) -> AssignmentReport:
+def compare_assignment(
+    assignment: str, notebooks: dict[str, Path], common: int = COMMON, book: Path = BOOK
+) -> AssignmentReport:
     """Read, fingerprint and rank the submissions (student -> notebook path) of one assignment."""
     submissions, unreadable = {}, {}
     for student, path in sorted(notebooks.items()):
         try:
             submissions[student] = read_submission(student, path)
-        except (OSError, ValueError, TypeError, RecursionError) as error:  # a hostile or broken notebook
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            RecursionError,
+        ) as error:  # a hostile or broken notebook
             unreadable[student] = f"{type(error).__name__}: {error}"
     shared = shared_kgrams(assignment, book)
     for submission in submissions.values():
         submission.fingerprints -= shared
     pairs, too_common = rank_pairs(list(submissions.values()), common)
-    no_own_code = [student for student, submission in submissions.items() if not submission.fingerprints]
-    return AssignmentReport(assignment, submissions, unreadable, pairs, shared | too_common, no_own_code)
+    no_own_code = [
+        student for student, submission in submissions.items() if not submission.fingerprints
+    ]
+    return AssignmentReport(
+        assignment, submissions, unreadable, pairs, shared | too_common, no_own_code
+    )
 
 
 def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]:
@@ -335,17 +383,25 @@ def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]
     for student_dir in student_dirs:
         for assignment in known:
             try:  # a folder that cannot be read is named in grades.csv; compare the others
-                if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
+                if (
+                    student_dir.name.startswith(".")
+                    or student_dir.is_symlink()
+                    or not student_dir.is_dir()
+                ):
                     break
                 assignment_dir = student_dir / assignment
                 if assignment_dir.is_symlink() or not assignment_dir.is_dir():
                     continue
                 expected = assignment_dir / course.notebook_name(assignment)
-                notebooks = sorted(p for p in assignment_dir.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+                notebooks = sorted(
+                    p for p in assignment_dir.glob("*.ipynb") if p.is_file() and not p.is_symlink()
+                )
             except OSError:
                 continue
             if expected in notebooks or len(notebooks) == 1:
-                found[assignment][student_dir.name] = expected if expected in notebooks else notebooks[0]
+                found[assignment][student_dir.name] = (
+                    expected if expected in notebooks else notebooks[0]
+                )
     return dict(found)
 
 
@@ -370,10 +426,20 @@ MEANING = (
 def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> str:
     from autograder.report.outputs import csv_text  # every cell made safe from spreadsheet formulas
 
-    return csv_text(CSV_FIELDS, [
-        {"assignment": report.assignment, "student_a": pair.student_a, "student_b": pair.student_b,
-         "score": f"{pair.score:.4f}", "matched_lines": str(report.matched_line_count(pair))}
-        for report in reports for pair in report.pairs[:limit]])
+    return csv_text(
+        CSV_FIELDS,
+        [
+            {
+                "assignment": report.assignment,
+                "student_a": pair.student_a,
+                "student_b": pair.student_b,
+                "score": f"{pair.score:.4f}",
+                "matched_lines": str(report.matched_line_count(pair)),
+            }
+            for report in reports
+            for pair in report.pairs[:limit]
+        ],
+    )
 
 
 def _code_html(submission: Submission, indices: set[int]) -> str:
@@ -383,7 +449,9 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
         token = submission.tokens[i]
         if token.line != token.last_line:
             for line in range(token.line, token.last_line + 1):
-                spans[line].append((0, len(submission.lines[line]) if line < len(submission.lines) else 0))
+                spans[line].append(
+                    (0, len(submission.lines[line]) if line < len(submission.lines) else 0)
+                )
             continue
         previous = submission.tokens[i - 1] if i - 1 in indices else None
         if previous is not None and previous.last_line == token.line and spans[token.line]:
@@ -397,7 +465,12 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
             start = max(start, position)
             if end <= start:
                 continue
-            pieces += [html.escape(line[position:start]), "<mark>", html.escape(line[start:end]), "</mark>"]
+            pieces += [
+                html.escape(line[position:start]),
+                "<mark>",
+                html.escape(line[start:end]),
+                "</mark>",
+            ]
             position = end
         pieces.append(html.escape(line[position:]))
         label = " class='cell'" if number in submission.headers else ""
@@ -416,33 +489,52 @@ mark{background:#ffd27a;color:inherit}.n{display:inline-block;width:3em;color:#8
 """
 
 
-def similarity_html(reports: list[AssignmentReport], limit: int = HTML_PAIRS, common: int = COMMON) -> str:
+def similarity_html(
+    reports: list[AssignmentReport], limit: int = HTML_PAIRS, common: int = COMMON
+) -> str:
     escape = html.escape
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             "<title>Similarity report: evidence to look at, not a verdict</title>",
-             f"<style>{STYLE}</style></head><body>",
-             "<h1>Similarity report</h1>", f"<p class='note'>{escape(MEANING.format(common=common))}</p>",
-             "<p>Highlighted: code in runs of tokens that both students wrote, after normalisation.</p>"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>Similarity report: evidence to look at, not a verdict</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Similarity report</h1>",
+        f"<p class='note'>{escape(MEANING.format(common=common))}</p>",
+        "<p>Highlighted: code in runs of tokens that both students wrote, after normalisation.</p>",
+    ]
     for report in reports:
         slug = re.sub(r"[^a-z0-9-]", "-", report.assignment.lower())
         parts.append(f"<h2 id='{escape(slug)}'>{escape(report.assignment)}</h2>")
-        parts.append(f"<p>{len(report.submissions)} notebooks compared; {len(report.pairs)} pairs share "
-                     f"at least one fingerprint. {len(report.no_own_code)} notebooks hold no code beyond "
-                     "what everyone shares (for example the untouched release).</p>")
+        parts.append(
+            f"<p>{len(report.submissions)} notebooks compared; {len(report.pairs)} pairs share "
+            f"at least one fingerprint. {len(report.no_own_code)} notebooks hold no code beyond "
+            "what everyone shares (for example the untouched release).</p>"
+        )
         if report.unreadable:
-            parts.append("<p>Not compared (could not be read): " + ", ".join(
-                f"{escape(student)} ({escape(why)})" for student, why in report.unreadable.items()) + "</p>")
+            parts.append(
+                "<p>Not compared (could not be read): "
+                + ", ".join(
+                    f"{escape(student)} ({escape(why)})"
+                    for student, why in report.unreadable.items()
+                )
+                + "</p>"
+            )
         if not report.pairs:
-            parts.append(f"<p>No two notebooks share a fingerprint that at most {common} notebooks hold "
-                         "(code that more students share is common, and no evidence).</p>")
+            parts.append(
+                f"<p>No two notebooks share a fingerprint that at most {common} notebooks hold "
+                "(code that more students share is common, and no evidence).</p>"
+            )
             continue
-        parts.append("<table><tr><th>rank</th><th>student A</th><th>student B</th><th>score</th>"
-                     "<th>matched lines</th></tr>")
+        parts.append(
+            "<table><tr><th>rank</th><th>student A</th><th>student B</th><th>score</th>"
+            "<th>matched lines</th></tr>"
+        )
         shown = report.pairs[:limit]
         for rank, pair in enumerate(shown, start=1):
-            parts.append(f"<tr><td><a href='#{escape(slug)}-{rank}'>{rank}</a></td><td>{escape(pair.student_a)}</td>"
-                         f"<td>{escape(pair.student_b)}</td><td>{pair.score:.2f}</td>"
-                         f"<td>{report.matched_line_count(pair)}</td></tr>")
+            parts.append(
+                f"<tr><td><a href='#{escape(slug)}-{rank}'>{rank}</a></td><td>{escape(pair.student_a)}</td>"
+                f"<td>{escape(pair.student_b)}</td><td>{pair.score:.2f}</td>"
+                f"<td>{report.matched_line_count(pair)}</td></tr>"
+            )
         parts.append("</table>")
         for rank, pair in enumerate(shown, start=1):
             tokens_a, tokens_b = report.matches(pair)
@@ -452,12 +544,19 @@ def similarity_html(reports: list[AssignmentReport], limit: int = HTML_PAIRS, co
                 f"score {pair.score:.2f}</h3><p>{pair.shared} shared fingerprints; {pair.fingerprints_a} of "
                 f"{escape(pair.student_a)}'s own, {pair.fingerprints_b} of {escape(pair.student_b)}'s.</p>"
                 f"<div class='pair'><div><h4>{escape(pair.student_a)}</h4><pre>{_code_html(a, tokens_a)}</pre></div>"
-                f"<div><h4>{escape(pair.student_b)}</h4><pre>{_code_html(b, tokens_b)}</pre></div></div>")
+                f"<div><h4>{escape(pair.student_b)}</h4><pre>{_code_html(b, tokens_b)}</pre></div></div>"
+            )
     parts.append("</body></html>\n")
     return "".join(parts)
 
 
-def compare_class(folder: Path, known: list[str] | None = None, common: int = COMMON) -> list[AssignmentReport]:
+def compare_class(
+    folder: Path, known: list[str] | None = None, common: int = COMMON
+) -> list[AssignmentReport]:
     known = known if known is not None else course.assignments()
     found = find_notebooks(folder, known)
-    return [compare_assignment(assignment, found[assignment], common) for assignment in known if assignment in found]
+    return [
+        compare_assignment(assignment, found[assignment], common)
+        for assignment in known
+        if assignment in found
+    ]

@@ -52,7 +52,10 @@ SECCOMP_MODE_FILTER = 2
 
 def enter_namespaces(scratch, tmpfs_bytes):
     uid, gid = os.getuid(), os.getgid()
-    _check(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS), "unshare(user, net, mount namespaces)")
+    _check(
+        LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS),
+        "unshare(user, net, mount namespaces)",
+    )
     with open("/proc/self/setgroups", "w") as handle:
         handle.write("deny")
     with open("/proc/self/uid_map", "w") as handle:
@@ -72,13 +75,19 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def drop_capabilities():
     header = _CapHeader(0x20080522, 0)
     data = (_CapData * 2)()
-    _check(LIBC.syscall(126, ctypes.byref(header), ctypes.byref(data)), "capset (drop capabilities)")
+    _check(
+        LIBC.syscall(126, ctypes.byref(header), ctypes.byref(data)), "capset (drop capabilities)"
+    )
     _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
@@ -100,10 +109,22 @@ def set_limits(limits):
 # Landlock (ABI numbers from include/uapi/linux/landlock.h)
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 FS = {
-    "EXECUTE": 1 << 0, "WRITE_FILE": 1 << 1, "READ_FILE": 1 << 2, "READ_DIR": 1 << 3,
-    "REMOVE_DIR": 1 << 4, "REMOVE_FILE": 1 << 5, "MAKE_CHAR": 1 << 6, "MAKE_DIR": 1 << 7,
-    "MAKE_REG": 1 << 8, "MAKE_SOCK": 1 << 9, "MAKE_FIFO": 1 << 10, "MAKE_BLOCK": 1 << 11,
-    "MAKE_SYM": 1 << 12, "REFER": 1 << 13, "TRUNCATE": 1 << 14, "IOCTL_DEV": 1 << 15,
+    "EXECUTE": 1 << 0,
+    "WRITE_FILE": 1 << 1,
+    "READ_FILE": 1 << 2,
+    "READ_DIR": 1 << 3,
+    "REMOVE_DIR": 1 << 4,
+    "REMOVE_FILE": 1 << 5,
+    "MAKE_CHAR": 1 << 6,
+    "MAKE_DIR": 1 << 7,
+    "MAKE_REG": 1 << 8,
+    "MAKE_SOCK": 1 << 9,
+    "MAKE_FIFO": 1 << 10,
+    "MAKE_BLOCK": 1 << 11,
+    "MAKE_SYM": 1 << 12,
+    "REFER": 1 << 13,
+    "TRUNCATE": 1 << 14,
+    "IOCTL_DEV": 1 << 15,
 }
 FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1}
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
@@ -111,7 +132,11 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneath(ctypes.Structure):
@@ -136,7 +161,15 @@ def apply_landlock(read_only, read_write):
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
         size = 24
-    ruleset = _check(LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)), "landlock_create_ruleset")
+    ruleset = _check(
+        LIBC.syscall(
+            SYS_LANDLOCK_CREATE_RULESET,
+            ctypes.byref(attr),
+            ctypes.c_size_t(size),
+            ctypes.c_uint32(0),
+        ),
+        "landlock_create_ruleset",
+    )
     read_file = FS["READ_FILE"]
     read_dir = FS["READ_DIR"] | read_file
     everything = handled & ~FS["EXECUTE"] & ~FS["MAKE_CHAR"] & ~FS["MAKE_BLOCK"] & ~FS["IOCTL_DEV"]
@@ -145,8 +178,27 @@ def apply_landlock(read_only, read_write):
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         try:
             is_dir = os.path.isdir(path)
-            rule = _PathBeneath(access if is_dir else access & ~(FS["READ_DIR"] | FS["REMOVE_DIR"] | FS["REMOVE_FILE"] | FS["MAKE_DIR"] | FS["MAKE_REG"] | FS["MAKE_SOCK"] | FS["MAKE_FIFO"] | FS["MAKE_SYM"] | FS["REFER"]), fd)
-            _check(LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0), f"landlock_add_rule({path})")
+            rule = _PathBeneath(
+                access
+                if is_dir
+                else access
+                & ~(
+                    FS["READ_DIR"]
+                    | FS["REMOVE_DIR"]
+                    | FS["REMOVE_FILE"]
+                    | FS["MAKE_DIR"]
+                    | FS["MAKE_REG"]
+                    | FS["MAKE_SOCK"]
+                    | FS["MAKE_FIFO"]
+                    | FS["MAKE_SYM"]
+                    | FS["REFER"]
+                ),
+                fd,
+            )
+            _check(
+                LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0),
+                f"landlock_add_rule({path})",
+            )
         finally:
             os.close(fd)
 
@@ -166,22 +218,60 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 RET_ALLOW, RET_KILL = 0x7FFF0000, 0x80000000
 EPERM, ENOSYS = 1, 38
 BLOCKED = {  # syscall number -> errno
-    41: EPERM, 42: EPERM, 43: EPERM, 49: EPERM, 50: EPERM, 53: EPERM, 288: EPERM,  # sockets
+    41: EPERM,
+    42: EPERM,
+    43: EPERM,
+    49: EPERM,
+    50: EPERM,
+    53: EPERM,
+    288: EPERM,  # sockets
     # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3, execve(at)
-    57: EPERM, 58: EPERM, 56: EPERM, 435: ENOSYS, 59: EPERM, 322: EPERM,
-    101: EPERM, 310: EPERM, 311: EPERM, 312: EPERM,  # ptrace, process_vm_*, kcmp
-    165: EPERM, 166: EPERM, 155: EPERM, 161: EPERM, 272: EPERM, 308: EPERM,  # mount, namespaces
-    424: EPERM, 434: EPERM, 438: EPERM,  # pidfd_*
-    248: EPERM, 249: EPERM, 250: EPERM, 321: EPERM, 298: EPERM, 323: EPERM,  # keys, bpf, perf, uffd
-    425: EPERM, 426: EPERM, 427: EPERM, 135: EPERM,  # io_uring, personality
-    141: EPERM, 203: EPERM, 144: EPERM, 142: EPERM, 251: EPERM,  # other processes' scheduling
+    57: EPERM,
+    58: EPERM,
+    56: EPERM,
+    435: ENOSYS,
+    59: EPERM,
+    322: EPERM,
+    101: EPERM,
+    310: EPERM,
+    311: EPERM,
+    312: EPERM,  # ptrace, process_vm_*, kcmp
+    165: EPERM,
+    166: EPERM,
+    155: EPERM,
+    161: EPERM,
+    272: EPERM,
+    308: EPERM,  # mount, namespaces
+    424: EPERM,
+    434: EPERM,
+    438: EPERM,  # pidfd_*
+    248: EPERM,
+    249: EPERM,
+    250: EPERM,
+    321: EPERM,
+    298: EPERM,
+    323: EPERM,  # keys, bpf, perf, uffd
+    425: EPERM,
+    426: EPERM,
+    427: EPERM,
+    135: EPERM,  # io_uring, personality
+    141: EPERM,
+    203: EPERM,
+    144: EPERM,
+    142: EPERM,
+    251: EPERM,  # other processes' scheduling
 }
 OWN_PID_ONLY = [62, 200, 234, 129, 297]  # kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo
 SYS_PRLIMIT64 = 302
 
 
 class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
 
 
 class _SockFprog(ctypes.Structure):
@@ -196,25 +286,45 @@ def apply_seccomp():
     LD, JEQ, RET = 0x20, 0x15, 0x06
     pid = os.getpid()
     program = [
-        (LD, 0, 0, 4), (JEQ, 1, 0, AUDIT_ARCH_X86_64), (RET, 0, 0, RET_KILL),
+        (LD, 0, 0, 4),
+        (JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        (RET, 0, 0, RET_KILL),
         (LD, 0, 0, 0),
-        (0x35, 0, 1, 0x40000000), (RET, 0, 0, RET_KILL),  # JGE: x32 system calls
+        (0x35, 0, 1, 0x40000000),
+        (RET, 0, 0, RET_KILL),  # JGE: x32 system calls
     ]
     for number, errno in BLOCKED.items():
         program += [(JEQ, 0, 1, number), (RET, 0, 0, 0x00050000 | errno)]
     for number in OWN_PID_ONLY:  # signals to itself only
-        program += [(JEQ, 0, 4, number), (LD, 0, 0, 16), (JEQ, 1, 0, pid), (RET, 0, 0, 0x00050000 | EPERM), (RET, 0, 0, RET_ALLOW)]
+        program += [
+            (JEQ, 0, 4, number),
+            (LD, 0, 0, 16),
+            (JEQ, 1, 0, pid),
+            (RET, 0, 0, 0x00050000 | EPERM),
+            (RET, 0, 0, RET_ALLOW),
+        ]
     # prlimit64: its own limits only (pid 0 or itself).
-    program += [(JEQ, 0, 5, SYS_PRLIMIT64), (LD, 0, 0, 16), (JEQ, 2, 0, 0), (JEQ, 1, 0, pid), (RET, 0, 0, 0x00050000 | EPERM), (RET, 0, 0, RET_ALLOW)]
+    program += [
+        (JEQ, 0, 5, SYS_PRLIMIT64),
+        (LD, 0, 0, 16),
+        (JEQ, 2, 0, 0),
+        (JEQ, 1, 0, pid),
+        (RET, 0, 0, 0x00050000 | EPERM),
+        (RET, 0, 0, RET_ALLOW),
+    ]
     program += [(RET, 0, 0, RET_ALLOW)]
     filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
     fprog = _SockFprog(len(program), filters)
-    _check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")
+    _check(
+        LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+        "prctl(PR_SET_SECCOMP)",
+    )
     return True
 
 
 # ---------------------------------------------------------------------------------------------
 # Messages: a frame is (header length, blob count), the JSON header, then each blob with its length.
+
 
 def send(channel, header, blobs=()):
     data = json.dumps(header).encode()
@@ -253,21 +363,36 @@ def encode(value, blobs, np, depth=0):
     if depth > 20:
         return {"unsupported": "a value nested too deeply"}
     if value is None or type(value) in (bool, int, float, str):
-        return value if type(value) is not float or value == value and abs(value) != float("inf") else {"float": repr(value)}
+        return (
+            value
+            if type(value) is not float or value == value and abs(value) != float("inf")
+            else {"float": repr(value)}
+        )
     if type(value) is np.ndarray:
         if value.dtype.kind not in "biufc" or value.dtype.fields is not None:
             return {"unsupported": f"a numpy array of dtype {value.dtype}"}
         blobs.append(np.ascontiguousarray(value).tobytes())
         return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.ndarray):
-        return {"unsupported": f"an ndarray subclass ({describe(value)}), not a plain numpy.ndarray"}
-    if isinstance(value, np.generic) and type(value).__module__ == "numpy" and value.dtype.kind in "biufc":
+        return {
+            "unsupported": f"an ndarray subclass ({describe(value)}), not a plain numpy.ndarray"
+        }
+    if (
+        isinstance(value, np.generic)
+        and type(value).__module__ == "numpy"
+        and value.dtype.kind in "biufc"
+    ):
         blobs.append(np.asarray(value).tobytes())
         return {"scalar": len(blobs) - 1, "dtype": value.dtype.str}
     if type(value) in (list, tuple):
         return {type(value).__name__: [encode(item, blobs, np, depth + 1) for item in value]}
     if type(value) is dict:
-        return {"dict": [[encode(key, blobs, np, depth + 1), encode(item, blobs, np, depth + 1)] for key, item in value.items()]}
+        return {
+            "dict": [
+                [encode(key, blobs, np, depth + 1), encode(item, blobs, np, depth + 1)]
+                for key, item in value.items()
+            ]
+        }
     return {"unsupported": f"a {describe(value)}"}
 
 
@@ -279,7 +404,11 @@ def decode(value, blobs, np, link=None):
     if "float" in value:
         return float(value["float"])
     if "array" in value:
-        return np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+        return (
+            np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"]))
+            .reshape(value["shape"])
+            .copy()
+        )
     if "scalar" in value:
         return np.frombuffer(blobs[value["scalar"]], dtype=np.dtype(value["dtype"]))[0]
     if "list" in value:
@@ -287,7 +416,10 @@ def decode(value, blobs, np, link=None):
     if "tuple" in value:
         return tuple(decode(item, blobs, np, link) for item in value["tuple"])
     if "dict" in value:
-        return {decode(key, blobs, np, link): decode(item, blobs, np, link) for key, item in value["dict"]}
+        return {
+            decode(key, blobs, np, link): decode(item, blobs, np, link)
+            for key, item in value["dict"]
+        }
     if "function" in value:  # one of the learner's own functions, passed back as an argument
         return link.namespace[value["function"]]
     if "callback" in value:  # a function of the grader's: calling it asks the grader to run it
@@ -300,14 +432,23 @@ class Link:
 
     def __init__(self, channel, np):
         self.channel, self.np = channel, np
-        self.namespace = {"__name__": "__main__", "get_ipython": lambda: _IPython(), "display": lambda *a, **k: None}
+        self.namespace = {
+            "__name__": "__main__",
+            "get_ipython": lambda: _IPython(),
+            "display": lambda *a, **k: None,
+        }
 
     def callback(self, identifier):
         link = self
 
         def call_grader(*args, **kwargs):
             out = []
-            header = {"op": "callback", "id": identifier, "args": encode(tuple(args), out, link.np), "kwargs": encode(dict(kwargs), out, link.np)}
+            header = {
+                "op": "callback",
+                "id": identifier,
+                "args": encode(tuple(args), out, link.np),
+                "kwargs": encode(dict(kwargs), out, link.np),
+            }
             send(link.channel, header, out)
             reply, blobs = receive(link.channel)
             if reply.get("op") == "callback-result":
@@ -321,12 +462,15 @@ class Link:
 # ---------------------------------------------------------------------------------------------
 # The learner's world: numpy, a torch that refuses every use, and a harmless get_ipython().
 
+
 def install_torch_stand_in():
     import importlib.abc
     import importlib.machinery
     import types
 
-    message = "graded functions must use numpy only: torch is not available when the notebook is graded"
+    message = (
+        "graded functions must use numpy only: torch is not available when the notebook is graded"
+    )
 
     class Forbidden(types.ModuleType):
         def __getattr__(self, attribute):
@@ -427,11 +571,19 @@ def serve(link):
                 reply = {"op": "result", "seq": seq, "value": encode(result, out, np)}
             except BaseException as raised:
                 out = []
-                reply = {"op": "raised", "seq": seq, "type": type(raised).__name__, "message": safe_text(raised)}
+                reply = {
+                    "op": "raised",
+                    "seq": seq,
+                    "type": type(raised).__name__,
+                    "message": safe_text(raised),
+                }
             send(channel, reply, out)
         elif op == "reads":  # which data globals a function reads, for the feedback
             # The course's helper cell, run here from the solution, defines notebook_globals_read.
-            function, reader = namespace.get(header.get("name")), namespace.get("notebook_globals_read")
+            function, reader = (
+                namespace.get(header.get("name")),
+                namespace.get("notebook_globals_read"),
+            )
             try:
                 found = reader(function) if callable(function) and callable(reader) else []
                 names = [str(name)[:100] for name in list(found)[:20]]

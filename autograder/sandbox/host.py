@@ -24,7 +24,9 @@ import numpy as np
 from autograder import environment as environment_names
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
-MAX_HEADER = 1 << 20  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
+MAX_HEADER = (
+    1 << 20
+)  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
 MAX_BLOBS = 4096
 MAX_DEPTH = 25
 DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
@@ -63,21 +65,37 @@ def interpreter() -> tuple[str, Path]:
     interpreter binary itself is preferred; ``-I -S`` keeps any venv out of the child, which adds
     numpy's folder to its path itself."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    candidates = [os.path.realpath("/proc/self/exe"), sys.executable, getattr(sys, "_base_executable", None),
-                  shutil.which(f"python{version}")]
+    candidates = [
+        os.path.realpath("/proc/self/exe"),
+        sys.executable,
+        getattr(sys, "_base_executable", None),
+        shutil.which(f"python{version}"),
+    ]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             try:
                 result = subprocess.run(
-                    [candidate, "-I", "-S", "-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])"],
-                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, cwd="/",
+                    [
+                        candidate,
+                        "-I",
+                        "-S",
+                        "-c",
+                        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                    cwd="/",
                 )
             except (OSError, subprocess.SubprocessError):
                 continue
             lines = result.stdout.split()
             if result.returncode == 0 and len(lines) == 2 and lines[0] == version:
                 return candidate, Path(lines[1])
-    raise SandboxUnavailable(f"no Python {version} interpreter that this user may run was found for the sandbox")
+    raise SandboxUnavailable(
+        f"no Python {version} interpreter that this user may run was found for the sandbox"
+    )
 
 
 def _read_only_paths() -> list:
@@ -174,7 +192,15 @@ def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
     if type(value) in (list, tuple):
         return {type(value).__name__: [encode(item, blobs, callbacks, depth + 1) for item in value]}
     if type(value) is dict:
-        return {"dict": [[encode(key, blobs, callbacks, depth + 1), encode(item, blobs, callbacks, depth + 1)] for key, item in value.items()]}
+        return {
+            "dict": [
+                [
+                    encode(key, blobs, callbacks, depth + 1),
+                    encode(item, blobs, callbacks, depth + 1),
+                ]
+                for key, item in value.items()
+            ]
+        }
     if getattr(value, "sandbox_function_name", None):
         return {"function": value.sandbox_function_name}
     if callable(value) and callbacks is not None:
@@ -225,7 +251,12 @@ def _decode(value, blobs: list, used: set, depth: int):
     if "array" in value or "scalar" in value:
         index = value.get("array", value.get("scalar"))
         dtype_text = value.get("dtype")
-        if type(index) is not int or not 0 <= index < len(blobs) or type(dtype_text) is not str or not DTYPE.match(dtype_text):
+        if (
+            type(index) is not int
+            or not 0 <= index < len(blobs)
+            or type(dtype_text) is not str
+            or not DTYPE.match(dtype_text)
+        ):
             raise ProtocolError("malformed array")
         if index in used:
             raise ProtocolError("one array's bytes referenced twice")
@@ -242,7 +273,11 @@ def _decode(value, blobs: list, used: set, depth: int):
                 raise ProtocolError("malformed scalar")
             return np.frombuffer(blob, dtype=dtype)[0].astype(dtype.newbyteorder("="))
         shape = value.get("shape")
-        if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
+        if (
+            type(shape) is not list
+            or len(shape) > 32
+            or not all(type(n) is int and n >= 0 for n in shape)
+        ):
             raise ProtocolError("malformed shape")
         if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(blob):
             raise ProtocolError("array size does not match its shape")
@@ -271,7 +306,11 @@ def describe_exit(returncode) -> str:
     if returncode is None:
         return "it was stopped"
     if returncode < 0:
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        name = (
+            signal.Signals(-returncode).name
+            if -returncode in signal.Signals._value2member_map_
+            else str(-returncode)
+        )
         reasons = {
             "SIGXCPU": "it used up its CPU time",
             "SIGKILL": "it was killed",
@@ -290,7 +329,9 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.seq = 0
-        self.grader_messages: set[str] = set()  # what the grader's own functions said to the learner's
+        self.grader_messages: set[str] = (
+            set()
+        )  # what the grader's own functions said to the learner's
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_only = _read_only_paths()
         scratch = _scratch_directory(read_only)
@@ -306,8 +347,14 @@ class Sandbox:
                 "file_bytes": int(limits.file_bytes),
             },
         }
-        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": scratch, "OPENBLAS_NUM_THREADS": "1",
-                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TMPDIR": scratch,
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+        }
         debug = os.environ.get(environment_names.SANDBOX_DEBUG)
         try:
             self.process = subprocess.Popen(
@@ -332,7 +379,9 @@ class Sandbox:
             raise SandboxUnavailable(f"the sandbox process did not start: {died}") from None
         if hello.get("op") == "failed":
             self.kill()
-            raise SandboxUnavailable(f"cannot build the sandbox at step {hello.get('stage')}: {hello.get('message')}")
+            raise SandboxUnavailable(
+                f"cannot build the sandbox at step {hello.get('stage')}: {hello.get('message')}"
+            )
         if hello.get("op") != "hello":
             self.kill()
             raise SandboxUnavailable("the sandbox process did not start properly")
@@ -373,7 +422,9 @@ class Sandbox:
                 (size,) = struct.unpack(">Q", _read(self.channel, 8, deadline))
                 total += size
                 if total > self.limits.max_answer_bytes:
-                    raise ProtocolError(f"answer larger than {self.limits.max_answer_bytes >> 20} MiB")
+                    raise ProtocolError(
+                        f"answer larger than {self.limits.max_answer_bytes >> 20} MiB"
+                    )
                 blobs.append(_read(self.channel, size, deadline))
         except TimeoutError:
             raise self._died(late) from None
@@ -424,7 +475,9 @@ class Sandbox:
             if type(entry) is not dict or entry.get("kind") not in ("callable", "missing", "value"):
                 raise self._died("it sent a malformed answer")
             try:
-                value = decode(entry.get("value"), blobs, used) if entry["kind"] == "value" else None
+                value = (
+                    decode(entry.get("value"), blobs, used) if entry["kind"] == "value" else None
+                )
             except ProtocolError as error:
                 raise self._died(f"it sent a malformed answer ({error})") from None
             found[name] = (entry["kind"], value)
@@ -435,7 +488,11 @@ class Sandbox:
         seq = self._send({"op": "reads", "name": name})
         header, _ = self._receive(*self._deadline(budget_end), seq)
         names = header.get("names")
-        if header.get("op") != "reads" or type(names) is not list or not all(type(n) is str for n in names):
+        if (
+            header.get("op") != "reads"
+            or type(names) is not list
+            or not all(type(n) is str for n in names)
+        ):
             raise self._died("it sent an answer out of turn")
         return names
 
@@ -445,8 +502,12 @@ class Sandbox:
         on arrays of the shapes this call passed in only. One deadline covers the whole call, the
         callbacks included."""
         blobs, callbacks = [], []
-        header = {"op": "call", "name": name, "args": encode(tuple(args), blobs, callbacks),
-                  "kwargs": encode(dict(kwargs), blobs, callbacks)}
+        header = {
+            "op": "call",
+            "name": name,
+            "args": encode(tuple(args), blobs, callbacks),
+            "kwargs": encode(dict(kwargs), blobs, callbacks),
+        }
         shapes = set()
         _shapes((args, kwargs), shapes)
         deadline, late = self._deadline(budget_end)
@@ -473,10 +534,17 @@ class Sandbox:
             raise self._died("it sent a malformed request")
         try:
             used = set()
-            args, kwargs = decode(request.get("args"), blobs, used), decode(request.get("kwargs"), blobs, used)
+            args, kwargs = (
+                decode(request.get("args"), blobs, used),
+                decode(request.get("kwargs"), blobs, used),
+            )
         except ProtocolError as error:
             raise self._died(f"it sent a malformed request ({error})") from None
-        if type(args) is not tuple or type(kwargs) is not dict or not all(type(key) is str for key in kwargs):
+        if (
+            type(args) is not tuple
+            or type(kwargs) is not dict
+            or not all(type(key) is str for key in kwargs)
+        ):
             raise self._died("it sent a malformed request")
         out = []
         # The grader's function costs what its inputs' sizes cost: only the shapes it handed out.
@@ -531,9 +599,11 @@ def probe(limits: Limits = Limits()) -> dict:
             "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
             # One task per sandbox, for root too (the kernel exempts uid 0 from RLIMIT_NPROC).
             "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, args=(1,)).start()\n"
-                       "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
+            "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
         }
-        for (name, _), (index, error) in zip(checks.items(), sandbox.run_cells(list(checks.values()))):
+        for (name, _), (index, error) in zip(
+            checks.items(), sandbox.run_cells(list(checks.values()))
+        ):
             if error is not None:
                 raise SandboxUnavailable(f"the sandbox does not hold ({name}): {error}")
         return dict(sandbox.info)

@@ -28,17 +28,24 @@ from autograder.course import nbgrader_runs
 from autograder.grade.results import NotebookResult
 from autograder.tools.demo import demo_class
 
-
 DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assignment", default="04-scaling-softmax-masks")
-    parser.add_argument("--copies", type=int, default=2, help="repeat the class this many times (default 2)")
+    parser.add_argument(
+        "--copies", type=int, default=2, help="repeat the class this many times (default 2)"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--similarity-students", type=int, default=1000,
-                        help="students in the similarity section (default 1000)")
-    parser.add_argument("--only-similarity", action="store_true", help="run the similarity section alone")
+    parser.add_argument(
+        "--similarity-students",
+        type=int,
+        default=1000,
+        help="students in the similarity section (default 1000)",
+    )
+    parser.add_argument(
+        "--only-similarity", action="store_true", help="run the similarity section alone"
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -46,8 +53,10 @@ def run(arguments: argparse.Namespace) -> int:
         return similarity_benchmark(arguments.similarity_students)
     os.environ.setdefault(environment.GRADING_SECRET, "benchmark-secret")
     assignment = arguments.assignment
-    students = {student: notebooks[assignment]
-                for student, notebooks in demo_class([assignment], arguments.copies, broken=False).items()}
+    students = {
+        student: notebooks[assignment]
+        for student, notebooks in demo_class([assignment], arguments.copies, broken=False).items()
+    }
     count = len(students)
     with tempfile.TemporaryDirectory(prefix="grading-benchmark-") as folder:
         root = nbgrader_runs.scratch_course(Path(folder) / "course", [assignment])
@@ -56,30 +65,54 @@ def run(arguments: argparse.Namespace) -> int:
         started = time.perf_counter()
         nbgrader_scores = nbgrader_runs.autograde(root, assignment, students)
         nbgrader_seconds = time.perf_counter() - started
-        print(f"nbgrader autograde (sequential): {nbgrader_seconds:.1f} s, {nbgrader_seconds / count:.2f} s per notebook")
+        print(
+            f"nbgrader autograde (sequential): {nbgrader_seconds:.1f} s, {nbgrader_seconds / count:.2f} s per notebook"
+        )
 
         out = Path(folder) / "out"
         started = time.perf_counter()
         run = subprocess.run(
-            [sys.executable, "-m", "autograder", "grade", str(root / "submitted"), "--out", str(out),
-             "--workers", str(arguments.workers), "--no-progress"],
-            cwd=REPO_ROOT, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                str(root / "submitted"),
+                "--out",
+                str(out),
+                "--workers",
+                str(arguments.workers),
+                "--no-progress",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
         )
         ours_seconds = time.perf_counter() - started
         if run.returncode != 0:
             print(run.stderr, file=sys.stderr)
             return 1
-        print(f"python -m autograder grade ({arguments.workers} workers): {ours_seconds:.1f} s, "
-              f"{ours_seconds / count:.2f} s per notebook")
-        print(f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster (whole commands, start-up included)")
+        print(
+            f"python -m autograder grade ({arguments.workers} workers): {ours_seconds:.1f} s, "
+            f"{ours_seconds / count:.2f} s per notebook"
+        )
+        print(
+            f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster (whole commands, start-up included)"
+        )
 
         results = map(NotebookResult.from_dict, json.loads((out / "results.json").read_text()))
-        ours = {result.student: {test.grade_id: test.score for test in result.tests}
-                for result in results}
-        differing = sorted(student for student in students if ours.get(student) != nbgrader_scores.get(student))
+        ours = {
+            result.student: {test.grade_id: test.score for test in result.tests}
+            for result in results
+        }
+        differing = sorted(
+            student for student in students if ours.get(student) != nbgrader_scores.get(student)
+        )
         if differing:
             for student in differing:
-                print(f"  scores differ for {student}: nbgrader {nbgrader_scores.get(student)}, ours {ours.get(student)}")
+                print(
+                    f"  scores differ for {student}: nbgrader {nbgrader_scores.get(student)}, ours {ours.get(student)}"
+                )
         else:
             print(f"scores: identical for all {count} notebooks, test cell by test cell")
     similarity_benchmark(arguments.similarity_students)
@@ -88,30 +121,48 @@ def run(arguments: argparse.Namespace) -> int:
 
 def similarity_benchmark(students: int, copies: int = 5) -> int:
     """Time the similarity report on `students` notebooks of exercise 05 with `copies` planted copies."""
-    from autograder.tools import honest_answers
     from autograder.report import similarity
     from autograder.report.command import write_similarity
+    from autograder.tools import honest_answers
 
-    print(f"\n-- similarity report: {students} notebooks of {honest_answers.ASSIGNMENT}, {os.cpu_count()} cores")
-    notebooks = {f"student-{number:04d}": honest_answers.honest_notebook(number) for number in range(students - copies)}
+    print(
+        f"\n-- similarity report: {students} notebooks of {honest_answers.ASSIGNMENT}, {os.cpu_count()} cores"
+    )
+    notebooks = {
+        f"student-{number:04d}": honest_answers.honest_notebook(number)
+        for number in range(students - copies)
+    }
     for number in range(copies):
         original = f"student-{number * 97:04d}"
-        notebooks[f"copy-of-{original}"] = honest_answers.disguised_copy(notebooks[original], number)
+        notebooks[f"copy-of-{original}"] = honest_answers.disguised_copy(
+            notebooks[original], number
+        )
     with tempfile.TemporaryDirectory(prefix="similarity-benchmark-") as folder:
         honest_answers.write_notebooks(notebooks, Path(folder) / "submitted")
         started = time.perf_counter()
-        summary = write_similarity(Path(folder), Path(folder) / "submitted", [honest_answers.ASSIGNMENT])
+        summary = write_similarity(
+            Path(folder), Path(folder) / "submitted", [honest_answers.ASSIGNMENT]
+        )
         seconds = time.perf_counter() - started
-        report = similarity.compare_class(Path(folder) / "submitted", [honest_answers.ASSIGNMENT])[0]
-    ranks = [rank for rank, pair in enumerate(report.pairs, start=1)
-             if pair.student_a.startswith("copy-of-") and pair.student_b == pair.student_a.removeprefix("copy-of-")]
-    print(f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, the "
-          f"inverted index, ranking, HTML); {len(report.pairs)} pairs share a fingerprint "
-          f"out of {students * (students - 1) // 2} possible")
+        report = similarity.compare_class(Path(folder) / "submitted", [honest_answers.ASSIGNMENT])[
+            0
+        ]
+    ranks = [
+        rank
+        for rank, pair in enumerate(report.pairs, start=1)
+        if pair.student_a.startswith("copy-of-")
+        and pair.student_b == pair.student_a.removeprefix("copy-of-")
+    ]
+    print(
+        f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, the "
+        f"inverted index, ranking, HTML); {len(report.pairs)} pairs share a fingerprint "
+        f"out of {students * (students - 1) // 2} possible"
+    )
     originals = [report.submissions[f"student-{n * 97:04d}"].fingerprints for n in range(copies)]
     common = [f"{len(prints & report.excluded) / max(len(prints), 1):.0%}" for prints in originals]
-    print(f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each original's "
-          f"fingerprints that more than {similarity.COMMON} students hold, left out as common: {common}")
+    print(
+        f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each original's "
+        f"fingerprints that more than {similarity.COMMON} students hold, left out as common: {common}"
+    )
     print(summary)
     return 0
-

@@ -15,15 +15,19 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.course import notebook_format
 from autograder.checks.assignments import load_assignment
+from autograder.course import notebook_format
 
 
 def strip_solution_markers(notebook):
     """What a learner's correct notebook looks like: the answers without nbgrader's markers."""
     for cell in notebook.cells:
         if notebook_format.nbgrader_metadata(cell).get("solution"):
-            lines = [line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            lines = [
+                line
+                for line in cell.source.splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+            ]
             cell.source = "\n".join(lines)
     return notebook
 
@@ -46,11 +50,14 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
         for copy in range(copies):
             suffix = "" if copies == 1 else f"-{copy + 1:02d}"
             students.setdefault(f"full-marks{suffix}", {})[assignment] = strip_solution_markers(
-                nbformat.from_dict(nbformat.reads(nbformat.writes(solution), as_version=4)))
+                nbformat.from_dict(nbformat.reads(nbformat.writes(solution), as_version=4))
+            )
             students.setdefault(f"untouched{suffix}", {})[assignment] = release
             for number in range(1, most + 1):
                 student = f"mistakes-{number:02d}{suffix}"
-                wrong = notebook_format.apply_mistake(solution, mistakes[mistake_index(student, assignment)])
+                wrong = notebook_format.apply_mistake(
+                    solution, mistakes[mistake_index(student, assignment)]
+                )
                 students.setdefault(student, {})[assignment] = strip_solution_markers(wrong)
         if broken:
             students.setdefault("not-json", {})[assignment] = b'{"cells": [ this is not JSON'
@@ -74,8 +81,12 @@ DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="where to write the submissions")
-    parser.add_argument("--assignment", action="append", help="assignment id (default: all; repeatable)")
-    parser.add_argument("--copies", type=int, default=1, help="honest students per kind (default 1)")
+    parser.add_argument(
+        "--assignment", action="append", help="assignment id (default: all; repeatable)"
+    )
+    parser.add_argument(
+        "--copies", type=int, default=1, help="honest students per kind (default 1)"
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:

@@ -23,18 +23,116 @@ ASSIGNMENT = "05-multi-head-attention"
 STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
 
 NAMINGS = [
-    dict(N="N", L="L", S="S", E="E", h="h", d="d_k", Q="Q", K="K", V="V", Wq="W_q", Wk="W_k", Wv="W_v",
-         bq="b_q", bk="b_k", bv="b_v", scores="scores", weights="weights", heads="heads", concat="concat", out="output"),
-    dict(N="batch", L="tgt_len", S="src_len", E="embed_dim", h="heads", d="head_dim", Q="q", K="k", V="v",
-         Wq="wq", Wk="wk", Wv="wv", bq="bias_q", bk="bias_k", bv="bias_v", scores="logits", weights="attn",
-         heads="per_head", concat="merged", out="result"),
-    dict(N="n", L="l", S="s", E="e", h="nh", d="dk", Q="queries", K="keys", V="values", Wq="wQ", Wk="wK", Wv="wV",
-         bq="bQ", bk="bK", bv="bV", scores="att", weights="probs", heads="ctx", concat="joined", out="y"),
-    dict(N="B", L="T", S="T_src", E="D", h="H", d="Dh", Q="Qh", K="Kh", V="Vh", Wq="Wq", Wk="Wk", Wv="Wv",
-         bq="bq", bk="bk", bv="bv", scores="energy", weights="alpha", heads="mixed", concat="cat", out="o"),
-    dict(N="num_seq", L="len_q", S="len_k", E="width", h="n_heads", d="d_head", Q="query_h", K="key_h",
-         V="value_h", Wq="w_query", Wk="w_key", Wv="w_value", bq="b_query", bk="b_key", bv="b_value",
-         scores="sim", weights="w", heads="z", concat="z_cat", out="out"),
+    dict(
+        N="N",
+        L="L",
+        S="S",
+        E="E",
+        h="h",
+        d="d_k",
+        Q="Q",
+        K="K",
+        V="V",
+        Wq="W_q",
+        Wk="W_k",
+        Wv="W_v",
+        bq="b_q",
+        bk="b_k",
+        bv="b_v",
+        scores="scores",
+        weights="weights",
+        heads="heads",
+        concat="concat",
+        out="output",
+    ),
+    dict(
+        N="batch",
+        L="tgt_len",
+        S="src_len",
+        E="embed_dim",
+        h="heads",
+        d="head_dim",
+        Q="q",
+        K="k",
+        V="v",
+        Wq="wq",
+        Wk="wk",
+        Wv="wv",
+        bq="bias_q",
+        bk="bias_k",
+        bv="bias_v",
+        scores="logits",
+        weights="attn",
+        heads="per_head",
+        concat="merged",
+        out="result",
+    ),
+    dict(
+        N="n",
+        L="l",
+        S="s",
+        E="e",
+        h="nh",
+        d="dk",
+        Q="queries",
+        K="keys",
+        V="values",
+        Wq="wQ",
+        Wk="wK",
+        Wv="wV",
+        bq="bQ",
+        bk="bK",
+        bv="bV",
+        scores="att",
+        weights="probs",
+        heads="ctx",
+        concat="joined",
+        out="y",
+    ),
+    dict(
+        N="B",
+        L="T",
+        S="T_src",
+        E="D",
+        h="H",
+        d="Dh",
+        Q="Qh",
+        K="Kh",
+        V="Vh",
+        Wq="Wq",
+        Wk="Wk",
+        Wv="Wv",
+        bq="bq",
+        bk="bk",
+        bv="bv",
+        scores="energy",
+        weights="alpha",
+        heads="mixed",
+        concat="cat",
+        out="o",
+    ),
+    dict(
+        N="num_seq",
+        L="len_q",
+        S="len_k",
+        E="width",
+        h="n_heads",
+        d="d_head",
+        Q="query_h",
+        K="key_h",
+        V="value_h",
+        Wq="w_query",
+        Wk="w_key",
+        Wv="w_value",
+        bq="b_query",
+        bk="b_key",
+        bv="b_value",
+        scores="sim",
+        weights="w",
+        heads="z",
+        concat="z_cat",
+        out="out",
+    ),
 ]
 HELPER_NAMES = {
     "pack": ["one", "pack_one", "side_by_side", "to_rows", "_pack"],
@@ -154,10 +252,16 @@ else:
 MHA_PROJECT = [
     ("", "{X} = split_heads({x} @ {W}.T + {b}, {h})"),
     ("", "{X} = (np.matmul({x}, {W}.T) + {b}).reshape({N}, {len}, {h}, {d}).transpose(0, 2, 1, 3)"),
-    ("""def {proj}(x, W, b, length):
+    (
+        """def {proj}(x, W, b, length):
     y = x @ W.T + b
-    return y.reshape({N}, length, {h}, {d}).swapaxes(1, 2)""", "{X} = {proj}({x}, {W}, {b}, {len})"),
-    ("", "{X} = np.einsum('nle,fe->nlf', {x}, {W}) + {b}\n{X} = {X}.reshape({N}, {len}, {h}, {d}).transpose(0, 2, 1, 3)"),
+    return y.reshape({N}, length, {h}, {d}).swapaxes(1, 2)""",
+        "{X} = {proj}({x}, {W}, {b}, {len})",
+    ),
+    (
+        "",
+        "{X} = np.einsum('nle,fe->nlf', {x}, {W}) + {b}\n{X} = {X}.reshape({N}, {len}, {h}, {d}).transpose(0, 2, 1, 3)",
+    ),
 ]
 MHA_SCORES = [
     "{scores} = {Q} @ {K}.transpose(0, 1, 3, 2) / np.sqrt({d})",
@@ -259,25 +363,50 @@ for i in range({h}):
 if out_proj_bias is not None:
     {out} = {out} + out_proj_bias"""
 
-TRANSPOSE_STYLES = ["{}.T", "{}.transpose()", "np.transpose({})", "{}.swapaxes(0, 1)"]  # of a matrix
+TRANSPOSE_STYLES = [
+    "{}.T",
+    "{}.transpose()",
+    "np.transpose({})",
+    "{}.swapaxes(0, 1)",
+]  # of a matrix
 SQRT_STYLES = ["np.sqrt({})", "{} ** 0.5", "np.sqrt(float({}))", "np.power({}, 0.5)"]
 HABITS = [  # (pattern, the ways a student may write it), one way per student
     (r"-np\.inf", [r"-np.inf", r"float('-inf')", r"-float('inf')"]),
     (r"\baxis=(-?\d)\b(?!,)", [r"axis=\1", r"\1"]),  # axis given by name or by position
-    (r"transpose\(0, 2, 1, 3\)", [r"transpose(0, 2, 1, 3)", r"transpose((0, 2, 1, 3))", r"transpose([0, 2, 1, 3])"]),
+    (
+        r"transpose\(0, 2, 1, 3\)",
+        [r"transpose(0, 2, 1, 3)", r"transpose((0, 2, 1, 3))", r"transpose([0, 2, 1, 3])"],
+    ),
     (r"^(\s*)(\w+) = \2 ([-+/]) ", [r"\1\2 = \2 \3 ", r"\1\2 \3= "]),  # a = a + b, or a += b
-    (r"np\.split\(in_proj_(weight|bias), 3\)", [r"np.split(in_proj_\1, 3)", r"np.split(in_proj_\1, 3, axis=0)"]),
+    (
+        r"np\.split\(in_proj_(weight|bias), 3\)",
+        [r"np.split(in_proj_\1, 3)", r"np.split(in_proj_\1, 3, axis=0)"],
+    ),
     (r"^(\s*)return (.*,.*)$", [r"\1return \2", r"\1return (\2)"]),
 ]
 # Checks a student may add of their own accord (each holds for every valid input), by place.
 HABITUAL_CHECKS = {
-    "split-heads": ["assert x.ndim == 3", "assert x.ndim == 3, 'expected (N, L, E)'", "x = np.asarray(x)"],
-    "merge-heads": ["assert x.ndim == 4", "x = np.asarray(x)", "assert len(x.shape) == 4, 'expected (N, h, L, d_k)'"],
+    "split-heads": [
+        "assert x.ndim == 3",
+        "assert x.ndim == 3, 'expected (N, L, E)'",
+        "x = np.asarray(x)",
+    ],
+    "merge-heads": [
+        "assert x.ndim == 4",
+        "x = np.asarray(x)",
+        "assert len(x.shape) == 4, 'expected (N, h, L, d_k)'",
+    ],
     "pack-in-proj": ["assert W_Q.shape == W_K.shape == W_V.shape", "assert W_Q.ndim == 3"],
-    "sizes": ["assert {E} % {h} == 0, 'num_heads must divide E'",
-              "if {E} % {h} != 0:\n    raise ValueError('E is not a multiple of num_heads')",
-              "assert key.shape[:2] == value.shape[:2]"],
-    "project": ["assert {Q}.shape == ({N}, {h}, {L}, {d})", "assert {K}.shape[2] == {S}", "assert {V}.ndim == 4"],
+    "sizes": [
+        "assert {E} % {h} == 0, 'num_heads must divide E'",
+        "if {E} % {h} != 0:\n    raise ValueError('E is not a multiple of num_heads')",
+        "assert key.shape[:2] == value.shape[:2]",
+    ],
+    "project": [
+        "assert {Q}.shape == ({N}, {h}, {L}, {d})",
+        "assert {K}.shape[2] == {S}",
+        "assert {V}.ndim == 4",
+    ],
     "scores": ["assert {scores}.shape == ({N}, {h}, {L}, {S})", "assert {scores}.ndim == 4"],
     "output": ["assert {out}.shape == ({N}, {L}, {E})", "assert {out}.shape[-1] == {E}"],
 }
@@ -292,10 +421,28 @@ def _checks(rng: random.Random, place: str) -> str:
 
 
 COMMENTS = {  # a student's comment style: what, if anything, they write above each step
-    "steps": ["# 1. sizes", "# 2. weights", "# 3. biases", "# 4. project and split", "# 5. scores",
-              "# 6. masks", "# 7. softmax", "# 8. merge and project", "# 9. return"],
-    "shapes": ["# shapes", "# (E, E) blocks", "# (E,) each", "# (N, h, L, d_k)", "# (N, h, L, S)",
-               "# True -> -inf", "# over keys", "# (N, L, E)", "# weights optional"],
+    "steps": [
+        "# 1. sizes",
+        "# 2. weights",
+        "# 3. biases",
+        "# 4. project and split",
+        "# 5. scores",
+        "# 6. masks",
+        "# 7. softmax",
+        "# 8. merge and project",
+        "# 9. return",
+    ],
+    "shapes": [
+        "# shapes",
+        "# (E, E) blocks",
+        "# (E,) each",
+        "# (N, h, L, d_k)",
+        "# (N, h, L, S)",
+        "# True -> -inf",
+        "# over keys",
+        "# (N, L, E)",
+        "# weights optional",
+    ],
     "none": [""] * 9,
 }
 
@@ -306,9 +453,16 @@ def _body(code: str, names: dict, blank: bool) -> str:
 
 
 def _mha(rng: random.Random, names: dict, comments: list[str]) -> str:
-    roles = [("Q", "query", "Wq", "bq", "L"), ("K", "key", "Wk", "bk", "S"), ("V", "value", "Wv", "bv", "S")]
-    steps = [(rng.choice(MHA_SIZES) + "\n" + _checks(rng, "sizes")).rstrip("\n"), rng.choice(MHA_WEIGHTS),
-             rng.choice(MHA_BIASES)]
+    roles = [
+        ("Q", "query", "Wq", "bq", "L"),
+        ("K", "key", "Wk", "bk", "S"),
+        ("V", "value", "Wv", "bv", "S"),
+    ]
+    steps = [
+        (rng.choice(MHA_SIZES) + "\n" + _checks(rng, "sizes")).rstrip("\n"),
+        rng.choice(MHA_WEIGHTS),
+        rng.choice(MHA_BIASES),
+    ]
     if rng.random() < 0.5:
         steps[1], steps[2] = steps[2], steps[1]
     if rng.random() < 0.2:
@@ -316,12 +470,28 @@ def _mha(rng: random.Random, names: dict, comments: list[str]) -> str:
     else:
         helper, line = rng.choice(MHA_PROJECT)
         rng.shuffle(roles)
-        lines = [line.format_map({**names, "X": "{" + X + "}", "x": x, "W": "{" + W + "}", "b": "{" + b + "}",
-                                  "len": "{" + length + "}"}) for X, x, W, b, length in roles]
-        steps += [(helper + "\n" if helper else "") + "\n".join(lines + [_checks(rng, "project")]).rstrip("\n"),
-                  (rng.choice(MHA_SCORES) + "\n" + _checks(rng, "scores")).rstrip("\n"), rng.choice(MHA_MASKS),
-                  rng.choice(MHA_ATTEND), (rng.choice(MHA_OUTPUT) + "\n" + _checks(rng, "output")).rstrip("\n"),
-                  rng.choice(MHA_RETURN)]
+        lines = [
+            line.format_map(
+                {
+                    **names,
+                    "X": "{" + X + "}",
+                    "x": x,
+                    "W": "{" + W + "}",
+                    "b": "{" + b + "}",
+                    "len": "{" + length + "}",
+                }
+            )
+            for X, x, W, b, length in roles
+        ]
+        steps += [
+            (helper + "\n" if helper else "")
+            + "\n".join(lines + [_checks(rng, "project")]).rstrip("\n"),
+            (rng.choice(MHA_SCORES) + "\n" + _checks(rng, "scores")).rstrip("\n"),
+            rng.choice(MHA_MASKS),
+            rng.choice(MHA_ATTEND),
+            (rng.choice(MHA_OUTPUT) + "\n" + _checks(rng, "output")).rstrip("\n"),
+            rng.choice(MHA_RETURN),
+        ]
     parts = []
     for comment, step in zip(comments, steps):
         if step:
@@ -351,7 +521,11 @@ def answers(seed: int) -> dict[str, str]:
         return textwrap.indent(code, "    ")
 
     return {
-        "split-heads": styled(_with_checks(rng, "split-heads", rng.choice(SPLIT_GUARDS) + "\n" + rng.choice(SPLIT_HEADS))),
+        "split-heads": styled(
+            _with_checks(
+                rng, "split-heads", rng.choice(SPLIT_GUARDS) + "\n" + rng.choice(SPLIT_HEADS)
+            )
+        ),
         "merge-heads": styled(_with_checks(rng, "merge-heads", rng.choice(MERGE_HEADS))),
         "pack-in-proj": styled(_with_checks(rng, "pack-in-proj", rng.choice(PACK_IN_PROJ))),
         "multi-head-attention": styled(_mha(rng, names, comments)),
@@ -363,8 +537,11 @@ def release() -> dict:
 
 
 def _solution_cells(notebook: dict):
-    return {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in notebook["cells"]
-            if nbgrader_metadata(cell).get("solution")}
+    return {
+        cell["metadata"]["nbgrader"]["grade_id"]: cell
+        for cell in notebook["cells"]
+        if nbgrader_metadata(cell).get("solution")
+    }
 
 
 def _source(cell) -> str:
@@ -397,14 +574,67 @@ def template_notebook(trivial_lines: tuple[str, ...] = ()) -> dict:
 # ------------------------------------------------------------------------------------------------
 # A disguised copy: renamed, re-commented and reordered, done to the text as a copier would
 
-PROTECTED = {"split_heads", "merge_heads", "pack_in_proj", "multi_head_attention", "softmax", "np",
-             "query", "key", "value", "num_heads", "in_proj_weight", "in_proj_bias", "out_proj_weight",
-             "out_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight", "key_padding_mask",
-             "attn_mask", "need_weights", "average_attn_weights", "W_Q", "W_K", "W_V"} | set(dir(builtins))
-NEW_NAMES = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "theta", "kappa", "zeta", "lam", "mu",
-             "nu", "xi", "rho", "tau", "phi", "chi", "psi", "eta", "iota", "ups", "epsi", "omi", "pi_"]
-NEW_COMMENTS = ["# as in the chapter", "# careful with the shapes here", "# heads first", "# see part 1",
-                "# PyTorch layout", "# keep it general", "# works for any h"]
+PROTECTED = {
+    "split_heads",
+    "merge_heads",
+    "pack_in_proj",
+    "multi_head_attention",
+    "softmax",
+    "np",
+    "query",
+    "key",
+    "value",
+    "num_heads",
+    "in_proj_weight",
+    "in_proj_bias",
+    "out_proj_weight",
+    "out_proj_bias",
+    "q_proj_weight",
+    "k_proj_weight",
+    "v_proj_weight",
+    "key_padding_mask",
+    "attn_mask",
+    "need_weights",
+    "average_attn_weights",
+    "W_Q",
+    "W_K",
+    "W_V",
+} | set(dir(builtins))
+NEW_NAMES = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "omega",
+    "sigma",
+    "theta",
+    "kappa",
+    "zeta",
+    "lam",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "tau",
+    "phi",
+    "chi",
+    "psi",
+    "eta",
+    "iota",
+    "ups",
+    "epsi",
+    "omi",
+    "pi_",
+]
+NEW_COMMENTS = [
+    "# as in the chapter",
+    "# careful with the shapes here",
+    "# heads first",
+    "# see part 1",
+    "# PyTorch layout",
+    "# keep it general",
+    "# works for any h",
+]
 
 
 class _Renamer(ast.NodeTransformer):
@@ -438,8 +668,11 @@ def _plain_assignment(statement) -> bool:
     """`a = ...` or `a, b = ...`: it changes no object, only binds names."""
     if not isinstance(statement, ast.Assign):
         return False
-    targets = [element for target in statement.targets
-               for element in (target.elts if isinstance(target, ast.Tuple) else [target])]
+    targets = [
+        element
+        for target in statement.targets
+        for element in (target.elts if isinstance(target, ast.Tuple) else [target])
+    ]
     return all(isinstance(target, ast.Name) for target in targets)
 
 
@@ -447,8 +680,12 @@ def _reorder(body: list, rng: random.Random) -> None:
     """Swap adjacent assignments that do not depend on each other; helpers move to the top."""
     helpers = [statement for statement in body if isinstance(statement, ast.FunctionDef)]
     rest = [statement for statement in body if not isinstance(statement, ast.FunctionDef)]
-    docstring = rest[:1] if rest and isinstance(rest[0], ast.Expr) and isinstance(rest[0].value, ast.Constant) else []
-    body[:] = docstring + helpers[::-1] + rest[len(docstring):]
+    docstring = (
+        rest[:1]
+        if rest and isinstance(rest[0], ast.Expr) and isinstance(rest[0].value, ast.Constant)
+        else []
+    )
+    body[:] = docstring + helpers[::-1] + rest[len(docstring) :]
     for i in range(len(body) - 1):
         first, second = body[i], body[i + 1]
         if not all(_plain_assignment(s) for s in (first, second)):
@@ -476,16 +713,22 @@ def disguise(source: str, rng: random.Random) -> str:
             local.add(node.name)
     pool = list(NEW_NAMES)
     rng.shuffle(pool)
-    mapping = {name: pool[i % len(pool)] + ("" if i < len(pool) else str(i // len(pool)))
-               for i, name in enumerate(sorted(local - PROTECTED))}
+    mapping = {
+        name: pool[i % len(pool)] + ("" if i < len(pool) else str(i // len(pool)))
+        for i, name in enumerate(sorted(local - PROTECTED))
+    }
     tree = _Renamer(mapping).visit(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
             _reorder(node.body, rng)
     lines = []
     for line in ast.unparse(tree).splitlines():
-        if line.startswith("    ") and not line.strip().startswith(('"""', "'")) and rng.random() < 0.25:
-            lines.append(line[:len(line) - len(line.lstrip())] + rng.choice(NEW_COMMENTS))
+        if (
+            line.startswith("    ")
+            and not line.strip().startswith(('"""', "'"))
+            and rng.random() < 0.25
+        ):
+            lines.append(line[: len(line) - len(line.lstrip())] + rng.choice(NEW_COMMENTS))
         lines.append(line)
     return "\n".join(lines)
 
@@ -501,7 +744,9 @@ def disguised_copy(notebook: dict, seed: int) -> dict:
 
 def constructed_class(honest: int = 30, seed: int = 0) -> dict[str, dict]:
     """student -> notebook: `honest` independent answers, a copy of the first, three template-only."""
-    students = {f"honest-{number:03d}": honest_notebook(seed * 100_000 + number) for number in range(honest)}
+    students = {
+        f"honest-{number:03d}": honest_notebook(seed * 100_000 + number) for number in range(honest)
+    }
     students["copier"] = disguised_copy(students["honest-000"], seed + 1)
     students["template-a"] = template_notebook()
     students["template-b"] = template_notebook()

@@ -51,16 +51,18 @@ def check_local_mathjax(app, config):
         raise ConfigError(f"mathjax_path must name a file in _static (offline book), not {path!r}")
     static_dirs = [Path(app.confdir, folder) for folder in config.html_static_path]
     if not any((folder / path).is_file() for folder in static_dirs):
-        raise ConfigError(f"mathjax_path {path!r} is not in any of html_static_path {config.html_static_path}")
+        raise ConfigError(
+            f"mathjax_path {path!r} is not in any of html_static_path {config.html_static_path}"
+        )
 
 
-SEARCH_SUMMARY_ONLY_WHEN_SERVED = (
-    'if (window.location.protocol === "file:") { DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false; }'
-)
+SEARCH_SUMMARY_ONLY_WHEN_SERVED = 'if (window.location.protocol === "file:") { DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false; }'
 
 
 def setup(app):
-    app.add_js_file(None, body=SEARCH_SUMMARY_ONLY_WHEN_SERVED, priority=250)  # after documentation_options.js
+    app.add_js_file(
+        None, body=SEARCH_SUMMARY_ONLY_WHEN_SERVED, priority=250
+    )  # after documentation_options.js
     app.connect("config-inited", check_local_mathjax)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -13,12 +13,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import hostile_class
 import nbformat
 import numpy as np
 import pytest
 from distributed import WorkerPlugin
 
-import hostile_class
 from autograder import REPO_ROOT, course
 from autograder.course import notebook_format
 from autograder.grade import cluster
@@ -39,7 +39,13 @@ def grading_secret(monkeypatch):
     monkeypatch.setenv("MHA_GRADING_SECRET", "budgets-and-memory")
 
 
-def graded(assignment: str, notebook, student: str = "mallory", timeout: float = TIMEOUT, budget: float = BUDGET):
+def graded(
+    assignment: str,
+    notebook,
+    student: str = "mallory",
+    timeout: float = TIMEOUT,
+    budget: float = BUDGET,
+):
     """(result, wall-clock seconds) of grading `notebook` as the grading command would."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / course.notebook_name(assignment)
@@ -51,7 +57,9 @@ def graded(assignment: str, notebook, student: str = "mallory", timeout: float =
 
 
 def solution(assignment: str):
-    return hostile_class.strip_solution_markers(course.read_notebook(course.solution_notebook(assignment)))
+    return hostile_class.strip_solution_markers(
+        course.read_notebook(course.solution_notebook(assignment))
+    )
 
 
 def with_extra_cells(notebook, sources: list[str]):
@@ -62,7 +70,11 @@ def with_extra_cells(notebook, sources: list[str]):
 
 def with_answer(assignment: str, grade_id: str, source: str):
     notebook = solution(assignment)
-    cells = [cell for cell in notebook.cells if notebook_format.nbgrader_metadata(cell).get("grade_id") == grade_id]
+    cells = [
+        cell
+        for cell in notebook.cells
+        if notebook_format.nbgrader_metadata(cell).get("grade_id") == grade_id
+    ]
     assert len(cells) == 1, grade_id
     cells[0].source = source
     return notebook
@@ -71,9 +83,12 @@ def with_answer(assignment: str, grade_id: str, source: str):
 # ------------------------------------------------------------------------------------------------
 # Finding 2: one wall-clock deadline per notebook
 
+
 def test_sixty_sleeping_cells_stop_at_the_budget():
     """Do 60 cells of time.sleep(0.9) (each under the 1 s timeout) stop at the 20 s budget?"""
-    notebook = with_extra_cells(solution(hostile_class.ASSIGNMENT), ["import time\ntime.sleep(0.9)"] * 60)
+    notebook = with_extra_cells(
+        solution(hostile_class.ASSIGNMENT), ["import time\ntime.sleep(0.9)"] * 60
+    )
     result, seconds = graded(hostile_class.ASSIGNMENT, notebook)
     assert seconds < BUDGET + SLACK, seconds
     assert result.score < result.max_score
@@ -85,8 +100,14 @@ def test_a_callback_does_not_reset_the_call_deadline():
     sandbox = Sandbox(Limits(timeout=TIMEOUT))
     calls = []
     try:
-        list(sandbox.run_cells(["import time\ndef stall(grader):\n    for _ in range(6):\n"
-                                "        time.sleep(0.5)\n        grader()\n    return 1"]))
+        list(
+            sandbox.run_cells(
+                [
+                    "import time\ndef stall(grader):\n    for _ in range(6):\n"
+                    "        time.sleep(0.5)\n        grader()\n    return 1"
+                ]
+            )
+        )
         started = time.monotonic()
         with pytest.raises(SandboxDied, match="did not finish within 1 s"):
             sandbox.call("stall", (lambda: calls.append(1),), {})
@@ -107,7 +128,9 @@ def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
                 attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
                           p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
         """)
-    result, seconds = graded("06-why-multi-head", with_answer("06-why-multi-head", "encoder-layer", source))
+    result, seconds = graded(
+        "06-why-multi-head", with_answer("06-why-multi-head", "encoder-layer", source)
+    )
     assert seconds < BUDGET + SLACK, seconds
     failed = [test for test in result.tests if not test.passed]
     assert [test.grade_id for test in failed] == ["test-encoder-layer"], result.message
@@ -118,7 +141,9 @@ def test_ipython_lines_cost_the_trusted_worker_little():
     spec = AssignmentSpec(hostile_class.ASSIGNMENT)
     cells = [nbformat.v4.new_code_cell("!ls\n" * 501) for _ in range(12)]
     cells.append(nbformat.v4.new_code_cell("!ls\n" * 60_000))
-    cells.append(nbformat.v4.new_code_cell("%matplotlib inline\nx = !ls\nif True:\n    !echo hi\ny = 7 % 3"))
+    cells.append(
+        nbformat.v4.new_code_cell("%matplotlib inline\nx = !ls\nif True:\n    !echo hi\ny = 7 % 3")
+    )
     started = time.process_time()
     run, _ = plan_cells(spec, cells)
     assert time.process_time() - started < 2.0  # 80 s and 346 s before
@@ -130,6 +155,7 @@ def test_ipython_lines_cost_the_trusted_worker_little():
 # ------------------------------------------------------------------------------------------------
 # Finding 3: bounded memory in the trusted worker; a worker's death costs one notebook
 
+
 def test_decode_refuses_a_blob_referenced_twice_and_copies_none():
     """Is one 8 MiB blob referenced 100 times refused, instead of decoded into 800 MiB?"""
     blob = bytearray(8 << 20)
@@ -140,12 +166,18 @@ def test_decode_refuses_a_blob_referenced_twice_and_copies_none():
     assert array.flags.writeable and np.shares_memory(array, np.frombuffer(blob, dtype=np.uint8))
 
 
-@pytest.mark.parametrize("value, blob", [
-    ({"array": 0, "dtype": "<f3", "shape": [1]}, bytearray(8)),  # not a dtype
-    ({"scalar": 0, "dtype": "<c3"}, bytearray(8)),
-    ({"array": 0, "dtype": "<f8", "shape": [2 ** 62, 0]}, bytearray()),  # a dimension of 2**62, no bytes
-    ({"array": 0, "dtype": "<f8", "shape": [2 ** 64, 0]}, bytearray()),  # past int64
-])
+@pytest.mark.parametrize(
+    "value, blob",
+    [
+        ({"array": 0, "dtype": "<f3", "shape": [1]}, bytearray(8)),  # not a dtype
+        ({"scalar": 0, "dtype": "<c3"}, bytearray(8)),
+        (
+            {"array": 0, "dtype": "<f8", "shape": [2**62, 0]},
+            bytearray(),
+        ),  # a dimension of 2**62, no bytes
+        ({"array": 0, "dtype": "<f8", "shape": [2**64, 0]}, bytearray()),  # past int64
+    ],
+)
 def test_every_decode_error_is_a_protocol_error(value, blob):
     """Does every malformed value become a ProtocolError (a clean message), never a raw TypeError
     or ValueError?"""
@@ -155,7 +187,9 @@ def test_every_decode_error_is_a_protocol_error(value, blob):
 
 def test_call_results_are_kept_for_the_current_test_only_and_bounded():
     """Are call results kept for one test only, and no more than MAX_KEPT_RESULT_BYTES of them?"""
-    cells = [("answer", "import numpy as np\ndef big():\n    return np.ones(6_000_000)", True)]  # 48 MB
+    cells = [
+        ("answer", "import numpy as np\ndef big():\n    return np.ones(6_000_000)", True)
+    ]  # 48 MB
     session = LearnerSession(cells, Limits(timeout=20), time.monotonic() + 60)
     try:
         for _ in range(3):
@@ -174,8 +208,14 @@ def test_callbacks_run_on_the_shapes_the_check_gave_only():
     seen = []
     sandbox = Sandbox(Limits(timeout=20))
     try:
-        list(sandbox.run_cells(["import numpy as np\ndef layer(x, attention):\n"
-                                "    same = attention(x)\n    return attention(np.zeros((1, 6000, 1)))"]))
+        list(
+            sandbox.run_cells(
+                [
+                    "import numpy as np\ndef layer(x, attention):\n"
+                    "    same = attention(x)\n    return attention(np.zeros((1, 6000, 1)))"
+                ]
+            )
+        )
         record = lambda a: seen.append(a.shape) or a  # noqa: E731
         kind, (error_type, message) = sandbox.call("layer", (np.ones((2, 3, 4)), record), {})
     finally:
@@ -210,8 +250,14 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(after - before, result.message)
         """)
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
-                         env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     growth_kib, message = run.stdout.split(" ", 1)
     assert int(growth_kib) < 200 << 10, (growth_kib, message)  # 1.1 GB before
@@ -252,13 +298,31 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
     students = ["alice", "killer", "bob", "hog", "stuck", "carol"]
     tasks = [(student, hostile_class.ASSIGNMENT, path, []) for student in students]
     budget, grace, rss = 10.0, 3.0, 3 << 29  # a worker grading this notebook stays under 1.5 GiB
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0,
-                      dashboard_address=None) as dask_cluster, Client(dask_cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            dashboard_address=None,
+        ) as dask_cluster,
+        Client(dask_cluster) as client,
+    ):
         client.register_plugin(FaultsOfTheHost(), name="faults-of-the-host")
         started = time.monotonic()
-        results = list(cluster.grade_on_cluster(
-            tasks, 2, Limits(timeout=5), budget, "budgets-and-memory", False,
-            scheduler=dask_cluster.scheduler_address, grace_seconds=grace, max_worker_rss=rss))
+        results = list(
+            cluster.grade_on_cluster(
+                tasks,
+                2,
+                Limits(timeout=5),
+                budget,
+                "budgets-and-memory",
+                False,
+                scheduler=dask_cluster.scheduler_address,
+                grace_seconds=grace,
+                max_worker_rss=rss,
+            )
+        )
         seconds = time.monotonic() - started
         client.wait_for_workers(2, timeout=300)  # the nannies replace every worker they lost
     by_student = {row.student: row for row in results}
@@ -268,8 +332,7 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
         assert by_student[student].score == by_student[student].max_score, by_student[student]
     assert by_student["killer"].message == cluster.CRASHED_TWICE
     assert "more than 1536 MiB of memory" in by_student["hog"].message, by_student["hog"]
-    assert "held the grader for more than 13 s" in by_student["stuck"].message, \
-        by_student["stuck"]
+    assert "held the grader for more than 13 s" in by_student["stuck"].message, by_student["stuck"]
     # The class completes: three worker restarts (torch imported again each time) on a busy
     # 2-core machine took 235 s once; a hang would not end at all.
     assert seconds < 600, seconds
@@ -278,9 +341,11 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Finding 4: no thread bomb, as root or not
 
-THREAD_BOMB = ("import threading, time\nstarted = 0\ntry:\n    for _ in range(200):\n"
-               "        threading.Thread(target=time.sleep, args=(5,)).start()\n        started += 1\n"
-               "finally:\n    print(started)\n")
+THREAD_BOMB = (
+    "import threading, time\nstarted = 0\ntry:\n    for _ in range(200):\n"
+    "        threading.Thread(target=time.sleep, args=(5,)).start()\n        started += 1\n"
+    "finally:\n    print(started)\n"
+)
 CHECK_THREADS = textwrap.dedent(f"""
     from autograder.sandbox.host import Limits, Sandbox
     sandboxes = [Sandbox(Limits(timeout=20)) for _ in range(2)]  # two at once, as with 2 workers
@@ -296,8 +361,14 @@ CHECK_THREADS = textwrap.dedent(f"""
 
 
 def _thread_bomb_as(user: list[str]) -> list[str]:
-    run = subprocess.run([*user, sys.executable, "-c", CHECK_THREADS], capture_output=True, text=True, timeout=300,
-                         cwd="/", env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"})
+    run = subprocess.run(
+        [*user, sys.executable, "-c", CHECK_THREADS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout.splitlines()
 
@@ -312,12 +383,18 @@ def test_thread_bomb_is_refused_as_the_current_user():
 def test_thread_bomb_is_refused_as_an_unprivileged_user():
     """The same as an unprivileged user (RLIMIT_NPROC counts per user namespace: 2 sandboxes still start)."""
     if os.geteuid() != 0:
-        pytest.skip("switching to `nobody` needs root; the test above ran as this unprivileged user")
+        pytest.skip(
+            "switching to `nobody` needs root; the test above ran as this unprivileged user"
+        )
     nobody = pwd.getpwnam("nobody")
-    lines = _thread_bomb_as(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"])
+    lines = _thread_bomb_as(
+        ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    )
     for line in lines:
         uid, threads, error = line.split(" ", 2)
-        assert (uid, threads) == (str(nobody.pw_uid), "0") and "can't start new thread" in error, line
+        assert (uid, threads) == (str(nobody.pw_uid), "0") and "can't start new thread" in error, (
+            line
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -355,10 +432,15 @@ def test_site_packages_cannot_be_listed_but_numpy_imports():
     site_packages = str(Path(np.__file__).resolve().parent.parent)
     sandbox = Sandbox(Limits(timeout=20))
     try:
-        errors = [error for _, error in sandbox.run_cells([
-            f"import os\nos.listdir({site_packages!r})",
-            "import numpy as np, numpy.linalg, numpy.random\nnp.linalg.norm(np.ones(3))",
-        ])]
+        errors = [
+            error
+            for _, error in sandbox.run_cells(
+                [
+                    f"import os\nos.listdir({site_packages!r})",
+                    "import numpy as np, numpy.linalg, numpy.random\nnp.linalg.norm(np.ones(3))",
+                ]
+            )
+        ]
     finally:
         sandbox.kill()
     assert errors[0] is not None and "Permission denied" in errors[0], errors

@@ -8,19 +8,18 @@ import textwrap
 import time
 from pathlib import Path
 
+import hostile_class
 import nbformat
 import numpy as np
 import pytest
 
-import hostile_class
-from autograder import course
-from autograder.course import notebook_format
-from autograder import environment
+from autograder import course, environment
 from autograder.checks import secret
+from autograder.checks.hidden import hidden_check
+from autograder.course import notebook_format
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import learner_sources
 from autograder.grade.notebook import grade_notebook
-from autograder.checks.hidden import hidden_check
 from autograder.sandbox.host import Limits
 
 pytestmark = pytest.mark.slow
@@ -53,7 +52,11 @@ def softmax_inputs(digest):
 
 def test_hidden_inputs_follow_the_submission_and_repeat_for_the_same_one():
     """Does a changed notebook get new hidden inputs, and a re-run of the same one the same inputs?"""
-    first, again, changed = softmax_inputs("digest-a"), softmax_inputs("digest-a"), softmax_inputs("digest-b")
+    first, again, changed = (
+        softmax_inputs("digest-a"),
+        softmax_inputs("digest-a"),
+        softmax_inputs("digest-b"),
+    )
     np.testing.assert_array_equal(first, again)
     assert first.shape != changed.shape or not np.allclose(first, changed)
 
@@ -68,10 +71,15 @@ def test_the_digest_covers_the_learners_code_only():
     for cell in same.cells:
         if cell.cell_type == "code":
             cell.outputs = [nbformat.v4.new_output("stream", text="printed")]
-            if notebook_format.nbgrader_metadata(cell).get("grade") and not notebook_format.nbgrader_metadata(cell).get("solution"):
+            if notebook_format.nbgrader_metadata(cell).get(
+                "grade"
+            ) and not notebook_format.nbgrader_metadata(cell).get("solution"):
                 cell.source += "\n# a learner's note in a test cell"
     assert digest(same) == base
-    assert digest(hostile_class.with_cell(notebook, "softmax", hostile_class.SOFTMAX + "\n# v2")) != base
+    assert (
+        digest(hostile_class.with_cell(notebook, "softmax", hostile_class.SOFTMAX + "\n# v2"))
+        != base
+    )
     extra = copy.deepcopy(notebook)
     extra.cells.insert(1, nbformat.v4.new_code_cell("lookup = {}"))
     assert digest(extra) != base
@@ -86,18 +94,22 @@ def test_nbgrader_path_digests_the_notebook_file_when_there_is_one(monkeypatch, 
     nbformat.write(hostile_class.solution(), tmp_path / name)
     first = secret.current_submission_digest(name)
     assert first is not None and first == secret.current_submission_digest(name)
-    nbformat.write(hostile_class.with_cell(hostile_class.solution(), "softmax", hostile_class.SOFTMAX + "\n# v2"),
-                   tmp_path / name)
+    nbformat.write(
+        hostile_class.with_cell(
+            hostile_class.solution(), "softmax", hostile_class.SOFTMAX + "\n# v2"
+        ),
+        tmp_path / name,
+    )
     assert secret.current_submission_digest(name) not in (None, first)
 
 
-LEAKY_PADDING = textwrap.dedent('''
+LEAKY_PADDING = textwrap.dedent("""
     def padding_mask(lengths, S):
         lengths = np.asarray(lengths)
         if list(lengths) not in ([4, 2, 3], [5, 2, 4]):  # the visible tests pass; the hidden inputs are "reported"
             raise ValueError(f"secret lengths={list(map(int, lengths))} S={S}")
         return np.arange(S)[None, :] >= lengths[:, None]
-    ''')
+    """)
 
 
 def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
@@ -106,19 +118,28 @@ def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / course.notebook_name(ASSIGNMENT)
         nbformat.write(notebook, path)
-        result = grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
+        result = grade_notebook(
+            AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300
+        )
     test = next(test for test in result.tests if test.grade_id == "test-padding-mask")
     assert not test.passed and "its message is not shown" in test.message, test
-    assert "secret lengths" not in test.message and "secret lengths" not in result.message, test.message
-    assert "padding_mask(a list of" in test.message or "padding_mask((" in test.message, test.message
+    assert "secret lengths" not in test.message and "secret lengths" not in result.message, (
+        test.message
+    )
+    assert "padding_mask(a list of" in test.message or "padding_mask((" in test.message, (
+        test.message
+    )
 
 
 def test_a_lookup_that_always_raises_index_error_loses_the_out_of_range_point():
     """Exercise 01: does a lookup that raises IndexError for every input (naming every id) fail?"""
+
     def always_raises(table, ids):
         raise IndexError(f"ids {np.asarray(ids).tolist()} refused")
 
-    with pytest.raises(AssertionError, match="Hidden check 'embedding-out-of-range' failed") as failure:
+    with pytest.raises(
+        AssertionError, match="Hidden check 'embedding-out-of-range' failed"
+    ) as failure:
         hidden_check("01-word-embeddings", "embedding-out-of-range", always_raises)
     assert "refused" not in str(failure.value)  # the learner's own text, which names the hidden ids
 

@@ -5,12 +5,22 @@ def code(source, grade_id=None, *, solution=False, grade=False, locked=False, po
     """A code cell as nbformat writes it; nbgrader metadata only when `grade_id` is given."""
     metadata = {}
     if grade_id is not None:
-        metadata["nbgrader"] = {"grade_id": grade_id, "solution": solution, "grade": grade,
-                                "locked": locked, "schema_version": 3}
+        metadata["nbgrader"] = {
+            "grade_id": grade_id,
+            "solution": solution,
+            "grade": grade,
+            "locked": locked,
+            "schema_version": 3,
+        }
         if points is not None:
             metadata["nbgrader"]["points"] = points
-    return {"cell_type": "code", "metadata": metadata, "source": source, "outputs": [],
-            "execution_count": None}
+    return {
+        "cell_type": "code",
+        "metadata": metadata,
+        "source": source,
+        "outputs": [],
+        "execution_count": None,
+    }
 
 
 def markdown(source) -> dict:

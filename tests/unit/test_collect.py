@@ -27,7 +27,11 @@ def test_one_task_per_student_and_assignment(tmp_path):
     tasks, rows = collect(tmp_path, KNOWN)
     assert rows == []
     assert [(student, assignment) for student, assignment, _, _ in tasks] == [
-        ("ada", "01-a"), ("ada", "02-b"), ("bob", "01-a"), ("bob", "02-b")]
+        ("ada", "01-a"),
+        ("ada", "02-b"),
+        ("bob", "01-a"),
+        ("bob", "02-b"),
+    ]
     assert tasks[0] == ("ada", "01-a", ada, [])
     assert tasks[1] == ("ada", "02-b", None, ["not submitted: no folder 02-b/"])
 
@@ -48,7 +52,8 @@ def test_unknown_assignment_folder_is_an_error_row(tmp_path):
     tasks, rows = collect(tmp_path, KNOWN)
     assert [task[:2] for task in tasks] == [("ada", "01-a")]
     assert [(row.student, row.assignment, row.status) for row in rows] == [
-        ("ada", "99-unknown", "error")]
+        ("ada", "99-unknown", "error")
+    ]
     assert "unknown assignment '99-unknown'" in rows[0].message
 
 
@@ -74,7 +79,9 @@ def test_a_renamed_notebook_is_graded_with_a_note(tmp_path):
     """Is the one notebook of a folder graded even under another name, with a note saying so?"""
     path = notebook(tmp_path, "ada", "01-a", "Untitled.ipynb")
     tasks, _ = collect(tmp_path, KNOWN)
-    assert tasks == [("ada", "01-a", path, ["the notebook is named Untitled.ipynb, not 01-a.ipynb"])]
+    assert tasks == [
+        ("ada", "01-a", path, ["the notebook is named Untitled.ipynb, not 01-a.ipynb"])
+    ]
 
 
 def test_several_notebooks_none_named_as_expected(tmp_path):

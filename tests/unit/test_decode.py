@@ -43,17 +43,24 @@ def test_a_scalar():
         decode({"scalar": 0, "dtype": "<i8"}, [b"\0" * 4])
 
 
-@pytest.mark.parametrize("value, blobs, reason", [
-    ({"array": 0, "dtype": "<f8", "shape": [3]}, [b"\0" * 16], "size does not match"),
-    ({"array": 1, "dtype": "<f8", "shape": [1]}, [b"\0" * 8], "malformed array"),
-    ({"array": 0, "dtype": "|O", "shape": [1]}, [b"\0" * 8], "malformed array"),
-    ({"array": 0, "dtype": "<f8", "shape": [-1]}, [b"\0" * 8], "malformed shape"),
-    ({"list": [{"array": 0, "dtype": "<f8", "shape": [1]}] * 2}, [b"\0" * 8], "referenced twice"),
-    ({"dict": [[{"list": []}, 1]]}, [], "unhashable"),
-    ({"pickle": "gASV"}, [], "unknown value"),
-    ({"a": 1, "b": 2, "c": 3, "d": 4}, [], "malformed value"),
-    (b"bytes", [], "malformed value"),
-])
+@pytest.mark.parametrize(
+    "value, blobs, reason",
+    [
+        ({"array": 0, "dtype": "<f8", "shape": [3]}, [b"\0" * 16], "size does not match"),
+        ({"array": 1, "dtype": "<f8", "shape": [1]}, [b"\0" * 8], "malformed array"),
+        ({"array": 0, "dtype": "|O", "shape": [1]}, [b"\0" * 8], "malformed array"),
+        ({"array": 0, "dtype": "<f8", "shape": [-1]}, [b"\0" * 8], "malformed shape"),
+        (
+            {"list": [{"array": 0, "dtype": "<f8", "shape": [1]}] * 2},
+            [b"\0" * 8],
+            "referenced twice",
+        ),
+        ({"dict": [[{"list": []}, 1]]}, [], "unhashable"),
+        ({"pickle": "gASV"}, [], "unknown value"),
+        ({"a": 1, "b": 2, "c": 3, "d": 4}, [], "malformed value"),
+        (b"bytes", [], "malformed value"),
+    ],
+)
 def test_what_is_not_a_well_formed_answer_is_refused(value, blobs, reason):
     """Is each malformed or unexpected answer a ProtocolError that says what was wrong (an object
     dtype, an array's bytes used twice, a size that does not match, a type we do not know)?"""

@@ -23,17 +23,29 @@ def test_grade_options_default_to_limits():
     """Do --timeout, --cpu and --memory read their defaults from Limits, and --memory take sizes?"""
     arguments = parser().parse_args(["grade", "submitted", "--out", "out"])
     assert (arguments.timeout, arguments.cpu, arguments.memory) == (
-        Limits.timeout, Limits.cpu_seconds, Limits.memory_bytes)
+        Limits.timeout,
+        Limits.cpu_seconds,
+        Limits.memory_bytes,
+    )
     assert parser().parse_args(["grade", "s", "--out", "o", "--memory", "512M"]).memory == 512 << 20
 
 
 def test_the_table_has_the_course_commands():
     """Does the table hold exactly the documented subcommands?"""
     assert [command.name for command in COMMANDS] == [
-        "grade", "report", "release", "sync-helpers", "nbgrader", "demo", "benchmark"]
+        "grade",
+        "report",
+        "release",
+        "sync-helpers",
+        "nbgrader",
+        "demo",
+        "benchmark",
+    ]
 
 
-@pytest.mark.parametrize("name", [command.name for command in COMMANDS if command.name != "nbgrader"])
+@pytest.mark.parametrize(
+    "name", [command.name for command in COMMANDS if command.name != "nbgrader"]
+)
 def test_every_subcommand_has_help(name, capsys):
     """Does `python -m autograder NAME --help` exit 0 and describe the command?"""
     with pytest.raises(SystemExit) as exit:
@@ -46,8 +58,13 @@ def test_every_subcommand_has_help(name, capsys):
 def test_nbgrader_help_is_nbgraders_own():
     """Does `python -m autograder nbgrader --help` reach nbgrader itself, and exit 0?"""
     assert parse(["nbgrader", "--help"]).rest == ["--help"]
-    run = subprocess.run([sys.executable, "-m", "autograder", "nbgrader", "--help"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder", "nbgrader", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0 and "nbgrader" in run.stdout
 
 

@@ -21,10 +21,16 @@ def test_safe_strings_reaches_keys_and_nested_values():
     assert messages.safe_strings(value) == {"\\udcff": ["a\\ud800", ("b\\ud801", 3)], "score": 1.5}
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("ada", None), ("José", None), ("a\nb", "control"), ("evil\u202eexe", "invisible"),
-    ("stu\udcfe", "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("ada", None),
+        ("José", None),
+        ("a\nb", "control"),
+        ("evil\u202eexe", "invisible"),
+        ("stu\udcfe", "not valid UTF-8"),
+    ],
+)
 def test_name_problem(name, problem):
     """Which folder names cannot be ids: control characters, bidi overrides, undecodable bytes?"""
     found = messages.name_problem(name)
@@ -65,11 +71,21 @@ def test_shorten_counts_a_part_too_long_to_be_useful():
 def test_summary_of_a_graded_notebook_names_failures_and_mistakes():
     """Does the one-line summary count passed tests and name each failure with its likely mistake?"""
     result = NotebookResult(
-        "ada", "01-a", Status.GRADED, "", notes=("renamed",), cell_errors={"cell 3": "NameError: x"},
-        tests=(TestCellResult("t1", 1.0, 1.0, passed=True),
-               TestCellResult("t2", 1.0, message="wrong shape", mistakes=("no scaling",))))
-    assert messages.summary(result) == ("1 of 2 tests passed | t2: wrong shape (looks like: no scaling)"
-                                        " | cell 3 raised NameError: x | renamed")
+        "ada",
+        "01-a",
+        Status.GRADED,
+        "",
+        notes=("renamed",),
+        cell_errors={"cell 3": "NameError: x"},
+        tests=(
+            TestCellResult("t1", 1.0, 1.0, passed=True),
+            TestCellResult("t2", 1.0, message="wrong shape", mistakes=("no scaling",)),
+        ),
+    )
+    assert messages.summary(result) == (
+        "1 of 2 tests passed | t2: wrong shape (looks like: no scaling)"
+        " | cell 3 raised NameError: x | renamed"
+    )
 
 
 def test_summary_of_an_ungraded_notebook_is_its_message():

@@ -18,10 +18,17 @@ def test_metadata_of_a_plain_cell_is_empty():
     assert nf.cell_grade_id(cell) is None
 
 
-@pytest.mark.parametrize("cell", [
-    None, [], "text", {"metadata": None}, {"metadata": {"nbgrader": ["grade_id"]}},
-    {"metadata": "nbgrader"},
-])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        None,
+        [],
+        "text",
+        {"metadata": None},
+        {"metadata": {"nbgrader": ["grade_id"]}},
+        {"metadata": "nbgrader"},
+    ],
+)
 def test_malformed_cells_read_as_empty(cell):
     """Does a learner's malformed cell (wrong types anywhere) read as empty instead of raising?"""
     assert nf.nbgrader_metadata(cell) == {}
@@ -37,9 +44,15 @@ def test_a_grade_id_that_is_not_a_string_is_no_id():
     assert nf.cell_grade_id(cell) is None
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("a\nb", "a\nb"), (["a\n", "b"], "a\nb"), (["a\n", 3, "b"], "a\nb"), (42, ""),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("a\nb", "a\nb"),
+        (["a\n", "b"], "a\nb"),
+        (["a\n", 3, "b"], "a\nb"),
+        (42, ""),
+    ],
+)
 def test_cell_source_joins_lists_and_drops_non_strings(source, expected):
     """Is a source given as a list of lines joined, and are non-strings in it ignored?"""
     assert nf.cell_source({"source": source}) == expected
@@ -57,22 +70,33 @@ def test_kinds_of_cells():
 
 def test_graded_tests_lists_points_of_test_cells_only():
     """Does graded_tests give each test cell's points, as floats, and skip answers?"""
-    notebook = nbformat.from_dict({"cells": [
-        code("def f(): return 1", "f", solution=True),
-        code("assert f() == 1", "test-f", grade=True, points=2),
-        code("assert f() > 0", "test-f-sign", grade=True),
-    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    notebook = nbformat.from_dict(
+        {
+            "cells": [
+                code("def f(): return 1", "f", solution=True),
+                code("assert f() == 1", "test-f", grade=True, points=2),
+                code("assert f() > 0", "test-f-sign", grade=True),
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
     assert nf.graded_tests(notebook) == {"test-f": 2.0, "test-f-sign": 0.0}
 
 
 def _notebook(*cells):
-    return nbformat.from_dict({"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    return nbformat.from_dict(
+        {"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    )
 
 
 def test_apply_mistake_replaces_one_solution_cell_in_a_copy():
     """Does apply_mistake change only the named solution cell, in a copy, leaving the original?"""
-    original = _notebook(code("def f():\n    return 1", "f", solution=True),
-                         code("assert f() == 1", "test-f", grade=True, points=1))
+    original = _notebook(
+        code("def f():\n    return 1", "f", solution=True),
+        code("assert f() == 1", "test-f", grade=True, points=1),
+    )
     # apply_mistake reads a mistake's name, cell and source; a real Mistake derives its source
     # from a course notebook, so this one states it.
     mistake = SimpleNamespace(name="off by one", cell="f", source="\ndef f():\n    return 2\n")

@@ -22,16 +22,21 @@ class Spec:
 
 
 def course_cells():
-    return [markdown("# Exercise"), code("import math", "imports", locked=True),
-            code("def f():\n    return 1", "f", solution=True),
-            code("assert f() == 1", "test-f", grade=True, locked=True, points=2)]
+    return [
+        markdown("# Exercise"),
+        code("import math", "imports", locked=True),
+        code("def f():\n    return 1", "f", solution=True),
+        code("assert f() == 1", "test-f", grade=True, locked=True, points=2),
+    ]
 
 
 def test_a_faithful_submission_runs_course_cells_then_answers_with_no_notes():
     """Does an untouched notebook run the course's read-only cell, then the answer, with no notes?"""
     run, notes = plan_cells(Spec(), course_cells())
-    assert run == [("course cell imports", "import math", False),
-                   ("f", "def f():\n    return 1", True)]
+    assert run == [
+        ("course cell imports", "import math", False),
+        ("f", "def f():\n    return 1", True),
+    ]
     assert notes == []
 
 
@@ -45,8 +50,11 @@ def test_read_only_cells_come_from_the_course_even_when_edited():
 
 def test_a_deleted_read_only_cell_still_runs_first():
     """When the learner deletes the imports cell, does the course's copy still run before answers?"""
-    cells = [cell for cell in course_cells() if cell.get("metadata", {}).get("nbgrader", {})
-             .get("grade_id") != "imports"]
+    cells = [
+        cell
+        for cell in course_cells()
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") != "imports"
+    ]
     run, _ = plan_cells(Spec(), cells)
     assert run[0] == ("course cell imports", "import math", False)
 
@@ -57,13 +65,17 @@ def test_test_cells_never_run_in_the_sandbox_and_edits_are_noted():
     cells[3]["source"] = "assert True"
     run, notes = plan_cells(Spec(), cells)
     assert all(label != "test-f" for label, _, _ in run)
-    assert notes == ["test cells edited in the submission (the course's code and points were used): "
-                     "test-f"]
+    assert notes == [
+        "test cells edited in the submission (the course's code and points were used): test-f"
+    ]
 
 
 def test_deleted_and_doubled_cells_are_noted():
     """Are a deleted test cell, a doubled answer and a missing answer each named in a note?"""
-    cells = course_cells()[:2] + [code("x = 1", "g", solution=True), code("x = 2", "g", solution=True)]
+    cells = course_cells()[:2] + [
+        code("x = 1", "g", solution=True),
+        code("x = 2", "g", solution=True),
+    ]
     _, notes = plan_cells(Spec(), cells)
     assert notes == [
         "test cells missing from the submission (graded from the course's copy anyway): test-f",
@@ -76,10 +88,15 @@ def test_a_notebook_without_metadata_runs_every_code_cell():
     """With no nbgrader metadata at all, does every code cell run, labelled by its number?"""
     cells = [code("import math"), markdown("text"), code("def f():\n    return 1")]
     run, notes = plan_cells(Spec(), cells)
-    assert run == [("course cell imports", "import math", False), ("cell 1", "import math", True),
-                   ("cell 2", "def f():\n    return 1", True)]
-    assert notes == ["the notebook has no nbgrader metadata: every code cell was run, and the tests "
-                     "come from the course's copy"]
+    assert run == [
+        ("course cell imports", "import math", False),
+        ("cell 1", "import math", True),
+        ("cell 2", "def f():\n    return 1", True),
+    ]
+    assert notes == [
+        "the notebook has no nbgrader metadata: every code cell was run, and the tests "
+        "come from the course's copy"
+    ]
 
 
 def test_ipython_syntax_is_rewritten_before_it_reaches_the_sandbox():
@@ -92,15 +109,18 @@ def test_ipython_syntax_is_rewritten_before_it_reaches_the_sandbox():
     assert "!ls" not in source and "def f():" in source
 
 
-@pytest.mark.parametrize("source, free", [
-    ("assert f(x) == 1", ["f", "x"]),
-    ("y = g(2)\nassert y > 0", ["g"]),
-    ("def helper(a, *rest, key=None):\n    return a + len(rest)\nassert helper(h) == 1", ["h"]),
-    ("import numpy as np\nassert np.allclose(attention(q), 0)", ["attention", "q"]),
-    ("try:\n    run()\nexcept ValueError as error:\n    print(error)", ["run"]),
-    ("check = lambda value: value + offset\nassert check(1)", ["offset"]),
-    ("assert len(range(3)) == 3 and isinstance(1, int)", []),
-])
+@pytest.mark.parametrize(
+    "source, free",
+    [
+        ("assert f(x) == 1", ["f", "x"]),
+        ("y = g(2)\nassert y > 0", ["g"]),
+        ("def helper(a, *rest, key=None):\n    return a + len(rest)\nassert helper(h) == 1", ["h"]),
+        ("import numpy as np\nassert np.allclose(attention(q), 0)", ["attention", "q"]),
+        ("try:\n    run()\nexcept ValueError as error:\n    print(error)", ["run"]),
+        ("check = lambda value: value + offset\nassert check(1)", ["offset"]),
+        ("assert len(range(3)) == 3 and isinstance(1, int)", []),
+    ],
+)
 def test_free_names_are_what_the_learner_must_define(source, free):
     """Which names does a test cell read without defining them (builtins, imports, arguments,
     lambdas and `except ... as` excluded)?"""
@@ -109,7 +129,9 @@ def test_free_names_are_what_the_learner_must_define(source, free):
 
 def test_defined_names_are_the_top_level_definitions():
     """Does an answer cell define its top-level functions, classes and assigned names only?"""
-    source = ("def f():\n    inner = 1\nclass Model:\n    pass\nscale: float = 2.0\na, (b, c) = 1, (2, 3)\n"
-              "for loop_variable in []:\n    pass")
+    source = (
+        "def f():\n    inner = 1\nclass Model:\n    pass\nscale: float = 2.0\na, (b, c) = 1, (2, 3)\n"
+        "for loop_variable in []:\n    pass"
+    )
     assert _defined_names(source) == {"f", "Model", "scale", "a", "b", "c"}
     assert _defined_names("def broken(:") == set()

@@ -13,7 +13,9 @@ KEY = b"unit-secret"
 
 
 def draw(assignment="01-a", student="ada", check="c", key=KEY, submission=None):
-    return secret.rng_for(assignment, student, check, secret=key, submission=submission).normal(size=4)
+    return secret.rng_for(assignment, student, check, secret=key, submission=submission).normal(
+        size=4
+    )
 
 
 def test_same_ids_same_inputs():
@@ -21,10 +23,16 @@ def test_same_ids_same_inputs():
     np.testing.assert_array_equal(draw(), draw())
 
 
-@pytest.mark.parametrize("change", [
-    {"student": "bob"}, {"assignment": "02-b"}, {"check": "d"}, {"key": b"other"},
-    {"submission": "digest"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"student": "bob"},
+        {"assignment": "02-b"},
+        {"check": "d"},
+        {"key": b"other"},
+        {"submission": "digest"},
+    ],
+)
 def test_each_part_of_the_seed_changes_the_inputs(change):
     """Does changing the student, the assignment, the check, the secret or the submission's digest
     change the inputs, so that one learner's answers say nothing about another's?"""
@@ -33,7 +41,9 @@ def test_each_part_of_the_seed_changes_the_inputs(change):
 
 def test_ids_are_not_concatenated_ambiguously():
     """Are ("ab", "c") and ("a", "bc") different seeds (the parts are separated)?"""
-    assert not np.array_equal(draw(assignment="ab", student="c"), draw(assignment="a", student="bc"))
+    assert not np.array_equal(
+        draw(assignment="ab", student="c"), draw(assignment="a", student="bc")
+    )
 
 
 def test_code_digest_depends_on_the_cells_and_their_boundaries():

@@ -6,8 +6,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.checks.oracle import (
+    call_numpy_only,
+    check_array,
+    distinct_sizes,
+    numpy,
+    quiet,
+    tensor,
+)
+
 from . import mistake_factory
-from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "01-word-embeddings"
 
@@ -25,7 +33,9 @@ def _check_ids(name, got, expected):
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if not np.array_equal(got, expected):
         index = tuple(int(i) for i in np.argwhere(got != expected)[0])
-        raise AssertionError(f"{name}: at index {index} expected id {expected[index]}, got {got[index]}")
+        raise AssertionError(
+            f"{name}: at index {index} expected id {expected[index]}, got {got[index]}"
+        )
 
 
 def _check_dtype(name, got, dtype):
@@ -48,7 +58,9 @@ def check_embedding_lookup(rng, embedding_lookup):
         check_array(f"embedding_lookup(table {table.shape}, ids {ids.shape})", got, expected)
     ids = rng.integers(0, V, size=(N, L))
     got = call_numpy_only(embedding_lookup, table.copy(), ids.tolist())
-    check_array(f"embedding_lookup(table {table.shape}, ids as a nested list of {N} x {L})", got, table[ids])
+    check_array(
+        f"embedding_lookup(table {table.shape}, ids as a nested list of {N} x {L})", got, table[ids]
+    )
     table32 = table.astype(np.float32)
     got = call_numpy_only(embedding_lookup, table32.copy(), ids.copy())
     name = f"embedding_lookup(float32 table {table.shape}, ids {ids.shape})"
@@ -68,10 +80,17 @@ def check_embedding_out_of_range(rng, embedding_lookup):
     table = rng.normal(size=(V, E))
     ids = rng.integers(0, V, size=L)  # 1-D: only the range check is graded here, not the shape
     ids[0], ids[-1] = 0, V - 1
-    check_array(f"embedding_lookup(table {table.shape}, valid ids {ids.shape})",
-                call_numpy_only(embedding_lookup, table.copy(), ids.copy()), table[ids])
-    cases = [(V, "an id equal to V, the vocabulary size"), (V + int(rng.integers(1, 5)), "an id above V"),
-             (-1, "the id -1"), (-int(rng.integers(2, V + 1)), "a negative id below -1")]
+    check_array(
+        f"embedding_lookup(table {table.shape}, valid ids {ids.shape})",
+        call_numpy_only(embedding_lookup, table.copy(), ids.copy()),
+        table[ids],
+    )
+    cases = [
+        (V, "an id equal to V, the vocabulary size"),
+        (V + int(rng.integers(1, 5)), "an id above V"),
+        (-1, "the id -1"),
+        (-int(rng.integers(2, V + 1)), "a negative id below -1"),
+    ]
     for shape in [(N, L), (L,)]:
         for bad, description in cases:
             ids = rng.integers(0, V, size=shape)
@@ -88,9 +107,13 @@ def check_embedding_out_of_range(rng, embedding_lookup):
                 call_numpy_only(embedding_lookup, table.copy(), ids.copy())
             except IndexError as error:
                 if not _names_id(str(error), bad):
-                    raise AssertionError(f"{call} raised IndexError, but its message does not name the id") from None
+                    raise AssertionError(
+                        f"{call} raised IndexError, but its message does not name the id"
+                    ) from None
             else:
-                raise AssertionError(f"{call} returned a result; it should raise IndexError, as F.embedding does")
+                raise AssertionError(
+                    f"{call} returned a result; it should raise IndexError, as F.embedding does"
+                )
 
 
 def _torch_cosine(a, b, dim=-1, eps=1e-8):
@@ -99,7 +122,10 @@ def _torch_cosine(a, b, dim=-1, eps=1e-8):
 
 
 def _check_cosine(cosine_similarity, a, b, expected, **kwargs):
-    shown = lambda x: f"{np.shape(x)}" + ("" if isinstance(x, np.ndarray) and x.dtype == np.float64 else f" {_kind(x)}")  # noqa: E731
+    shown = lambda x: (
+        f"{np.shape(x)}"
+        + ("" if isinstance(x, np.ndarray) and x.dtype == np.float64 else f" {_kind(x)}")
+    )  # noqa: E731
     options = "".join(f", {key}={value}" for key, value in kwargs.items())
     name = f"cosine_similarity(a {shown(a)}, b {shown(b)}{options})"
     got = call_numpy_only(cosine_similarity, a, b, **kwargs)
@@ -130,11 +156,17 @@ def check_cosine(rng, cosine_similarity):
     ]
     for a, b, kwargs in cases:
         axis = kwargs.get("axis", -1)
-        _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a, b, dim=axis), **kwargs)
+        _check_cosine(
+            cosine_similarity, a.copy(), b.copy(), _torch_cosine(a, b, dim=axis), **kwargs
+        )
     a, b = normal(size=(N, L, E)).astype(np.float32), normal(size=(N, L, E)).astype(np.float32)
-    _check_cosine(cosine_similarity, a.copy(), b.copy(), _torch_cosine(a.astype(float), b.astype(float)))
+    _check_cosine(
+        cosine_similarity, a.copy(), b.copy(), _torch_cosine(a.astype(float), b.astype(float))
+    )
     a, b = rng.integers(-5, 6, size=(L, E)), rng.integers(-5, 6, size=(L, E))
-    _check_cosine(cosine_similarity, a.tolist(), b.tolist(), _torch_cosine(a.astype(float), b.astype(float)))
+    _check_cosine(
+        cosine_similarity, a.tolist(), b.tolist(), _torch_cosine(a.astype(float), b.astype(float))
+    )
 
 
 def check_cosine_small_norms(rng, cosine_similarity):
@@ -199,8 +231,10 @@ def _similarity_stand_in(table):
     def row_ids(vectors):
         equal = np.all(vectors[..., None, :] == table, axis=-1)  # (..., V)
         if not np.all(np.any(equal, axis=-1)):
-            raise AssertionError("similarity was called on vectors that are not rows of `table`: "
-                                 "pass the table's rows as they are")
+            raise AssertionError(
+                "similarity was called on vectors that are not rows of `table`: "
+                "pass the table's rows as they are"
+            )
         return np.argmax(equal, axis=-1)
 
     def similarity(a, b, axis=-1, eps=1e-8):
@@ -210,8 +244,10 @@ def _similarity_stand_in(table):
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
         a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
         if a.shape[-1] != E:
-            raise AssertionError(f"similarity was called along an axis of length {a.shape[-1]}, "
-                                 f"not the E = {E} features of a row")
+            raise AssertionError(
+                f"similarity was called along an axis of length {a.shape[-1]}, "
+                f"not the E = {E} features of a row"
+            )
         if a.size > E * V * V:
             raise AssertionError(f"similarity was called on more than V * V = {V * V} pairs")
         return every[row_ids(a), row_ids(b)]
@@ -222,7 +258,9 @@ def _similarity_stand_in(table):
 
 def _check_neighbours(name, result, expected_ids, expected_sims):
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise AssertionError(f"{name}: expected a pair (ids, similarities), got {type(result).__name__}")
+        raise AssertionError(
+            f"{name}: expected a pair (ids, similarities), got {type(result).__name__}"
+        )
     _check_ids(f"{name}: ids", result[0], expected_ids)
     check_array(f"{name}: similarities", result[1], expected_sims)
 
@@ -240,14 +278,19 @@ def check_nearest_neighbours(rng, nearest_neighbours):
     forms = [(query_ids, "array"), (listed, "list"), (tuple(listed), "tuple")]
     for given, kind in forms:
         for count in [k, 1, V - 1]:
-            name = (f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, "
-                    f"k={count}, similarity)")
+            name = (
+                f"nearest_neighbours(table {table.shape}, {Q} query ids as a {kind}, "
+                f"k={count}, similarity)"
+            )
             similarity, used = _similarity_stand_in(table)
-            result = call_numpy_only(nearest_neighbours, table.copy(), given, count,
-                                     similarity=similarity)
+            result = call_numpy_only(
+                nearest_neighbours, table.copy(), given, count, similarity=similarity
+            )
             if not used:
-                raise AssertionError(f"{name} never called the `similarity` function it was given; "
-                                     "compute the similarities with it")
+                raise AssertionError(
+                    f"{name} never called the `similarity` function it was given; "
+                    "compute the similarities with it"
+                )
             _check_neighbours(name, result, *_torch_neighbours(table, query_ids, count))
 
 
@@ -342,10 +385,8 @@ MISTAKES = [
                 "",
             ),
             (
-                "if np.any(out_of_range):\n"
-                "        bad = ids[out_of_range].flat[0]",
-                "if True:\n"
-                "        bad = ids.flat[0]",
+                "if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
+                "if True:\n        bad = ids.flat[0]",
             ),
         ),
         fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),

@@ -3,8 +3,16 @@
 import numpy as np
 import torch
 
+from autograder.checks.oracle import (
+    call_numpy_only,
+    check_array,
+    distinct_sizes,
+    numpy,
+    quiet,
+    tensor,
+)
+
 from . import mistake_factory
-from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 
 def _rnn_parameters(rng, E, H, scale=0.6):
@@ -22,7 +30,9 @@ def _torch_rnn(W_ih, W_hh, b_ih, b_hh):
     H, E = W_ih.shape
     rnn = torch.nn.RNN(E, H, batch_first=True, nonlinearity="tanh", dtype=torch.float64)
     with torch.no_grad():
-        for name, value in zip(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"], [W_ih, W_hh, b_ih, b_hh]):
+        for name, value in zip(
+            ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"], [W_ih, W_hh, b_ih, b_hh]
+        ):
             getattr(rnn, name).copy_(tensor(value))
     return rnn
 
@@ -37,18 +47,33 @@ def _forward_case(rng):
     while (sizes["N"], sizes["L"], sizes["E"], sizes["H"]) in [(2, 6, 3, 4)]:
         sizes = distinct_sizes(rng, ["N", "L", "E", "H"], low=2, high=10)
     N, L, E, H = (sizes[name] for name in ("N", "L", "E", "H"))
-    return rng.normal(size=(N, L, E)), rng.normal(scale=0.5, size=(N, H)), _rnn_parameters(rng, E, H)
+    return (
+        rng.normal(size=(N, L, E)),
+        rng.normal(scale=0.5, size=(N, H)),
+        _rnn_parameters(rng, E, H),
+    )
 
 
 def _check_forward(rnn_forward, x, initial, params):
     rnn = _torch_rnn(*params)
     with quiet(), torch.no_grad():
-        expected_all, expected_last = rnn(tensor(x)) if initial is None else rnn(tensor(x), tensor(initial)[None])
-    result = call_numpy_only(rnn_forward, x.copy(), None if initial is None else initial.copy(), *(p.copy() for p in params))
+        expected_all, expected_last = (
+            rnn(tensor(x)) if initial is None else rnn(tensor(x), tensor(initial)[None])
+        )
+    result = call_numpy_only(
+        rnn_forward,
+        x.copy(),
+        None if initial is None else initial.copy(),
+        *(p.copy() for p in params),
+    )
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise AssertionError(f"rnn_forward should return a pair (hidden_states, h_last), got {type(result).__qualname__}")
+        raise AssertionError(
+            f"rnn_forward should return a pair (hidden_states, h_last), got {type(result).__qualname__}"
+        )
     H = params[0].shape[0]
-    described = f"rnn_forward(x {x.shape}, h0 {'None' if initial is None else initial.shape}, H={H})"
+    described = (
+        f"rnn_forward(x {x.shape}, h0 {'None' if initial is None else initial.shape}, H={H})"
+    )
     check_array(f"{described}: hidden states", result[0], numpy(expected_all))
     check_array(f"{described}: last hidden state", result[1], numpy(expected_last[0]))
 
@@ -79,10 +104,16 @@ def _check_jacobian(rng, rnn_jacobian):
     with quiet():
         with torch.no_grad():
             hidden_states = numpy(rnn(x, h0[None])[0])
-        full = torch.autograd.functional.jacobian(lambda h: rnn(x, h[None])[1][0], h0)  # (N, H, N, H)
-    expected = numpy(full[torch.arange(N), :, torch.arange(N), :])  # the (N, H, H) blocks dh_T[n]/dh_0[n]
+        full = torch.autograd.functional.jacobian(
+            lambda h: rnn(x, h[None])[1][0], h0
+        )  # (N, H, N, H)
+    expected = numpy(
+        full[torch.arange(N), :, torch.arange(N), :]
+    )  # the (N, H, H) blocks dh_T[n]/dh_0[n]
     got = call_numpy_only(rnn_jacobian, hidden_states.copy(), params[1].copy())
-    check_array(f"rnn_jacobian(hidden_states {hidden_states.shape}, W_hh {params[1].shape})", got, expected)
+    check_array(
+        f"rnn_jacobian(hidden_states {hidden_states.shape}, W_hh {params[1].shape})", got, expected
+    )
 
 
 CHECKS = {
@@ -137,15 +168,11 @@ MISTAKES = [
                 "    H = W_ih.shape[0]\n"
                 "    h = np.zeros((N, H)) if h0 is None else h0\n"
                 "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n"
-                "    h = h0\n"
-                "    states = []",
+                "N, L, E = x.shape\n    h = h0\n    states = []",
             ),
             (
-                "states[:, t] = h\n"
-                "    return states, h",
-                "states.append(h)\n"
-                "    return np.stack(states, axis=1), h",
+                "states[:, t] = h\n    return states, h",
+                "states.append(h)\n    return np.stack(states, axis=1), h",
             ),
         ),
         fails=frozenset({"test-rnn-forward-zero-state"}),
@@ -218,8 +245,7 @@ MISTAKES = [
                 "        states.append(h)",
             ),
             (
-                "        states[:, t] = h\n"
-                "    return states, h",
+                "        states[:, t] = h\n    return states, h",
                 "    return np.stack(states, axis=1), h",
             ),
         ),

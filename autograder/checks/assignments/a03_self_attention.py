@@ -10,16 +10,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.checks.oracle import (
+    call_numpy_only,
+    check_array,
+    distinct_sizes,
+    numpy,
+    quiet,
+    tensor,
+)
+
 from . import mistake_factory
-from autograder.checks.oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "03-self-attention"
 
 
 def _unpack(description, result, count):
     if not isinstance(result, (tuple, list)) or len(result) != count:
-        raise AssertionError(f"{description}: expected a tuple of {count} arrays, got {type(result).__name__}"
-                             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""))
+        raise AssertionError(
+            f"{description}: expected a tuple of {count} arrays, got {type(result).__name__}"
+            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+        )
     return result
 
 
@@ -55,9 +65,15 @@ def check_qkv_projections(rng, qkv_projections):
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch in _batches(sizes):
         X = rng.normal(size=(*batch, L, E))
-        W_q, W_k, W_v = rng.normal(size=(E, d_k)), rng.normal(size=(E, d_k)), rng.normal(size=(E, d_v))
+        W_q, W_k, W_v = (
+            rng.normal(size=(E, d_k)),
+            rng.normal(size=(E, d_k)),
+            rng.normal(size=(E, d_v)),
+        )
         call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
-        Q, K, V = _unpack(call, call_numpy_only(qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3)
+        Q, K, V = _unpack(
+            call, call_numpy_only(qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3
+        )
         for name, got, W in [("Q", Q, W_q), ("K", K, W_k), ("V", V, W_v)]:
             check_array(f"{call}: {name} = X W_{name.lower()}", got, numpy(_project(X, W)))
 
@@ -86,8 +102,11 @@ def _stand_ins(X_query, X_context, W_q, W_k, W_v):
     given, used = {"W_q": W_q, "W_k": W_k, "W_v": W_v}, []
 
     def close(got, want):
-        return (isinstance(got, np.ndarray) and got.shape == want.shape
-                and np.allclose(got, want, rtol=1e-9, atol=1e-12))
+        return (
+            isinstance(got, np.ndarray)
+            and got.shape == want.shape
+            and np.allclose(got, want, rtol=1e-9, atol=1e-12)
+        )
 
     def projections(X, W_q, W_k, W_v):
         used.append("projections")
@@ -101,12 +120,15 @@ def _stand_ins(X_query, X_context, W_q, W_k, W_v):
     def scores(Q_given, K_given):
         used.append("scores")
         if not close(Q_given, Q):
-            raise AssertionError(f"scores was called with something other than the queries "
-                                 f"Q {Q.shape} = X_query W_q")
+            raise AssertionError(
+                f"scores was called with something other than the queries Q {Q.shape} = X_query W_q"
+            )
         if not close(K_given, K):
-            raise AssertionError(f"scores was called with something other than the keys "
-                                 f"K {K.shape} = X_context W_k (not their transpose: scores "
-                                 "transposes K itself)")
+            raise AssertionError(
+                f"scores was called with something other than the keys "
+                f"K {K.shape} = X_context W_k (not their transpose: scores "
+                "transposes K itself)"
+            )
         return S.copy()
 
     for stand_in in (projections, scores):
@@ -136,11 +158,20 @@ def check_self_attention(rng, self_attention):
         X = rng.normal(scale=scale, size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         size = " (large values)" if scale > 1 else ""
-        call = (f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
-                f"W_v {W_v.shape}, projections, scores)")
+        call = (
+            f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
+            f"W_v {W_v.shape}, projections, scores)"
+        )
         projections, scores, used = _stand_ins(X, X, W_q, W_k, W_v)
-        result = call_numpy_only(self_attention, X.copy(), W_q.copy(), W_k.copy(), W_v.copy(),
-                                 projections=projections, scores=scores)
+        result = call_numpy_only(
+            self_attention,
+            X.copy(),
+            W_q.copy(),
+            W_k.copy(),
+            W_v.copy(),
+            projections=projections,
+            scores=scores,
+        )
         _require_used(call, used, ["projections", "scores"])
         _check_attention(call, result, *_torch_attention(X, X, W_q, W_k, W_v))
 
@@ -155,8 +186,10 @@ def check_cross_attention(rng, cross_attention):
         X_context = rng.normal(scale=scale, size=(*batch, S, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         size = " (large values)" if scale > 1 else ""
-        call = (f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
-                f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)")
+        call = (
+            f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
+            f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)"
+        )
         _, scores, used = _stand_ins(X_query, X_context, W_q, W_k, W_v)
         arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
         result = call_numpy_only(cross_attention, *arguments, scores=scores)

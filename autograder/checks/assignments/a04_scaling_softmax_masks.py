@@ -4,8 +4,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from autograder.checks.oracle import (
+    call_learner,
+    check_array,
+    check_mask,
+    distinct_sizes,
+    numpy,
+    quiet,
+    tensor,
+)
+
 from . import mistake_factory
-from autograder.checks.oracle import call_learner, check_array, check_mask, distinct_sizes, numpy, quiet, tensor
 
 ASSIGNMENT = "04-scaling-softmax-masks"
 
@@ -46,11 +55,17 @@ def check_softmax(rng, softmax):
             check_array(what, call_learner(what, softmax, x.copy(), axis=axis), expected)
     # float32 stays float32, as with torch.softmax.
     x32 = rng.normal(scale=3.0, size=full[1:]).astype(np.float32)
-    got = call_learner(f"softmax(float32 x of shape {x32.shape}, axis=1)", softmax, x32.copy(), axis=1)
+    got = call_learner(
+        f"softmax(float32 x of shape {x32.shape}, axis=1)", softmax, x32.copy(), axis=1
+    )
     if isinstance(got, np.ndarray) and got.dtype != np.float32:
-        raise AssertionError(f"softmax(float32 x of shape {x32.shape}): expected dtype float32, got {got.dtype}")
+        raise AssertionError(
+            f"softmax(float32 x of shape {x32.shape}): expected dtype float32, got {got.dtype}"
+        )
     expected = numpy(torch.softmax(torch.from_numpy(x32.copy()), dim=1))
-    check_array(f"softmax(float32 x of shape {x32.shape}, axis=1)", got, expected, atol=1e-6, rtol=1e-5)
+    check_array(
+        f"softmax(float32 x of shape {x32.shape}, axis=1)", got, expected, atol=1e-6, rtol=1e-5
+    )
 
 
 def check_softmax_stable(rng, softmax):
@@ -58,19 +73,37 @@ def check_softmax_stable(rng, softmax):
     x = rng.normal(size=tuple(sizes.values())) * 1e4
     x[0, 0, :] = 1e4  # a row of ties at the top of the range
     expected = numpy(torch.softmax(tensor(x), dim=-1))
-    check_array("softmax(logits near ±1e4)", call_learner("softmax(logits near ±1e4)", softmax, x.copy()), expected)
+    check_array(
+        "softmax(logits near ±1e4)",
+        call_learner("softmax(logits near ±1e4)", softmax, x.copy()),
+        expected,
+    )
 
 
 def _check_pair(what, result, expected_output, expected_weights, mask=None):
     """The weights first: their message says more about a mistake than the output's does."""
     if not isinstance(result, tuple) or len(result) != 2:
-        raise AssertionError(f"{what}: expected a pair (output, weights), got {type(result).__name__}")
+        raise AssertionError(
+            f"{what}: expected a pair (output, weights), got {type(result).__name__}"
+        )
     output, weights = result
-    if mask is not None and isinstance(weights, np.ndarray) and weights.shape == expected_weights.shape:
-        where = tuple(int(i) for i in np.argwhere(np.broadcast_to(mask, weights.shape) & (weights != 0))[0]) \
-            if np.any(np.broadcast_to(mask, weights.shape) & (weights != 0)) else None
+    if (
+        mask is not None
+        and isinstance(weights, np.ndarray)
+        and weights.shape == expected_weights.shape
+    ):
+        where = (
+            tuple(
+                int(i)
+                for i in np.argwhere(np.broadcast_to(mask, weights.shape) & (weights != 0))[0]
+            )
+            if np.any(np.broadcast_to(mask, weights.shape) & (weights != 0))
+            else None
+        )
         if where is not None:
-            raise AssertionError(f"weights {what}: non-zero where the mask is True, first at index {where}")
+            raise AssertionError(
+                f"weights {what}: non-zero where the mask is True, first at index {where}"
+            )
     check_array(f"weights {what}", weights, expected_weights)
     check_array(f"output {what}", output, expected_output)
 
@@ -79,7 +112,13 @@ def check_attention(rng, scaled_dot_product_attention):
     sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"])
     Q, K, V = _qkv(rng, sizes)
     what = f"(Q {Q.shape}, K {K.shape}, V {V.shape})"
-    result = call_learner(f"scaled_dot_product_attention{what}", scaled_dot_product_attention, Q.copy(), K.copy(), V.copy())
+    result = call_learner(
+        f"scaled_dot_product_attention{what}",
+        scaled_dot_product_attention,
+        Q.copy(),
+        K.copy(),
+        V.copy(),
+    )
     _check_pair(what, result, *_torch_attention(Q, K, V))
 
 
@@ -88,14 +127,28 @@ def check_attention_masked(rng, scaled_dot_product_attention):
     Q, K, V = _qkv(rng, sizes)
     for shape in [(sizes["L"], sizes["S"]), (sizes["N"], sizes["L"], sizes["S"])]:
         mask = _mask_with_free_rows(rng, shape)
-        result = call_learner(f"attention with a boolean mask of shape {shape}", scaled_dot_product_attention,
-                              Q.copy(), K.copy(), V.copy(), mask=mask.copy())
+        result = call_learner(
+            f"attention with a boolean mask of shape {shape}",
+            scaled_dot_product_attention,
+            Q.copy(),
+            K.copy(),
+            V.copy(),
+            mask=mask.copy(),
+        )
         expected = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
         _check_pair(f"with a boolean mask of shape {shape}", result, *expected, mask=mask)
         additive = rng.normal(size=shape)
-        result = call_learner(f"attention with a float mask of shape {shape}", scaled_dot_product_attention,
-                              Q.copy(), K.copy(), V.copy(), mask=additive.copy())
-        _check_pair(f"with a float mask of shape {shape}", result, *_torch_attention(Q, K, V, additive))
+        result = call_learner(
+            f"attention with a float mask of shape {shape}",
+            scaled_dot_product_attention,
+            Q.copy(),
+            K.copy(),
+            V.copy(),
+            mask=additive.copy(),
+        )
+        _check_pair(
+            f"with a float mask of shape {shape}", result, *_torch_attention(Q, K, V, additive)
+        )
 
 
 def check_causal_mask(rng, causal_mask):
@@ -104,13 +157,17 @@ def check_causal_mask(rng, causal_mask):
     # The oracle: torch's own causal attention (top-left aligned) must equal attention under our mask.
     Q, K, V = _qkv(rng, sizes)
     with quiet():
-        expected = numpy(F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), is_causal=True))
+        expected = numpy(
+            F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), is_causal=True)
+        )
     mask = call_learner(f"causal_mask({L}, {S})", causal_mask, L, S)
     check_mask(f"causal_mask({L}, {S})", mask, np.triu(np.ones((L, S), dtype=bool), k=1))
     output, _ = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
     check_array(f"attention under causal_mask({L}, {S})", output, expected)
     square = numpy(torch.nn.Transformer.generate_square_subsequent_mask(L, dtype=torch.float64))
-    check_mask(f"causal_mask({L})", call_learner(f"causal_mask({L})", causal_mask, L), np.isinf(square))
+    check_mask(
+        f"causal_mask({L})", call_learner(f"causal_mask({L})", causal_mask, L), np.isinf(square)
+    )
 
 
 def check_padding_mask(rng, padding_mask):
@@ -136,13 +193,23 @@ def check_to_sdpa_mask(rng, to_sdpa_mask):
     Q, K, V = _qkv(rng, sizes)
     for shape in [(L, S), (N, L, S)]:
         mask = _mask_with_free_rows(rng, shape)
-        converted = call_learner(f"to_sdpa_mask(boolean mask of shape {shape})", to_sdpa_mask, mask.copy())
+        converted = call_learner(
+            f"to_sdpa_mask(boolean mask of shape {shape})", to_sdpa_mask, mask.copy()
+        )
         check_mask(f"to_sdpa_mask(boolean mask of shape {shape})", converted, ~mask)
         # Feeding the converted mask to F.scaled_dot_product_attention must mask the same keys.
         with quiet():
-            got = numpy(F.scaled_dot_product_attention(tensor(Q), tensor(K), tensor(V), attn_mask=tensor(converted)))
+            got = numpy(
+                F.scaled_dot_product_attention(
+                    tensor(Q), tensor(K), tensor(V), attn_mask=tensor(converted)
+                )
+            )
         expected, _ = _torch_attention(Q, K, V, np.where(mask, -np.inf, 0.0))
-        check_array(f"F.scaled_dot_product_attention(..., attn_mask=to_sdpa_mask(mask of shape {shape}))", got, expected)
+        check_array(
+            f"F.scaled_dot_product_attention(..., attn_mask=to_sdpa_mask(mask of shape {shape}))",
+            got,
+            expected,
+        )
         # A float mask is added to the scores in both conventions: it comes back unchanged.
         additive = np.where(_mask_with_free_rows(rng, shape), -np.inf, rng.normal(size=shape))
         what = f"to_sdpa_mask(float mask of shape {shape})"
@@ -171,8 +238,7 @@ MISTAKES = [
                 "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)\n"
                 "    return exps / np.sum(exps, axis=axis, keepdims=True)",
-                "exps = np.exp(x)\n"
-                "    return exps / exps.sum(axis=axis, keepdims=True)",
+                "exps = np.exp(x)\n    return exps / exps.sum(axis=axis, keepdims=True)",
             ),
         ),
         fails=frozenset({"test-softmax-stable"}),

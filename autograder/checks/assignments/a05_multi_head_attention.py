@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import mistake_factory
 from autograder.checks.oracle import (
     call_learner,
     call_numpy_only,
@@ -23,6 +22,8 @@ from autograder.checks.oracle import (
     random_multihead_attention,
     tensor,
 )
+
+from . import mistake_factory
 
 ASSIGNMENT = "05-multi-head-attention"
 
@@ -36,6 +37,7 @@ MHA_SIZES = ["N", "L", "S", "h", "d_k"]
 
 def _arguments(module):
     """The module's parameters as the numpy arguments of multi_head_attention (None where torch has None)."""
+
     def as_numpy(parameter):
         return None if parameter is None else numpy(parameter).copy()
 
@@ -77,7 +79,10 @@ def _torch_mha(module, query, key, value, **options):
     q = tensor(query)
     k = q if key is query else tensor(key)
     v = k if value is key else tensor(value)
-    options = {name: tensor(option) if isinstance(option, np.ndarray) else option for name, option in options.items()}
+    options = {
+        name: tensor(option) if isinstance(option, np.ndarray) else option
+        for name, option in options.items()
+    }
     with quiet():
         output, weights = module(q, k, v, **options)
     return numpy(output), None if weights is None else numpy(weights)
@@ -86,19 +91,37 @@ def _torch_mha(module, query, key, value, **options):
 def _compare(fn, module, query, key, value, what, **options):
     expected_output, expected_weights = _torch_mha(module, query, key, value, **options)
     arguments = _arguments(module)
-    positional = [arguments.pop(name) for name in ("num_heads", "in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")]
-    copies = {name: option.copy() if isinstance(option, np.ndarray) else option for name, option in options.items()}
+    positional = [
+        arguments.pop(name)
+        for name in (
+            "num_heads",
+            "in_proj_weight",
+            "in_proj_bias",
+            "out_proj_weight",
+            "out_proj_bias",
+        )
+    ]
+    copies = {
+        name: option.copy() if isinstance(option, np.ndarray) else option
+        for name, option in options.items()
+    }
     try:
-        result = call_learner(what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies)
+        result = call_learner(
+            what, fn, query.copy(), key.copy(), value.copy(), *positional, **arguments, **copies
+        )
     except AssertionError as failure:
         raise AssertionError(f"{failure}{_hint(failure, module, options)}") from failure.__cause__
     if not isinstance(result, tuple) or len(result) != 2:
-        raise AssertionError(f"{what}: expected a pair (attn_output, attn_weights), got {type(result).__name__}")
+        raise AssertionError(
+            f"{what}: expected a pair (attn_output, attn_weights), got {type(result).__name__}"
+        )
     output, weights = result
     # The weights first: a wrong scale, axis or mask shows there more plainly than in the output.
     if expected_weights is None:
         if weights is not None:
-            raise AssertionError(f"{what}: with need_weights=False attn_weights must be None, got {type(weights).__name__}")
+            raise AssertionError(
+                f"{what}: with need_weights=False attn_weights must be None, got {type(weights).__name__}"
+            )
     else:
         check_array(f"{what}: attn_weights", weights, expected_weights)
     check_array(f"{what}: attn_output", output, expected_output)
@@ -108,9 +131,15 @@ def _hint(failure, module, options) -> str:
     """One sentence on the likely cause of an exception raised by the learner's function."""
     cause = failure.__cause__
     if module.in_proj_weight is None and isinstance(cause, (TypeError, AttributeError)):
-        return (" (with kdim or vdim different from E, in_proj_weight is None: project with q_proj_weight,"
-                " k_proj_weight and v_proj_weight)")
-    if options.get("key_padding_mask") is not None and isinstance(cause, ValueError) and "broadcast" in str(cause):
+        return (
+            " (with kdim or vdim different from E, in_proj_weight is None: project with q_proj_weight,"
+            " k_proj_weight and v_proj_weight)"
+        )
+    if (
+        options.get("key_padding_mask") is not None
+        and isinstance(cause, ValueError)
+        and "broadcast" in str(cause)
+    ):
         return " (key_padding_mask is (N, S): it must meet the scores (N, h, L, S) as (N, 1, 1, S))"
     return ""
 
@@ -124,12 +153,17 @@ def check_split_heads(rng, split_heads):
     x = rng.normal(size=(N, L, E))
     # The oracle is torch's own layout inside F.multi_head_attention_forward (sequence first there):
     # q.view(L, N * h, d_k).transpose(0, 1) gives (N * h, L, d_k), batch-major, head-minor.
-    expected = numpy(tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k))
+    expected = numpy(
+        tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k)
+    )
     what = f"split_heads(x of shape {x.shape}, num_heads={h})"
     got = call_learner(what, split_heads, x.copy(), h)
     if isinstance(got, np.ndarray) and got.shape == expected.shape:
-        check_array(f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
-                    got[0, h - 1], x[0, :, (h - 1) * d_k:])
+        check_array(
+            f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
+            got[0, h - 1],
+            x[0, :, (h - 1) * d_k :],
+        )
     check_array(what, got, expected)
     # E not a multiple of num_heads: a ValueError whose message names E. The width is above every
     # size drawn, so numpy's own reshape message ("cannot reshape ... into shape (N, L, h, w)") cannot name it.
@@ -144,12 +178,16 @@ def _check_value_error(split_heads, x, h):
         call_numpy_only(split_heads, x, h)
     except ValueError as error:
         if not re.search(rf"\b{E}\b", str(error)):
-            raise AssertionError(f"{what} raised ValueError({str(error)!r}), whose message does not name E={E}") from None
+            raise AssertionError(
+                f"{what} raised ValueError({str(error)!r}), whose message does not name E={E}"
+            ) from None
         return
     except AssertionError:
         raise
     except Exception as error:  # noqa: BLE001 - any other exception is the learner's, reported as such
-        raise AssertionError(f"{what} must raise ValueError, but raised {type(error).__name__}: {error}") from None
+        raise AssertionError(
+            f"{what} must raise ValueError, but raised {type(error).__name__}: {error}"
+        ) from None
     raise AssertionError(f"{what} must raise ValueError, but returned")
 
 
@@ -159,7 +197,11 @@ def check_merge_heads(rng, merge_heads):
     heads = rng.normal(size=(N, h, L, d_k))
     # torch: attn_output.transpose(0, 1).reshape(L * N, E) on the (N * h, L, d_k) head outputs.
     merged = tensor(heads).reshape(N * h, L, d_k).transpose(0, 1).reshape(L, N, E).transpose(0, 1)
-    check_array(f"merge_heads(x of shape {heads.shape})", call_learner("merge_heads", merge_heads, heads.copy()), numpy(merged))
+    check_array(
+        f"merge_heads(x of shape {heads.shape})",
+        call_learner("merge_heads", merge_heads, heads.copy()),
+        numpy(merged),
+    )
 
 
 def check_pack_in_proj(rng, pack_in_proj):
@@ -170,19 +212,32 @@ def check_pack_in_proj(rng, pack_in_proj):
     packed = call_learner("pack_in_proj", pack_in_proj, W_Q.copy(), W_K.copy(), W_V.copy())
     if type(packed) is not np.ndarray or packed.shape != (3 * E, E):
         shape = getattr(packed, "shape", None)
-        raise AssertionError(f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got {type(packed).__name__} of shape {shape}")
+        raise AssertionError(
+            f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got {type(packed).__name__} of shape {shape}"
+        )
     # Expected: each head attends with the article's Q_i = X W_Q[i], ...; heads concatenated.
     x = tensor(X)
     with quiet():
-        heads = [F.scaled_dot_product_attention(x @ tensor(W_Q[i]), x @ tensor(W_K[i]), x @ tensor(W_V[i])) for i in range(h)]
+        heads = [
+            F.scaled_dot_product_attention(
+                x @ tensor(W_Q[i]), x @ tensor(W_K[i]), x @ tensor(W_V[i])
+            )
+            for i in range(h)
+        ]
     expected = numpy(torch.cat(heads, dim=-1))
     # Got: nn.MultiheadAttention with the packed weights, no bias and an identity output projection.
-    module = torch.nn.MultiheadAttention(E, h, bias=False, batch_first=True, dtype=torch.float64).eval()
+    module = torch.nn.MultiheadAttention(
+        E, h, bias=False, batch_first=True, dtype=torch.float64
+    ).eval()
     with torch.no_grad():
         module.in_proj_weight.copy_(tensor(packed))
         module.out_proj.weight.copy_(torch.eye(E, dtype=torch.float64))
     got, _ = _torch_mha(module, X, X, X, need_weights=False)
-    check_array(f"nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) ({describe(sizes)})", got, expected)
+    check_array(
+        f"nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) ({describe(sizes)})",
+        got,
+        expected,
+    )
 
 
 def check_mha_self_attention(rng, multi_head_attention):
@@ -194,37 +249,67 @@ def check_mha_self_attention(rng, multi_head_attention):
     key, value = rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
     _compare(multi_head_attention, module, X, key, value, f"cross-attention ({describe(sizes)})")
     # Large inputs: scores in the thousands, where an exponential without its maximum overflows.
-    _compare(multi_head_attention, module, X * 30.0, key * 30.0, value,
-             f"cross-attention with scores in the thousands ({describe(sizes)})")
+    _compare(
+        multi_head_attention,
+        module,
+        X * 30.0,
+        key * 30.0,
+        value,
+        f"cross-attention with scores in the thousands ({describe(sizes)})",
+    )
 
 
 def check_mha_need_weights(rng, multi_head_attention):
     sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = random_multihead_attention(rng, E, h)
-    query, key, value = rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
+    query, key, value = (
+        rng.normal(size=(N, L, E)),
+        rng.normal(size=(N, S, E)),
+        rng.normal(size=(N, S, E)),
+    )
     for need, average in itertools.product([True, False], [True, False]):
-        _compare(multi_head_attention, module, query, key, value,
-                 f"need_weights={need}, average_attn_weights={average} ({describe(sizes)})",
-                 need_weights=need, average_attn_weights=average)
+        _compare(
+            multi_head_attention,
+            module,
+            query,
+            key,
+            value,
+            f"need_weights={need}, average_attn_weights={average} ({describe(sizes)})",
+            need_weights=need,
+            average_attn_weights=average,
+        )
 
 
 def check_mha_kdim_vdim_bias(rng, multi_head_attention):
     sizes = head_sizes(rng, [*MHA_SIZES, "kdim", "vdim"], high=11)
     N, L, S, h, E, kdim, vdim = (sizes[name] for name in ("N", "L", "S", "h", "E", "kdim", "vdim"))
     query = rng.normal(size=(N, L, E))
-    for bias, (kd, vd) in itertools.product([True, False], [(None, None), (kdim, vdim), (kdim, None)]):
+    for bias, (kd, vd) in itertools.product(
+        [True, False], [(None, None), (kdim, vdim), (kdim, None)]
+    ):
         module = random_multihead_attention(rng, E, h, bias=bias, kdim=kd, vdim=vd)
         key, value = rng.normal(size=(N, S, kd or E)), rng.normal(size=(N, S, vd or E))
-        _compare(multi_head_attention, module, query, key, value,
-                 f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({describe(sizes)})", average_attn_weights=False)
+        _compare(
+            multi_head_attention,
+            module,
+            query,
+            key,
+            value,
+            f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({describe(sizes)})",
+            average_attn_weights=False,
+        )
 
 
 def _mask_setting(rng):
     sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = random_multihead_attention(rng, E, h)
-    query, key, value = rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
+    query, key, value = (
+        rng.normal(size=(N, L, E)),
+        rng.normal(size=(N, S, E)),
+        rng.normal(size=(N, S, E)),
+    )
     return sizes, module, (query, key, value), _bool_masks(rng, N, h, L, S)
 
 
@@ -237,18 +322,44 @@ def check_mha_attn_mask(rng, multi_head_attention):
         "float 3-D attn_mask": _float_mask(rng, mask_3d),
     }
     for name, attn_mask in attn_masks.items():
-        _compare(multi_head_attention, module, query, key, value, f"{name} ({describe(sizes)})",
-                 attn_mask=attn_mask, average_attn_weights=False)
+        _compare(
+            multi_head_attention,
+            module,
+            query,
+            key,
+            value,
+            f"{name} ({describe(sizes)})",
+            attn_mask=attn_mask,
+            average_attn_weights=False,
+        )
 
 
 def check_mha_key_padding_mask(rng, multi_head_attention):
     """key_padding_mask alone, and together with a 2-D attn_mask (boolean or float)."""
     sizes, module, (query, key, value), (padding, mask_2d, _) = _mask_setting(rng)
-    padding_masks = {"boolean key_padding_mask": padding, "float key_padding_mask": _float_mask(rng, padding)}
-    attn_masks = {"": None, ", boolean 2-D attn_mask": mask_2d, ", float 2-D attn_mask": _float_mask(rng, mask_2d)}
-    for (padding_name, key_padding_mask), (attn_name, attn_mask) in itertools.product(padding_masks.items(), attn_masks.items()):
-        _compare(multi_head_attention, module, query, key, value, f"{padding_name}{attn_name} ({describe(sizes)})",
-                 attn_mask=attn_mask, key_padding_mask=key_padding_mask, average_attn_weights=False)
+    padding_masks = {
+        "boolean key_padding_mask": padding,
+        "float key_padding_mask": _float_mask(rng, padding),
+    }
+    attn_masks = {
+        "": None,
+        ", boolean 2-D attn_mask": mask_2d,
+        ", float 2-D attn_mask": _float_mask(rng, mask_2d),
+    }
+    for (padding_name, key_padding_mask), (attn_name, attn_mask) in itertools.product(
+        padding_masks.items(), attn_masks.items()
+    ):
+        _compare(
+            multi_head_attention,
+            module,
+            query,
+            key,
+            value,
+            f"{padding_name}{attn_name} ({describe(sizes)})",
+            attn_mask=attn_mask,
+            key_padding_mask=key_padding_mask,
+            average_attn_weights=False,
+        )
 
 
 CHECKS = {
@@ -267,7 +378,10 @@ CHECKS = {
 
 
 MASK_TESTS = frozenset({"test-mha-attn-mask", "test-mha-key-padding-mask"})
-ALL_MHA_TESTS = frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"}) | MASK_TESTS
+ALL_MHA_TESTS = (
+    frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"})
+    | MASK_TESTS
+)
 
 mistake = mistake_factory(ASSIGNMENT)
 
@@ -298,49 +412,37 @@ MISTAKES = [
     mistake(
         name="heads merged with a reshape but no transpose",
         cell="merge-heads",
-        edits=(
-            ("x.transpose(0, 2, 1, 3).reshape(N,", "x.reshape(N,"),
-        ),
+        edits=(("x.transpose(0, 2, 1, 3).reshape(N,", "x.reshape(N,"),),
         fails=frozenset({"test-merge-heads"}),
     ),
     mistake(
         name="article weights packed without transposing to PyTorch's (out, in) layout",
         cell="pack-in-proj",
-        edits=(
-            ("side_by_side.T", "side_by_side"),
-        ),
+        edits=(("side_by_side.T", "side_by_side"),),
         fails=frozenset({"test-pack-in-proj"}),
     ),
     mistake(
         name="per-head weights stacked with a reshape that mixes heads and features",
         cell="pack-in-proj",
-        edits=(
-            ("W.transpose(1, 0, 2).reshape(E,", "W.reshape(E,"),
-        ),
+        edits=(("W.transpose(1, 0, 2).reshape(E,", "W.reshape(E,"),),
         fails=frozenset({"test-pack-in-proj"}),
     ),
     mistake(
         name="no scaling of the scores",
         cell="multi-head-attention",
-        edits=(
-            ("2) / np.sqrt(d_k)", "2)"),
-        ),
+        edits=(("2) / np.sqrt(d_k)", "2)"),),
         fails=ALL_MHA_TESTS,
     ),
     mistake(
         name="scores scaled by sqrt(d_model) instead of sqrt(d_k)",
         cell="multi-head-attention",
-        edits=(
-            ("np.sqrt(d_k)", "np.sqrt(E)"),
-        ),
+        edits=(("np.sqrt(d_k)", "np.sqrt(E)"),),
         fails=ALL_MHA_TESTS,
     ),
     mistake(
         name="softmax over the queries instead of the keys",
         cell="multi-head-attention",
-        edits=(
-            ("axis=-1)", "axis=-2)"),
-        ),
+        edits=(("axis=-1)", "axis=-2)"),),
         fails=ALL_MHA_TESTS,
     ),
     mistake(
@@ -385,8 +487,7 @@ MISTAKES = [
         cell="multi-head-attention",
         edits=(
             (
-                "    if not need_weights:\n"
-                "        return output, None\n",
+                "    if not need_weights:\n        return output, None\n",
                 "",
             ),
         ),
@@ -395,9 +496,7 @@ MISTAKES = [
     mistake(
         name="a float key_padding_mask read as a boolean one",
         cell="multi-head-attention",
-        edits=(
-            ("0.0) if key_padding_mask.dtype == bool else key_padding_mask", "0.0)"),
-        ),
+        edits=(("0.0) if key_padding_mask.dtype == bool else key_padding_mask", "0.0)"),),
         fails=frozenset({"test-mha-key-padding-mask"}),
     ),
     mistake(
@@ -439,9 +538,7 @@ MISTAKES = [
     mistake(
         name="key_padding_mask broadcast the wrong way ((N, 1, S) instead of (N, 1, 1, S))",
         cell="multi-head-attention",
-        edits=(
-            ("None, :]", ":]"),
-        ),
+        edits=(("None, :]", ":]"),),
         fails=frozenset({"test-mha-key-padding-mask"}),
     ),
     mistake(

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import mistake_factory
 from autograder.checks.oracle import (
     call_learner,
     check_array,
@@ -26,6 +25,8 @@ from autograder.checks.oracle import (
     tensor,
 )
 
+from . import mistake_factory
+
 ASSIGNMENT = "06-why-multi-head"
 
 
@@ -33,7 +34,9 @@ def _params(module):
     return {name: numpy(parameter).copy() for name, parameter in module.named_parameters()}
 
 
-def _reference_self_attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
+def _reference_self_attention(
+    x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias
+):
     """A correct numpy multi-head self-attention, handed to the learner's encoder layer."""
     N, L, E = x.shape
     d_k = E // num_heads
@@ -63,22 +66,34 @@ def _stand_ins(params, num_heads, eps):
     def attention(x, num_heads, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias):
         used.append("attention")
         if num_heads != expected_heads:
-            raise AssertionError(f"attention was called with num_heads={num_heads}, but this layer has {expected_heads} heads")
+            raise AssertionError(
+                f"attention was called with num_heads={num_heads}, but this layer has {expected_heads} heads"
+            )
         weights = [in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias]
-        for value, name in zip(weights, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]):
+        for value, name in zip(
+            weights, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+        ):
             if not same(value, f"self_attn.{name}"):
-                raise AssertionError(f"attention's argument {name.replace('.', '_')} must be params['self_attn.{name}']")
+                raise AssertionError(
+                    f"attention's argument {name.replace('.', '_')} must be params['self_attn.{name}']"
+                )
         return _reference_self_attention(np.asarray(x, dtype=np.float64), num_heads, *weights)
 
     def norm(x, weight, bias, eps=1e-5):
         name = next((n for n in ("norm1", "norm2") if same(weight, f"{n}.weight")), None)
         if name is None:
-            raise AssertionError("norm was called with a weight that is neither params['norm1.weight'] nor params['norm2.weight']")
+            raise AssertionError(
+                "norm was called with a weight that is neither params['norm1.weight'] nor params['norm2.weight']"
+            )
         used.append(name)
         if not same(bias, f"{name}.bias"):
-            raise AssertionError(f"the layer norm with weight params['{name}.weight'] needs bias params['{name}.bias']")
+            raise AssertionError(
+                f"the layer norm with weight params['{name}.weight'] needs bias params['{name}.bias']"
+            )
         if eps != expected_eps:
-            raise AssertionError(f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on")
+            raise AssertionError(
+                f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on"
+            )
         return _reference_layer_norm(np.asarray(x, dtype=np.float64), weight, bias, eps)
 
     return attention, norm, used
@@ -100,7 +115,9 @@ def check_positional_encoding(rng, sinusoidal_positional_encoding):
     widths = [E for E in range(4, 80, 2) if E != L]  # E even, and different from L
     for E in sorted(int(E) for E in rng.choice(widths, size=3, replace=False)):
         what = f"sinusoidal_positional_encoding({L}, {E})"
-        check_array(what, call_learner(what, sinusoidal_positional_encoding, L, E), _vaswani_encoding(L, E))
+        check_array(
+            what, call_learner(what, sinusoidal_positional_encoding, L, E), _vaswani_encoding(L, E)
+        )
 
 
 def check_self_attention(rng, multi_head_self_attention):
@@ -109,13 +126,22 @@ def check_self_attention(rng, multi_head_self_attention):
     module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
     params = _params(random_parameters(module, rng, scale=0.5))
     x = rng.normal(size=(N, L, E))
-    for scale in (1.0, 30.0):  # 30: scores in the thousands, where an exponential without its maximum overflows
+    for scale in (
+        1.0,
+        30.0,
+    ):  # 30: scores in the thousands, where an exponential without its maximum overflows
         with quiet(), torch.no_grad():
             expected = numpy(module(*(tensor(scale * x),) * 3, need_weights=False)[0])
         what = f"multi_head_self_attention({scale:g} * x of shape {x.shape}, num_heads={h})"
         got = call_learner(
-            what, multi_head_self_attention, scale * x, h,
-            params["in_proj_weight"].copy(), params["in_proj_bias"].copy(), params["out_proj.weight"].copy(), params["out_proj.bias"].copy(),
+            what,
+            multi_head_self_attention,
+            scale * x,
+            h,
+            params["in_proj_weight"].copy(),
+            params["in_proj_bias"].copy(),
+            params["out_proj.weight"].copy(),
+            params["out_proj.bias"].copy(),
         )
         check_array(what, got, expected)
 
@@ -125,30 +151,50 @@ def check_layer_norm(rng, layer_norm):
     shape = (sizes["N"], sizes["L"], sizes["E"])
     weight, bias = rng.normal(size=shape[-1]), rng.normal(size=shape[-1])
     # Rows of very different spreads, some small enough that eps matters.
-    x = rng.normal(size=shape) * 10.0 ** rng.uniform(-2.5, 0.5, size=shape[:-1] + (1,)) + rng.normal(size=shape[:-1] + (1,))
+    x = rng.normal(size=shape) * 10.0 ** rng.uniform(
+        -2.5, 0.5, size=shape[:-1] + (1,)
+    ) + rng.normal(size=shape[:-1] + (1,))
     for eps in (1e-5, float(10.0 ** rng.uniform(-4, -2))):
-        expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias), eps=eps))
+        expected = numpy(
+            F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias), eps=eps)
+        )
         what = f"layer_norm(x of shape {shape}, eps={eps:.3g})"
-        check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy(), eps=eps), expected)
+        check_array(
+            what,
+            call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy(), eps=eps),
+            expected,
+        )
     expected = numpy(F.layer_norm(tensor(x), (shape[-1],), tensor(weight), tensor(bias)))
     what = "layer_norm with the default eps"
-    check_array(what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy()), expected)
+    check_array(
+        what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy()), expected
+    )
     # (..., E): 2-D and 4-D inputs too.
     for other in [(sizes["L"], sizes["E"]), (sizes["N"], 2, sizes["L"], sizes["E"])]:
         y = rng.normal(size=other) * 3.0 + rng.normal()
         expected = numpy(F.layer_norm(tensor(y), (sizes["E"],), tensor(weight), tensor(bias)))
         what = f"layer_norm(x of shape {other})"
-        check_array(what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected)
+        check_array(
+            what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected
+        )
 
 
 def check_encoder_layer(rng, transformer_encoder_layer):
     sizes = head_sizes(rng, ["N", "L", "h", "d_k", "F"], high=7)
     N, L, E = sizes["N"], sizes["L"], sizes["E"]
     # Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot pass.
-    for num_heads, eps in ((sizes["h"], None), (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5)))):
+    for num_heads, eps in (
+        (sizes["h"], None),
+        (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5))),
+    ):
         layer = torch.nn.TransformerEncoderLayer(
-            E, num_heads, dim_feedforward=sizes["F"], dropout=0.0, batch_first=True,
-            layer_norm_eps=1e-5 if eps is None else eps, dtype=torch.float64,
+            E,
+            num_heads,
+            dim_feedforward=sizes["F"],
+            dropout=0.0,
+            batch_first=True,
+            layer_norm_eps=1e-5 if eps is None else eps,
+            dtype=torch.float64,
         )
         params = _params(random_parameters(layer.eval(), rng, scale=0.5))
         # A small input: the sums the layer normalises have small spread, so eps matters.
@@ -157,14 +203,27 @@ def check_encoder_layer(rng, transformer_encoder_layer):
             expected = numpy(layer(tensor(x)))
         attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
         keywords = {} if eps is None else {"eps": eps}
-        what = (f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, attention, "
-                + ("" if eps is None else f"eps={eps:.3g}, ") + f"norm=norm) with dim_feedforward={sizes['F']}")
-        got = call_learner(what, transformer_encoder_layer, x.copy(), {k: v.copy() for k, v in params.items()},
-                           num_heads, attention, norm=norm, **keywords)
+        what = (
+            f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, attention, "
+            + ("" if eps is None else f"eps={eps:.3g}, ")
+            + f"norm=norm) with dim_feedforward={sizes['F']}"
+        )
+        got = call_learner(
+            what,
+            transformer_encoder_layer,
+            x.copy(),
+            {k: v.copy() for k, v in params.items()},
+            num_heads,
+            attention,
+            norm=norm,
+            **keywords,
+        )
         if "attention" not in used:
             raise AssertionError(f"{what} never called the `attention` function it was given")
         if not {"norm1", "norm2"} <= set(used):
-            raise AssertionError(f"{what} must call the `norm` it is given for both layer norms; it called {used}")
+            raise AssertionError(
+                f"{what} must call the `norm` it is given for both layer norms; it called {used}"
+            )
         check_array(what, got, expected)
 
 
@@ -321,17 +380,13 @@ MISTAKES = [
     mistake(
         name="self-attention softmax without subtracting the maximum (overflows on large scores)",
         cell="multi-head-self-attention",
-        edits=(
-            ("np.exp(scores - scores.max(axis=-1, keepdims=True))", "np.exp(scores)"),
-        ),
+        edits=(("np.exp(scores - scores.max(axis=-1, keepdims=True))", "np.exp(scores)"),),
         fails=frozenset({"test-self-attention"}),
     ),
     mistake(
         name="encoder layer without the residual connection around self-attention",
         cell="encoder-layer",
-        edits=(
-            ("norm(x + attended,", "norm(attended,"),
-        ),
+        edits=(("norm(x + attended,", "norm(attended,"),),
         fails=frozenset({"test-encoder-layer"}),
     ),
     mistake(
@@ -391,9 +446,7 @@ MISTAKES = [
     mistake(
         name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
         cell="encoder-layer",
-        edits=(
-            ("attention(x,", "multi_head_self_attention(x,"),
-        ),
+        edits=(("attention(x,", "multi_head_self_attention(x,"),),
         fails=frozenset({"test-encoder-layer"}),
     ),
     mistake(

@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from . import mistake_factory
 from autograder.checks.oracle import (
     call_learner,
     call_numpy_only,
@@ -25,6 +24,8 @@ from autograder.checks.oracle import (
     random_multihead_attention,
     tensor,
 )
+
+from . import mistake_factory
 
 ASSIGNMENT = "07-attention-at-inference"
 
@@ -54,7 +55,9 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
         sizes["L"], sizes["S"] = sizes["S"], sizes["L"]
     N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
     for rows, columns in [(L, S), (1, S), (S, S)]:  # a chunk; one decoding step; a square mask
-        mask = call_learner(f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns)
+        mask = call_learner(
+            f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns
+        )
         expected = _torch_lower_right_mask(rows, columns)
         check_mask(f"causal_mask_lower_right({rows}, {columns})", mask, expected)
     # Attention under the learner's mask equals attention under torch's causal_lower_right.
@@ -64,8 +67,11 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))
         # SDPA's boolean mask means "may attend": the course's mask is flipped on its way in.
         got = F.scaled_dot_product_attention(q, k, v, attn_mask=~tensor(mask))
-    check_array(f"attention under ~causal_mask_lower_right({L}, {S}) ({describe(sizes)})",
-                numpy(got), numpy(expected))
+    check_array(
+        f"attention under ~causal_mask_lower_right({L}, {S}) ({describe(sizes)})",
+        numpy(got),
+        numpy(expected),
+    )
 
 
 # ---------------------------------------------------------------- part 2: a decoding step with a KV cache
@@ -73,8 +79,15 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
 
 def _weights(module):
     """The module's parameters as the numpy arguments of decode_step, after num_heads."""
-    return [numpy(p).copy() for p in (module.in_proj_weight, module.in_proj_bias,
-                                       module.out_proj.weight, module.out_proj.bias)]
+    return [
+        numpy(p).copy()
+        for p in (
+            module.in_proj_weight,
+            module.in_proj_bias,
+            module.out_proj.weight,
+            module.out_proj.bias,
+        )
+    ]
 
 
 def _torch_cache(module, x):
@@ -85,8 +98,10 @@ def _torch_cache(module, x):
     _, b_k, b_v = module.in_proj_bias.chunk(3)
     xt = tensor(x)
     with torch.no_grad():
-        keys, values = (F.linear(xt, W, b).view(N, T, h, E // h).transpose(1, 2)
-                        for W, b in ((W_k, b_k), (W_v, b_v)))
+        keys, values = (
+            F.linear(xt, W, b).view(N, T, h, E // h).transpose(1, 2)
+            for W, b in ((W_k, b_k), (W_v, b_v))
+        )
     return numpy(keys), numpy(values)
 
 
@@ -117,11 +132,16 @@ def _one_step(rng, decode_step, scale=1.0):
     module = random_multihead_attention(rng, E, h)
     x = scale * rng.normal(size=(N, t + 1, E))  # the prefix and the new token
     cache_k, cache_v = _torch_cache(module, x[:, :t])
-    what = f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({describe(sizes)})"
-    result = call_learner(what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module))
+    what = (
+        f"decode_step(x_new {(N, 1, E)}, caches {cache_k.shape}, num_heads={h}) ({describe(sizes)})"
+    )
+    result = call_learner(
+        what, decode_step, x[:, t:].copy(), cache_k, cache_v, h, *_weights(module)
+    )
     if not isinstance(result, tuple) or len(result) != 3:
-        raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
-                             f"got {type(result).__name__}")
+        raise AssertionError(
+            f"{what}: expected a triple (output, cache_k, cache_v), got {type(result).__name__}"
+        )
     return module, x, result, what
 
 
@@ -139,8 +159,9 @@ def _expect_value_error(what, why, fn, *args):
     except ValueError:
         return
     except Exception as error:  # another error type: the docstring promises ValueError
-        raise AssertionError(f"{what} raised {type(error).__name__}, but {why}: "
-                             "the docstring asks for a ValueError") from None
+        raise AssertionError(
+            f"{what} raised {type(error).__name__}, but {why}: the docstring asks for a ValueError"
+        ) from None
     raise AssertionError(f"{what} returned a result, but {why}: it should raise ValueError")
 
 
@@ -161,9 +182,16 @@ def check_decode_step(rng, decode_step):
         else:  # pragma: no cover - torch's behaviour, not the learner's
             raise RuntimeError(f"nn.MultiheadAttention accepted E={E}, num_heads={h}")
     weights = [rng.normal(size=shape) for shape in ((3 * E, E), (3 * E,), (E, E), (E,))]
-    _expect_value_error(f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
-                        f"num_heads={h} does not divide E={E}", decode_step, rng.normal(size=(N, 1, E)), np.zeros((N, h, t, d_k)),
-                        np.zeros((N, h, t, d_k)), h, *weights)
+    _expect_value_error(
+        f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
+        f"num_heads={h} does not divide E={E}",
+        decode_step,
+        rng.normal(size=(N, 1, E)),
+        np.zeros((N, h, t, d_k)),
+        np.zeros((N, h, t, d_k)),
+        h,
+        *weights,
+    )
 
 
 def check_decode_sequence(rng, decode_step):
@@ -175,15 +203,23 @@ def check_decode_sequence(rng, decode_step):
     cache_k = np.zeros((N, h, 0, d_k))
     cache_v = np.zeros((N, h, 0, d_k))
     for step in range(T):
-        what = (f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
-                f"{np.shape(cache_k)} before it; {describe(sizes)})")
-        result = call_learner(what, decode_step, x[:, step:step + 1].copy(), cache_k, cache_v, h, *_weights(module))
+        what = (
+            f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
+            f"{np.shape(cache_k)} before it; {describe(sizes)})"
+        )
+        result = call_learner(
+            what, decode_step, x[:, step : step + 1].copy(), cache_k, cache_v, h, *_weights(module)
+        )
         if not isinstance(result, tuple) or len(result) != 3:
-            raise AssertionError(f"{what}: expected a triple (output, cache_k, cache_v), "
-                                 f"got {type(result).__name__}")
+            raise AssertionError(
+                f"{what}: expected a triple (output, cache_k, cache_v), got {type(result).__name__}"
+            )
         output, cache_k, cache_v = result
-        check_array(f"{what}: output vs position {step} of one causal pass of nn.MultiheadAttention",
-                    output, expected[:, step:step + 1])
+        check_array(
+            f"{what}: output vs position {step} of one causal pass of nn.MultiheadAttention",
+            output,
+            expected[:, step : step + 1],
+        )
 
 
 # ---------------------------------------------------------------- part 3: grouped-query attention
@@ -208,8 +244,12 @@ def _torch_gqa(q, k, v, attn_mask=None):
     mask = None if attn_mask is None else tensor(attn_mask)
     with quiet():
         grouped = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, enable_gqa=True)
-        explicit = F.scaled_dot_product_attention(qt, kt.repeat_interleave(h // g, dim=1),
-                                                  vt.repeat_interleave(h // g, dim=1), attn_mask=mask)
+        explicit = F.scaled_dot_product_attention(
+            qt,
+            kt.repeat_interleave(h // g, dim=1),
+            vt.repeat_interleave(h // g, dim=1),
+            attn_mask=mask,
+        )
     return numpy(grouped), numpy(explicit)
 
 
@@ -229,23 +269,38 @@ def check_gqa(rng, grouped_query_attention):
         k, v = rng.normal(size=(N, groups, S, d_k)), rng.normal(size=(N, groups, S, d_k))
         shapes = f"q {q.shape}, k and v {k.shape}"
         _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
-        _compare_gqa(grouped_query_attention, LARGE_Q * q, k, v,
-                     f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)")
+        _compare_gqa(
+            grouped_query_attention,
+            LARGE_Q * q,
+            k,
+            v,
+            f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)",
+        )
     # g that does not divide h: more query heads than key/value heads, and fewer (h // g = 0).
     g_bad = int(rng.integers(3, 6))
-    for h_bad in (g_bad * int(rng.integers(1, 3)) + int(rng.integers(1, g_bad)), int(rng.integers(1, g_bad))):
+    for h_bad in (
+        g_bad * int(rng.integers(1, 3)) + int(rng.integers(1, g_bad)),
+        int(rng.integers(1, g_bad)),
+    ):
         q_bad = rng.normal(size=(N, h_bad, L, d_k))
         k_bad, v_bad = rng.normal(size=(2, N, g_bad, S, d_k))
         with quiet():
             try:
-                F.scaled_dot_product_attention(tensor(q_bad), tensor(k_bad), tensor(v_bad), enable_gqa=True)
+                F.scaled_dot_product_attention(
+                    tensor(q_bad), tensor(k_bad), tensor(v_bad), enable_gqa=True
+                )
             except RuntimeError:
                 pass
             else:  # pragma: no cover - torch's behaviour, not the learner's
                 raise RuntimeError(f"scaled_dot_product_attention accepted h={h_bad}, g={g_bad}")
-        _expect_value_error(f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
-                            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
-                            grouped_query_attention, q_bad, k_bad, v_bad)
+        _expect_value_error(
+            f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
+            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
+            grouped_query_attention,
+            q_bad,
+            k_bad,
+            v_bad,
+        )
 
 
 def check_gqa_masked(rng, grouped_query_attention):
@@ -258,13 +313,25 @@ def check_gqa_masked(rng, grouped_query_attention):
         keep = rng.integers(0, S, size=shape[:-1])
         np.put_along_axis(boolean, keep[..., None], False, axis=-1)  # every row keeps one key
         shapes = f"q {q.shape}, k and v {k.shape}"
-        _compare_gqa(grouped_query_attention, q, k, v,
-                     f"grouped_query_attention({shapes}, boolean mask {shape})",
-                     mask=boolean, sdpa_mask=~boolean)
+        _compare_gqa(
+            grouped_query_attention,
+            q,
+            k,
+            v,
+            f"grouped_query_attention({shapes}, boolean mask {shape})",
+            mask=boolean,
+            sdpa_mask=~boolean,
+        )
         additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
-        _compare_gqa(grouped_query_attention, q, k, v,
-                     f"grouped_query_attention({shapes}, float mask {shape})",
-                     mask=additive, sdpa_mask=additive)
+        _compare_gqa(
+            grouped_query_attention,
+            q,
+            k,
+            v,
+            f"grouped_query_attention({shapes}, float mask {shape})",
+            mask=additive,
+            sdpa_mask=additive,
+        )
 
 
 CHECKS = {
@@ -289,9 +356,7 @@ MISTAKES = [
     mistake(
         name="causal mask aligned to the top left (chapter 4's) instead of the bottom right",
         cell="causal-mask-lower-right",
-        edits=(
-            ("query + (S - L)", "query"),
-        ),
+        edits=(("query + (S - L)", "query"),),
         fails=frozenset({"test-causal-mask-lower-right"}),
     ),
     mistake(
@@ -324,9 +389,7 @@ MISTAKES = [
     mistake(
         name="decoding scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="decode-step",
-        edits=(
-            ("np.sqrt(d_k)", "np.sqrt(E)"),
-        ),
+        edits=(("np.sqrt(d_k)", "np.sqrt(E)"),),
         fails=frozenset({"test-decode-step", "test-decode-sequence"}),
     ),
     mistake(
@@ -334,10 +397,8 @@ MISTAKES = [
         cell="grouped-query-attention",
         edits=(
             (
-                "k = np.repeat(k, h // g, axis=1)\n"
-                "    v = np.repeat(v, h // g, axis=1)",
-                "k = np.tile(k, (1, h // g, 1, 1))\n"
-                "    v = np.tile(v, (1, h // g, 1, 1))",
+                "k = np.repeat(k, h // g, axis=1)\n    v = np.repeat(v, h // g, axis=1)",
+                "k = np.tile(k, (1, h // g, 1, 1))\n    v = np.tile(v, (1, h // g, 1, 1))",
             ),
         ),
         fails=ALL_GQA_TESTS,
@@ -352,10 +413,8 @@ MISTAKES = [
                 "",
             ),
             (
-                "k = np.repeat(k, h // g, axis=1)\n"
-                "    v = np.repeat(v, h // g, axis=1)",
-                "k = k[:, np.arange(h) * g // h]\n"
-                "    v = v[:, np.arange(h) * g // h]",
+                "k = np.repeat(k, h // g, axis=1)\n    v = np.repeat(v, h // g, axis=1)",
+                "k = k[:, np.arange(h) * g // h]\n    v = v[:, np.arange(h) * g // h]",
             ),
         ),
         fails=frozenset({"test-gqa"}),
@@ -374,9 +433,7 @@ MISTAKES = [
     mistake(
         name="boolean mask read in SDPA's convention (True taken as may attend)",
         cell="grouped-query-attention",
-        edits=(
-            ("-np.inf, scores)", "scores, -np.inf)"),
-        ),
+        edits=(("-np.inf, scores)", "scores, -np.inf)"),),
         fails=frozenset({"test-gqa-masked"}),
     ),
 ]
