@@ -122,10 +122,10 @@ def _torch_cosine(a, b, dim=-1, eps=1e-8):
 
 
 def _check_cosine(cosine_similarity, a, b, expected, **kwargs):
-    shown = lambda x: (
-        f"{np.shape(x)}"
-        + ("" if isinstance(x, np.ndarray) and x.dtype == np.float64 else f" {_kind(x)}")
-    )  # noqa: E731
+    def shown(x):
+        plain = isinstance(x, np.ndarray) and x.dtype == np.float64
+        return f"{np.shape(x)}" + ("" if plain else f" {_kind(x)}")
+
     options = "".join(f", {key}={value}" for key, value in kwargs.items())
     name = f"cosine_similarity(a {shown(a)}, b {shown(b)}{options})"
     got = call_numpy_only(cosine_similarity, a, b, **kwargs)
