@@ -10,12 +10,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from autograder.tools.dask_processes import free_port
 
 SUPERUSER = "postgres"
 UNPRIVILEGED = "nobody"
@@ -36,12 +37,6 @@ def postgresql_binaries() -> Path:
             pytrace=False,
         )
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PostgreSQLServer:

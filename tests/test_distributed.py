@@ -2,22 +2,23 @@
 localhost grade a small demo class to the same grades.csv, byte for byte, as the local cluster; a
 worker whose host cannot build the sandbox stops the run, named, before anything is graded."""
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, course, environment
+from autograder.tools.dask_processes import dask_cluster
 from autograder.tools.demo import demo_class, write_class
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENTS = course.assignments()[:2]
-DASK = str(Path(sys.executable).with_name("dask"))
+# The workers' own secret differs from the client's: the client's must be the one that counts.
+WORKER_ENVIRONMENT = {environment.GRADING_SECRET: "not-the-one-the-client-sends"}
 SECRET = "distributed-test-secret"
 # A host where unprivileged user namespaces are off (sysctl user.max_user_namespaces=0): here, a
 # user namespace of its own whose limit is set to 0 before the worker starts.
@@ -30,76 +31,6 @@ NO_USER_NAMESPACES = [
     'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"',
     "sh",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@contextlib.contextmanager
-def dask_cluster(log_folder: Path, workers: list[list[str]]):
-    """A `dask scheduler` and one `dask worker` per entry of `workers` (a command prefix, e.g. []),
-    each its own process group, all stopped on leaving, whatever happened; yields the address."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    processes = []
-    environment = dict(os.environ, MHA_GRADING_SECRET="not-the-one-the-client-sends")
-
-    def start(command, name):
-        log = open(log_folder / f"{name}.log", "w")
-        processes.append(
-            subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-                env=environment,
-                start_new_session=True,
-            )
-        )
-
-    try:
-        start(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            "scheduler",
-        )
-        for number, prefix in enumerate(workers):
-            start(
-                [
-                    *prefix,
-                    DASK,
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--memory-limit",
-                    "0",
-                    "--no-dashboard",
-                    "--name",
-                    f"worker-{number}",
-                ],
-                f"worker-{number}",
-            )
-        from distributed import Client
-
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(len(workers), timeout=120)
-        yield address
-    finally:
-        for process in reversed(processes):
-            stop(process)
 
 
 def grade(submitted: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
@@ -118,7 +49,7 @@ def grade(submitted: Path, out: Path, *options: str) -> subprocess.CompletedProc
             *options,
         ],
         cwd=REPO_ROOT,
-        env=dict(os.environ, MHA_GRADING_SECRET=SECRET),
+        env={**os.environ, environment.GRADING_SECRET: SECRET},
         capture_output=True,
         text=True,
         timeout=900,
@@ -135,7 +66,7 @@ def test_a_scheduler_and_two_workers_grade_as_the_local_cluster(submitted, tmp_p
     grades.csv?"""
     local = grade(submitted, tmp_path / "local", "--workers", "2")
     assert local.returncode == 3, local.stderr[-3000:]  # the demo class has a broken notebook
-    with dask_cluster(tmp_path, [[], []]) as address:
+    with dask_cluster(tmp_path, [[], []], WORKER_ENVIRONMENT) as address:
         remote = grade(submitted, tmp_path / "remote", "--scheduler", address)
     assert remote.returncode == 3, remote.stderr[-3000:]
     assert "sandbox on each of 2 Dask workers" in remote.stderr, remote.stderr[-3000:]
@@ -149,7 +80,7 @@ def test_a_worker_without_the_sandbox_is_named_and_nothing_is_graded(submitted, 
     written."""
     if shutil.which("unshare") is None:
         pytest.fail("util-linux's unshare is needed to start a worker without user namespaces")
-    with dask_cluster(tmp_path, [[], NO_USER_NAMESPACES]) as address:
+    with dask_cluster(tmp_path, [[], NO_USER_NAMESPACES], WORKER_ENVIRONMENT) as address:
         from distributed import Client
 
         with Client(address, timeout=60) as client:

@@ -22,6 +22,8 @@ from autograder.grade import command as grading
 from autograder.grade.results import NotebookResult, Status, TestCellResult
 from autograder.report.gradebook import GradebookWriter
 
+pytestmark = pytest.mark.slow  # grades classes with real processes and servers
+
 ASSIGNMENT = "03-self-attention"
 SECRET = "postgres-gradebook-secret"
 

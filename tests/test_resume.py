@@ -20,6 +20,8 @@ from autograder.grade import command as grading
 from autograder.grade.journal import JOURNAL_NAME
 from autograder.tools.demo import demo_class, write_class
 
+pytestmark = pytest.mark.slow  # grades classes with real processes and servers
+
 ASSIGNMENT = course.assignments()[2]
 SECRET = "resume-test-secret"
 # "grading 13 of 21 notebooks (8 already graded in ...)": how the command counts its work.

@@ -101,6 +101,7 @@ class MistakeDetector:
         self.mistakes = mistakes
         self._reference = None
         self._mistake_namespaces = {}
+        self._uses_others: dict[str, bool] = {}  # answer cell -> does it call other answers
 
     def _answers_namespace(self, mistake=None) -> dict:
         """The read-only cells' names plus the course's answers run afresh, with the mistake's
@@ -130,6 +131,11 @@ class MistakeDetector:
     def _uses_other_answers(self, cell: str) -> bool:
         """Does the reference answer of `cell` call functions of other answer cells? Then an error
         the learner's version raises may come from those, and is no evidence about this cell."""
+        if cell not in self._uses_others:
+            self._uses_others[cell] = self._reads_other_answers(cell)
+        return self._uses_others[cell]
+
+    def _reads_other_answers(self, cell: str) -> bool:
         others = set().union(
             *(names for grade_id, names in self.answer_names.items() if grade_id != cell)
         )

@@ -98,7 +98,8 @@ def interpreter() -> tuple[str, Path]:
     )
 
 
-def _read_only_paths() -> list:
+@functools.lru_cache(maxsize=1)  # ~200 folders: listed once per process, not once per notebook
+def _read_only_paths() -> tuple:
     """The Python standard library (without its site-packages) and numpy, read-only."""
     paths = []
     stdlib = interpreter()[1]
@@ -112,14 +113,15 @@ def _read_only_paths() -> list:
     site_packages = Path(np.__file__).resolve().parent.parent
     for name in ("numpy", "numpy.libs"):
         paths.append((str(site_packages / name), "tree"))
-    return paths
+    return tuple(paths)
 
 
-def _scratch_directory(read_only: list) -> str:
+@functools.lru_cache(maxsize=1)
+def _scratch_directory() -> str:
     """Where the learner's private tmpfs is mounted: over /tmp, hiding the host's, unless the Python
     install or numpy lives under /tmp (a virtual environment in a clone there), which the mount
     would hide too; then over /dev/shm, and Landlock alone keeps the host's /tmp out of reach."""
-    under_tmp = any(Path(path).resolve().is_relative_to("/tmp") for path, _ in read_only)
+    under_tmp = any(Path(path).resolve().is_relative_to("/tmp") for path, _ in _read_only_paths())
     scratch = "/dev/shm" if under_tmp else "/tmp"
     if not os.path.isdir(scratch):
         raise SandboxUnavailable(f"no {scratch} to mount the learner's private scratch space on")
@@ -333,8 +335,8 @@ class Sandbox:
             set()
         )  # what the grader's own functions said to the learner's
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        read_only = _read_only_paths()
-        scratch = _scratch_directory(read_only)
+        read_only = list(_read_only_paths())
+        scratch = _scratch_directory()
         config = {
             "fd": child.fileno(),
             "scratch": scratch,

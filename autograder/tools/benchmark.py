@@ -3,6 +3,7 @@
 
     python -m autograder benchmark [--assignment 04-scaling-softmax-masks] [--copies 2] [--workers N]
                                    [--similarity-students 1000] [--only-similarity]
+    python -m autograder benchmark --scale [--notebooks 600] [--small 60]
 
 The class is the demo class without its broken notebook (full marks, untouched release, each
 known mistake), repeated ``--copies`` times. Both graders see the same secret, so their hidden
@@ -12,6 +13,10 @@ This is a measurement, not a test: nothing is asserted about the times.
 A second section times the similarity report (autograder/report/similarity.py) on a constructed class of
 exercise 05 (autograder/tools/honest_answers.py): ``--similarity-students`` independent answers with
 five disguised copies planted among them, and says where the copies rank.
+
+With ``--scale``, the scale benchmark runs instead (autograder/tools/scale_benchmark.py): start-up,
+seconds per notebook per worker with 1 and 2 workers, a real scheduler, the floor, the client's
+memory, and a projection to a large class.
 """
 
 import argparse
@@ -26,6 +31,7 @@ from pathlib import Path
 from autograder import REPO_ROOT, environment
 from autograder.course import nbgrader_runs
 from autograder.grade.results import NotebookResult
+from autograder.tools import scale_benchmark
 from autograder.tools.demo import demo_class
 
 DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
@@ -46,9 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only-similarity", action="store_true", help="run the similarity section alone"
     )
+    parser.add_argument(
+        "--scale", action="store_true", help="run the scale benchmark instead (about 15 min)"
+    )
+    scale_benchmark.add_arguments(parser)
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.scale:
+        return scale_benchmark.run(arguments)
     if arguments.only_similarity:
         return similarity_benchmark(arguments.similarity_students)
     os.environ.setdefault(environment.GRADING_SECRET, "benchmark-secret")

@@ -1,0 +1,249 @@
+"""Scale benchmark: what grading a large class costs, measured in one run on this machine.
+
+    python -m autograder benchmark --scale [--notebooks 600] [--small 60]
+
+The class is the demo class of every assignment without its broken notebook (full marks, untouched
+release, each known mistake), repeated until it holds ``--notebooks`` notebooks. The same class is
+graded by ``python -m autograder grade`` with a local cluster of 1 and of 2 workers and through a
+real ``dask scheduler`` with two ``dask worker`` processes; a class of ``--small`` notebooks shows
+how the client's memory grows with the class. Each run is a fresh command with a fresh OUT, and
+its figures come from the cost line the command prints ("start-up S s; grading G s; client peak
+memory M MiB"). The floor is what no grader can avoid: for each notebook, starting its sandbox and
+running the learner's cells there, nothing else. The three runs of the large class must give the
+same grades.csv. This is a measurement, not a test: the goals are reported, not asserted.
+"""
+
+import argparse
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder import REPO_ROOT, course, environment
+from autograder.grade.assignment_spec import AssignmentSpec
+from autograder.grade.cell_plan import plan_cells, read_submission
+from autograder.sandbox.host import Limits, Sandbox
+from autograder.tools.dask_processes import dask_cluster
+from autograder.tools.demo import demo_class, write_class
+
+SECRET = "scale-benchmark-secret"
+COST_LINE = re.compile(
+    r"start-up (?P<startup>[\d.]+) s; grading (?P<grading>[\d.]+) s; "
+    r"client peak memory (?P<memory>\d+) MiB"
+)
+# The issue's goals for a machine of 2 cores, printed next to what was measured.
+GOAL_EFFICIENCY = 0.90
+GOAL_SCHEDULER_SLOWDOWN = 0.10
+GOAL_MEMORY_RATIO = 1.5
+GOAL_OVERHEAD_SECONDS = 0.050
+PROJECTED_NOTEBOOKS = 60_000
+PROJECTED_CORES = 64
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `python -m autograder grade` command: its own figures and its wall time."""
+
+    label: str
+    notebooks: int
+    workers: int
+    startup: float
+    grading: float
+    memory_mib: int
+    wall: float
+    grades_csv: bytes
+
+    @property
+    def seconds_per_notebook_per_worker(self) -> float:
+        return self.grading * self.workers / self.notebooks
+
+
+def synthetic_class(notebooks: int) -> dict:
+    """The first `notebooks` notebooks of the demo class repeated, student by student (so every
+    assignment and every kind of answer is in any prefix of it): student -> {assignment: nb}."""
+    per_copy = sum(len(assignments) for assignments in demo_class(broken=False).values())
+    students = demo_class(copies=max(2, math.ceil(notebooks / per_copy)), broken=False)
+    chosen, left = {}, notebooks
+    for student, assignments in students.items():
+        for assignment, notebook in assignments.items():
+            if left == 0:
+                return chosen
+            chosen.setdefault(student, {})[assignment] = notebook
+            left -= 1
+    return chosen
+
+
+def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, *options) -> Run:
+    """Grade `submitted` into a fresh `out` with a fresh command; its figures, or SystemExit."""
+    command = [sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out)]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--no-progress", *options],
+        cwd=REPO_ROOT,
+        env={**os.environ, environment.GRADING_SECRET: SECRET},
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    cost = COST_LINE.search(done.stderr)
+    if done.returncode not in (0, 3) or cost is None:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{label}: the grade command ended with exit status {done.returncode}")
+    return Run(
+        label,
+        notebooks,
+        workers,
+        float(cost["startup"]),
+        float(cost["grading"]),
+        int(cost["memory"]),
+        wall,
+        (out / "grades.csv").read_bytes(),
+    )
+
+
+def floor_seconds(submitted: Path) -> list[float]:
+    """Per notebook: start its sandbox, run the learner's cells there (as grading would, with the
+    course's read-only cells), stop it. No checks, no oracle, no Dask, no reports."""
+    specs, seconds = {}, []
+    limits = Limits()
+    for path in sorted(submitted.glob("*/*/*.ipynb")):
+        assignment = path.parent.name
+        spec = specs.setdefault(assignment, AssignmentSpec(assignment))
+        run, _ = plan_cells(spec, read_submission(path))
+        started = time.perf_counter()
+        sandbox = Sandbox(limits)
+        try:
+            for _ in sandbox.run_cells([source for _, source, _ in run]):
+                pass
+        finally:
+            sandbox.kill()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def describe(run: Run) -> str:
+    return (
+        f"{run.label}: start-up {run.startup:.1f} s, grading {run.grading:.1f} s "
+        f"(whole command {run.wall:.1f} s), "
+        f"{run.seconds_per_notebook_per_worker * 1000:.0f} ms per notebook per worker, "
+        f"client peak memory {run.memory_mib} MiB"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "goal met" if ok else "goal NOT met"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--notebooks", type=int, default=600, help="notebooks in the class (default 600)"
+    )
+    parser.add_argument(
+        "--small", type=int, default=60, help="notebooks in the small class (default 60)"
+    )
+
+
+def run(arguments: argparse.Namespace) -> int:
+    large, small = arguments.notebooks, arguments.small
+    cores = os.cpu_count() or 1
+    print(f"-- scale: {large} notebooks of {len(course.assignments())} assignments, {cores} cores")
+    with tempfile.TemporaryDirectory(prefix="scale-benchmark-") as folder:
+        folder = Path(folder)
+        submitted = write_class(synthetic_class(large), folder / "class")
+        submitted_small = write_class(synthetic_class(small), folder / "small-class")
+
+        # The small class first: it also warms the disk cache for the runs that follow.
+        runs = {
+            "small": grade(
+                "2 workers, small class",
+                submitted_small,
+                folder / "out-small",
+                small,
+                2,
+                "--workers",
+                "2",
+            )
+        }
+        runs["1"] = grade(
+            "local cluster, 1 worker", submitted, folder / "out-1", large, 1, "--workers", "1"
+        )
+        runs["2"] = grade(
+            "local cluster, 2 workers", submitted, folder / "out-2", large, 2, "--workers", "2"
+        )
+        with dask_cluster(folder, [[], []]) as address:
+            runs["scheduler"] = grade(
+                "dask scheduler + 2 dask workers",
+                submitted,
+                folder / "out-scheduler",
+                large,
+                2,
+                "--scheduler",
+                address,
+            )
+        floor = floor_seconds(submitted)
+
+    one, two, remote = runs["1"], runs["2"], runs["scheduler"]
+    for key in ("1", "2", "scheduler"):
+        print(describe(runs[key]))
+    same = one.grades_csv == two.grades_csv == remote.grades_csv
+    print(f"grades.csv: {'identical' if same else 'DIFFERENT'} across the three runs")
+
+    small_run = runs["small"]
+    fixed = small_run.wall - small_run.grading
+    print(
+        f"fixed start-up: {fixed:.1f} s per run (the small class's whole command less its "
+        f"grading: imports, starting the cluster of 2 and probing its sandboxes "
+        f"{small_run.startup:.1f} s, stopping it, the reports); cluster start and probes: "
+        f"{one.startup:.1f} s with 1 worker, {two.startup:.1f} s with 2, {remote.startup:.1f} s "
+        f"on the scheduler's running workers; the large class's reports and the rest: "
+        f"{two.wall - two.grading:.1f} s"
+    )
+    efficiency = one.grading / (2 * two.grading)
+    print(
+        f"scaling efficiency from 1 to 2 workers: {efficiency:.0%} "
+        f"(goal at least {GOAL_EFFICIENCY:.0%}: {verdict(efficiency >= GOAL_EFFICIENCY)})"
+    )
+    slowdown = remote.grading / two.grading - 1
+    print(
+        f"through the scheduler: grading {slowdown:+.1%} against the local cluster of 2 "
+        f"(goal at most +{GOAL_SCHEDULER_SLOWDOWN:.0%}: "
+        f"{verdict(slowdown <= GOAL_SCHEDULER_SLOWDOWN)})"
+    )
+    mean_floor = statistics.fmean(floor)
+    overhead = one.seconds_per_notebook_per_worker - mean_floor
+    print(
+        f"floor (sandbox start and the learner's cells, nothing else): "
+        f"{mean_floor * 1000:.0f} ms per notebook (median {statistics.median(floor) * 1000:.0f} "
+        f"ms, {len(floor)} notebooks one after another)"
+    )
+    print(
+        f"overhead above the floor, 1 worker: {overhead * 1000:.0f} ms per notebook "
+        f"(the checks, the PyTorch oracle, the mistake detector, Dask, the journal and the "
+        f"reports; goal under {GOAL_OVERHEAD_SECONDS * 1000:.0f} ms: "
+        f"{verdict(overhead < GOAL_OVERHEAD_SECONDS)})"
+    )
+    memory_ratio = two.memory_mib / small_run.memory_mib
+    print(
+        f"client peak memory: {small_run.memory_mib} MiB for {small} notebooks, "
+        f"{two.memory_mib} MiB for {large}: {memory_ratio:.2f}x "
+        f"(goal at most {GOAL_MEMORY_RATIO}x: {verdict(memory_ratio <= GOAL_MEMORY_RATIO)})"
+    )
+
+    per_worker = two.seconds_per_notebook_per_worker
+    projected = fixed + PROJECTED_NOTEBOOKS * per_worker / PROJECTED_CORES
+    print(
+        f"projection: {PROJECTED_NOTEBOOKS:,} notebooks on {PROJECTED_CORES} cores "
+        f"(one worker a core) in about {projected / 60:.0f} min = {fixed:.0f} s + "
+        f"{PROJECTED_NOTEBOOKS:,} x {per_worker * 1000:.0f} ms / {PROJECTED_CORES}. Assumed, "
+        f"not measured: each core grades as fast as one of the 2 workers here, the efficiency "
+        f"of 2 workers holds at {PROJECTED_CORES}, and the client takes in "
+        f"{PROJECTED_CORES / per_worker:.0f} results a second (here it took in "
+        f"{large / two.grading:.0f} a second)"
+    )
+    return 0 if same else 1
