@@ -9,13 +9,11 @@ as they arrive; only the client writes anything.
 Before grading, every worker builds a sandbox (autograder/sandbox/host.py ``probe``); a worker
 without one stops the run (ClusterRefused), naming it.
 
-This client hands each worker thread one notebook at a time (a task restricted to that worker),
-so a worker that dies (the out-of-memory killer, a crash) held exactly the notebooks the client
-gave it, and dask's own retry of other queued tasks never comes into play (red-team finding 3):
-the notebook it held is retried once on a worker the nanny starts in its place, then gets an
-error row. A notebook that holds its worker past its budget plus WORKER_GRACE_SECONDS, or a worker
-that grows past MAX_WORKER_RSS, is stopped through its nanny and that notebook alone gets an error
-row. The class always completes.
+The client hands each worker thread one notebook at a time (autograder/grade/dispatcher.py): a
+worker that dies held exactly what the client gave it, which is retried once, then gets an error
+row. A notebook that holds its worker past its budget plus WORKER_GRACE_SECONDS, or a worker that
+grows past MAX_WORKER_RSS, is stopped through its nanny and that notebook alone gets an error row.
+The class always completes. What runs on the workers is autograder/grade/on_workers.py.
 """
 
 import logging
@@ -23,15 +21,13 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
-from distributed import WorkerPlugin
-
-from autograder import environment
-from autograder.grade.results import NotebookResult, not_graded
-from autograder.sandbox.host import Limits, interpreter
+from autograder.grade.dispatcher import CRASHED_TWICE, Dispatch, Dispatcher
+from autograder.grade.on_workers import PLUGIN_NAME, GradingPlugin, probe_sandbox
+from autograder.grade.results import NotebookResult
+from autograder.sandbox.host import Limits, SandboxUnavailable, interpreter, probe
 
 # A notebook may hold its worker this long past its budget (the checks' own work, starting torch)
 # before the worker is stopped; and a worker may grow to this resident size. Both are backstops:
@@ -39,67 +35,11 @@ from autograder.sandbox.host import Limits, interpreter
 # first.
 WORKER_GRACE_SECONDS = 60.0
 MAX_WORKER_RSS = 3 << 30
-# With no worker at all for this long, the notebooks left get an error row instead of waiting.
-NO_WORKER_SECONDS = 300.0
-POLL_SECONDS = 0.5
-READY_POLL_SECONDS = 0.01
-PLUGIN_NAME = "autograder-grading"
-CRASHED_TWICE = "the grader's worker process crashed twice on this notebook"
+__all__ = ["CRASHED_TWICE", "ClusterRefused", "GradingCluster", "grade_on_cluster", "connect"]
 
 
 class ClusterRefused(RuntimeError):
     """Grading must not start on this cluster (no scheduler there, a worker without a sandbox)."""
-
-
-class GradingPlugin(WorkerPlugin):
-    """Set up once per worker process: the grading secret, torch on one thread, and the
-    AssignmentSpec of each assignment, built on first use and kept for the worker's life."""
-
-    def __init__(self, secret: str):
-        self.secret = secret
-        self.specs = {}
-
-    def setup(self, worker) -> None:
-        os.environ[environment.GRADING_SECRET] = self.secret
-        os.environ.setdefault(environment.OMP_NUM_THREADS, "1")
-        import torch
-
-        torch.set_num_threads(1)
-
-    def spec(self, assignment: str):
-        from autograder.grade.assignment_spec import AssignmentSpec
-
-        if assignment not in self.specs:
-            self.specs[assignment] = AssignmentSpec(assignment)
-        return self.specs[assignment]
-
-
-def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
-    """Grade one (student, assignment, path, notes) task on this worker; never raises."""
-    from distributed import get_worker
-
-    from autograder.grade.notebook import grade_notebook
-
-    student, assignment, path, notes = task
-    try:
-        spec = get_worker().plugins[PLUGIN_NAME].spec(assignment)
-        return grade_notebook(spec, student, path, limits, budget, notes)
-    except Exception as error:  # a bug of ours must not stop the class: say so in the row
-        return not_graded(
-            student, assignment, f"internal grader error: {type(error).__name__}: {error}"
-        )
-
-
-def _probe_sandbox(timeout: float) -> dict:
-    from autograder.sandbox.host import probe
-
-    return probe(Limits(timeout=timeout))
-
-
-def _kill_worker_process(pid: int) -> None:
-    """Run on a worker's nanny: stop the worker process even if its event loop is stuck; the
-    nanny then starts a fresh one."""
-    os.kill(pid, signal.SIGKILL)
 
 
 def _say(message: str) -> None:
@@ -164,7 +104,7 @@ def connect(workers: int, scheduler: str | None = None):
 def probe_workers(client, timeout: float = 10.0) -> dict:
     """{worker address: sandbox info} for every worker; ClusterRefused naming each worker whose
     sandbox cannot be built (learner code never runs unsandboxed)."""
-    found = client.run(_probe_sandbox, timeout, on_error="return")
+    found = client.run(probe_sandbox, timeout, on_error="return")
     missing = {
         address: answer for address, answer in found.items() if isinstance(answer, Exception)
     }
@@ -220,11 +160,13 @@ class GradingCluster:
         *,
         grace_seconds: float = WORKER_GRACE_SECONDS,
         max_worker_rss: int = MAX_WORKER_RSS,
-    ) -> Iterator[NotebookResult]:
-        dispatcher = _Dispatcher(
-            self.client, tasks, self.limits, budget, progress, grace_seconds, max_worker_rss
+    ) -> Dispatch:
+        """The results, as they are graded: an iterator to close when done (or on Ctrl-C)."""
+        return Dispatch(
+            Dispatcher(
+                self.client, tasks, self.limits, budget, progress, grace_seconds, max_worker_rss
+            )
         )
-        yield from dispatcher.results()
 
     def close(self) -> None:
         self.stack.close()
@@ -252,8 +194,6 @@ def grade_on_cluster(
 
 
 def _probe_here(limits: Limits) -> None:
-    from autograder.sandbox.host import SandboxUnavailable, probe
-
     try:
         probe(Limits(timeout=max(limits.timeout, 10.0)))
     except SandboxUnavailable as error:
@@ -261,183 +201,3 @@ def _probe_here(limits: Limits) -> None:
             f"refusing to grade: {error}. Learner code would run without its locked-down sandbox "
             "(Linux with unprivileged user namespaces, Landlock and seccomp is needed)."
         ) from None
-
-
-class _Dispatcher:
-    """Hands each worker thread one notebook at a time and watches the workers."""
-
-    def __init__(self, client, tasks, limits, budget, progress, grace_seconds, max_worker_rss):
-        from tqdm import tqdm
-
-        self.client, self.tasks, self.limits, self.budget = client, tasks, limits, budget
-        self.grace_seconds, self.max_worker_rss = grace_seconds, max_worker_rss
-        self.pending = list(reversed(range(len(tasks))))  # popped from the end: in order
-        self.attempts = {}  # task index -> crashes so far
-        self.held = {}  # future -> (task index, worker address, worker id, started)
-        self.stopped = {}  # worker id -> why this client stopped it
-        self.bar = tqdm(
-            total=len(tasks),
-            desc="grading",
-            unit="notebook",
-            disable=not progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-
-    def results(self) -> Iterator[NotebookResult]:
-        from distributed import as_completed
-
-        # Futures join it as they are handed out; cancelled ones come out too and are ignored.
-        self.completed = as_completed(loop=self.client.loop, with_results=False)
-        last_worker = time.monotonic()
-        try:
-            while self.pending or self.held:
-                workers = self._workers()
-                yield from self._charge_dead_workers(workers)
-                self._watch(workers)
-                if workers:
-                    last_worker = time.monotonic()
-                elif time.monotonic() - last_worker > NO_WORKER_SECONDS:
-                    yield from self._give_up("no Dask worker was left to grade it")
-                    break
-                self._hand_out(workers)
-                # Wait for a result, but look at the workers again every POLL_SECONDS.
-                deadline = time.monotonic() + POLL_SECONDS
-                while not self.completed.has_ready() and time.monotonic() < deadline:
-                    time.sleep(READY_POLL_SECONDS)
-                for future in self.completed.next_batch(block=False):
-                    yield from self._finished(future)
-        finally:
-            for future in self.held:
-                future.cancel()
-            self.bar.close()
-
-    def _workers(self) -> dict:
-        """{address: id (one per worker process), pid, status, nthreads, memory (resident bytes at
-        its last heartbeat)}, from the scheduler."""
-
-        # nested: pickled by value, so the scheduler needs no autograder installed
-        def table(dask_scheduler) -> dict:
-            return {
-                address: {
-                    "id": state.server_id,
-                    "pid": state.pid,
-                    "status": state.status.name,
-                    "nthreads": state.nthreads,
-                    "memory": state.metrics.get("memory", 0),
-                }
-                for address, state in dask_scheduler.workers.items()
-            }
-
-        return self.client.run_on_scheduler(table)
-
-    def _hand_out(self, workers: dict) -> None:
-        busy = {}
-        for index, address, worker_id, started in self.held.values():
-            busy[address] = busy.get(address, 0) + 1
-        for address, worker in workers.items():
-            if worker.get("status") != "running" or worker.get("id") in self.stopped:
-                continue
-            for _ in range(worker.get("nthreads", 1) - busy.get(address, 0)):
-                if not self.pending:
-                    return
-                index = self.pending.pop()
-                # restricted to this worker: it holds exactly what this client gave it
-                future = self.client.submit(
-                    grade_task,
-                    self.tasks[index],
-                    self.limits,
-                    self.budget,
-                    key=f"grade-{index}-{self.attempts.get(index, 0)}",
-                    workers=[address],
-                    allow_other_workers=False,
-                    pure=False,
-                )
-                self.completed.add(future)
-                self.held[future] = (index, address, worker["id"], time.monotonic())
-
-    def _finished(self, future) -> Iterator[NotebookResult]:
-        if future not in self.held:
-            return
-        index = self.held[future][0]
-        if future.status == "finished":
-            try:
-                result = future.result(timeout=60)
-            except Exception:  # noqa: BLE001 - lost with its worker after finishing: graded again
-                yield from self._crashed(future)
-                return
-            del self.held[future]
-            self.bar.update(1)
-            yield result
-        elif future.status == "error":
-            from distributed import KilledWorker
-
-            error = future.exception()
-            if isinstance(error, KilledWorker):
-                yield from self._crashed(future)
-                return
-            del self.held[future]
-            student, assignment, _, _ = self.tasks[index]
-            self.bar.update(1)
-            yield not_graded(
-                student, assignment, f"internal grader error: {type(error).__name__}: {error}"
-            )
-        # "cancelled", "lost": seen as a dead worker by _charge_dead_workers
-
-    def _charge_dead_workers(self, workers: dict) -> Iterator[NotebookResult]:
-        """The notebooks of workers that are gone (or restarted under the same address)."""
-        for future, (index, address, worker_id, _) in list(self.held.items()):
-            if workers.get(address, {}).get("id") != worker_id:
-                yield from self._crashed(future)
-
-    def _crashed(self, future) -> Iterator[NotebookResult]:
-        index, _, worker_id, _ = self.held.pop(future)
-        future.cancel()
-        student, assignment, _, _ = self.tasks[index]
-        if worker_id in self.stopped:
-            self.bar.update(1)
-            yield not_graded(student, assignment, f"not graded: {self.stopped[worker_id]}")
-            return
-        self.attempts[index] = self.attempts.get(index, 0) + 1
-        if self.attempts[index] >= 2:
-            self.bar.update(1)
-            yield not_graded(student, assignment, CRASHED_TWICE)
-        else:
-            self.pending.append(index)  # next, on another (or a fresh) worker
-
-    def _watch(self, workers: dict) -> None:
-        """Stop a worker whose notebook holds it past budget + grace, or that grew too large."""
-        limit = self.budget + self.grace_seconds
-        now = time.monotonic()
-        for future, (index, address, worker_id, started) in list(self.held.items()):
-            worker = workers.get(address, {})
-            if worker.get("id") != worker_id or worker_id in self.stopped:
-                continue
-            problem = None
-            if now - started > limit:
-                problem = f"the notebook held the grader for more than {limit:g} s"
-            elif worker["memory"] > self.max_worker_rss:
-                problem = (
-                    f"the grader used more than {self.max_worker_rss >> 20} MiB of memory "
-                    "on this notebook"
-                )
-            if problem is not None:
-                self.stopped[worker_id] = problem
-                self._stop(address, worker["pid"])
-
-    def _stop(self, address: str, pid: int) -> None:
-        try:
-            self.client.run(_kill_worker_process, pid, workers=[address], nanny=True)
-        except Exception:  # noqa: BLE001 - no nanny (`dask worker --no-nanny`): end it from inside
-            self.client.run(os._exit, 1, workers=[address], on_error="ignore")
-
-    def _give_up(self, message: str) -> Iterator[NotebookResult]:
-        for future in list(self.held):
-            index = self.held.pop(future)[0]
-            future.cancel()
-            self.pending.append(index)
-        for index in reversed(self.pending):
-            student, assignment, _, _ = self.tasks[index]
-            self.bar.update(1)
-            yield not_graded(student, assignment, f"not graded: {message}")
-        self.pending.clear()

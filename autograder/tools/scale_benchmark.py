@@ -35,7 +35,7 @@ from autograder.tools.demo import demo_class, write_class
 SECRET = "scale-benchmark-secret"
 COST_LINE = re.compile(
     r"start-up (?P<startup>[\d.]+) s; grading (?P<grading>[\d.]+) s; "
-    r"client peak memory (?P<memory>\d+) MiB"
+    r"client peak memory (?P<memory>\d+) MiB; client CPU (?P<cpu>[\d.]+) s"
 )
 # The goals for a machine of 2 cores, printed next to what was measured.
 GOAL_EFFICIENCY = 0.90
@@ -56,6 +56,7 @@ class Run:
     startup: float
     grading: float
     memory_mib: int
+    client_cpu: float  # seconds, the in-process scheduler of a local cluster included
     wall: float
     grades_csv: bytes
 
@@ -102,6 +103,7 @@ def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, 
         float(cost["startup"]),
         float(cost["grading"]),
         int(cost["memory"]),
+        float(cost["cpu"]),
         wall,
         (out / "grades.csv").read_bytes(),
     )
@@ -132,7 +134,7 @@ def describe(run: Run) -> str:
         f"{run.label}: start-up {run.startup:.1f} s, grading {run.grading:.1f} s "
         f"(whole command {run.wall:.1f} s), "
         f"{run.seconds_per_notebook_per_worker * 1000:.0f} ms per notebook per worker, "
-        f"client peak memory {run.memory_mib} MiB"
+        f"client peak memory {run.memory_mib} MiB, client CPU {run.client_cpu:.1f} s"
     )
 
 
@@ -207,7 +209,10 @@ def run(arguments: argparse.Namespace) -> int:
     efficiency = one.grading / (2 * two.grading)
     print(
         f"scaling efficiency from 1 to 2 workers: {efficiency:.0%} "
-        f"(goal at least {GOAL_EFFICIENCY:.0%}: {verdict(efficiency >= GOAL_EFFICIENCY)})"
+        f"(goal at least {GOAL_EFFICIENCY:.0%}: {verdict(efficiency >= GOAL_EFFICIENCY)}); "
+        f"the client's own CPU, its in-process scheduler included, competes with the workers "
+        f"for the {cores} cores: {one.client_cpu / large * 1000:.0f} ms per notebook with 1 "
+        f"worker, {two.client_cpu / large * 1000:.0f} ms with 2"
     )
     slowdown = remote.grading / two.grading - 1
     print(
@@ -225,7 +230,7 @@ def run(arguments: argparse.Namespace) -> int:
     print(
         f"overhead above the floor, 1 worker: {overhead * 1000:.0f} ms per notebook "
         f"(the checks, the PyTorch oracle, the mistake detector, Dask, the journal and the "
-        f"reports; goal under {GOAL_OVERHEAD_SECONDS * 1000:.0f} ms: "
+        f"gradebook; goal under {GOAL_OVERHEAD_SECONDS * 1000:.0f} ms: "
         f"{verdict(overhead < GOAL_OVERHEAD_SECONDS)})"
     )
     memory_ratio = two.memory_mib / small_run.memory_mib

@@ -1,0 +1,62 @@
+"""What runs on the Dask workers (and their nannies): set-up once per worker process, grading one
+notebook, probing the sandbox, and stopping a worker from its nanny. Sent to the workers by
+reference, so every worker imports this module; the client side is autograder/grade/cluster.py
+(the cluster) and autograder/grade/dispatcher.py (handing out notebooks)."""
+
+import os
+import signal
+
+from distributed import WorkerPlugin, get_worker
+
+from autograder import environment
+from autograder.grade.results import NotebookResult, not_graded
+from autograder.sandbox.host import Limits, probe
+
+PLUGIN_NAME = "autograder-grading"
+
+
+class GradingPlugin(WorkerPlugin):
+    """Set up once per worker process: the grading secret, torch on one thread, and the
+    AssignmentSpec of each assignment, built on first use and kept for the worker's life."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+        self.specs = {}
+
+    def setup(self, worker) -> None:
+        os.environ[environment.GRADING_SECRET] = self.secret
+        os.environ.setdefault(environment.OMP_NUM_THREADS, "1")
+        import torch
+
+        torch.set_num_threads(1)
+
+    def spec(self, assignment: str):
+        from autograder.grade.assignment_spec import AssignmentSpec  # torch: on workers only
+
+        if assignment not in self.specs:
+            self.specs[assignment] = AssignmentSpec(assignment)
+        return self.specs[assignment]
+
+
+def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
+    """Grade one (student, assignment, path, notes) task on this worker; never raises."""
+    from autograder.grade.notebook import grade_notebook  # torch: imported on workers only
+
+    student, assignment, path, notes = task
+    try:
+        spec = get_worker().plugins[PLUGIN_NAME].spec(assignment)
+        return grade_notebook(spec, student, path, limits, budget, notes)
+    except Exception as error:  # a bug of ours must not stop the class: say so in the row
+        return not_graded(
+            student, assignment, f"internal grader error: {type(error).__name__}: {error}"
+        )
+
+
+def probe_sandbox(timeout: float) -> dict:
+    return probe(Limits(timeout=timeout))
+
+
+def kill_worker_process(pid: int) -> None:
+    """Run on a worker's nanny: stop the worker process even if its event loop is stuck; the
+    nanny then starts a fresh one."""
+    os.kill(pid, signal.SIGKILL)
