@@ -27,7 +27,7 @@ FIGURES = {
     "overhead": rf"overhead above the floor, 1 worker: {NUMBER} ms per notebook",
     "memory": rf"client peak memory: {NUMBER} MiB for 7 notebooks, {NUMBER} MiB for 14: "
     rf"{NUMBER}x",
-    "projection": rf"projection: 60,000 notebooks on 64 cores .* in about {NUMBER} min",
+    "projection": rf"projection: 60,000 notebooks on 64 cores .* in about {NUMBER} min, bound by",
 }
 
 
