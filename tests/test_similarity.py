@@ -22,7 +22,8 @@ ASSIGNMENT = honest_answers.ASSIGNMENT
 
 
 def _function_checked(check: str) -> str:
-    """The graded function a hidden check of exercise 05 calls: mha-* checks call multi_head_attention."""
+    """The graded function a hidden check of exercise 05 calls: mha-* checks call
+    multi_head_attention."""
     return "multi_head_attention" if check.startswith("mha-") else check.replace("-", "_")
 
 
@@ -41,7 +42,8 @@ def report(students, tmp_path_factory):
 
 
 def _namespace(notebook: dict) -> dict:
-    """The notebook's tools cell and solution cells, run (they are our own code, not a learner's)."""
+    """The notebook's tools cell and solution cells, run (they are our own code, not a
+    learner's)."""
     namespace = {"np": np}
     for cell in notebook["cells"]:
         grade_id = nbgrader_metadata(cell).get("grade_id")
@@ -132,7 +134,8 @@ def test_release_and_book_code_is_left_out(report):
 
 
 def test_normalisation_ignores_names_comments_layout_and_literals():
-    """Do two spellings of one line give the same tokens, and a different operation different ones?"""
+    """Do two spellings of one line give the same tokens, and a different operation different
+    ones?"""
     one = similarity.normalise("scores = Q @ K.transpose(0, 2, 1) / np.sqrt(d_k)  # scale\n")
     two = similarity.normalise("# the logits\nlogits=q@k.transpose(1,3,0)/np.sqrt(head_dim)\n")
     three = similarity.normalise("scores = Q * K.transpose(0, 2, 1) / np.sqrt(d_k)\n")

@@ -30,7 +30,8 @@ def page_file(tmp_path_factory):
 
 
 def test_similarity_report_opens_offline_and_shows_the_pair(page_file):
-    """Does the page load with no error and no outside request, and show the top pair side by side?"""
+    """Does the page load with no error and no outside request, and show the top pair side by
+    side?"""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

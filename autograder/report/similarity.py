@@ -158,7 +158,8 @@ def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
 
 
 def code_cells(notebook: dict, only_solutions: bool = False) -> list[tuple[str, str]]:
-    """(label, source) of the code cells of a notebook read as JSON (solution cells only if asked)."""
+    """(label, source) of the code cells of a notebook read as JSON (solution cells only if
+    asked)."""
     cells = []
     for number, cell in enumerate(notebook.get("cells") or [], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -221,7 +222,8 @@ class Submission:
 
 
 def read_submission(student: str, path: Path, only_solutions: bool = True) -> Submission:
-    """The learner's solution cells, normalised; all code cells if no cell is marked as a solution."""
+    """The learner's solution cells, normalised; all code cells if no cell is marked as a
+    solution."""
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
         data = handle.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
@@ -374,7 +376,8 @@ def compare_assignment(
 
 
 def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]:
-    """assignment -> {student: notebook} from a folder laid out as <student>/<assignment>/*.ipynb."""
+    """assignment -> {student: notebook} from a folder laid out as
+    <student>/<assignment>/*.ipynb."""
     found = defaultdict(dict)
     try:
         student_dirs = sorted(folder.iterdir()) if folder.is_dir() else []
@@ -478,15 +481,18 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
     return "\n".join(out)
 
 
-STYLE = """
+STYLE = (
+    """
 body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:110em;padding:0 1em;color:#222}
 .note{border-left:.4em solid #E69F00;background:#fff8e6;padding:.6em 1em;max-width:60em}
 table{border-collapse:collapse}td,th{border-bottom:1px solid #ccc;padding:.3em .7em;text-align:left}
 .pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
-pre{background:#f7f7f7;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}
+pre{background:#f7f7f7;border:1px solid """
+    """#ddd;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}
 mark{background:#ffd27a;color:inherit}.n{display:inline-block;width:3em;color:#888;user-select:none}
 .cell{color:#0072B2;font-weight:bold}h3{margin-top:2em}
 """
+)
 
 
 def similarity_html(
@@ -531,7 +537,8 @@ def similarity_html(
         shown = report.pairs[:limit]
         for rank, pair in enumerate(shown, start=1):
             parts.append(
-                f"<tr><td><a href='#{escape(slug)}-{rank}'>{rank}</a></td><td>{escape(pair.student_a)}</td>"
+                "<tr><td><a "
+                f"href='#{escape(slug)}-{rank}'>{rank}</a></td><td>{escape(pair.student_a)}</td>"
                 f"<td>{escape(pair.student_b)}</td><td>{pair.score:.2f}</td>"
                 f"<td>{report.matched_line_count(pair)}</td></tr>"
             )
@@ -540,11 +547,17 @@ def similarity_html(
             tokens_a, tokens_b = report.matches(pair)
             a, b = report.submissions[pair.student_a], report.submissions[pair.student_b]
             parts.append(
-                f"<h3 id='{escape(slug)}-{rank}'>{rank}. {escape(pair.student_a)} and {escape(pair.student_b)}: "
-                f"score {pair.score:.2f}</h3><p>{pair.shared} shared fingerprints; {pair.fingerprints_a} of "
-                f"{escape(pair.student_a)}'s own, {pair.fingerprints_b} of {escape(pair.student_b)}'s.</p>"
-                f"<div class='pair'><div><h4>{escape(pair.student_a)}</h4><pre>{_code_html(a, tokens_a)}</pre></div>"
-                f"<div><h4>{escape(pair.student_b)}</h4><pre>{_code_html(b, tokens_b)}</pre></div></div>"
+                f"<h3 id='{escape(slug)}-{rank}'>{rank}. {escape(pair.student_a)} and "
+                f"{escape(pair.student_b)}: "
+                f"score {pair.score:.2f}</h3><p>{pair.shared} shared fingerprints; "
+                f"{pair.fingerprints_a} of "
+                f"{escape(pair.student_a)}'s own, {pair.fingerprints_b} of "
+                f"{escape(pair.student_b)}'s.</p>"
+                "<div "
+                f"class='pair'><div><h4>{escape(pair.student_a)}</h4>"
+                f"<pre>{_code_html(a, tokens_a)}</pre></div>"
+                f"<div><h4>{escape(pair.student_b)}</h4>"
+                f"<pre>{_code_html(b, tokens_b)}</pre></div></div>"
             )
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -225,7 +225,8 @@ BLOCKED = {  # syscall number -> errno
     50: EPERM,
     53: EPERM,
     288: EPERM,  # sockets
-    # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3, execve(at)
+    # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3,
+    # execve(at)
     57: EPERM,
     58: EPERM,
     56: EPERM,

@@ -80,7 +80,8 @@ def interpreter() -> tuple[str, Path]:
                         "-I",
                         "-S",
                         "-c",
-                        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])",
+                        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+                        "print(sysconfig.get_paths()['stdlib'])",
                     ],
                     capture_output=True,
                     text=True,
@@ -210,7 +211,8 @@ def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
 
 
 class Unsupported:
-    """An answer the sandbox could not send as plain data (an object array, an ndarray subclass...)."""
+    """An answer the sandbox could not send as plain data (an object array, an ndarray
+    subclass...)."""
 
     def __init__(self, description: str):
         self.description = description
@@ -389,7 +391,8 @@ class Sandbox:
 
     # -- messages ------------------------------------------------------------------------------
     def _deadline(self, budget_end: float | None, minimum: float = 0.0) -> tuple[float, str]:
-        """When an operation must be answered by, and what to say if it is not: the per-cell (per-call)
+        """When an operation must be answered by, and what to say if it is not: the per-cell
+        (per-call)
         timeout, cut short by the notebook's own deadline `budget_end` (time.monotonic())."""
         timeout = max(self.limits.timeout, minimum)
         until = time.monotonic() + timeout
@@ -484,7 +487,8 @@ class Sandbox:
         return found
 
     def data_globals(self, name: str, budget_end: float | None = None) -> list[str]:
-        """The notebook's data globals (arrays, numbers) that the learner's function `name` reads."""
+        """The notebook's data globals (arrays, numbers) that the learner's function `name`
+        reads."""
         seq = self._send({"op": "reads", "name": name})
         header, _ = self._receive(*self._deadline(budget_end), seq)
         names = header.get("names")
@@ -594,11 +598,16 @@ def probe(limits: Limits = Limits()) -> dict:
     sandbox = Sandbox(limits)
     try:
         checks = {
-            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    raise SystemExit('network reachable')\nexcept OSError:\n    pass",
-            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise SystemExit('grader files readable')\nexcept OSError:\n    pass",
-            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
+            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), "
+            "timeout=1)\n    raise SystemExit('network reachable')\nexcept "
+            "OSError:\n    pass",
+            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise "
+            "SystemExit('grader files readable')\nexcept OSError:\n    pass",
+            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        "
+            "os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
             # One task per sandbox, for root too (the kernel exempts uid 0 from RLIMIT_NPROC).
-            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, args=(1,)).start()\n"
+            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, "
+            "args=(1,)).start()\n"
             "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
         }
         for (name, _), (index, error) in zip(

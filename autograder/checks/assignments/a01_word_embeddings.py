@@ -73,7 +73,8 @@ def _names_id(message: str, bad: int) -> bool:
 
 
 def check_embedding_out_of_range(rng, embedding_lookup):
-    """A valid lookup succeeds (so a function that always raises earns nothing), then ids just past either end and far beyond are refused with an
+    """A valid lookup succeeds (so a function that always raises earns nothing), then ids just past
+    either end and far beyond are refused with an
     IndexError that names the id. (Described, not echoed: hidden values stay hidden.)"""
     sizes = distinct_sizes(rng, ["N", "L", "V", "E"], low=2, high=11)
     N, L, V, E = (sizes[name] for name in ("N", "L", "V", "E"))
@@ -313,9 +314,11 @@ MISTAKES = [
         cell="embedding-lookup",
         edits=(
             (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
+                "(E,), of table's dtype.\n"
                 "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
+                "id too). An id\n"
                 "    outside 0..V-1 raises IndexError, and the message names it.\n"
                 '    """\n',
                 "",
@@ -329,9 +332,11 @@ MISTAKES = [
         cell="embedding-lookup",
         edits=(
             (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
+                "(E,), of table's dtype.\n"
                 "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
+                "id too). An id\n"
                 "    outside 0..V-1 raises IndexError, and the message names it.\n"
                 '    """\n',
                 "",
@@ -345,9 +350,11 @@ MISTAKES = [
         cell="embedding-lookup",
         edits=(
             (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
+                "(E,), of table's dtype.\n"
                 "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
+                "id too). An id\n"
                 "    outside 0..V-1 raises IndexError, and the message names it.\n"
                 '    """\n',
                 "",
@@ -361,9 +368,11 @@ MISTAKES = [
         cell="embedding-lookup",
         edits=(
             (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
+                "(E,), of table's dtype.\n"
                 "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
+                "id too). An id\n"
                 "    outside 0..V-1 raises IndexError, and the message names it.\n"
                 '    """\n',
                 "",
@@ -377,9 +386,11 @@ MISTAKES = [
         cell="embedding-lookup",
         edits=(
             (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
+                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
+                "(E,), of table's dtype.\n"
                 "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
+                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
+                "id too). An id\n"
                 "    outside 0..V-1 raises IndexError, and the message names it.\n"
                 '    """\n',
                 "",
@@ -396,11 +407,15 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '    """Cosine similarity of `a` and `b` along `axis`, like '
+                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n',
                 "",
@@ -419,11 +434,15 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '    """Cosine similarity of `a` and `b` along `axis`, like '
+                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n',
                 "",
@@ -443,11 +462,15 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '    """Cosine similarity of `a` and `b` along `axis`, like '
+                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n',
                 "",
@@ -466,11 +489,15 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '    """Cosine similarity of `a` and `b` along `axis`, like '
+                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n',
                 "",
@@ -491,14 +518,19 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, '
+                "b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "dtype=np.float64))",
                 "a, b = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
             ),
         ),
@@ -509,14 +541,19 @@ MISTAKES = [
         cell="cosine-similarity",
         edits=(
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
+                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, '
+                "b, dim=axis, eps=eps).\n"
                 "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
+                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
+                "broadcast together;\n"
+                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
+                "disappears from\n"
+                "    the result. Each norm is clamped from below by `eps`. The result is "
+                "float64, whatever the\n"
                 "    inputs' dtype.\n"
                 '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "dtype=np.float64))",
                 "a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))",
             ),
         ),
@@ -527,17 +564,22 @@ MISTAKES = [
         cell="nearest-neighbours",
         edits=(
             (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
+                "each query, not itself.\n"
                 "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
+                "The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
+                "zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from "
+                "calling\n"
                 "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
                 '    """\n',
                 "",
             ),
             (
-                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n",
+                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own "
+                "neighbour\n",
                 "",
             ),
         ),
@@ -548,11 +590,15 @@ MISTAKES = [
         cell="nearest-neighbours",
         edits=(
             (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
+                "each query, not itself.\n"
                 "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
+                "The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
+                "zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from "
+                "calling\n"
                 "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
                 '    """\n',
                 "",
@@ -570,11 +616,15 @@ MISTAKES = [
         cell="nearest-neighbours",
         edits=(
             (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
+                "each query, not itself.\n"
                 "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
+                "The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
+                "zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from "
+                "calling\n"
                 "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
                 '    """\n',
                 "",
@@ -591,11 +641,15 @@ MISTAKES = [
         cell="nearest-neighbours",
         edits=(
             (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
+                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
+                "each query, not itself.\n"
                 "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
+                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
+                "The neighbours\n"
+                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
+                "zero vectors) put\n"
+                "    the smaller id first, as a stable sort does. The similarities come from "
+                "calling\n"
                 "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
                 '    """\n',
                 "",

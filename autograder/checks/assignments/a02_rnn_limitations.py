@@ -68,7 +68,8 @@ def _check_forward(rnn_forward, x, initial, params):
     )
     if not (isinstance(result, tuple) and len(result) == 2):
         raise AssertionError(
-            f"rnn_forward should return a pair (hidden_states, h_last), got {type(result).__qualname__}"
+            "rnn_forward should return a pair (hidden_states, h_last), got "
+            f"{type(result).__qualname__}"
         )
     H = params[0].shape[0]
     described = (
@@ -130,9 +131,11 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
+                "from h0 (N, H).\n"
                 "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
+                "size comes from\n"
                 "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
                 '    """\n'
                 "    N, L, _ = x.shape\n"
@@ -159,9 +162,11 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
+                "from h0 (N, H).\n"
                 "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
+                "size comes from\n"
                 "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
                 '    """\n'
                 "    N, L, _ = x.shape\n"
@@ -182,9 +187,11 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             (
-                '    """(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                '    """(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, '
+                "E) from h0 (N, H).\n"
                 "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
+                "size comes from\n"
                 "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
                 '    """\n'
                 "    N, L, _ = x.shape\n"
@@ -199,9 +206,11 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
+                "from h0 (N, H).\n"
                 "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
+                "size comes from\n"
                 "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
                 '    """\n'
                 "    N, L, _ = x.shape\n"
@@ -228,9 +237,11 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
+                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
+                "from h0 (N, H).\n"
                 "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
+                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
+                "size comes from\n"
                 "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
                 '    """\n'
                 "    N, L, _ = x.shape\n"
@@ -256,14 +267,16 @@ MISTAKES = [
         cell="rnn-jacobian",
         edits=(
             (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
+                "L, H) and W_hh (H, H).\n"
                 "\n"
                 "    Every size comes from the arguments, never from the notebook's globals.\n"
                 '    """\n',
                 "",
             ),
             (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
+                "W_hh, (N, H, H)\n"
                 "        J = step @ J  # the newest factor goes on the left",
                 "J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)",
             ),
@@ -275,14 +288,16 @@ MISTAKES = [
         cell="rnn-jacobian",
         edits=(
             (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
+                "L, H) and W_hh (H, H).\n"
                 "\n"
                 "    Every size comes from the arguments, never from the notebook's globals.\n"
                 '    """\n',
                 "",
             ),
             (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
+                "W_hh, (N, H, H)\n"
                 "        J = step @ J  # the newest factor goes on the left",
                 "J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J",
             ),
@@ -294,7 +309,8 @@ MISTAKES = [
         cell="rnn-jacobian",
         edits=(
             (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
+                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
+                "L, H) and W_hh (H, H).\n"
                 "\n"
                 "    Every size comes from the arguments, never from the notebook's globals.\n"
                 '    """\n',
@@ -303,7 +319,8 @@ MISTAKES = [
             (
                 "J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
                 "    for t in range(L):\n"
-                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - "
+                "h_t^2) W_hh, (N, H, H)\n"
                 "        J = step @ J  # the newest factor goes on the left\n"
                 "    return J",
                 "return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()",

@@ -60,7 +60,8 @@ def _batches(sizes):
 
 
 def check_qkv_projections(rng, qkv_projections):
-    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for another."""
+    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for
+    another."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch in _batches(sizes):
@@ -215,7 +216,8 @@ MISTAKES = [
         cell="qkv-projections",
         edits=(
             (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
+                '(N, L, E) or more axes."""\n'
                 "    return X @ W_q, X @ W_k, X @ W_v",
                 "return X @ W_q.T, X @ W_k.T, X @ W_v.T",
             ),
@@ -227,7 +229,8 @@ MISTAKES = [
         cell="qkv-projections",
         edits=(
             (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
+                '(N, L, E) or more axes."""\n'
                 "    return X @ W_q, X @ W_k, X @ W_v",
                 "return X @ W_q, X @ W_k, X @ W_k",
             ),
@@ -239,7 +242,8 @@ MISTAKES = [
         cell="qkv-projections",
         edits=(
             (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
+                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
+                '(N, L, E) or more axes."""\n'
                 "    return X @ W_q, X @ W_k, X @ W_v",
                 'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))',
             ),
@@ -251,7 +255,8 @@ MISTAKES = [
         cell="attention-scores",
         edits=(
             (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
+                'K (..., S, d_k)."""\n'
                 "    return Q @ np.swapaxes(K, -1, -2)",
                 "return K @ np.swapaxes(Q, -1, -2)",
             ),
@@ -263,7 +268,8 @@ MISTAKES = [
         cell="attention-scores",
         edits=(
             (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
+                'K (..., S, d_k)."""\n'
                 "    return Q @ np.swapaxes(K, -1, -2)",
                 "return Q @ K.T",
             ),
@@ -275,7 +281,8 @@ MISTAKES = [
         cell="attention-scores",
         edits=(
             (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
+                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
+                'K (..., S, d_k)."""\n'
                 "    return Q @ np.swapaxes(K, -1, -2)",
                 "return Q @ K.transpose(0, 2, 1)",
             ),
@@ -287,10 +294,13 @@ MISTAKES = [
         cell="self-attention",
         edits=(
             (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
+                "X (..., L, E).\n"
                 "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
+                "overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
+                "`scores(Q, K)`.\n"
                 '    """\n',
                 "",
             ),
@@ -303,10 +313,13 @@ MISTAKES = [
         cell="self-attention",
         edits=(
             (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
+                "X (..., L, E).\n"
                 "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
+                "overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
+                "`scores(Q, K)`.\n"
                 '    """\n',
                 "",
             ),
@@ -322,10 +335,13 @@ MISTAKES = [
         cell="self-attention",
         edits=(
             (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
+                "X (..., L, E).\n"
                 "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
+                "overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
+                "`scores(Q, K)`.\n"
                 '    """\n',
                 "",
             ),
@@ -338,10 +354,13 @@ MISTAKES = [
         cell="self-attention",
         edits=(
             (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
+                "X (..., L, E).\n"
                 "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
+                "overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
+                "`scores(Q, K)`.\n"
                 '    """\n',
                 "",
             ),
@@ -354,10 +373,13 @@ MISTAKES = [
         cell="self-attention",
         edits=(
             (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
+                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
+                "X (..., L, E).\n"
                 "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
+                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
+                "overflow.\n"
+                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
+                "`scores(Q, K)`.\n"
                 '    """\n',
                 "",
             ),
@@ -370,8 +392,10 @@ MISTAKES = [
         cell="cross-attention",
         edits=(
             (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
+                "(..., L, E), keys and\n"
+                "    values from X_context (..., S, E). Any number of leading axes; large values "
+                "must not overflow.\n"
                 '    The scores come from `scores(Q, K)`."""\n',
                 "",
             ),
@@ -384,8 +408,10 @@ MISTAKES = [
         cell="cross-attention",
         edits=(
             (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
+                "(..., L, E), keys and\n"
+                "    values from X_context (..., S, E). Any number of leading axes; large values "
+                "must not overflow.\n"
                 '    The scores come from `scores(Q, K)`."""\n',
                 "",
             ),
@@ -398,8 +424,10 @@ MISTAKES = [
         cell="cross-attention",
         edits=(
             (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
+                "(..., L, E), keys and\n"
+                "    values from X_context (..., S, E). Any number of leading axes; large values "
+                "must not overflow.\n"
                 '    The scores come from `scores(Q, K)`."""\n',
                 "",
             ),
@@ -412,8 +440,10 @@ MISTAKES = [
         cell="cross-attention",
         edits=(
             (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
+                "(..., L, E), keys and\n"
+                "    values from X_context (..., S, E). Any number of leading axes; large values "
+                "must not overflow.\n"
                 '    The scores come from `scores(Q, K)`."""\n',
                 "",
             ),
@@ -426,8 +456,10 @@ MISTAKES = [
         cell="cross-attention",
         edits=(
             (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
+                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
+                "(..., L, E), keys and\n"
+                "    values from X_context (..., S, E). Any number of leading axes; large values "
+                "must not overflow.\n"
                 '    The scores come from `scores(Q, K)`."""\n',
                 "",
             ),

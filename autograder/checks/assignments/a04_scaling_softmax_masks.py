@@ -154,7 +154,8 @@ def check_attention_masked(rng, scaled_dot_product_attention):
 def check_causal_mask(rng, causal_mask):
     sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"])
     L, S = sizes["L"], sizes["S"]
-    # The oracle: torch's own causal attention (top-left aligned) must equal attention under our mask.
+    # The oracle: torch's own causal attention (top-left aligned) must equal attention under our
+    # mask.
     Q, K, V = _qkv(rng, sizes)
     with quiet():
         expected = numpy(
@@ -234,7 +235,8 @@ MISTAKES = [
         cell="softmax",
         edits=(
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
+                'keeps x\'s float dtype."""\n'
                 "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)\n"
                 "    return exps / np.sum(exps, axis=axis, keepdims=True)",
@@ -248,7 +250,8 @@ MISTAKES = [
         cell="softmax",
         edits=(
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
+                'keeps x\'s float dtype."""\n'
                 "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)\n"
                 "    return exps / np.sum(exps, axis=axis, keepdims=True)",
@@ -263,7 +266,8 @@ MISTAKES = [
         cell="scaled-dot-product-attention",
         edits=(
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
+                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product '
+                'attention."""\n'
                 "    d_k = Q.shape[-1]\n"
                 "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
                 "scores = Q @ np.swapaxes(K, -1, -2)",
@@ -283,7 +287,8 @@ MISTAKES = [
         cell="scaled-dot-product-attention",
         edits=(
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
+                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product '
+                'attention."""\n'
                 "    d_k = Q.shape[-1]\n"
                 "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
                 "scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
@@ -293,7 +298,8 @@ MISTAKES = [
                 "            scores = np.where(mask, -np.inf, scores)\n"
                 "        else:\n"
                 "            scores = scores + mask",
-                "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+                "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + "
+                "mask",
             ),
         ),
         fails=frozenset({"test-attention-masked"}),
@@ -303,7 +309,8 @@ MISTAKES = [
         cell="causal-mask",
         edits=(
             (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
+                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > '
+                'i)."""\n',
                 "",
             ),
             (
@@ -314,11 +321,13 @@ MISTAKES = [
         fails=frozenset({"test-causal-mask"}),
     ),
     mistake(
-        name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend convention)",
+        name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend "
+        "convention)",
         cell="causal-mask",
         edits=(
             (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
+                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > '
+                'i)."""\n',
                 "",
             ),
             (
@@ -333,7 +342,8 @@ MISTAKES = [
         cell="padding-mask",
         edits=(
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
+                'is a list or an array."""\n'
                 "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "lengths = np.asarray(lengths)\n"
                 "    return np.arange(max(lengths))[None, :] >= lengths[:, None]",
@@ -346,7 +356,8 @@ MISTAKES = [
         cell="padding-mask",
         edits=(
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
+                'is a list or an array."""\n'
                 "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] >= lengths[:, None]",
             ),
@@ -358,7 +369,8 @@ MISTAKES = [
         cell="padding-mask",
         edits=(
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
+                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
+                'is a list or an array."""\n'
                 "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] > np.asarray(lengths)[:, None]",
             ),
@@ -370,7 +382,8 @@ MISTAKES = [
         cell="to-sdpa-mask",
         edits=(
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
+                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one '
+                'flips, a float one is unchanged."""\n'
                 "    if mask.dtype == bool:\n"
                 "        return ~mask  # True = may not attend  ->  True = may attend\n"
                 "    return mask  # a float mask is added to the scores in both conventions",
@@ -384,7 +397,8 @@ MISTAKES = [
         cell="to-sdpa-mask",
         edits=(
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
+                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one '
+                'flips, a float one is unchanged."""\n'
                 "    if mask.dtype == bool:\n"
                 "        return ~mask  # True = may not attend  ->  True = may attend\n"
                 "    return mask  # a float mask is added to the scores in both conventions",
@@ -398,7 +412,8 @@ MISTAKES = [
         cell="softmax",
         edits=(
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
+                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
+                'keeps x\'s float dtype."""\n'
                 "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)",
                 "x = np.asarray(x, dtype=np.float64)\n"
