@@ -24,9 +24,8 @@ import numpy as np
 from autograder import environment as environment_names
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
-MAX_HEADER = (
-    1 << 20
-)  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
+# the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
+MAX_HEADER = 1 << 20
 MAX_BLOBS = 4096
 MAX_DEPTH = 25
 DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
@@ -125,6 +124,20 @@ def _scratch_directory(read_only: list) -> str:
     if not os.path.isdir(scratch):
         raise SandboxUnavailable(f"no {scratch} to mount the learner's private scratch space on")
     return scratch
+
+
+def frame(header: dict, blobs=()) -> bytes:
+    """One message: (header length, blob count), the JSON header, then each blob with its length.
+
+    autograder/sandbox/child.py writes and reads the same frames with its own copy of these lines:
+    it runs as a standalone script (``python -I -S child.py``, so no package is on its path) and
+    Landlock then denies it every file of the grader, this one included.
+    """
+    data = json.dumps(header).encode()
+    parts = [struct.pack(">II", len(data), len(blobs)), data]
+    for blob in blobs:
+        parts += [struct.pack(">Q", len(blob)), blob]
+    return b"".join(parts)
 
 
 def _read(channel: socket.socket, size: int, deadline: float) -> bytearray:
@@ -402,14 +415,10 @@ class Sandbox:
 
     def _send(self, header: dict, blobs=()) -> int:
         self.seq += 1
-        header = dict(header, seq=self.seq)
-        data = json.dumps(header).encode()
-        parts = [struct.pack(">II", len(data), len(blobs)), data]
-        for blob in blobs:
-            parts += [struct.pack(">Q", len(blob)), blob]
+        message = frame(dict(header, seq=self.seq), blobs)
         try:
             self.channel.settimeout(self.limits.timeout)
-            self.channel.sendall(b"".join(parts))
+            self.channel.sendall(message)
         except (OSError, TimeoutError):
             raise self._died("it stopped reading") from None
         return self.seq
@@ -563,12 +572,8 @@ class Sandbox:
             out = []
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
             self.grader_messages.add(header["message"])
-        data = json.dumps(header).encode()
-        parts = [struct.pack(">II", len(data), len(out)), data]
-        for blob in out:
-            parts += [struct.pack(">Q", len(blob)), blob]
         try:
-            self.channel.sendall(b"".join(parts))
+            self.channel.sendall(frame(header, out))
         except OSError:
             raise self._died(None) from None
 
@@ -583,14 +588,6 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             pass
         self.channel.close()
-
-    def close(self) -> None:
-        try:
-            self.channel.shutdown(socket.SHUT_WR)
-            self.process.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
 
 
 def probe(limits: Limits = Limits()) -> dict:
