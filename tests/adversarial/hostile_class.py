@@ -405,7 +405,7 @@ def build(paths: dict) -> tuple[dict, list]:
             good,
             "causal-mask",
             CAUSAL + f"\nfor target in [{str(paths['canary'] / 'pwned')!r}, "
-            f"{str(paths['repo'] / 'autograder' / 'hidden.py')!r}, "
+            f"{str(paths['repo'] / 'autograder' / 'checks' / 'hidden.py')!r}, "
             f"{str(paths['out'] / 'grades.csv')!r}]:\n"
             "    try:\n        open(target, 'a').write('pwned')\n    except OSError as "
             "error:\n        last = error\nraise last",
