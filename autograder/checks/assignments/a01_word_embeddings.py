@@ -15,7 +15,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "01-word-embeddings"
 
@@ -306,6 +306,7 @@ CHECKS = {
 
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -313,16 +314,7 @@ MISTAKES = [
         name="lookup without a range check (negative ids wrap around silently)",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
-                "(E,), of table's dtype.\n"
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
-                "id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("np.any(out_of_range):", "False:"),
         ),
         fails=frozenset({"test-embedding-out-of-range"}),
@@ -331,16 +323,7 @@ MISTAKES = [
         name="lookup that refuses ids of V and above but lets negative ids wrap around",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
-                "(E,), of table's dtype.\n"
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
-                "id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("(ids < 0) | (ids >= V)", "ids >= V"),
         ),
         fails=frozenset({"test-embedding-out-of-range"}),
@@ -349,16 +332,7 @@ MISTAKES = [
         name="lookup that flattens the ids and forgets to restore their shape",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
-                "(E,), of table's dtype.\n"
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
-                "id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("table[ids]", "table[ids.reshape(-1)]"),
         ),
         fails=frozenset({"test-embedding-lookup"}),
@@ -367,16 +341,7 @@ MISTAKES = [
         name="lookup that turns the table into float64 (a float32 table should stay float32)",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
-                "(E,), of table's dtype.\n"
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
-                "id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("table[ids]", "np.asarray(table, dtype=np.float64)[ids]"),
         ),
         fails=frozenset({"test-embedding-lookup"}),
@@ -385,16 +350,7 @@ MISTAKES = [
         name="lookup that raises IndexError for every id",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + '
-                "(E,), of table's dtype.\n"
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single "
-                "id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
                 "if True:\n        bad = ids.flat[0]",
@@ -406,20 +362,7 @@ MISTAKES = [
         name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
         cell="cosine-similarity",
         edits=(
-            (
-                '    """Cosine similarity of `a` and `b` along `axis`, like '
-                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
@@ -433,20 +376,7 @@ MISTAKES = [
         name="cosine similarity clamping the product of the norms instead of each norm",
         cell="cosine-similarity",
         edits=(
-            (
-                '    """Cosine similarity of `a` and `b` along `axis`, like '
-                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
@@ -461,20 +391,7 @@ MISTAKES = [
         name="cosine similarity that ignores its eps argument (always 1e-8)",
         cell="cosine-similarity",
         edits=(
-            (
-                '    """Cosine similarity of `a` and `b` along `axis`, like '
-                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
@@ -488,20 +405,7 @@ MISTAKES = [
         name="cosine similarity over the last axis whatever `axis` says",
         cell="cosine-similarity",
         edits=(
-            (
-                '    """Cosine similarity of `a` and `b` along `axis`, like '
-                "F.cosine_similarity(a, b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
@@ -517,19 +421,9 @@ MISTAKES = [
         name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, '
-                "b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
                 "dtype=np.float64))",
                 "a, b = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
             ),
@@ -540,19 +434,9 @@ MISTAKES = [
         name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, '
-                "b, dim=axis, eps=eps).\n"
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that "
-                "broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and "
-                "disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is "
-                "float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
                 "dtype=np.float64))",
                 "a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))",
             ),
@@ -563,20 +447,7 @@ MISTAKES = [
         name="nearest neighbours that keep the query word itself",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
-                "each query, not itself.\n"
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
-                "The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
-                "zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from "
-                "calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own "
                 "neighbour\n",
@@ -589,20 +460,7 @@ MISTAKES = [
         name="nearest neighbours that drop the first sorted word instead of the query itself",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
-                "each query, not itself.\n"
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
-                "The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
-                "zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from "
-                "calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n"
                 '    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
@@ -615,20 +473,7 @@ MISTAKES = [
         name="nearest neighbours by dot product instead of cosine similarity",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
-                "each query, not itself.\n"
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
-                "The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
-                "zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from "
-                "calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "similarity(table[query_ids][:, None, :], table[None, :, :])",
                 "table[query_ids] @ table.T",
@@ -640,20 +485,7 @@ MISTAKES = [
         name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to '
-                "each query, not itself.\n"
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. "
-                "The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, "
-                "zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from "
-                "calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 'np.argsort(-sims, axis=-1, kind="stable")[:,',
                 'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:,',

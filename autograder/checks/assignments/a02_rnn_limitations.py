@@ -12,7 +12,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 
 def _rnn_parameters(rng, E, H, scale=0.6):
@@ -123,6 +123,7 @@ CHECKS = {
     "rnn-jacobian": check_rnn_jacobian,
 }
 
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -130,15 +131,9 @@ MISTAKES = [
         name="RNN forward without the .T on W_ih (x_t @ W_ih)",
         cell="rnn-forward",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
-                "from h0 (N, H).\n"
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
-                "size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
+                "N, L, _ = x.shape\n"
                 "    H = W_ih.shape[0]\n"
                 "    h = np.zeros((N, H)) if h0 is None else h0\n"
                 "    states = np.empty((N, L, H))",
@@ -161,15 +156,9 @@ MISTAKES = [
         name="RNN forward that does not handle h0=None",
         cell="rnn-forward",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
-                "from h0 (N, H).\n"
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
-                "size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
+                "N, L, _ = x.shape\n"
                 "    H = W_ih.shape[0]\n"
                 "    h = np.zeros((N, H)) if h0 is None else h0\n"
                 "    states = np.empty((N, L, H))",
@@ -186,18 +175,8 @@ MISTAKES = [
         name="RNN forward taking its sizes from the notebook's globals N, L, H",
         cell="rnn-forward",
         edits=(
-            (
-                '    """(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, '
-                "E) from h0 (N, H).\n"
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
-                "size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n",
-                "",
-            ),
+            DROP_DOCSTRING,
+            ("    N, L, _ = x.shape\n    H = W_ih.shape[0]\n", ""),
         ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
@@ -205,15 +184,9 @@ MISTAKES = [
         name="RNN forward that forgets the recurrent bias b_hh",
         cell="rnn-forward",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
-                "from h0 (N, H).\n"
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
-                "size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
+                "N, L, _ = x.shape\n"
                 "    H = W_ih.shape[0]\n"
                 "    h = np.zeros((N, H)) if h0 is None else h0\n"
                 "    states = np.empty((N, L, H))",
@@ -236,15 +209,9 @@ MISTAKES = [
         name="RNN forward that stores the state before each update (h_0 .. h_{L-1})",
         cell="rnn-forward",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) '
-                "from h0 (N, H).\n"
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every "
-                "size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
+                "N, L, _ = x.shape\n"
                 "    H = W_ih.shape[0]\n"
                 "    h = np.zeros((N, H)) if h0 is None else h0\n"
                 "    states = np.empty((N, L, H))\n"
@@ -266,14 +233,7 @@ MISTAKES = [
         name="Jacobian multiplied in the wrong order (oldest factor on the left)",
         cell="rnn-jacobian",
         edits=(
-            (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
-                "L, H) and W_hh (H, H).\n"
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
                 "W_hh, (N, H, H)\n"
@@ -287,14 +247,7 @@ MISTAKES = [
         name="Jacobian with W_hh transposed",
         cell="rnn-jacobian",
         edits=(
-            (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
-                "L, H) and W_hh (H, H).\n"
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
                 "W_hh, (N, H, H)\n"
@@ -308,14 +261,7 @@ MISTAKES = [
         name="Jacobian without the tanh derivative (only powers of W_hh)",
         cell="rnn-jacobian",
         edits=(
-            (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, '
-                "L, H) and W_hh (H, H).\n"
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
                 "    for t in range(L):\n"

@@ -19,7 +19,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "03-self-attention"
 
@@ -208,6 +208,7 @@ CHECKS = {
 
 # Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
 # and cross_attention pass torch stand-ins for the part 1 functions.
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -215,12 +216,8 @@ MISTAKES = [
         name="projections in PyTorch's orientation, X W^T instead of X W",
         cell="qkv-projections",
         edits=(
-            (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
-                '(N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
-                "return X @ W_q.T, X @ W_k.T, X @ W_v.T",
-            ),
+            DROP_DOCSTRING,
+            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q.T, X @ W_k.T, X @ W_v.T"),
         ),
         fails=frozenset({"test-qkv-projections"}),
     ),
@@ -228,12 +225,8 @@ MISTAKES = [
         name="values projected with W_k instead of W_v",
         cell="qkv-projections",
         edits=(
-            (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
-                '(N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
-                "return X @ W_q, X @ W_k, X @ W_k",
-            ),
+            DROP_DOCSTRING,
+            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q, X @ W_k, X @ W_k"),
         ),
         fails=frozenset({"test-qkv-projections"}),
     ),
@@ -241,10 +234,9 @@ MISTAKES = [
         name="projections written for a batch (N, L, E) only",
         cell="qkv-projections",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), '
-                '(N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
+                "return X @ W_q, X @ W_k, X @ W_v",
                 'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))',
             ),
         ),
@@ -254,12 +246,8 @@ MISTAKES = [
         name="scores K Q^T instead of Q K^T",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
-                'K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return K @ np.swapaxes(Q, -1, -2)",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return K @ np.swapaxes(Q, -1, -2)"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -267,12 +255,8 @@ MISTAKES = [
         name="K.T on a batch, which reverses every axis",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
-                'K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return Q @ K.T",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.T"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -280,12 +264,8 @@ MISTAKES = [
         name="scores written for a batch (N, S, d_k) only: K.transpose(0, 2, 1)",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and '
-                'K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return Q @ K.transpose(0, 2, 1)",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.transpose(0, 2, 1)"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -293,17 +273,7 @@ MISTAKES = [
         name="softmax over the query axis instead of the key axis",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
-                "X (..., L, E).\n"
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
-                "overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
-                "`scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("axis=-1)", "axis=-2)"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -312,17 +282,7 @@ MISTAKES = [
         name="self-attention with a hand-written softmax that overflows on large scores",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
-                "X (..., L, E).\n"
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
-                "overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
-                "`scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "softmax(scores(Q, K), axis=-1)",
                 "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)",
@@ -334,17 +294,7 @@ MISTAKES = [
         name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
-                "X (..., L, E).\n"
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
-                "overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
-                "`scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K),", "K) / np.sqrt(Q.shape[-1]),"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -353,17 +303,7 @@ MISTAKES = [
         name="self-attention returning (weights, output) instead of (output, weights)",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
-                "X (..., L, E).\n"
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
-                "overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
-                "`scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("weights @ V, weights", "weights, weights @ V"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -372,17 +312,7 @@ MISTAKES = [
         name="self-attention that ignores the `scores` function it is given",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of '
-                "X (..., L, E).\n"
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not "
-                "overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from "
-                "`scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -391,14 +321,7 @@ MISTAKES = [
         name="cross-attention taking its keys from the query sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
-                "(..., L, E), keys and\n"
-                "    values from X_context (..., S, E). Any number of leading axes; large values "
-                "must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K = X_context @ W_k", "K = X_query @ W_k"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -407,14 +330,7 @@ MISTAKES = [
         name="cross-attention taking its queries from the context sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
-                "(..., L, E), keys and\n"
-                "    values from X_context (..., S, E). Any number of leading axes; large values "
-                "must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("= X_query @", "= X_context @"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -423,14 +339,7 @@ MISTAKES = [
         name="cross-attention taking its values from the query sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
-                "(..., L, E), keys and\n"
-                "    values from X_context (..., S, E). Any number of leading axes; large values "
-                "must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("V = X_context @ W_v", "V = X_query @ W_v"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -439,14 +348,7 @@ MISTAKES = [
         name="cross-attention with the softmax over the query axis",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
-                "(..., L, E), keys and\n"
-                "    values from X_context (..., S, E). Any number of leading axes; large values "
-                "must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("axis=-1)", "axis=-2)"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -455,14 +357,7 @@ MISTAKES = [
         name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query '
-                "(..., L, E), keys and\n"
-                "    values from X_context (..., S, E). Any number of leading axes; large values "
-                "must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K),", "K) / np.sqrt(Q.shape[-1]),"),
         ),
         fails=frozenset({"test-cross-attention"}),

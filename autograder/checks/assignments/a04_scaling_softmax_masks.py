@@ -14,7 +14,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "04-scaling-softmax-masks"
 
@@ -227,6 +227,7 @@ CHECKS = {
     "to-sdpa-mask": check_to_sdpa_mask,
 }
 
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -234,10 +235,9 @@ MISTAKES = [
         name="softmax without subtracting the maximum (overflows)",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
-                'keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+                "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)\n"
                 "    return exps / np.sum(exps, axis=axis, keepdims=True)",
                 "exps = np.exp(x)\n    return exps / exps.sum(axis=axis, keepdims=True)",
@@ -249,10 +249,9 @@ MISTAKES = [
         name="softmax over the last axis whatever `axis` says",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
-                'keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+                "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
                 "    exps = np.exp(shifted)\n"
                 "    return exps / np.sum(exps, axis=axis, keepdims=True)",
                 "shifted = np.exp(x - x.max(axis=-1, keepdims=True))\n"
@@ -265,10 +264,9 @@ MISTAKES = [
         name="no scaling by sqrt(d_k)",
         cell="scaled-dot-product-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product '
-                'attention."""\n'
-                "    d_k = Q.shape[-1]\n"
+                "d_k = Q.shape[-1]\n"
                 "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
                 "scores = Q @ np.swapaxes(K, -1, -2)",
             ),
@@ -286,10 +284,9 @@ MISTAKES = [
         name="inverted boolean mask (True taken as may attend)",
         cell="scaled-dot-product-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product '
-                'attention."""\n'
-                "    d_k = Q.shape[-1]\n"
+                "d_k = Q.shape[-1]\n"
                 "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
                 "scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
             ),
@@ -308,11 +305,7 @@ MISTAKES = [
         name="causal mask that also hides the diagonal",
         cell="causal-mask",
         edits=(
-            (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > '
-                'i)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "np.arange(S)[None, :] > np.arange(L)[:, None]",
                 "np.triu(np.ones((L, S), dtype=bool), k=0)",
@@ -325,11 +318,7 @@ MISTAKES = [
         "convention)",
         cell="causal-mask",
         edits=(
-            (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > '
-                'i)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "np.arange(S)[None, :] > np.arange(L)[:, None]",
                 "np.tril(np.ones((L, S), dtype=bool))",
@@ -341,10 +330,9 @@ MISTAKES = [
         name="padding mask that ignores S (padded only to the longest length)",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
-                'is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "lengths = np.asarray(lengths)\n"
                 "    return np.arange(max(lengths))[None, :] >= lengths[:, None]",
             ),
@@ -355,10 +343,9 @@ MISTAKES = [
         name="padding mask that accepts only a numpy array of lengths, not a list",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
-                'is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] >= lengths[:, None]",
             ),
         ),
@@ -368,10 +355,9 @@ MISTAKES = [
         name="padding mask off by one",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths '
-                'is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] > np.asarray(lengths)[:, None]",
             ),
         ),
@@ -381,10 +367,9 @@ MISTAKES = [
         name="converter that turns a float mask into a boolean one",
         cell="to-sdpa-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one '
-                'flips, a float one is unchanged."""\n'
-                "    if mask.dtype == bool:\n"
+                "if mask.dtype == bool:\n"
                 "        return ~mask  # True = may not attend  ->  True = may attend\n"
                 "    return mask  # a float mask is added to the scores in both conventions",
                 "return ~np.asarray(mask, dtype=bool)",
@@ -396,10 +381,9 @@ MISTAKES = [
         name="converter that returns the mask unchanged",
         cell="to-sdpa-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one '
-                'flips, a float one is unchanged."""\n'
-                "    if mask.dtype == bool:\n"
+                "if mask.dtype == bool:\n"
                 "        return ~mask  # True = may not attend  ->  True = may attend\n"
                 "    return mask  # a float mask is added to the scores in both conventions",
                 "return mask.copy()",
@@ -411,11 +395,9 @@ MISTAKES = [
         name="softmax that turns float32 into float64",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; '
-                'keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)",
+                "shifted = x - np.max(x, axis=axis, keepdims=True)\n    exps = np.exp(shifted)",
                 "x = np.asarray(x, dtype=np.float64)\n"
                 "    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))",
             ),

@@ -25,7 +25,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "06-why-multi-head"
 
@@ -249,10 +249,9 @@ MISTAKES = [
         name="sin and cos swapped (cos on even columns)",
         cell="positional-encoding",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = '
-                'cos(pos / 10000**(2i/E))."""\n'
-                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
+                "positions = np.arange(L)[:, None]                        # (L, 1)\n"
                 "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
                 "frequency per column pair\n"
                 "    table = np.empty((L, E))                                 # every entry is "
@@ -272,10 +271,9 @@ MISTAKES = [
         name="exponent j/E with the column index j instead of 2i/E",
         cell="positional-encoding",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = '
-                'cos(pos / 10000**(2i/E))."""\n'
-                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
+                "positions = np.arange(L)[:, None]                        # (L, 1)\n"
                 "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
                 "frequency per column pair\n"
                 "    table = np.empty((L, E))                                 # every entry is "
@@ -295,11 +293,7 @@ MISTAKES = [
         name="scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="multi-head-self-attention",
         edits=(
-            (
-                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s '
-                'weights; returns (N, L, E)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
                 "each (N, L, E)\n"
@@ -320,11 +314,7 @@ MISTAKES = [
         name="heads split by reshaping to (N, h, L, d_k) without a transpose",
         cell="multi-head-self-attention",
         edits=(
-            (
-                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s '
-                'weights; returns (N, L, E)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
                 "each (N, L, E)\n"
@@ -347,11 +337,7 @@ MISTAKES = [
         name="layer norm with the unbiased variance (ddof=1)",
         cell="layer-norm",
         edits=(
-            (
-                '    """Normalise each vector along the last axis to mean 0, variance 1; then '
-                'scale by weight, shift by bias."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("((x - mean) ** 2).mean(axis=-1,", "x.var(axis=-1, ddof=1,"),
         ),
         fails=frozenset({"test-layer-norm"}),
@@ -360,10 +346,9 @@ MISTAKES = [
         name="layer norm over the sequence axis instead of the feature axis",
         cell="layer-norm",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale '
-                'by weight, shift by bias."""\n'
-                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "mean = x.mean(axis=-1, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
                 "mean = x.mean(axis=-2, keepdims=True)\n"
                 "    variance = x.var(axis=-2, keepdims=True)",
@@ -375,11 +360,7 @@ MISTAKES = [
         name="layer norm with eps added outside the square root",
         cell="layer-norm",
         edits=(
-            (
-                '    """Normalise each vector along the last axis to mean 0, variance 1; then '
-                'scale by weight, shift by bias."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)\n"
                 "    return (x - mean) / np.sqrt(variance + eps) * weight + bias",
@@ -392,10 +373,9 @@ MISTAKES = [
         name="layer norm that assumes a 3-D input (statistics over axis 2)",
         cell="layer-norm",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale '
-                'by weight, shift by bias."""\n'
-                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "mean = x.mean(axis=-1, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
                 "mean = x.mean(axis=2, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)",
