@@ -307,6 +307,12 @@ CHECKS = {
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
 
+# The answer's clamped norms, which two mistakes rewrite.
+NORMS = (
+    "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+    "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -364,8 +370,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                NORMS,
                 "a_norm = np.linalg.norm(a, axis=axis, keepdims=True)\n"
                 "    b_norm = np.linalg.norm(b, axis=axis, keepdims=True)",
             ),
@@ -393,8 +398,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                NORMS,
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), 1e-8)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), 1e-8)",
             ),

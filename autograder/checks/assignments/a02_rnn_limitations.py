@@ -124,32 +124,47 @@ CHECKS = {
 }
 
 
+# The answer's set-up (its sizes, and an array for the states) and loop; several mistakes are a
+# learner's version that collects the states in a list instead, with one thing changed.
+SETUP = (
+    "N, L, _ = x.shape\n"
+    "    H = W_ih.shape[0]\n"
+    "    h = np.zeros((N, H)) if h0 is None else h0\n"
+    "    states = np.empty((N, L, H))"
+)
+LIST_SETUP = (
+    "N, L, E = x.shape\n    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n    states = []"
+)
+LOOP = (
+    "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
+    "        states[:, t] = h\n"
+    "    return states, h"
+)
+
+
+def _states_in_a_list(step):
+    """The edits of the list-collecting version whose update of the state is `step`."""
+    return (
+        DROP_DOCSTRING,
+        (SETUP, LIST_SETUP),
+        (LOOP, step + "\n        states.append(h)\n    return np.stack(states, axis=1), h"),
+    )
+
+
+# The answer's update of J, which two mistakes rewrite.
+STEP = (
+    "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
+    "W_hh, (N, H, H)\n"
+    "        J = step @ J  # the newest factor goes on the left"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
     mistake(
         name="RNN forward without the .T on W_ih (x_t @ W_ih)",
         cell="rnn-forward",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []",
-            ),
-            (
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states[:, t] = h\n"
-                "    return states, h",
-                "h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states.append(h)\n"
-                "    return np.stack(states, axis=1), h",
-            ),
-        ),
+        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)"),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
     mistake(
@@ -157,13 +172,7 @@ MISTAKES = [
         cell="rnn-forward",
         edits=(
             DROP_DOCSTRING,
-            (
-                "N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n    h = h0\n    states = []",
-            ),
+            (SETUP, "N, L, E = x.shape\n    h = h0\n    states = []"),
             (
                 "states[:, t] = h\n    return states, h",
                 "states.append(h)\n    return np.stack(states, axis=1), h",
@@ -183,26 +192,7 @@ MISTAKES = [
     mistake(
         name="RNN forward that forgets the recurrent bias b_hh",
         cell="rnn-forward",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []",
-            ),
-            (
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states[:, t] = h\n"
-                "    return states, h",
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)\n"
-                "        states.append(h)\n"
-                "    return np.stack(states, axis=1), h",
-            ),
-        ),
+        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)"),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
     mistake(
@@ -211,16 +201,8 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))\n"
-                "    for t in range(L):",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []\n"
-                "    for t in range(L):\n"
-                "        states.append(h)",
+                SETUP + "\n    for t in range(L):",
+                LIST_SETUP + "\n    for t in range(L):\n        states.append(h)",
             ),
             (
                 "        states[:, t] = h\n    return states, h",
@@ -235,9 +217,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
-                "W_hh, (N, H, H)\n"
-                "        J = step @ J  # the newest factor goes on the left",
+                STEP,
                 "J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)",
             ),
         ),
@@ -249,9 +229,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
-                "W_hh, (N, H, H)\n"
-                "        J = step @ J  # the newest factor goes on the left",
+                STEP,
                 "J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J",
             ),
         ),

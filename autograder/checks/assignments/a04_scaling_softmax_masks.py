@@ -228,6 +228,31 @@ CHECKS = {
 }
 
 
+# The answer's softmax, which two mistakes rewrite.
+SOFTMAX = (
+    "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+    "    exps = np.exp(shifted)\n"
+    "    return exps / np.sum(exps, axis=axis, keepdims=True)"
+)
+
+# The answer's scores and their mask, which two mistakes rewrite.
+SCALED_SCORES = (
+    "d_k = Q.shape[-1]\n    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)"
+)
+MASKED_SCORES = (
+    "if mask.dtype == bool:\n"
+    "            scores = np.where(mask, -np.inf, scores)\n"
+    "        else:\n"
+    "            scores = scores + mask"
+)
+
+# The answer's conversion, which two mistakes rewrite.
+CONVERSION = (
+    "if mask.dtype == bool:\n"
+    "        return ~mask  # True = may not attend  ->  True = may attend\n"
+    "    return mask  # a float mask is added to the scores in both conventions"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -237,9 +262,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)\n"
-                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                SOFTMAX,
                 "exps = np.exp(x)\n    return exps / exps.sum(axis=axis, keepdims=True)",
             ),
         ),
@@ -251,9 +274,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)\n"
-                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                SOFTMAX,
                 "shifted = np.exp(x - x.max(axis=-1, keepdims=True))\n"
                 "    return shifted / shifted.sum(axis=-1, keepdims=True)",
             ),
@@ -266,15 +287,11 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "d_k = Q.shape[-1]\n"
-                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                SCALED_SCORES,
                 "scores = Q @ np.swapaxes(K, -1, -2)",
             ),
             (
-                "if mask.dtype == bool:\n"
-                "            scores = np.where(mask, -np.inf, scores)\n"
-                "        else:\n"
-                "            scores = scores + mask",
+                MASKED_SCORES,
                 "scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
             ),
         ),
@@ -286,15 +303,11 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "d_k = Q.shape[-1]\n"
-                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                SCALED_SCORES,
                 "scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
             ),
             (
-                "if mask.dtype == bool:\n"
-                "            scores = np.where(mask, -np.inf, scores)\n"
-                "        else:\n"
-                "            scores = scores + mask",
+                MASKED_SCORES,
                 "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + "
                 "mask",
             ),
@@ -369,9 +382,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "if mask.dtype == bool:\n"
-                "        return ~mask  # True = may not attend  ->  True = may attend\n"
-                "    return mask  # a float mask is added to the scores in both conventions",
+                CONVERSION,
                 "return ~np.asarray(mask, dtype=bool)",
             ),
         ),
@@ -383,9 +394,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "if mask.dtype == bool:\n"
-                "        return ~mask  # True = may not attend  ->  True = may attend\n"
-                "    return mask  # a float mask is added to the scores in both conventions",
+                CONVERSION,
                 "return mask.copy()",
             ),
         ),

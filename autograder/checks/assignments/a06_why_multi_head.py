@@ -242,6 +242,16 @@ CHECKS = {
 }
 
 
+# The answer's projections, which two mistakes rewrite.
+QKV = (
+    "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
+    "each (N, L, E)\n"
+    "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
+    "(q, k, v))  # (N, h, L, d_k)\n"
+    "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        "
+    "# (N, h, L, L)"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -295,12 +305,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
-                "each (N, L, E)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
-                "(q, k, v))  # (N, h, L, d_k)\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        "
-                "# (N, h, L, L)",
+                QKV,
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
                 "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
                 "(q, k, v))\n"
@@ -316,12 +321,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
-                "each (N, L, E)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
-                "(q, k, v))  # (N, h, L, d_k)\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        "
-                "# (N, h, L, L)",
+                QKV,
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
                 "    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))\n"
                 "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)",
