@@ -307,11 +307,12 @@ CHECKS = {
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
 
-# The answer's clamped norms, which two mistakes rewrite.
+# The answer's clamped norms and the sum, which mistakes rewrite.
 NORMS = (
     "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
     "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)"
 )
+COSINE = NORMS + "\n    return np.sum((a / a_norm) * (b / b_norm), axis=axis)"
 
 mistake = mistake_factory(ASSIGNMENT)
 
@@ -383,9 +384,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
-                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                COSINE,
                 "norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
                 "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)",
             ),
@@ -411,9 +410,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
-                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                COSINE,
                 "a_norm = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)\n"
                 "    return np.sum((a / a_norm) * (b / b_norm), axis=-1)",

@@ -59,6 +59,14 @@ def _batches(sizes):
     return [(), (sizes["N"],), (sizes["N"], sizes["M"])]
 
 
+def _cases(sizes):
+    """(leading axes, scale, what to add to the call's description) of the attention checks: each
+    rank at scale 0.5, then values large enough that a softmax without its max subtracted
+    overflows."""
+    large = ((sizes["N"],), 30.0, " (large values)")
+    return [*((batch, 0.5, "") for batch in _batches(sizes)), large]
+
+
 def check_qkv_projections(rng, qkv_projections):
     """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for
     another."""
@@ -155,10 +163,9 @@ def check_self_attention(rng, self_attention):
     overflows. Q, K, V and the scores come from torch stand-ins, not the learner's part 1."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
-    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+    for batch, scale, size in _cases(sizes):
         X = rng.normal(scale=scale, size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        size = " (large values)" if scale > 1 else ""
         call = (
             f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
             f"W_v {W_v.shape}, projections, scores)"
@@ -182,11 +189,10 @@ def check_cross_attention(rng, cross_attention):
     from a torch stand-in, not the learner's attention_scores."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
     L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
-    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+    for batch, scale, size in _cases(sizes):
         X_query = rng.normal(scale=scale, size=(*batch, L, E))
         X_context = rng.normal(scale=scale, size=(*batch, S, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        size = " (large values)" if scale > 1 else ""
         call = (
             f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
             f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)"

@@ -252,6 +252,17 @@ QKV = (
     "# (N, h, L, L)"
 )
 
+# The answer's table of encodings, which two mistakes rewrite.
+TABLE = (
+    "positions = np.arange(L)[:, None]                        # (L, 1)\n"
+    "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
+    "frequency per column pair\n"
+    "    table = np.empty((L, E))                                 # every entry is "
+    "set below\n"
+    "    table[:, 0::2] = np.sin(positions * rates)\n"
+    "    table[:, 1::2] = np.cos(positions * rates)"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -261,13 +272,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "positions = np.arange(L)[:, None]                        # (L, 1)\n"
-                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
-                "frequency per column pair\n"
-                "    table = np.empty((L, E))                                 # every entry is "
-                "set below\n"
-                "    table[:, 0::2] = np.sin(positions * rates)\n"
-                "    table[:, 1::2] = np.cos(positions * rates)",
+                TABLE,
                 "positions = np.arange(L)[:, None]\n"
                 "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)\n"
                 "    table = np.zeros((L, E))\n"
@@ -283,14 +288,7 @@ MISTAKES = [
         edits=(
             DROP_DOCSTRING,
             (
-                "positions = np.arange(L)[:, None]                        # (L, 1)\n"
-                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
-                "frequency per column pair\n"
-                "    table = np.empty((L, E))                                 # every entry is "
-                "set below\n"
-                "    table[:, 0::2] = np.sin(positions * rates)\n"
-                "    table[:, 1::2] = np.cos(positions * rates)\n"
-                "    return table",
+                TABLE + "\n    return table",
                 "positions = np.arange(L)[:, None]\n"
                 "    columns = np.arange(E)[None, :]\n"
                 "    angles = positions / 10000 ** (columns / E)\n"
