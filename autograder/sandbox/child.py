@@ -325,9 +325,9 @@ def apply_seccomp():
 
 # ---------------------------------------------------------------------------------------------
 # Messages: a frame is (header length, blob count), the JSON header, then each blob with its length.
-# The grader's side is autograder/sandbox/host.py (frame, Sandbox._receive). This script keeps its
-# own copy: it is started as ``python -I -S child.py``, with no package on its path, and once
-# Landlock is on it may read no file of the grader at all.
+# The grader's side is autograder/sandbox/wire.py (frame) and host.py (Sandbox._receive). This
+# script keeps its own copy: it is started as ``python -I -S child.py``, with no package on its
+# path, and once Landlock is on it may read no file of the grader at all.
 
 
 def send(channel, header, blobs=()):

@@ -26,7 +26,8 @@ from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells
 from autograder.grade.learner_session import MAX_KEPT_RESULT_BYTES, LearnerSession
 from autograder.grade.notebook import grade_notebook
-from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
+from autograder.sandbox.host import Limits, Sandbox, SandboxDied
+from autograder.sandbox.wire import ProtocolError, decode
 
 pytestmark = pytest.mark.slow
 
