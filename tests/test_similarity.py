@@ -12,7 +12,7 @@ import pytest
 
 from autograder.checks.assignments import load_assignment
 from autograder.course.notebook_format import nbgrader_metadata
-from autograder.report import similarity
+from autograder.report import similarity, similarity_files
 from autograder.tools import honest_answers
 
 # The module's fixture builds and executes a class of 30 notebooks: minutes.
@@ -161,16 +161,16 @@ def test_outputs_are_escaped_and_safe(report, tmp_path):
         report.excluded,
         [],
     )
-    page = similarity.similarity_html([fake])
+    page = similarity_files.similarity_html([fake])
     assert "<script>" not in page and "&lt;script&gt;" in page
-    rows = list(csv.reader(io.StringIO(similarity.similarity_csv([fake]))))
-    assert rows[0] == similarity.CSV_FIELDS
+    rows = list(csv.reader(io.StringIO(similarity_files.similarity_csv([fake]))))
+    assert rows[0] == similarity_files.CSV_FIELDS
     assert rows[1][1].startswith("'=")
     assert int(rows[1][4]) > 0
 
 
 def test_report_names_itself_evidence_not_a_verdict(report):
-    page = similarity.similarity_html([report])
+    page = similarity_files.similarity_html([report])
     assert "evidence" in page and "never a verdict" in page
     assert "<mark>" in page
     assert (

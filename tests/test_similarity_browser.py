@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.report import similarity
+from autograder.report import similarity, similarity_files
 from autograder.tools import honest_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,7 +25,7 @@ def page_file(tmp_path_factory):
     honest_answers.write_notebooks(students, folder / "submitted")
     reports = similarity.compare_class(folder / "submitted", [honest_answers.ASSIGNMENT])
     path = folder / "similarity.html"
-    path.write_text(similarity.similarity_html(reports))
+    path.write_text(similarity_files.similarity_html(reports))
     return path
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from autograder import course
-from autograder.report import lms, similarity
+from autograder.report import lms, similarity, similarity_files
 from autograder.report.outputs import _write
 
 DESCRIPTION = __doc__.split("\n")[0].replace("``", "")
@@ -54,8 +54,8 @@ def write_similarity(
     out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON
 ) -> str:
     reports = similarity.compare_class(submitted, known, common)
-    _write(out / "similarity.csv", similarity.similarity_csv(reports))
-    _write(out / "similarity.html", similarity.similarity_html(reports, common=common))
+    _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
+    _write(out / "similarity.html", similarity_files.similarity_html(reports, common=common))
     top = [
         f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} "
         f"({r.pairs[0].score:.2f})"
