@@ -26,6 +26,9 @@ pair of files in turn (O(n²) full comparisons), hashes k-grams with Python's ``
 salted per process, so winnowing keeps different fingerprints on every run and the report is not
 reproducible; its HTML report loads Bootstrap from a CDN (the report must open offline); it reads
 files rather than notebook cells, and keeps numbers as they are.
+
+The files written from the ranked pairs are autograder/report/similarity_files.py. This module
+keeps the method whole, from tokens to ranked pairs, as the five steps above describe it.
 """
 
 import builtins

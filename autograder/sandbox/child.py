@@ -17,6 +17,9 @@ is inherited. It locks itself down before it reads any learner code:
 Then it executes the cells it is sent and answers calls of the learner's functions. Values go
 over a socket as JSON plus raw array bytes; the grader decodes them strictly, so nothing the
 learner's code shapes is ever unpickled by the grader.
+
+It is one file on purpose: it runs as a standalone script that may import nothing of the
+grader's package, so the lock-down, the framing and the cell runner cannot live in modules.
 """
 
 import ctypes

@@ -3,6 +3,10 @@ decode what comes back strictly (plain numbers, strings and numeric numpy arrays
 
 The process itself is ``autograder/sandbox/child.py``; see its docstring for the layers
 (namespaces, rlimits, Landlock, seccomp). Nothing here unpickles or evaluates learner data.
+
+The messages and the strict codec of their values are autograder/sandbox/wire.py. What is left is
+long because ``Sandbox`` is one process's whole conversation: cells, calls, the grader's
+callbacks, and a deadline and a message for every way it can fail.
 """
 
 import functools

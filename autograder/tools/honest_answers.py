@@ -7,6 +7,9 @@ hand-written implementations (vectorised or looping over heads, np.split or slic
 choice independently, then names, orders and comments the code in their own style. Every
 answer is checked against PyTorch by tests/test_similarity.py. Used by that test and by the
 similarity benchmark (autograder/tools/benchmark.py).
+
+Most of its length is the answers themselves, written out as text (several ways to write each
+step); the code that draws and assembles them is short.
 """
 
 import ast

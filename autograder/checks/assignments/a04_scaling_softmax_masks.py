@@ -1,4 +1,8 @@
-"""Assignment 04-scaling-softmax-masks: hidden checks against torch, and known-wrong variants."""
+"""Assignment 04-scaling-softmax-masks: hidden checks against torch, and known-wrong variants.
+
+Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
+hidden checks and its table of known mistakes, which the tests grade one by one.
+"""
 
 import numpy as np
 import torch

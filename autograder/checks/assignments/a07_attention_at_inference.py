@@ -5,6 +5,9 @@ for the bottom-right causal mask; ``torch.nn.MultiheadAttention(batch_first=True
 float64, every parameter random, run once over the whole sequence with a causal mask, for the
 decoding step; ``F.scaled_dot_product_attention(..., enable_gqa=True)`` and the explicit
 ``repeat_interleave`` form for grouped-query attention.
+
+Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
+hidden checks and its table of known mistakes, which the tests grade one by one.
 """
 
 import numpy as np
