@@ -9,7 +9,7 @@ answer is checked against PyTorch by tests/test_similarity.py. Used by that test
 similarity benchmark (autograder/tools/benchmark.py).
 
 Most of its length is the answers themselves, written out as text (several ways to write each
-step); the code that draws and assembles them is short.
+step); the code that draws, assembles and disguises them is the last third.
 """
 
 import ast
