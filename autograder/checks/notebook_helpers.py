@@ -135,19 +135,14 @@ def _describe(value):
     return f"{type(value).__module__}.{type(value).__qualname__}".replace("builtins.", "")
 
 
-def _require_array(name, got):
-    """Raise unless `got` is a numpy array itself (no list, subclass or None)."""
-    if got is None:
-        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
-    if type(got) is not np.ndarray:
-        raise AssertionError(f"{name}: expected a numpy.ndarray, got {_describe(got)}")
-
-
 def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
     """Assert that `got` is a plain float numpy array equal to `expected`; say clearly what
     differs."""
     expected = np.asarray(expected)
-    _require_array(name, got)
+    if got is None:
+        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
+    if type(got) is not np.ndarray:
+        raise AssertionError(f"{name}: expected a numpy.ndarray, got {_describe(got)}")
     if got.shape != expected.shape:
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if got.dtype.kind != "f":
@@ -176,7 +171,10 @@ def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
 def check_mask(name, got, expected):
     """Assert that `got` is a boolean numpy array equal to `expected`."""
     expected = np.asarray(expected)
-    _require_array(name, got)
+    if got is None:
+        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
+    if type(got) is not np.ndarray:
+        raise AssertionError(f"{name}: expected a numpy.ndarray, got {_describe(got)}")
     if got.dtype != np.bool_:
         raise AssertionError(f"{name}: expected dtype bool, got dtype {got.dtype}")
     if got.shape != expected.shape:
