@@ -7,6 +7,9 @@
   feedback uses to name a learner's likely mistake. Each is an edit of the solution notebook's
   answer, made with the module's ``mistake = mistake_factory(ASSIGNMENT)``, so no copy of an
   answer lives here to drift from the notebook.
+
+A module holds the whole of its exercise: every hidden check and the table of known mistakes
+that the tests grade one by one. That makes most of them longer than 300 lines, by design.
 """
 
 import ast

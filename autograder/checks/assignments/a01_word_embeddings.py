@@ -1,7 +1,6 @@
 """Assignment 01-word-embeddings: hidden checks against torch, and known-wrong variants.
 
-Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
-hidden checks and its table of known mistakes, which the tests grade one by one.
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import re

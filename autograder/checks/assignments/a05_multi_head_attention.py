@@ -4,8 +4,7 @@ The oracle is ``torch.nn.MultiheadAttention(E, num_heads, bias=..., kdim=..., vd
 batch_first=True)`` in eval mode, float64, with every parameter (biases included) drawn at random
 from the check's rng.
 
-Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
-hidden checks and its table of known mistakes, which the tests grade one by one.
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import itertools

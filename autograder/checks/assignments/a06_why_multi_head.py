@@ -7,8 +7,7 @@ torch.nn.TransformerEncoderLayer). The encoder-layer check hands the learner's l
 attention and a correct layer norm of its own, each checking the arguments it is given, so a
 wrong attention (part 2) or layer_norm (part 3a) costs only its own part's points.
 
-Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
-hidden checks and its table of known mistakes, which the tests grade one by one.
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import math

@@ -6,8 +6,7 @@ float64, every parameter random, run once over the whole sequence with a causal 
 decoding step; ``F.scaled_dot_product_attention(..., enable_gqa=True)`` and the explicit
 ``repeat_interleave`` form for grouped-query attention.
 
-Its length is the design, one module per exercise (see ``__init__.py``): all of the exercise's
-hidden checks and its table of known mistakes, which the tests grade one by one.
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import numpy as np
