@@ -25,7 +25,8 @@ SENTENCE = ["The", "cat", "sat", "on", "the", "mat"]  # the running example of c
 
 
 def use_course_style() -> None:
-    """Apply the book's matplotlib style: colour-blind-safe colours, readable sizes, crisp figures."""
+    """Apply the book's matplotlib style: colour-blind-safe colours, readable sizes, crisp
+    figures."""
     mpl.rcParams.update(
         {
             "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
@@ -84,7 +85,8 @@ def attention_heatmap(
 
 
 def mask_picture(ax, mask, *, title=None, query_labels=None, key_labels=None):
-    """Draw a boolean (L, S) mask: dark cells are True ("may not attend"), light cells may attend."""
+    """Draw a boolean (L, S) mask: dark cells are True ("may not attend"), light cells may
+    attend."""
     mask = np.asarray(mask, dtype=bool)
     ax.imshow(
         mask, cmap=mpl.colors.ListedColormap(["#F0F0F0", "#404040"]), vmin=0, vmax=1, aspect="auto"
@@ -100,7 +102,8 @@ def mask_picture(ax, mask, *, title=None, query_labels=None, key_labels=None):
 
 
 def median_seconds(function, *args, repeats: int = 5, **kwargs) -> float:
-    """Median wall-clock seconds of `function(*args, **kwargs)` over `repeats` runs (one warm-up first).
+    """Median wall-clock seconds of `function(*args, **kwargs)` over `repeats` runs (one warm-up
+    first).
 
     Timings are shown in the book, never asserted: they depend on the machine.
     """
@@ -121,9 +124,11 @@ def show_shapes(**arrays) -> None:
 
 
 def grading_tolerance() -> tuple[float, float]:
-    """(ATOL, RTOL) of the exercises' tests: an entry passes when |got - expected| <= ATOL + RTOL * |expected|.
+    """(ATOL, RTOL) of the exercises' tests: an entry passes when |got - expected| <= ATOL + RTOL *
+    |expected|.
 
-    Read from the tests' one source, autograder/checks/notebook_helpers.py of this repository (loaded by path,
+    Read from the tests' one source, autograder/checks/notebook_helpers.py of this repository
+    (loaded by path,
     so that the book always states the tolerance of the tree it was built from).
     """
     path = Path(__file__).resolve().parent.parent / "autograder" / "checks" / "notebook_helpers.py"

@@ -93,7 +93,8 @@ class TwoRelationModel(nn.Module):
 
 @dataclass(frozen=True)
 class Run:
-    """One trained model's test accuracies (fractions of the 6 scored positions x test sequences)."""
+    """One trained model's test accuracies (fractions of the 6 scored positions x test
+    sequences)."""
 
     num_heads: int
     num_groups: int

@@ -28,7 +28,8 @@ def build_book() -> subprocess.CompletedProcess:
 
 
 def build_report(result: subprocess.CompletedProcess) -> str:
-    """The lines that explain a failed build: its warnings and errors, then the end of its output."""
+    """The lines that explain a failed build: its warnings and errors, then the end of its
+    output."""
     output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + "\n" + result.stderr)
     problems = [
         line for line in output.splitlines() if re.search(r"WARNING|ERROR|Error|Traceback", line)

@@ -124,7 +124,8 @@ def _call_name(node: ast.Call):
 
 
 def _edits(node: ast.AST):
-    """(label, replacement) for each one-token change of `node`; a replacement of None deletes it."""
+    """(label, replacement) for each one-token change of `node`; a replacement of None deletes
+    it."""
     text = ast.unparse(node) if not isinstance(node, ast.stmt) else ""
     if isinstance(node, ast.BinOp):
         for new in BINARY_SWAPS.get(type(node.op), []):

@@ -1,5 +1,6 @@
 """Each assignment is built to the course's pattern: points on every part, a known-wrong variant
-for every answer cell, hidden checks that exist and are reached, and visible tests that stand alone."""
+for every answer cell, hidden checks that exist and are reached, and visible tests that stand
+alone."""
 
 import dataclasses
 import re

@@ -44,7 +44,8 @@ from autograder.course import notebook_format
 BOOK = REPO_ROOT / "book"
 MIN_RUN = 3  # consecutive statements that make a copy
 
-# nbgrader's own markers (this course does not override them in autograder/course/nbgrader_config.py).
+# nbgrader's own markers (this course does not override them in
+# autograder/course/nbgrader_config.py).
 BEGIN_SOLUTION = ClearSolutions.class_traits()["begin_solution_delimeter"].default_value
 END_SOLUTION = ClearSolutions.class_traits()["end_solution_delimeter"].default_value
 
@@ -325,7 +326,8 @@ def test_page_prints_no_graded_answer(page, answer_needles):
     _, by_length = answer_needles
     found = copies_in(page, by_length)
     assert not found, (
-        "The book must teach the idea another way (a loop, another axis, a special case, PyTorch's own "
+        "The book must teach the idea another way (a loop, another axis, a special case, "
+        "PyTorch's own "
         "function) and leave the general version to the exercise. Copies found:\n"
         + "\n".join(found)
     )
@@ -408,7 +410,10 @@ print(e / e.sum())
 
 def test_a_one_line_answer_is_found_anywhere(tmp_path):
     """Is an answer of one statement found as a single statement in a loop?"""
-    code = "for m in masks:\n    print(m)\n    return_value = 1\n    def f(m):\n        return ~np.asarray(m, dtype=bool)\n"
+    code = (
+        "for m in masks:\n    print(m)\n    return_value = 1\n    def f(m):\n        return "
+        "~np.asarray(m, dtype=bool)\n"
+    )
     assert copies_on(code, tmp_path) == ["solution, function to_sdpa_mask"]
 
 
@@ -434,10 +439,12 @@ def test_the_same_number_written_another_way_is_a_copy(tmp_path):
 
 
 def test_code_cells_are_read_with_their_options_removed():
-    """Are `:tags:` lines and a --- option block stripped, and magics neutralised, before parsing?"""
+    """Are `:tags:` lines and a --- option block stripped, and magics neutralised, before
+    parsing?"""
     text = (
         "```{code-cell} ipython3\n:tags: [remove-cell]\nx = 1\n```\n\n"
-        "```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: A plot\n---\n%matplotlib inline\ny = 2\n```\n"
+        "```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: A plot\n---\n%matplotlib "
+        "inline\ny = 2\n```\n"
     )
     cells = code_cells(text, "page.md")
     assert [cell.source for cell in cells] == ["x = 1", "pass\ny = 2"]

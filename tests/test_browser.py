@@ -2,12 +2,14 @@
 headless Chromium (Debian's `chromium` package, driven by Playwright), with every request to another
 host blocked, as on a machine with no network.
 
-On every page: no JavaScript error and no console error (a fresh browser profile per page, so a first
-visit is what is tested); nothing is fetched from another host; every math expression is typeset by
-the MathJax shipped in book/_static, with no raw TeX left on screen; every image loads and has alt
-text; every local link and every download link answers; each chapter links to the glossary, says its
-objectives, prerequisites and time, and ends with its exercise notebook, identical to exercises/.
-Search finds pages. A full-page screenshot of every page under book/ goes to _build/screenshots/: look at them.
+On every page: no JavaScript error and no console error (a fresh browser profile per page, so a
+first visit is what is tested); nothing is fetched from another host; every math expression is
+typeset by the MathJax shipped in book/_static, with no raw TeX left on screen; every image loads
+and has alt text; every local link and every download link answers; each chapter links to the
+glossary, says its objectives, prerequisites and time, and ends with its exercise notebook,
+identical to exercises/.
+Search finds pages. A full-page screenshot of every page under book/ goes to _build/screenshots/:
+look at them.
 
 The HTML is the strict build of tests/test_book.py (built once per session). To test another build
 folder, set BOOK_HTML=/path/to/_build/html.
@@ -38,11 +40,13 @@ DESCRIBE_LAYOUT = """
 const describeLayout = () => {
     const box = element => {
         const r = element.getBoundingClientRect();
-        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height};
+        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom,
+                width: r.width, height: r.height};
     };
     const shown = element => {
         const r = element.getBoundingClientRect(), style = getComputedStyle(element);
-        return r.width > 0 && r.height > 0 && style.visibility !== 'hidden' && style.display !== 'none'
+        return r.width > 0 && r.height > 0
+            && style.visibility !== 'hidden' && style.display !== 'none'
             && element.closest('[hidden], dialog:not([open])') === null;
     };
     window.scrollTo(0, 0);
@@ -59,7 +63,8 @@ const describeLayout = () => {
         }).map(([x, y]) => {
             const hit = document.elementFromPoint(x, y);
             const name = hit ? hit.tagName.toLowerCase() + (hit.id ? '#' + hit.id : '')
-                + (hit.className && typeof hit.className === 'string' ? '.' + hit.className.trim().split(/\\s+/).join('.') : '')
+                + (hit.className && typeof hit.className === 'string'
+                    ? '.' + hit.className.trim().split(/\\s+/).join('.') : '')
                 : 'nothing (outside the window)';
             return `(${Math.round(x)}, ${Math.round(y)}) shows ${name}`;
         });
@@ -68,9 +73,11 @@ const describeLayout = () => {
     const searchFields = [...document.querySelectorAll(
         'input[type=search], input[name=q], button.search-button__button, .search-button-field')]
         .filter(shown)
-        .filter((element, index, all) => !all.some(other => other !== element && other.contains(element)));
+        .filter((element, index, all) =>
+            !all.some(other => other !== element && other.contains(element)));
     return {
-        title: title && shown(title) ? {box: box(title), text: title.textContent.trim(), covered} : null,
+        title: title && shown(title)
+            ? {box: box(title), text: title.textContent.trim(), covered} : null,
         header: header && shown(header) ? box(header) : null,
         window: {width: window.innerWidth, height: window.innerHeight},
         searchFields: searchFields.map(element => element.outerHTML.slice(0, 120)),
@@ -84,7 +91,9 @@ INSPECT_PAGE = (
     """
     + DESCRIBE_LAYOUT
     + """
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+        await MathJax.startup.promise;
+    }
     const images = [...document.images];
     images.forEach(image => { image.loading = 'eager'; });
     await Promise.all(images.map(image => image.complete ? null : new Promise(done => {
@@ -92,12 +101,14 @@ INSPECT_PAGE = (
     })));
     const main = document.querySelector('main') || document.body;
     const prose = main.cloneNode(true);
-    prose.querySelectorAll('pre, code, script, style, textarea, mjx-container').forEach(e => e.remove());
+    prose.querySelectorAll('pre, code, script, style, textarea, mjx-container')
+        .forEach(e => e.remove());
     const math = [...document.querySelectorAll('.math')];
     return {
         mathjax: window.MathJax && window.MathJax.version ? window.MathJax.version : null,
         math: math.length,
-        untypeset: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
+        untypeset: math.filter(e => !e.querySelector('mjx-container'))
+            .map(e => e.textContent.slice(0, 80)),
         mathErrors: [...document.querySelectorAll('mjx-merror, [data-mjx-error]')]
             .map(e => e.getAttribute('data-mjx-error') || e.textContent.slice(0, 80)),
         images: images.map(image => ({
@@ -106,7 +117,8 @@ INSPECT_PAGE = (
         })),
         downloads: [...document.querySelectorAll('a.download, a[download]')]
             .map(a => ({href: a.href, text: a.textContent.trim()})),
-        links: [...document.querySelectorAll('a[href], link[href], script[src]')].map(e => e.href || e.src),
+        links: [...document.querySelectorAll('a[href], link[href], script[src]')]
+            .map(e => e.href || e.src),
         text: prose.textContent,
         layout: describeLayout(),
     };
@@ -146,7 +158,8 @@ def browser():
         pytest.fail("Playwright is missing: pip install -r requirements.txt")
     if not CHROMIUM.exists():
         pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)"
+            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y "
+            "chromium)"
         )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
@@ -155,7 +168,8 @@ def browser():
 
 
 def visit(browser, path: Path, name: str, *, screenshot: Path | None = None) -> Visit:
-    """Open `path` in a fresh profile with other hosts blocked, and record what a learner would meet."""
+    """Open `path` in a fresh profile with other hosts blocked, and record what a learner would
+    meet."""
     url = path.as_uri()
     redirects = 'http-equiv="refresh"' in path.read_text().lower()
     record = Visit(name=name, url=url)
@@ -315,7 +329,8 @@ def test_every_image_loads_and_has_alt_text(visits):
 
     def check(record):
         images = record.content["images"]
-        # With no alt text given, Sphinx writes the image's file name as its alt: that is no description.
+        # With no alt text given, Sphinx writes the image's file name as its alt: that is no
+        # description.
         return [
             f"image does not load: {image['src']}" for image in images if not image["width"]
         ] + [
@@ -410,7 +425,8 @@ def test_search_finds_pages(browser, html_root):
         page.goto(page_url, wait_until="load")
         page.wait_for_function(
             "() => document.querySelectorAll('#search-results ul.search li').length > 0"
-            " || /did not match|finished/i.test((document.querySelector('#search-results') || {}).textContent || '')",
+            " || /did not match|finished/i.test((document.querySelector('#search-results') || "
+            "{}).textContent || '')",
             timeout=PAGE_TIMEOUT_MS,
         )
         page.wait_for_timeout(500)
@@ -430,7 +446,8 @@ def book_pages(visits) -> dict[str, Visit]:
 
 
 def test_sidebar_title_is_fully_visible(visits):
-    """At 1280 x 900, before scrolling, is the site title in the left sidebar whole and uncovered?"""
+    """At 1280 x 900, before scrolling, is the site title in the left sidebar whole and
+    uncovered?"""
 
     def check(record):
         layout = record.content["layout"]
@@ -464,7 +481,8 @@ def test_sidebar_title_is_fully_visible(visits):
 
 
 def test_one_search_field_per_page(visits):
-    """Does each page show exactly one search field (not one in a top bar and one in the sidebar)?"""
+    """Does each page show exactly one search field (not one in a top bar and one in the
+    sidebar)?"""
 
     def check(record):
         fields = record.content["layout"]["searchFields"]

@@ -18,15 +18,8 @@ from autograder.__main__ import main as command_line
 from autograder.checks.assignments import load_assignment
 from autograder.course import notebook_format
 from autograder.grade import command as grading
-from autograder.sandbox.host import (
-    Limits,
-    ProtocolError,
-    Sandbox,
-    SandboxUnavailable,
-    Unsupported,
-    decode,
-    encode,
-)
+from autograder.sandbox.host import Limits, Sandbox, SandboxUnavailable
+from autograder.sandbox.wire import ProtocolError, Unsupported, decode, encode
 from autograder.tools.demo import demo_class, mistake_index, write_class
 
 pytestmark = pytest.mark.slow

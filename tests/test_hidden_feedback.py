@@ -19,7 +19,8 @@ def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
 
 
 def _notebook_function(source, name, **setup):
-    """A function defined as a notebook cell defines it: in a namespace holding the setup's globals."""
+    """A function defined as a notebook cell defines it: in a namespace holding the setup's
+    globals."""
     namespace = {"np": np, **setup}
     exec(source, namespace)
     return namespace[name]
@@ -110,7 +111,8 @@ def test_call_descriptions_show_shapes_never_values():
 
 
 def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
-    """Through the course's grader (the function runs in the sandbox), is the globals sentence there?"""
+    """Through the course's grader (the function runs in the sandbox), is the globals sentence
+    there?"""
     from autograder import course
     from autograder.grade import notebook as grader
     from autograder.sandbox.host import Limits
@@ -140,7 +142,8 @@ def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
     "pattern", ["without the .T on W_ih", "does not handle h0=None", "notebook's globals"]
 )
 def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, pattern):
-    """Do the detectors of chapter 2's mistakes that raise (not return) fire, and only for their own?"""
+    """Do the detectors of chapter 2's mistakes that raise (not return) fire, and only for their
+    own?"""
     from autograder import course
     from autograder.grade import notebook as grader
     from autograder.sandbox.host import Limits
@@ -176,5 +179,6 @@ def test_globals_are_named_once_when_the_function_raises():
     message = str(failure.value)
     assert message.count("reads the notebook's") == 1
     assert message.endswith(
-        "rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the arguments."
+        "rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the "
+        "arguments."
     )

@@ -46,7 +46,8 @@ def test_grades_wide_has_one_row_per_student_and_a_total(tmp_path):
 
 
 def test_canvas_import_fills_matched_students_and_reports_the_rest(tmp_path):
-    """Matched by SIS login (case-insensitive, e-mail or username), missing ones empty, others named?"""
+    """Matched by SIS login (case-insensitive, e-mail or username), missing ones empty, others
+    named?"""
     template = TEMPLATE.read_bytes().decode("utf-8")
     result = lms.canvas_import(template, _grades(tmp_path))
     rows = list(csv.reader(io.StringIO(result.text.lstrip("\ufeff"))))

@@ -25,7 +25,8 @@ def test_exercises_match_what_generate_assignment_makes(tmp_path):
         committed = course.release_notebook(assignment)
         assert committed.exists(), f"{committed} is missing: run `python -m autograder release`"
         assert json.loads(committed.read_text()) == json.loads(generated.read_text()), (
-            f"{committed.relative_to(REPO_ROOT)} differs from solutions/: run `python -m autograder release`"
+            f"{committed.relative_to(REPO_ROOT)} differs from solutions/: run `python -m "
+            "autograder release`"
         )
     released = {path.name for path in course.EXERCISES.iterdir() if path.is_dir()}
     assert released == set(course.assignments()), (

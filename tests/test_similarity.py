@@ -12,7 +12,7 @@ import pytest
 
 from autograder.checks.assignments import load_assignment
 from autograder.course.notebook_format import nbgrader_metadata
-from autograder.report import similarity
+from autograder.report import similarity, similarity_files
 from autograder.tools import honest_answers
 
 # The module's fixture builds and executes a class of 30 notebooks: minutes.
@@ -22,7 +22,8 @@ ASSIGNMENT = honest_answers.ASSIGNMENT
 
 
 def _function_checked(check: str) -> str:
-    """The graded function a hidden check of exercise 05 calls: mha-* checks call multi_head_attention."""
+    """The graded function a hidden check of exercise 05 calls: mha-* checks call
+    multi_head_attention."""
     return "multi_head_attention" if check.startswith("mha-") else check.replace("-", "_")
 
 
@@ -41,7 +42,8 @@ def report(students, tmp_path_factory):
 
 
 def _namespace(notebook: dict) -> dict:
-    """The notebook's tools cell and solution cells, run (they are our own code, not a learner's)."""
+    """The notebook's tools cell and solution cells, run (they are our own code, not a
+    learner's)."""
     namespace = {"np": np}
     for cell in notebook["cells"]:
         grade_id = nbgrader_metadata(cell).get("grade_id")
@@ -132,7 +134,8 @@ def test_release_and_book_code_is_left_out(report):
 
 
 def test_normalisation_ignores_names_comments_layout_and_literals():
-    """Do two spellings of one line give the same tokens, and a different operation different ones?"""
+    """Do two spellings of one line give the same tokens, and a different operation different
+    ones?"""
     one = similarity.normalise("scores = Q @ K.transpose(0, 2, 1) / np.sqrt(d_k)  # scale\n")
     two = similarity.normalise("# the logits\nlogits=q@k.transpose(1,3,0)/np.sqrt(head_dim)\n")
     three = similarity.normalise("scores = Q * K.transpose(0, 2, 1) / np.sqrt(d_k)\n")
@@ -158,16 +161,16 @@ def test_outputs_are_escaped_and_safe(report, tmp_path):
         report.excluded,
         [],
     )
-    page = similarity.similarity_html([fake])
+    page = similarity_files.similarity_html([fake])
     assert "<script>" not in page and "&lt;script&gt;" in page
-    rows = list(csv.reader(io.StringIO(similarity.similarity_csv([fake]))))
-    assert rows[0] == similarity.CSV_FIELDS
+    rows = list(csv.reader(io.StringIO(similarity_files.similarity_csv([fake]))))
+    assert rows[0] == similarity_files.CSV_FIELDS
     assert rows[1][1].startswith("'=")
     assert int(rows[1][4]) > 0
 
 
 def test_report_names_itself_evidence_not_a_verdict(report):
-    page = similarity.similarity_html([report])
+    page = similarity_files.similarity_html([report])
     assert "evidence" in page and "never a verdict" in page
     assert "<mark>" in page
     assert (

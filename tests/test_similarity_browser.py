@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.report import similarity
+from autograder.report import similarity, similarity_files
 from autograder.tools import honest_answers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,12 +25,13 @@ def page_file(tmp_path_factory):
     honest_answers.write_notebooks(students, folder / "submitted")
     reports = similarity.compare_class(folder / "submitted", [honest_answers.ASSIGNMENT])
     path = folder / "similarity.html"
-    path.write_text(similarity.similarity_html(reports))
+    path.write_text(similarity_files.similarity_html(reports))
     return path
 
 
 def test_similarity_report_opens_offline_and_shows_the_pair(page_file):
-    """Does the page load with no error and no outside request, and show the top pair side by side?"""
+    """Does the page load with no error and no outside request, and show the top pair side by
+    side?"""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

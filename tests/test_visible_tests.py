@@ -115,7 +115,8 @@ def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=No
                          out_proj_bias=p["self_attn.out_proj.bias"])
     h = norm(x + attended, weight=p["norm1.weight"], bias=p["norm1.bias"], eps=eps)
     hidden = np.maximum(0.0, h @ p["linear1.weight"].T + p["linear1.bias"])
-    return norm(h + hidden @ p["linear2.weight"].T + p["linear2.bias"], p["norm2.weight"], p["norm2.bias"], eps=eps)
+    return norm(h + hidden @ p["linear2.weight"].T + p["linear2.bias"],
+                p["norm2.weight"], p["norm2.bias"], eps=eps)
 """,
     ),
 ]

@@ -42,7 +42,8 @@ MAX_CALL_TEXT = 300
 
 
 def hidden_check(assignment: str, check: str, *functions) -> None:
-    """Run one hidden check of `assignment` on the learner's functions; raise AssertionError on failure.
+    """Run one hidden check of `assignment` on the learner's functions; raise AssertionError on
+    failure.
 
     The student is the grading command's (STUDENT_ID, in its worker), else $MHA_STUDENT_ID, else
     the folder of nbgrader's autograde kernel (autograder/checks/secret.py)."""
@@ -72,7 +73,8 @@ class Recorded:
     """A learner's function that notes each call (name and argument shapes) before making it.
 
     Every other attribute is the function's own (``__globals__`` for call_numpy_only,
-    ``sandbox_function_name`` for the grader's proxies), so checks use it as they would the function."""
+    ``sandbox_function_name`` for the grader's proxies), so checks use it as they would the
+    function."""
 
     def __init__(self, function, log: CallLog):
         self._function, self._log = function, log
@@ -155,7 +157,8 @@ def explain(error: BaseException) -> str:
         word in text for word in ("shape", "broadcast", "matmul", "align")
     ):
         return (
-            "two arrays' shapes do not fit together (in a product or a broadcast): check which axis "
+            "two arrays' shapes do not fit together (in a product or a broadcast): check which "
+            "axis "
             "is which, whether a weight needs a transpose, and that sizes come from the arguments."
         )
     if isinstance(error, ValueError):
@@ -166,9 +169,15 @@ def explain(error: BaseException) -> str:
             "signature, and what you return, with the docstring."
         )
     if isinstance(error, (AttributeError, KeyError)):
-        return "a value is not the kind of object the code expects (a list or tuple where an array was meant?)."
+        return (
+            "a value is not the kind of object the code expects (a list or tuple where an "
+            "array was meant?)."
+        )
     if isinstance(error, NameError):
-        return "a name the function uses is not defined when it runs on its own: define it inside the function."
+        return (
+            "a name the function uses is not defined when it runs on its own: define it "
+            "inside the function."
+        )
     if isinstance(error, ZeroDivisionError):
         return "a division by zero: a size or norm that can be 0 on these inputs."
     if isinstance(error, (RecursionError, MemoryError)):
@@ -196,7 +205,8 @@ def _without_learner_text(text: str, log: CallLog) -> str:
 def feedback(check: str, error: BaseException, log: CallLog, functions) -> str:
     """The paragraph a learner reads when hidden check `check` fails."""
     parts = [
-        f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the visible tests)."
+        f"Hidden check '{check}' failed (inputs drawn at grading time, with other sizes than the "
+        "visible tests)."
     ]
     learner_raised = any(error is raised for raised in log.raised)
     if isinstance(error, AssertionError) and not learner_raised:

@@ -93,7 +93,8 @@ def globals_note(function):
 
 
 def call_numpy_only(function, *args, **kwargs):
-    """Call a learner's function with torch out of reach; warnings and stderr are collected, not shown.
+    """Call a learner's function with torch out of reach; warnings and stderr are collected, not
+    shown.
 
     Warnings are printed to stdout after the call, so they inform without costing points
     (nbgrader scores a test cell 0 when anything reaches stderr).
@@ -135,7 +136,8 @@ def _describe(value):
 
 
 def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
-    """Assert that `got` is a plain float numpy array equal to `expected`; say clearly what differs."""
+    """Assert that `got` is a plain float numpy array equal to `expected`; say clearly what
+    differs."""
     expected = np.asarray(expected)
     if got is None:
         raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")

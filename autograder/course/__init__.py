@@ -24,7 +24,8 @@ def assignments() -> list[str]:
 
 
 def notebook_name(assignment: str) -> str:
-    """Each assignment has one notebook, named after the assignment so a download is recognisable."""
+    """Each assignment has one notebook, named after the assignment so a download is
+    recognisable."""
     return f"{assignment}.ipynb"
 
 

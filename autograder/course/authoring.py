@@ -93,7 +93,8 @@ def helpers_cell_source() -> str:
 
 
 def sync_helpers(path: Path) -> bool:
-    """Make the notebook's test-helper cell equal autograder/checks/notebook_helpers.py; True if it changed."""
+    """Make the notebook's test-helper cell equal autograder/checks/notebook_helpers.py; True if it
+    changed."""
     notebook = read_notebook(path)
     cells = [
         cell

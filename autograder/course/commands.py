@@ -1,4 +1,5 @@
-"""The authors' subcommands: ``release``, ``sync-helpers`` and ``nbgrader`` (see autograder/__main__.py).
+"""The authors' subcommands: ``release``, ``sync-helpers`` and ``nbgrader`` (see
+autograder/__main__.py).
 
 Each has an ``add_..._arguments(parser)`` and a run function that takes the parsed arguments and
 returns the exit status, like every entry of the command table.

@@ -14,7 +14,8 @@ NBGRADER_CONFIG = Path(__file__).with_name("nbgrader_config.py")
 
 
 def nbgrader_environment() -> dict:
-    """The environment in which nbgrader finds autograder/nbgrader_config.py (it has no --config flag)."""
+    """The environment in which nbgrader finds autograder/nbgrader_config.py (it has no --config
+    flag)."""
     environment = dict(os.environ)
     paths = [str(NBGRADER_CONFIG.parent), environment.get("JUPYTER_CONFIG_PATH", "")]
     environment["JUPYTER_CONFIG_PATH"] = os.pathsep.join(path for path in paths if path)

@@ -158,7 +158,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
     if not submitted.is_dir():
         print(
-            f"error: {submitted} is not a folder of submissions (<student>/<assignment>/<notebook>.ipynb)",
+            f"error: {submitted} is not a folder of submissions "
+            "(<student>/<assignment>/<notebook>.ipynb)",
             file=sys.stderr,
         )
         return REFUSAL
@@ -319,7 +320,8 @@ def cost_line(startup: float, grading: float) -> str:
 
 
 def summary_line(results: list[NotebookResult]) -> str:
-    """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be graded"."""
+    """The count of each status, as in "12 graded, 2 missing (not handed in), 1 could not be
+    graded"."""
     count = {status: sum(result.status is status for result in results) for status in Status}
     return (
         f"{count[Status.GRADED]} graded, {count[Status.MISSING]} missing (not handed in), "

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
-from autograder.sandbox.host import Limits, Sandbox, SandboxDied, Unsupported
+from autograder.sandbox.host import Limits, Sandbox, SandboxDied
+from autograder.sandbox.wire import Unsupported
 
 MAX_SANDBOX_STARTS = 12
 # The results of one test's calls kept for the mistake detector; beyond this, no diagnosis.

@@ -4,7 +4,8 @@ summaries shortened without cutting a word.
 Text reaches the grader from two untrusted places: the sandbox (a learner's exception message may
 hold a lone surrogate, which JSON carries but UTF-8 cannot encode) and the file system (a folder
 name may be any bytes but ``/`` and NUL). Each is made safe once, where it enters, by the functions
-here; the writers in autograder/report/outputs.py still write with ``errors="backslashreplace"`` as a last guard.
+here; the writers in autograder/report/outputs.py still write with ``errors="backslashreplace"`` as
+a last guard.
 """
 
 import dataclasses

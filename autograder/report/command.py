@@ -3,7 +3,8 @@
 Written under OUT, from OUT/grades.csv and the submitted notebooks:
 
 - ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose solution
-  cells are most alike (autograder/report/similarity.py): evidence for a person to look at, never a verdict;
+  cells are most alike (autograder/report/similarity.py): evidence for a person to look at, never a
+  verdict;
 - ``grades-wide.csv``: one row per student, one column per assignment, and the total;
 - with ``--canvas-template FILE`` (the gradebook CSV exported from Canvas): ``canvas-import.csv``,
   the same file with the course's assignment columns filled, and ``canvas-summary.txt``, which
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 from autograder import course
-from autograder.report import lms, similarity
+from autograder.report import lms, similarity, similarity_files
 from autograder.report.outputs import _write
 
 DESCRIPTION = __doc__.split("\n")[0].replace("``", "")
@@ -53,15 +54,17 @@ def write_similarity(
     out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON
 ) -> str:
     reports = similarity.compare_class(submitted, known, common)
-    _write(out / "similarity.csv", similarity.similarity_csv(reports))
-    _write(out / "similarity.html", similarity.similarity_html(reports, common=common))
+    _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
+    _write(out / "similarity.html", similarity_files.similarity_html(reports, common=common))
     top = [
-        f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} ({r.pairs[0].score:.2f})"
+        f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} "
+        f"({r.pairs[0].score:.2f})"
         for r in reports
         if r.pairs
     ]
     return (
-        f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the most alike "
+        f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the "
+        "most alike "
         f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}"
     )
 
@@ -89,7 +92,8 @@ def after_grading(out: Path, submitted: Path) -> None:
         print(write_similarity(out, submitted, known), file=sys.stderr)
     except Exception as error:  # grades.csv is written already: say so, and how to retry
         print(
-            f"warning: the after-grading reports failed ({type(error).__name__}: {error}); grades.csv "
+            f"warning: the after-grading reports failed ({type(error).__name__}: {error}); "
+            "grades.csv "
             f"is complete. Retry with: python -m autograder report {out} --submitted {submitted}",
             file=sys.stderr,
         )
@@ -99,7 +103,8 @@ def run(arguments: argparse.Namespace) -> int:
     out = arguments.out
     if not (out / "grades.csv").is_file():
         print(
-            f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED --out {out} "
+            f"error: {out / 'grades.csv'} is missing: run python -m autograder grade SUBMITTED "
+            f"--out {out} "
             "first",
             file=sys.stderr,
         )

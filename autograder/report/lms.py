@@ -153,7 +153,8 @@ class CanvasResult:
         if self.not_in_canvas:
             lines.append(
                 f"{len(self.not_in_canvas)} graded students are not in the Canvas export "
-                f"(no row for them; their grades are in grades-wide.csv): {', '.join(self.not_in_canvas)}"
+                "(no row for them; their grades are in grades-wide.csv): "
+                f"{', '.join(self.not_in_canvas)}"
             )
         if self.no_grade:
             lines.append(

@@ -57,7 +57,8 @@ def _write(path: Path, data: bytes | str) -> None:
 
 
 def spreadsheet_safe(value) -> str:
-    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading quote."""
+    """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading
+    quote."""
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
@@ -161,14 +162,14 @@ def feedback_html(result: NotebookResult) -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Feedback: {escape(result.assignment)}</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{border-bottom:1px solid #ccc;padding:.4em;text-align:left;vertical-align:top}</style>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em "
+        "auto}td,th{border-bottom:1px solid "
+        "#ccc;padding:.4em;text-align:left;vertical-align:top}</style>"
         f"</head><body><h1>Feedback on {escape(result.assignment)}</h1>"
-        f"<p>Student: {escape(result.student)}. Score: <strong>{_number(result.score)} / {_number(result.max_score)}</strong>.</p>"
-        "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What was checked and what went wrong</th></tr>"
-        + "".join(rows)
-        + "</table>"
-        + "".join(sections)
-        + "</body></html>\n"
+        f"<p>Student: {escape(result.student)}. Score: <strong>{_number(result.score)} / "
+        f"{_number(result.max_score)}</strong>.</p>"
+        "<table><tr><th>Test</th><th>Result</th><th>Points</th><th>What was checked and what "
+        "went wrong</th></tr>" + "".join(rows) + "</table>" + "".join(sections) + "</body></html>\n"
     )
 
 

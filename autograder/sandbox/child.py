@@ -17,6 +17,9 @@ is inherited. It locks itself down before it reads any learner code:
 Then it executes the cells it is sent and answers calls of the learner's functions. Values go
 over a socket as JSON plus raw array bytes; the grader decodes them strictly, so nothing the
 learner's code shapes is ever unpickled by the grader.
+
+It is one file on purpose: it runs as a standalone script that may import nothing of the
+grader's package, so the lock-down, the framing and the cell runner cannot live in modules.
 """
 
 import ctypes
@@ -225,7 +228,8 @@ BLOCKED = {  # syscall number -> errno
     50: EPERM,
     53: EPERM,
     288: EPERM,  # sockets
-    # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3, execve(at)
+    # fork, vfork, clone (threads too: a thread bomb as root would escape RLIMIT_NPROC), clone3,
+    # execve(at)
     57: EPERM,
     58: EPERM,
     56: EPERM,
@@ -324,6 +328,9 @@ def apply_seccomp():
 
 # ---------------------------------------------------------------------------------------------
 # Messages: a frame is (header length, blob count), the JSON header, then each blob with its length.
+# The grader's side is autograder/sandbox/wire.py (frame) and host.py (Sandbox._receive). This
+# script keeps its own copy: it is started as ``python -I -S child.py``, with no package on its
+# path, and once Landlock is on it may read no file of the grader at all.
 
 
 def send(channel, header, blobs=()):

@@ -3,12 +3,15 @@ decode what comes back strictly (plain numbers, strings and numeric numpy arrays
 
 The process itself is ``autograder/sandbox/child.py``; see its docstring for the layers
 (namespaces, rlimits, Landlock, seccomp). Nothing here unpickles or evaluates learner data.
+
+The messages and the strict codec of their values are autograder/sandbox/wire.py. What is left is
+long because ``Sandbox`` is one process's whole conversation: cells, calls, the grader's
+callbacks, and a deadline and a message for every way it can fail.
 """
 
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -22,14 +25,19 @@ from pathlib import Path
 import numpy as np
 
 from autograder import environment as environment_names
+from autograder.sandbox.wire import (
+    MAX_BLOBS,
+    MAX_HEADER,
+    ProtocolError,
+    array_shapes,
+    callback_problem,
+    decode,
+    encode,
+    frame,
+    read_exactly,
+)
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
-MAX_HEADER = (
-    1 << 20
-)  # the JSON part of one answer (arrays travel as blobs): ~30 MB of objects at most
-MAX_BLOBS = 4096
-MAX_DEPTH = 25
-DTYPE = re.compile(r"^[<>|=][biufc]\d{1,2}$")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -41,10 +49,6 @@ class SandboxDied(Exception):
     that was running, when one was (None while waiting for anything else)."""
 
     index: int | None = None
-
-
-class ProtocolError(Exception):
-    """The sandbox sent something that is not a well-formed answer."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def interpreter() -> tuple[str, Path]:
                         "-I",
                         "-S",
                         "-c",
-                        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); print(sysconfig.get_paths()['stdlib'])",
+                        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+                        "print(sysconfig.get_paths()['stdlib'])",
                     ],
                     capture_output=True,
                     text=True,
@@ -126,182 +131,6 @@ def _scratch_directory() -> str:
     if not os.path.isdir(scratch):
         raise SandboxUnavailable(f"no {scratch} to mount the learner's private scratch space on")
     return scratch
-
-
-def _read(channel: socket.socket, size: int, deadline: float) -> bytearray:
-    """Exactly `size` bytes, into one buffer (arrays are then built on it without a copy)."""
-    data, done = bytearray(size), 0
-    view = memoryview(data)
-    while done < size:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        channel.settimeout(left)
-        received = channel.recv_into(view[done:], min(size - done, 1 << 20))
-        if not received:
-            raise EOFError
-        done += received
-    return data
-
-
-MAX_CALLBACK_ITEMS = 256  # items of plain lists, tuples and dicts in one callback's arguments
-
-
-def _shapes(value, found: set, depth: int = 0) -> int:
-    """Add the shapes of the arrays in `value` (the arguments of a call) to `found`; return how
-    many list, tuple and dict items it holds."""
-    items = 0
-    if depth <= MAX_DEPTH:
-        if type(value) is np.ndarray:
-            found.add(tuple(value.shape))
-        elif type(value) in (list, tuple, dict):
-            members = list(value.values()) if type(value) is dict else value
-            items = len(members) + sum(_shapes(item, found, depth + 1) for item in members)
-    return items
-
-
-def _callback_problem(arguments, given: set, any_shape: bool = False) -> str | None:
-    """Why the grader's function must not run on these arguments: an array of a shape the check
-    did not hand out (its cost grows with the shapes: a reference attention on L = 40,000 would
-    need tens of GB), or plain lists that could stand for such an array. None: they are fine.
-    `any_shape`: the function bounds its own cost (a stand-in that answers from results computed
-    in advance), so arrays of other shapes, such as Q and K computed from X, may reach it."""
-    found = set()
-    if _shapes(arguments, found) > MAX_CALLBACK_ITEMS:
-        return f"more than {MAX_CALLBACK_ITEMS} list items; pass numpy arrays"
-    strangers = [] if any_shape else sorted(found - given)
-    if strangers:
-        return f"an array of shape {strangers[0]}, not one of the shapes it was given"
-    return None
-
-
-def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
-    """Arguments the grader sends: the same tagged format the sandbox answers in. A learner's
-    function (a proxy) is sent by name; any other callable of the grader's is sent as a callback
-    that the sandbox asks the grader to run."""
-    if depth > MAX_DEPTH:
-        raise TypeError("value nested too deeply to send to the sandbox")
-    if value is None or type(value) in (bool, int, str):
-        return value
-    if type(value) is float:
-        return value if np.isfinite(value) else {"float": repr(value)}
-    if type(value) is np.ndarray and value.dtype.kind in "biufc":
-        blobs.append(np.ascontiguousarray(value).tobytes())
-        return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        blobs.append(np.asarray(value).tobytes())
-        return {"scalar": len(blobs) - 1, "dtype": value.dtype.str}
-    if type(value) in (list, tuple):
-        return {type(value).__name__: [encode(item, blobs, callbacks, depth + 1) for item in value]}
-    if type(value) is dict:
-        return {
-            "dict": [
-                [
-                    encode(key, blobs, callbacks, depth + 1),
-                    encode(item, blobs, callbacks, depth + 1),
-                ]
-                for key, item in value.items()
-            ]
-        }
-    if getattr(value, "sandbox_function_name", None):
-        return {"function": value.sandbox_function_name}
-    if callable(value) and callbacks is not None:
-        callbacks.append(value)
-        return {"callback": len(callbacks) - 1}
-    raise TypeError(f"cannot send a {type(value).__name__} to the sandbox")
-
-
-class Unsupported:
-    """An answer the sandbox could not send as plain data (an object array, an ndarray subclass...)."""
-
-    def __init__(self, description: str):
-        self.description = description
-
-    def __repr__(self):
-        return f"<{self.description}>"
-
-
-def decode(value, blobs: list, used: set | None = None):
-    """Rebuild plain data from the sandbox's answer; anything unexpected is a ProtocolError.
-
-    Each blob may back one value at most (`used` collects those taken across one message), so the
-    decoded arrays never hold more bytes than the message did; arrays are built on the received
-    buffers without copying them."""
-    try:
-        return _decode(value, blobs, set() if used is None else used, 0)
-    except ProtocolError:
-        raise
-    except (TypeError, ValueError, OverflowError, MemoryError, RecursionError) as error:
-        raise ProtocolError(f"malformed value ({type(error).__name__})") from None
-
-
-def _decode(value, blobs: list, used: set, depth: int):
-    if depth > MAX_DEPTH:
-        raise ProtocolError("answer nested too deeply")
-    if value is None or type(value) in (bool, int, str):
-        return value
-    if type(value) is float:
-        return value
-    if type(value) is not dict or len(value) not in (1, 2, 3):
-        raise ProtocolError("malformed value")
-    if "unsupported" in value and len(value) == 1:
-        return Unsupported(str(value["unsupported"])[:300])
-    if "float" in value and len(value) == 1:
-        if value["float"] not in ("nan", "inf", "-inf"):
-            raise ProtocolError("malformed float")
-        return float(value["float"])
-    if "array" in value or "scalar" in value:
-        index = value.get("array", value.get("scalar"))
-        dtype_text = value.get("dtype")
-        if (
-            type(index) is not int
-            or not 0 <= index < len(blobs)
-            or type(dtype_text) is not str
-            or not DTYPE.match(dtype_text)
-        ):
-            raise ProtocolError("malformed array")
-        if index in used:
-            raise ProtocolError("one array's bytes referenced twice")
-        used.add(index)
-        try:
-            dtype = np.dtype(dtype_text)
-        except TypeError:
-            raise ProtocolError(f"unknown dtype {dtype_text}") from None
-        if dtype.kind not in "biufc":
-            raise ProtocolError("unsupported dtype")
-        blob = blobs[index]
-        if "scalar" in value:
-            if len(blob) != dtype.itemsize:
-                raise ProtocolError("malformed scalar")
-            return np.frombuffer(blob, dtype=dtype)[0].astype(dtype.newbyteorder("="))
-        shape = value.get("shape")
-        if (
-            type(shape) is not list
-            or len(shape) > 32
-            or not all(type(n) is int and n >= 0 for n in shape)
-        ):
-            raise ProtocolError("malformed shape")
-        if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(blob):
-            raise ProtocolError("array size does not match its shape")
-        if type(blob) is not bytearray:  # a writable buffer of our own, not shared with the caller
-            blob = bytearray(blob)
-        array = np.frombuffer(blob, dtype=dtype).reshape(shape)
-        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
-    if "list" in value and type(value["list"]) is list:
-        return [_decode(item, blobs, used, depth + 1) for item in value["list"]]
-    if "tuple" in value and type(value["tuple"]) is list:
-        return tuple(_decode(item, blobs, used, depth + 1) for item in value["tuple"])
-    if "dict" in value and type(value["dict"]) is list:
-        result = {}
-        for pair in value["dict"]:
-            if type(pair) is not list or len(pair) != 2:
-                raise ProtocolError("malformed dict")
-            key = _decode(pair[0], blobs, used, depth + 1)
-            if type(key) not in (str, int, float, bool, type(None)):
-                raise ProtocolError("unhashable dict key")
-            result[key] = _decode(pair[1], blobs, used, depth + 1)
-        return result
-    raise ProtocolError("unknown value")
 
 
 def describe_exit(returncode) -> str:
@@ -391,7 +220,8 @@ class Sandbox:
 
     # -- messages ------------------------------------------------------------------------------
     def _deadline(self, budget_end: float | None, minimum: float = 0.0) -> tuple[float, str]:
-        """When an operation must be answered by, and what to say if it is not: the per-cell (per-call)
+        """When an operation must be answered by, and what to say if it is not: the per-cell
+        (per-call)
         timeout, cut short by the notebook's own deadline `budget_end` (time.monotonic())."""
         timeout = max(self.limits.timeout, minimum)
         until = time.monotonic() + timeout
@@ -401,33 +231,29 @@ class Sandbox:
 
     def _send(self, header: dict, blobs=()) -> int:
         self.seq += 1
-        header = dict(header, seq=self.seq)
-        data = json.dumps(header).encode()
-        parts = [struct.pack(">II", len(data), len(blobs)), data]
-        for blob in blobs:
-            parts += [struct.pack(">Q", len(blob)), blob]
+        message = frame(dict(header, seq=self.seq), blobs)
         try:
             self.channel.settimeout(self.limits.timeout)
-            self.channel.sendall(b"".join(parts))
+            self.channel.sendall(message)
         except (OSError, TimeoutError):
             raise self._died("it stopped reading") from None
         return self.seq
 
     def _receive(self, deadline: float, late: str, seq: int | None = None):
         try:
-            header_size, count = struct.unpack(">II", _read(self.channel, 8, deadline))
+            header_size, count = struct.unpack(">II", read_exactly(self.channel, 8, deadline))
             if header_size > MAX_HEADER or count > MAX_BLOBS:
                 raise ProtocolError("answer too large")
-            header = json.loads(_read(self.channel, header_size, deadline))
+            header = json.loads(read_exactly(self.channel, header_size, deadline))
             blobs, total = [], 0
             for _ in range(count):
-                (size,) = struct.unpack(">Q", _read(self.channel, 8, deadline))
+                (size,) = struct.unpack(">Q", read_exactly(self.channel, 8, deadline))
                 total += size
                 if total > self.limits.max_answer_bytes:
                     raise ProtocolError(
                         f"answer larger than {self.limits.max_answer_bytes >> 20} MiB"
                     )
-                blobs.append(_read(self.channel, size, deadline))
+                blobs.append(read_exactly(self.channel, size, deadline))
         except TimeoutError:
             raise self._died(late) from None
         except (EOFError, OSError):
@@ -486,7 +312,8 @@ class Sandbox:
         return found
 
     def data_globals(self, name: str, budget_end: float | None = None) -> list[str]:
-        """The notebook's data globals (arrays, numbers) that the learner's function `name` reads."""
+        """The notebook's data globals (arrays, numbers) that the learner's function `name`
+        reads."""
         seq = self._send({"op": "reads", "name": name})
         header, _ = self._receive(*self._deadline(budget_end), seq)
         names = header.get("names")
@@ -511,7 +338,7 @@ class Sandbox:
             "kwargs": encode(dict(kwargs), blobs, callbacks),
         }
         shapes = set()
-        _shapes((args, kwargs), shapes)
+        array_shapes((args, kwargs), shapes)
         deadline, late = self._deadline(budget_end)
         seq = self._send(header, blobs)
         while True:
@@ -551,7 +378,7 @@ class Sandbox:
         out = []
         # The grader's function costs what its inputs' sizes cost: only the shapes it handed out.
         any_shape = getattr(callbacks[identifier], "sandbox_any_shape", False) is True
-        problem = _callback_problem((args, kwargs), shapes, any_shape)
+        problem = callback_problem((args, kwargs), shapes, any_shape)
         try:
             if problem is not None:
                 raise ValueError(f"the grader's function was called with {problem}")
@@ -561,12 +388,8 @@ class Sandbox:
             out = []
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
             self.grader_messages.add(header["message"])
-        data = json.dumps(header).encode()
-        parts = [struct.pack(">II", len(data), len(out)), data]
-        for blob in out:
-            parts += [struct.pack(">Q", len(blob)), blob]
         try:
-            self.channel.sendall(b"".join(parts))
+            self.channel.sendall(frame(header, out))
         except OSError:
             raise self._died(None) from None
 
@@ -582,25 +405,22 @@ class Sandbox:
             pass
         self.channel.close()
 
-    def close(self) -> None:
-        try:
-            self.channel.shutdown(socket.SHUT_WR)
-            self.process.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
-
 
 def probe(limits: Limits = Limits()) -> dict:
     """Build one sandbox and check that its walls hold; raise SandboxUnavailable if they do not."""
     sandbox = Sandbox(limits)
     try:
         checks = {
-            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n    raise SystemExit('network reachable')\nexcept OSError:\n    pass",
-            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise SystemExit('grader files readable')\nexcept OSError:\n    pass",
-            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
+            "network": "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), "
+            "timeout=1)\n    raise SystemExit('network reachable')\nexcept "
+            "OSError:\n    pass",
+            "filesystem": f"try:\n    open({str(CHILD_SCRIPT)!r}).read()\n    raise "
+            "SystemExit('grader files readable')\nexcept OSError:\n    pass",
+            "fork": "import os\ntry:\n    pid = os.fork()\n    if pid == 0:\n        "
+            "os._exit(0)\n    raise SystemExit('fork allowed')\nexcept OSError:\n    pass",
             # One task per sandbox, for root too (the kernel exempts uid 0 from RLIMIT_NPROC).
-            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, args=(1,)).start()\n"
+            "threads": "import threading, time\ntry:\n    threading.Thread(target=time.sleep, "
+            "args=(1,)).start()\n"
             "    raise SystemExit('threads allowed')\nexcept RuntimeError:\n    pass",
         }
         for (name, _), (index, error) in zip(

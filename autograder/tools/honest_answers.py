@@ -7,6 +7,9 @@ hand-written implementations (vectorised or looping over heads, np.split or slic
 choice independently, then names, orders and comments the code in their own style. Every
 answer is checked against PyTorch by tests/test_similarity.py. Used by that test and by the
 similarity benchmark (autograder/tools/benchmark.py).
+
+Most of its length is the answers themselves, written out as text (several ways to write each
+step); the code that draws, assembles and disguises them is the last third.
 """
 
 import ast
@@ -168,7 +171,8 @@ SPLIT_GUARDS = [
     raise ValueError("E = %d cannot be split into %d heads" % (x.shape[2], num_heads))""",
     """width = x.shape[-1]
 if width % num_heads != 0:
-    raise ValueError("model width " + str(width) + " is not divisible by num_heads " + str(num_heads))""",
+    raise ValueError("model width " + str(width) + " is not divisible by num_heads " + """
+    """str(num_heads))""",
 ]
 MERGE_HEADS = [
     """{N}, {h}, {L}, {d} = x.shape
@@ -194,7 +198,8 @@ return np.concatenate([{pack}(W_Q), {pack}(W_K), {pack}(W_V)], axis=0)""",
 for W in (W_Q, W_K, W_V):
     blocks.append(np.hstack(list(W)).T)
 return np.vstack(blocks)""",
-    """return np.concatenate([W.transpose(0, 2, 1).reshape(-1, W.shape[1]) for W in (W_Q, W_K, W_V)])""",
+    """return np.concatenate([W.transpose(0, 2, 1).reshape(-1, W.shape[1]) for W in (W_Q, W_K, """
+    """W_V)])""",
     """{h}, {E}, {d} = W_Q.shape
 packed = np.zeros((3 * {E}, {E}))
 for block, W in enumerate([W_Q, W_K, W_V]):
@@ -202,7 +207,8 @@ for block, W in enumerate([W_Q, W_K, W_V]):
         start = block * {E} + i * {d}
         packed[start:start + {d}] = W[i].T
 return packed""",
-    """return np.concatenate([np.concatenate(list(W), axis=1) for W in (W_Q, W_K, W_V)], axis=1).T""",
+    """return np.concatenate([np.concatenate(list(W), axis=1) for W in (W_Q, W_K, W_V)], """
+    """axis=1).T""",
 ]
 
 # multi_head_attention, in steps; each step has several ways of writing it.
@@ -260,7 +266,8 @@ MHA_PROJECT = [
     ),
     (
         "",
-        "{X} = np.einsum('nle,fe->nlf', {x}, {W}) + {b}\n{X} = {X}.reshape({N}, {len}, {h}, {d}).transpose(0, 2, 1, 3)",
+        "{X} = np.einsum('nle,fe->nlf', {x}, {W}) + {b}\n{X} = {X}.reshape({N}, {len}, {h}, "
+        "{d}).transpose(0, 2, 1, 3)",
     ),
 ]
 MHA_SCORES = [
@@ -302,7 +309,8 @@ if key_padding_mask is not None:
         extra = extra.reshape(-1, {h}, {L}, {S})
     {scores} += extra
 if key_padding_mask is not None:
-    extra = np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == np.bool_ else key_padding_mask
+    extra = np.where(key_padding_mask, -np.inf, 0.0) if key_padding_mask.dtype == np.bool_ else """
+    """key_padding_mask
     {scores} += np.expand_dims(extra, axis=(1, 2))""",
 ]
 MHA_ATTEND = [
@@ -319,8 +327,10 @@ MHA_OUTPUT = [
 if out_proj_bias is not None:
     {out} = {out} + out_proj_bias""",
     """{concat} = {heads}.transpose(0, 2, 1, 3).reshape({N}, {L}, {E})
-{out} = np.matmul({concat}, out_proj_weight.T) + (0.0 if out_proj_bias is None else out_proj_bias)""",
-    """{out} = np.einsum('nlf,ef->nle', np.swapaxes({heads}, 1, 2).reshape({N}, {L}, -1), out_proj_weight)
+{out} = np.matmul({concat}, out_proj_weight.T) + (0.0 if out_proj_bias is None else """
+    """out_proj_bias)""",
+    """{out} = np.einsum('nlf,ef->nle', np.swapaxes({heads}, 1, 2).reshape({N}, {L}, -1), """
+    """out_proj_weight)
 if out_proj_bias is not None:
     {out} += out_proj_bias""",
 ]
@@ -339,7 +349,8 @@ if need_weights:
 return {out}, returned""",
 ]
 # The whole of steps 3 to 6 as a Python loop over heads, for the students who think per head.
-MHA_PER_HEAD = """Q_all = query @ {Wq}.T + {bq}
+MHA_PER_HEAD = (
+    """Q_all = query @ {Wq}.T + {bq}
 K_all = key @ {Wk}.T + {bk}
 V_all = value @ {Wv}.T + {bv}
 head_outputs, head_weights = [], []
@@ -350,7 +361,8 @@ for i in range({h}):
         head_mask = np.asarray(attn_mask)
         if head_mask.ndim == 3:
             head_mask = head_mask.reshape({N}, {h}, {L}, {S})[:, i]
-        head_scores = head_scores + (np.where(head_mask, -np.inf, 0.0) if head_mask.dtype == bool else head_mask)
+        head_scores = head_scores + (np.where(head_mask, -np.inf, 0.0) if head_mask.dtype == """
+    """bool else head_mask)
     if key_padding_mask is not None:
         padding = np.asarray(key_padding_mask)
         padding = np.where(padding, -np.inf, 0.0) if padding.dtype == bool else padding
@@ -362,6 +374,7 @@ for i in range({h}):
 {out} = np.concatenate(head_outputs, axis=-1) @ out_proj_weight.T
 if out_proj_bias is not None:
     {out} = {out} + out_proj_bias"""
+)
 
 TRANSPOSE_STYLES = [
     "{}.T",
@@ -743,7 +756,8 @@ def disguised_copy(notebook: dict, seed: int) -> dict:
 
 
 def constructed_class(honest: int = 30, seed: int = 0) -> dict[str, dict]:
-    """student -> notebook: `honest` independent answers, a copy of the first, three template-only."""
+    """student -> notebook: `honest` independent answers, a copy of the first, three
+    template-only."""
     students = {
         f"honest-{number:03d}": honest_notebook(seed * 100_000 + number) for number in range(honest)
     }

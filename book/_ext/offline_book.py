@@ -56,7 +56,10 @@ def check_local_mathjax(app, config):
         )
 
 
-SEARCH_SUMMARY_ONLY_WHEN_SERVED = 'if (window.location.protocol === "file:") { DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false; }'
+SEARCH_SUMMARY_ONLY_WHEN_SERVED = (
+    'if (window.location.protocol === "file:") { '
+    "DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false; }"
+)
 
 
 def setup(app):

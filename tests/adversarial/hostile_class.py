@@ -73,8 +73,10 @@ def build(paths: dict) -> tuple[dict, list]:
             SOFTMAX.replace(
                 "    x = np.asarray",
                 (
-                    "    import sys, warnings, os\n    print('debug: computing softmax', file=sys.stderr)\n"
-                    "    warnings.warn('this is only a warning')\n    os.write(2, b'raw stderr\\n')\n    x = np.asarray"
+                    "    import sys, warnings, os\n    print('debug: computing softmax', "
+                    "file=sys.stderr)\n"
+                    "    warnings.warn('this is only a warning')\n    os.write(2, b'raw "
+                    "stderr\\n')\n    x = np.asarray"
                 ),
             ),
         ),
@@ -94,7 +96,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             extra,
             "padding-mask",
-            "def padding_mask(lengths, S):\n    return positions(S)[None, :] >= np.asarray(lengths)[:, None]",
+            "def padding_mask(lengths, S):\n    return positions(S)[None, :] >= "
+            "np.asarray(lengths)[:, None]",
         ),
         10,
         "7 of 7 tests passed",
@@ -165,7 +168,8 @@ def build(paths: dict) -> tuple[dict, list]:
     points = with_cell(
         good,
         "causal-mask",
-        "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return np.tril(np.ones((L, S), dtype=bool))",
+        "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return "
+        "np.tril(np.ones((L, S), dtype=bool))",
     )
     for cell in points.cells:
         if notebook_format.nbgrader_metadata(cell).get("grade_id") == "test-causal-mask":
@@ -268,8 +272,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "causal-mask",
-            CAUSAL
-            + f"\nimport subprocess\nsubprocess.run(['sh', '-c', 'echo pwned > {paths['canary']}/from-shell'])",
+            CAUSAL + "\nimport subprocess\nsubprocess.run(['sh', '-c', 'echo pwned > "
+            f"{paths['canary']}/from-shell'])",
         ),
         10,
         "Operation not permitted",
@@ -281,7 +285,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "causal-mask",
-            "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return np.array(np.arange(S)[None, :] > np.arange(L)[:, None], dtype=object)",
+            "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return "
+            "np.array(np.arange(S)[None, :] > np.arange(L)[:, None], dtype=object)",
         ),
         9,
         "dtype object",
@@ -291,7 +296,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "to-sdpa-mask",
-            "class Always(np.ndarray):\n    def __eq__(self, other):\n        return True\n    __ne__ = lambda self, other: False\n"
+            "class Always(np.ndarray):\n    def __eq__(self, other):\n        return True\n    "
+            "__ne__ = lambda self, other: False\n"
             "def to_sdpa_mask(mask):\n    return np.asarray(mask).view(Always)",
         ),
         9,
@@ -313,7 +319,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "causal-mask",
-            "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return torch.triu(torch.ones(L, S, dtype=torch.bool), 1).numpy()",
+            "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return "
+            "torch.triu(torch.ones(L, S, dtype=torch.bool), 1).numpy()",
         ),
         9,
         "numpy only",
@@ -328,7 +335,8 @@ def build(paths: dict) -> tuple[dict, list]:
             "import socket\n"
             + PADDING.replace(
                 "    return",
-                f"    socket.create_connection(('127.0.0.1', {paths['port']}), timeout=2).sendall(b'pwned')\n    return",
+                f"    socket.create_connection(('127.0.0.1', {paths['port']}), "
+                "timeout=2).sendall(b'pwned')\n    return",
             ),
         ),
         9,
@@ -340,7 +348,8 @@ def build(paths: dict) -> tuple[dict, list]:
             good,
             "to-sdpa-mask",
             TO_SDPA + "\nimport ctypes, os, signal\nlibc = ctypes.CDLL(None)\n"
-            "results = [libc.kill(os.getppid(), signal.SIGKILL), libc.kill(-1, signal.SIGKILL), libc.syscall(57), libc.syscall(62, 1, 9)]",
+            "results = [libc.kill(os.getppid(), signal.SIGKILL), libc.kill(-1, signal.SIGKILL), "
+            "libc.syscall(57), libc.syscall(62, 1, 9)]",
         ),
         10,
         "7 of 7 tests passed",
@@ -360,7 +369,10 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "to-sdpa-mask",
-            f"def to_sdpa_mask(mask):\n    open({str(paths['submitted'] / 'honest-full' / ASSIGNMENT / NOTEBOOK)!r}).read()\n    return ~mask",
+            "def to_sdpa_mask(mask):\n    "
+            f"open({str(paths['submitted'] / 'honest-full' / ASSIGNMENT / NOTEBOOK)!r})"
+            ".read()\n    "
+            "return ~mask",
         ),
         9,
         "Permission denied",
@@ -370,7 +382,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "padding-mask",
-            f"def padding_mask(lengths, S):\n    source = open({str(course.solution_notebook(ASSIGNMENT))!r}).read()\n    return None",
+            "def padding_mask(lengths, S):\n    source = "
+            f"open({str(course.solution_notebook(ASSIGNMENT))!r}).read()\n    return None",
         ),
         9,
         "Permission denied",
@@ -380,7 +393,8 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "causal-mask",
-            f"def causal_mask(L, S=None):\n    open({str(paths['out'] / 'gradebook.db')!r}, 'rb').read()\n    return None",
+            f"def causal_mask(L, S=None):\n    open({str(paths['out'] / 'gradebook.db')!r}, "
+            "'rb').read()\n    return None",
         ),
         9,
         "Permission denied",
@@ -390,9 +404,11 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good,
             "causal-mask",
-            CAUSAL
-            + f"\nfor target in [{str(paths['canary'] / 'pwned')!r}, {str(paths['repo'] / 'autograder' / 'hidden.py')!r}, {str(paths['out'] / 'grades.csv')!r}]:\n"
-            "    try:\n        open(target, 'a').write('pwned')\n    except OSError as error:\n        last = error\nraise last",
+            CAUSAL + f"\nfor target in [{str(paths['canary'] / 'pwned')!r}, "
+            f"{str(paths['repo'] / 'autograder' / 'checks' / 'hidden.py')!r}, "
+            f"{str(paths['out'] / 'grades.csv')!r}]:\n"
+            "    try:\n        open(target, 'a').write('pwned')\n    except OSError as "
+            "error:\n        last = error\nraise last",
         ),
         10,
         "Permission denied",

@@ -26,7 +26,8 @@ from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells
 from autograder.grade.learner_session import MAX_KEPT_RESULT_BYTES, LearnerSession
 from autograder.grade.notebook import grade_notebook
-from autograder.sandbox.host import Limits, ProtocolError, Sandbox, SandboxDied, decode
+from autograder.sandbox.host import Limits, Sandbox, SandboxDied
+from autograder.sandbox.wire import ProtocolError, decode
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,8 @@ def test_sixty_sleeping_cells_stop_at_the_budget():
 
 
 def test_a_callback_does_not_reset_the_call_deadline():
-    """Does a learner who keeps calling the grader's function back still stop at the call's timeout?"""
+    """Does a learner who keeps calling the grader's function back still stop at the call's
+    timeout?"""
     sandbox = Sandbox(Limits(timeout=TIMEOUT))
     calls = []
     try:
@@ -118,7 +120,8 @@ def test_a_callback_does_not_reset_the_call_deadline():
 
 
 def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
-    """Exercise 06: an encoder layer calling `attention`, sleeping 0.9 s between calls (96 s before)."""
+    """Exercise 06: an encoder layer calling `attention`, sleeping 0.9 s between calls (96 s
+    before)."""
     source = textwrap.dedent("""
         import time
         def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
@@ -137,7 +140,8 @@ def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
 
 
 def test_ipython_lines_cost_the_trusted_worker_little():
-    """Do 12 cells of 501 `!ls` lines, and one 240 KB cell of them, cost the trusted process little CPU?"""
+    """Do 12 cells of 501 `!ls` lines, and one 240 KB cell of them, cost the trusted process little
+    CPU?"""
     spec = AssignmentSpec(hostile_class.ASSIGNMENT)
     cells = [nbformat.v4.new_code_cell("!ls\n" * 501) for _ in range(12)]
     cells.append(nbformat.v4.new_code_cell("!ls\n" * 60_000))
@@ -204,7 +208,8 @@ def test_call_results_are_kept_for_the_current_test_only_and_bounded():
 
 
 def test_callbacks_run_on_the_shapes_the_check_gave_only():
-    """Is the grader's callback refused an argument of a shape the check never passed (memory ~ L^2)?"""
+    """Is the grader's callback refused an argument of a shape the check never passed (memory ~
+    L^2)?"""
     seen = []
     sandbox = Sandbox(Limits(timeout=20))
     try:
@@ -225,14 +230,17 @@ def test_callbacks_run_on_the_shapes_the_check_gave_only():
 
 
 def test_exercise_06_large_callback_keeps_the_worker_small():
-    """Does a (1, 6000, 1) argument to exercise 06's `attention` leave the worker's peak RSS bounded?"""
+    """Does a (1, 6000, 1) argument to exercise 06's `attention` leave the worker's peak RSS
+    bounded?"""
     source = textwrap.dedent("""
         import numpy as np
         def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
             p = params
-            if x.shape != (3, 4, 6):  # not the visible test: the hidden check's `attention`, on a big x
+            # not the visible test: the hidden check's `attention`, on a big x
+            if x.shape != (3, 4, 6):
                 x = np.zeros((1, 6000, x.shape[-1]))
-            attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
+            attended = attention(x, num_heads,
+                                 p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],
                                  p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])
             h = layer_norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)
             hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)
@@ -244,7 +252,8 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         import test_budgets_and_memory as here
         notebook = here.with_answer("06-why-multi-head", "encoder-layer", {source!r})
-        here.graded("06-why-multi-head", here.solution("06-why-multi-head"), timeout=20, budget=200)  # warm
+        # warm
+        here.graded("06-why-multi-head", here.solution("06-why-multi-head"), timeout=20, budget=200)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result, seconds = here.graded("06-why-multi-head", notebook, timeout=20, budget=200)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -374,14 +383,16 @@ def _thread_bomb_as(user: list[str]) -> list[str]:
 
 
 def test_thread_bomb_is_refused_as_the_current_user():
-    """Can a learner's cell start threads (3,000 as root before)? Not one, with two sandboxes at once."""
+    """Can a learner's cell start threads (3,000 as root before)? Not one, with two sandboxes at
+    once."""
     for line in _thread_bomb_as([]):
         uid, threads, error = line.split(" ", 2)
         assert (uid, threads) == (str(os.getuid()), "0") and "can't start new thread" in error, line
 
 
 def test_thread_bomb_is_refused_as_an_unprivileged_user():
-    """The same as an unprivileged user (RLIMIT_NPROC counts per user namespace: 2 sandboxes still start)."""
+    """The same as an unprivileged user (RLIMIT_NPROC counts per user namespace: 2 sandboxes still
+    start)."""
     if os.geteuid() != 0:
         pytest.skip(
             "switching to `nobody` needs root; the test above ran as this unprivileged user"
@@ -410,13 +421,15 @@ FORGE_LAST_CELL = textwrap.dedent("""
             channel = socket.socket(fileno=os.dup(fd))
         except OSError:
             continue
-        _send(channel, {"op": "cell", "seq": 1, "index": 1, "error": None})  # this very cell, "done"
+        # this very cell, "done"
+        _send(channel, {"op": "cell", "seq": 1, "index": 1, "error": None})
         os._exit(0)  # and gone before "ready"
     """)
 
 
 def test_a_death_before_ready_is_a_message_not_an_attribute_error():
-    """Does a process that dies after its last cell (before "ready") get a message, not AttributeError?"""
+    """Does a process that dies after its last cell (before "ready") get a message, not
+    AttributeError?"""
     cells = [("answer", "def answer():\n    return 42", True), ("forger", FORGE_LAST_CELL, True)]
     session = LearnerSession(cells, Limits(timeout=20), time.monotonic() + 60)
     try:
@@ -450,7 +463,8 @@ def test_site_packages_cannot_be_listed_but_numpy_imports():
 FORGED_CALLBACK = textwrap.dedent("""
     import json, os, socket, struct
     def forge(grader):
-        header = {"op": "callback", "id": 0, "args": {"tuple": [{"array": 0, "dtype": "<f3", "shape": [1]}]},
+        header = {"op": "callback", "id": 0,
+                  "args": {"tuple": [{"array": 0, "dtype": "<f3", "shape": [1]}]},
                   "kwargs": {"dict": []}}
         data = json.dumps(header).encode()
         for fd in range(3, 64):

@@ -103,7 +103,8 @@ def test_writers_cope_with_a_lone_surrogate(tmp_path):
 
 
 def test_collect_turns_unusable_folder_names_into_error_rows(tmp_path):
-    """Is a folder whose name is not UTF-8 or holds a newline refused with a row, and the rest kept?"""
+    """Is a folder whose name is not UTF-8 or holds a newline refused with a row, and the rest
+    kept?"""
     submitted = tmp_path / "submitted"
     for student in ["honest", "line\nbreak", FORMULAS[0]]:
         (submitted / student / ASSIGNMENT).mkdir(parents=True)
@@ -124,7 +125,8 @@ def test_collect_turns_unusable_folder_names_into_error_rows(tmp_path):
 
 
 def test_collect_reports_a_folder_it_cannot_read(tmp_path, monkeypatch):
-    """Does a folder that cannot be listed (mode 000, for a grader that is not root) become a row?"""
+    """Does a folder that cannot be listed (mode 000, for a grader that is not root) become a
+    row?"""
     submitted = tmp_path / "submitted"
     for student in ["locked", "shut", "open"]:
         (submitted / student / ASSIGNMENT).mkdir(parents=True)

@@ -51,7 +51,8 @@ def softmax_inputs(digest):
 
 
 def test_hidden_inputs_follow_the_submission_and_repeat_for_the_same_one():
-    """Does a changed notebook get new hidden inputs, and a re-run of the same one the same inputs?"""
+    """Does a changed notebook get new hidden inputs, and a re-run of the same one the same
+    inputs?"""
     first, again, changed = (
         softmax_inputs("digest-a"),
         softmax_inputs("digest-a"),
@@ -62,7 +63,8 @@ def test_hidden_inputs_follow_the_submission_and_repeat_for_the_same_one():
 
 
 def test_the_digest_covers_the_learners_code_only():
-    """Does the digest change with an answer or an extra cell, and not with outputs or test cells?"""
+    """Does the digest change with an answer or an extra cell, and not with outputs or test
+    cells?"""
     spec = AssignmentSpec(ASSIGNMENT)
     notebook = hostile_class.solution()
     digest = lambda nb: secret.code_digest(learner_sources(spec, nb.cells))  # noqa: E731
@@ -86,7 +88,8 @@ def test_the_digest_covers_the_learners_code_only():
 
 
 def test_nbgrader_path_digests_the_notebook_file_when_there_is_one(monkeypatch, tmp_path):
-    """nbgrader autograde (no grading command): the digest of the notebook in its folder, else none."""
+    """nbgrader autograde (no grading command): the digest of the notebook in its folder, else
+    none."""
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.chdir(tmp_path)
     name = course.notebook_name(ASSIGNMENT)
@@ -106,7 +109,8 @@ def test_nbgrader_path_digests_the_notebook_file_when_there_is_one(monkeypatch, 
 LEAKY_PADDING = textwrap.dedent("""
     def padding_mask(lengths, S):
         lengths = np.asarray(lengths)
-        if list(lengths) not in ([4, 2, 3], [5, 2, 4]):  # the visible tests pass; the hidden inputs are "reported"
+        # the visible tests pass; the hidden inputs are "reported"
+        if list(lengths) not in ([4, 2, 3], [5, 2, 4]):
             raise ValueError(f"secret lengths={list(map(int, lengths))} S={S}")
         return np.arange(S)[None, :] >= lengths[:, None]
     """)

@@ -1,9 +1,9 @@
-"""autograder/sandbox/host.py: `decode` rebuilds plain data from the sandbox's answer, strictly."""
+"""autograder/sandbox/wire.py: `decode` rebuilds plain data from the sandbox's answer, strictly."""
 
 import numpy as np
 import pytest
 
-from autograder.sandbox.host import MAX_DEPTH, ProtocolError, Unsupported, decode
+from autograder.sandbox.wire import MAX_DEPTH, ProtocolError, Unsupported, decode
 
 pytestmark = pytest.mark.unit
 

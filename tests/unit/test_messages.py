@@ -69,7 +69,8 @@ def test_shorten_counts_a_part_too_long_to_be_useful():
 
 
 def test_summary_of_a_graded_notebook_names_failures_and_mistakes():
-    """Does the one-line summary count passed tests and name each failure with its likely mistake?"""
+    """Does the one-line summary count passed tests and name each failure with its likely
+    mistake?"""
     result = NotebookResult(
         "ada",
         "01-a",

@@ -31,7 +31,8 @@ def course_cells():
 
 
 def test_a_faithful_submission_runs_course_cells_then_answers_with_no_notes():
-    """Does an untouched notebook run the course's read-only cell, then the answer, with no notes?"""
+    """Does an untouched notebook run the course's read-only cell, then the answer, with no
+    notes?"""
     run, notes = plan_cells(Spec(), course_cells())
     assert run == [
         ("course cell imports", "import math", False),
@@ -49,7 +50,8 @@ def test_read_only_cells_come_from_the_course_even_when_edited():
 
 
 def test_a_deleted_read_only_cell_still_runs_first():
-    """When the learner deletes the imports cell, does the course's copy still run before answers?"""
+    """When the learner deletes the imports cell, does the course's copy still run before
+    answers?"""
     cells = [
         cell
         for cell in course_cells()
@@ -130,7 +132,8 @@ def test_free_names_are_what_the_learner_must_define(source, free):
 def test_defined_names_are_the_top_level_definitions():
     """Does an answer cell define its top-level functions, classes and assigned names only?"""
     source = (
-        "def f():\n    inner = 1\nclass Model:\n    pass\nscale: float = 2.0\na, (b, c) = 1, (2, 3)\n"
+        "def f():\n    inner = 1\nclass Model:\n    pass\nscale: float = 2.0\na, (b, c) = 1, (2, "
+        "3)\n"
         "for loop_variable in []:\n    pass"
     )
     assert _defined_names(source) == {"f", "Model", "scale", "a", "b", "c"}

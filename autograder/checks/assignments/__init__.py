@@ -7,8 +7,12 @@
   feedback uses to name a learner's likely mistake. Each is an edit of the solution notebook's
   answer, made with the module's ``mistake = mistake_factory(ASSIGNMENT)``, so no copy of an
   answer lives here to drift from the notebook.
+
+A module holds the whole of its exercise: every hidden check and the table of known mistakes
+that the tests grade one by one. That makes most of them longer than 300 lines, by design.
 """
 
+import ast
 import functools
 import importlib
 import json
@@ -39,12 +43,39 @@ def solution_answers(assignment: str) -> dict[str, str]:
     return answers
 
 
+class _AnswerDocstring:
+    """The `old` of an edit that stands for the docstring of the answer's function, its lines as
+    they are at the edit's turn (indentation and final newline included), read from the answer so
+    that no copy of it lives in a checks module."""
+
+    def __repr__(self):
+        return "ANSWER_DOCSTRING"
+
+
+ANSWER_DOCSTRING = _AnswerDocstring()
+# The edit that deletes the answer's docstring, as a learner may.
+DROP_DOCSTRING = (ANSWER_DOCSTRING, "")
+
+
+def answer_docstring(source: str, what: str) -> str:
+    """The lines of the docstring of the first function in `source` that has one."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and ast.get_docstring(node) is not None:
+            docstring = node.body[0]
+            lines = source.splitlines(keepends=True)
+            return "".join(lines[docstring.lineno - 1 : docstring.end_lineno])
+    raise ValueError(f"{what}: the answer has no function with a docstring")
+
+
 def apply_edits(answer: str, edits, what: str) -> str:
     """`answer` with each (old, new) replacement of `edits` applied in turn. Each `old` must occur
     exactly once at its turn, so an edit that no longer applies, or would apply in two places,
-    fails loudly instead of silently grading against a different mistake."""
+    fails loudly instead of silently grading against a different mistake. An `old` of
+    ``ANSWER_DOCSTRING`` is the answer's docstring (``DROP_DOCSTRING`` deletes it)."""
     source = answer
     for old, new in edits:
+        if old is ANSWER_DOCSTRING:
+            old = answer_docstring(source, what)
         count = source.count(old)
         if count != 1:
             raise ValueError(f"{what}: the edit of {old!r} applies {count} times, not once")

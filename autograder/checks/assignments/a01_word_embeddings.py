@@ -1,4 +1,7 @@
-"""Assignment 01-word-embeddings: hidden checks against torch, and known-wrong variants."""
+"""Assignment 01-word-embeddings: hidden checks against torch, and known-wrong variants.
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
+"""
 
 import re
 
@@ -15,7 +18,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "01-word-embeddings"
 
@@ -73,7 +76,8 @@ def _names_id(message: str, bad: int) -> bool:
 
 
 def check_embedding_out_of_range(rng, embedding_lookup):
-    """A valid lookup succeeds (so a function that always raises earns nothing), then ids just past either end and far beyond are refused with an
+    """A valid lookup succeeds (so a function that always raises earns nothing), then ids just past
+    either end and far beyond are refused with an
     IndexError that names the id. (Described, not echoed: hidden values stay hidden.)"""
     sizes = distinct_sizes(rng, ["N", "L", "V", "E"], low=2, high=11)
     N, L, V, E = (sizes[name] for name in ("N", "L", "V", "E"))
@@ -305,6 +309,14 @@ CHECKS = {
 
 # Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
 # pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
+
+# The answer's clamped norms and the sum, which mistakes rewrite.
+NORMS = (
+    "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
+    "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)"
+)
+COSINE = NORMS + "\n    return np.sum((a / a_norm) * (b / b_norm), axis=axis)"
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -312,14 +324,7 @@ MISTAKES = [
         name="lookup without a range check (negative ids wrap around silently)",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("np.any(out_of_range):", "False:"),
         ),
         fails=frozenset({"test-embedding-out-of-range"}),
@@ -328,14 +333,7 @@ MISTAKES = [
         name="lookup that refuses ids of V and above but lets negative ids wrap around",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("(ids < 0) | (ids >= V)", "ids >= V"),
         ),
         fails=frozenset({"test-embedding-out-of-range"}),
@@ -344,14 +342,7 @@ MISTAKES = [
         name="lookup that flattens the ids and forgets to restore their shape",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("table[ids]", "table[ids.reshape(-1)]"),
         ),
         fails=frozenset({"test-embedding-lookup"}),
@@ -360,14 +351,7 @@ MISTAKES = [
         name="lookup that turns the table into float64 (a float32 table should stay float32)",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("table[ids]", "np.asarray(table, dtype=np.float64)[ids]"),
         ),
         fails=frozenset({"test-embedding-lookup"}),
@@ -376,14 +360,7 @@ MISTAKES = [
         name="lookup that raises IndexError for every id",
         cell="embedding-lookup",
         edits=(
-            (
-                '    """Vectors of `ids` from `table` (V, E): an array of shape ids.shape + (E,), of table\'s dtype.\n'
-                "\n"
-                "    `ids` is an integer array or a nested list of ids, of any shape (a single id too). An id\n"
-                "    outside 0..V-1 raises IndexError, and the message names it.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
                 "if True:\n        bad = ids.flat[0]",
@@ -395,19 +372,9 @@ MISTAKES = [
         name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                NORMS,
                 "a_norm = np.linalg.norm(a, axis=axis, keepdims=True)\n"
                 "    b_norm = np.linalg.norm(b, axis=axis, keepdims=True)",
             ),
@@ -418,20 +385,9 @@ MISTAKES = [
         name="cosine similarity clamping the product of the norms instead of each norm",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
-                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                COSINE,
                 "norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
                 "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)",
             ),
@@ -442,19 +398,9 @@ MISTAKES = [
         name="cosine similarity that ignores its eps argument (always 1e-8)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)",
+                NORMS,
                 "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), 1e-8)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), 1e-8)",
             ),
@@ -465,20 +411,9 @@ MISTAKES = [
         name="cosine similarity over the last axis whatever `axis` says",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)\n"
-                "    return np.sum((a / a_norm) * (b / b_norm), axis=axis)",
+                COSINE,
                 "a_norm = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)\n"
                 "    b_norm = np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)\n"
                 "    return np.sum((a / a_norm) * (b / b_norm), axis=-1)",
@@ -490,15 +425,10 @@ MISTAKES = [
         name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "dtype=np.float64))",
                 "a, b = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
             ),
         ),
@@ -508,15 +438,10 @@ MISTAKES = [
         name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
         cell="cosine-similarity",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Cosine similarity of `a` and `b` along `axis`, like F.cosine_similarity(a, b, dim=axis, eps=eps).\n'
-                "\n"
-                "    `a` and `b` are arrays or nested lists of numbers (integers too) that broadcast together;\n"
-                "    `axis` is an axis of the broadcast shape (negative counts from the end) and disappears from\n"
-                "    the result. Each norm is clamped from below by `eps`. The result is float64, whatever the\n"
-                "    inputs' dtype.\n"
-                '    """\n'
-                "    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
+                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
+                "dtype=np.float64))",
                 "a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))",
             ),
         ),
@@ -526,18 +451,10 @@ MISTAKES = [
         name="nearest neighbours that keep the query word itself",
         cell="nearest-neighbours",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n",
+                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own "
+                "neighbour\n",
                 "",
             ),
         ),
@@ -547,16 +464,7 @@ MISTAKES = [
         name="nearest neighbours that drop the first sorted word instead of the query itself",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n"
                 '    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
@@ -569,16 +477,7 @@ MISTAKES = [
         name="nearest neighbours by dot product instead of cosine similarity",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "similarity(table[query_ids][:, None, :], table[None, :, :])",
                 "table[query_ids] @ table.T",
@@ -590,16 +489,7 @@ MISTAKES = [
         name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
         cell="nearest-neighbours",
         edits=(
-            (
-                '    """(ids (Q, k), similarities (Q, k)): the k words most cosine-similar to each query, not itself.\n'
-                "\n"
-                "    `query_ids` holds Q ids: an integer array of shape (Q,), a list or a tuple. The neighbours\n"
-                "    are ordered by decreasing similarity; equal similarities (duplicate rows, zero vectors) put\n"
-                "    the smaller id first, as a stable sort does. The similarities come from calling\n"
-                "    `similarity(a, b, axis=-1)` on rows of `table`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 'np.argsort(-sims, axis=-1, kind="stable")[:,',
                 'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:,',

@@ -12,7 +12,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 
 def _rnn_parameters(rng, E, H, scale=0.6):
@@ -68,7 +68,8 @@ def _check_forward(rnn_forward, x, initial, params):
     )
     if not (isinstance(result, tuple) and len(result) == 2):
         raise AssertionError(
-            f"rnn_forward should return a pair (hidden_states, h_last), got {type(result).__qualname__}"
+            "rnn_forward should return a pair (hidden_states, h_last), got "
+            f"{type(result).__qualname__}"
         )
     H = params[0].shape[0]
     described = (
@@ -122,54 +123,56 @@ CHECKS = {
     "rnn-jacobian": check_rnn_jacobian,
 }
 
+
+# The answer's set-up (its sizes, and an array for the states) and loop; several mistakes are a
+# learner's version that collects the states in a list instead, with one thing changed.
+SETUP = (
+    "N, L, _ = x.shape\n"
+    "    H = W_ih.shape[0]\n"
+    "    h = np.zeros((N, H)) if h0 is None else h0\n"
+    "    states = np.empty((N, L, H))"
+)
+LIST_SETUP = (
+    "N, L, E = x.shape\n    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n    states = []"
+)
+LOOP = (
+    "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
+    "        states[:, t] = h\n"
+    "    return states, h"
+)
+
+
+def _states_in_a_list(step):
+    """The edits of the list-collecting version whose update of the state is `step`."""
+    return (
+        DROP_DOCSTRING,
+        (SETUP, LIST_SETUP),
+        (LOOP, step + "\n        states.append(h)\n    return np.stack(states, axis=1), h"),
+    )
+
+
+# The answer's update of J, which two mistakes rewrite.
+STEP = (
+    "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
+    "W_hh, (N, H, H)\n"
+    "        J = step @ J  # the newest factor goes on the left"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
     mistake(
         name="RNN forward without the .T on W_ih (x_t @ W_ih)",
         cell="rnn-forward",
-        edits=(
-            (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []",
-            ),
-            (
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states[:, t] = h\n"
-                "    return states, h",
-                "h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states.append(h)\n"
-                "    return np.stack(states, axis=1), h",
-            ),
-        ),
+        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)"),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
     mistake(
         name="RNN forward that does not handle h0=None",
         cell="rnn-forward",
         edits=(
-            (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n    h = h0\n    states = []",
-            ),
+            DROP_DOCSTRING,
+            (SETUP, "N, L, E = x.shape\n    h = h0\n    states = []"),
             (
                 "states[:, t] = h\n    return states, h",
                 "states.append(h)\n    return np.stack(states, axis=1), h",
@@ -181,68 +184,25 @@ MISTAKES = [
         name="RNN forward taking its sizes from the notebook's globals N, L, H",
         cell="rnn-forward",
         edits=(
-            (
-                '    """(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n",
-                "",
-            ),
+            DROP_DOCSTRING,
+            ("    N, L, _ = x.shape\n    H = W_ih.shape[0]\n", ""),
         ),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
     mistake(
         name="RNN forward that forgets the recurrent bias b_hh",
         cell="rnn-forward",
-        edits=(
-            (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []",
-            ),
-            (
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
-                "        states[:, t] = h\n"
-                "    return states, h",
-                "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)\n"
-                "        states.append(h)\n"
-                "    return np.stack(states, axis=1), h",
-            ),
-        ),
+        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)"),
         fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
     ),
     mistake(
         name="RNN forward that stores the state before each update (h_0 .. h_{L-1})",
         cell="rnn-forward",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(hidden_states (N, L, H), h_last (N, H)) of a tanh RNN run over x (N, L, E) from h0 (N, H).\n'
-                "\n"
-                "    `h0` may be None: the state then starts at zeros, as in torch.nn.RNN. Every size comes from\n"
-                "    the arguments (H is W_ih.shape[0]), never from the notebook's globals.\n"
-                '    """\n'
-                "    N, L, _ = x.shape\n"
-                "    H = W_ih.shape[0]\n"
-                "    h = np.zeros((N, H)) if h0 is None else h0\n"
-                "    states = np.empty((N, L, H))\n"
-                "    for t in range(L):",
-                "N, L, E = x.shape\n"
-                "    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n"
-                "    states = []\n"
-                "    for t in range(L):\n"
-                "        states.append(h)",
+                SETUP + "\n    for t in range(L):",
+                LIST_SETUP + "\n    for t in range(L):\n        states.append(h)",
             ),
             (
                 "        states[:, t] = h\n    return states, h",
@@ -255,16 +215,9 @@ MISTAKES = [
         name="Jacobian multiplied in the wrong order (oldest factor on the left)",
         cell="rnn-jacobian",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
-                "        J = step @ J  # the newest factor goes on the left",
+                STEP,
                 "J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)",
             ),
         ),
@@ -274,16 +227,9 @@ MISTAKES = [
         name="Jacobian with W_hh transposed",
         cell="rnn-jacobian",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
-            (
-                "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
-                "        J = step @ J  # the newest factor goes on the left",
+                STEP,
                 "J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J",
             ),
         ),
@@ -293,17 +239,12 @@ MISTAKES = [
         name="Jacobian without the tanh derivative (only powers of W_hh)",
         cell="rnn-jacobian",
         edits=(
-            (
-                '    """(N, H, H) Jacobians dh_L/dh_0 of a tanh RNN, from its hidden states (N, L, H) and W_hh (H, H).\n'
-                "\n"
-                "    Every size comes from the arguments, never from the notebook's globals.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
                 "    for t in range(L):\n"
-                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) W_hh, (N, H, H)\n"
+                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - "
+                "h_t^2) W_hh, (N, H, H)\n"
                 "        J = step @ J  # the newest factor goes on the left\n"
                 "    return J",
                 "return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()",

@@ -4,6 +4,8 @@ Chapter 3 uses UNSCALED scores Q K^T (chapter 4 adds the 1/sqrt(d_k)), so the or
 F.scaled_dot_product_attention(..., scale=1.0) on Q, K and V projected by torch. The projections
 use the article's orientation Q = X W_Q with W_Q of shape (E, d_k); torch's F.linear stores the
 transpose, so the oracle projects with F.linear(X, W_Q.T).
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import numpy as np
@@ -19,7 +21,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "03-self-attention"
 
@@ -59,8 +61,17 @@ def _batches(sizes):
     return [(), (sizes["N"],), (sizes["N"], sizes["M"])]
 
 
+def _cases(sizes):
+    """(leading axes, scale, what to add to the call's description) of the attention checks: each
+    rank at scale 0.5, then values large enough that a softmax without its max subtracted
+    overflows."""
+    large = ((sizes["N"],), 30.0, " (large values)")
+    return [*((batch, 0.5, "") for batch in _batches(sizes)), large]
+
+
 def check_qkv_projections(rng, qkv_projections):
-    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for another."""
+    """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for
+    another."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch in _batches(sizes):
@@ -154,10 +165,9 @@ def check_self_attention(rng, self_attention):
     overflows. Q, K, V and the scores come from torch stand-ins, not the learner's part 1."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
-    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+    for batch, scale, size in _cases(sizes):
         X = rng.normal(scale=scale, size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        size = " (large values)" if scale > 1 else ""
         call = (
             f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
             f"W_v {W_v.shape}, projections, scores)"
@@ -181,11 +191,10 @@ def check_cross_attention(rng, cross_attention):
     from a torch stand-in, not the learner's attention_scores."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
     L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
-    for batch, scale in [*((batch, 0.5) for batch in _batches(sizes)), ((sizes["N"],), 30.0)]:
+    for batch, scale, size in _cases(sizes):
         X_query = rng.normal(scale=scale, size=(*batch, L, E))
         X_context = rng.normal(scale=scale, size=(*batch, S, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        size = " (large values)" if scale > 1 else ""
         call = (
             f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
             f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)"
@@ -207,6 +216,7 @@ CHECKS = {
 
 # Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
 # and cross_attention pass torch stand-ins for the part 1 functions.
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -214,11 +224,8 @@ MISTAKES = [
         name="projections in PyTorch's orientation, X W^T instead of X W",
         cell="qkv-projections",
         edits=(
-            (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
-                "return X @ W_q.T, X @ W_k.T, X @ W_v.T",
-            ),
+            DROP_DOCSTRING,
+            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q.T, X @ W_k.T, X @ W_v.T"),
         ),
         fails=frozenset({"test-qkv-projections"}),
     ),
@@ -226,11 +233,8 @@ MISTAKES = [
         name="values projected with W_k instead of W_v",
         cell="qkv-projections",
         edits=(
-            (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
-                "return X @ W_q, X @ W_k, X @ W_k",
-            ),
+            DROP_DOCSTRING,
+            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q, X @ W_k, X @ W_k"),
         ),
         fails=frozenset({"test-qkv-projections"}),
     ),
@@ -238,9 +242,9 @@ MISTAKES = [
         name="projections written for a batch (N, L, E) only",
         cell="qkv-projections",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (Q, K, V) = (X W_q, X W_k, X W_v) for X of shape (..., L, E): (L, E), (N, L, E) or more axes."""\n'
-                "    return X @ W_q, X @ W_k, X @ W_v",
+                "return X @ W_q, X @ W_k, X @ W_v",
                 'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))',
             ),
         ),
@@ -250,11 +254,8 @@ MISTAKES = [
         name="scores K Q^T instead of Q K^T",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return K @ np.swapaxes(Q, -1, -2)",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return K @ np.swapaxes(Q, -1, -2)"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -262,11 +263,8 @@ MISTAKES = [
         name="K.T on a batch, which reverses every axis",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return Q @ K.T",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.T"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -274,11 +272,8 @@ MISTAKES = [
         name="scores written for a batch (N, S, d_k) only: K.transpose(0, 2, 1)",
         cell="attention-scores",
         edits=(
-            (
-                '"""Return the unscaled scores Q K^T, shape (..., L, S), for Q (..., L, d_k) and K (..., S, d_k)."""\n'
-                "    return Q @ np.swapaxes(K, -1, -2)",
-                "return Q @ K.transpose(0, 2, 1)",
-            ),
+            DROP_DOCSTRING,
+            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.transpose(0, 2, 1)"),
         ),
         fails=frozenset({"test-attention-scores"}),
     ),
@@ -286,14 +281,7 @@ MISTAKES = [
         name="softmax over the query axis instead of the key axis",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("axis=-1)", "axis=-2)"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -302,14 +290,7 @@ MISTAKES = [
         name="self-attention with a hand-written softmax that overflows on large scores",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "softmax(scores(Q, K), axis=-1)",
                 "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)",
@@ -321,14 +302,7 @@ MISTAKES = [
         name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K),", "K) / np.sqrt(Q.shape[-1]),"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -337,14 +311,7 @@ MISTAKES = [
         name="self-attention returning (weights, output) instead of (output, weights)",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("weights @ V, weights", "weights, weights @ V"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -353,14 +320,7 @@ MISTAKES = [
         name="self-attention that ignores the `scores` function it is given",
         cell="self-attention",
         edits=(
-            (
-                '    """(output (..., L, d_v), weights (..., L, L)): unscaled self-attention of X (..., L, E).\n'
-                "\n"
-                "    X may be (L, E), (N, L, E) or have more leading axes; large values must not overflow.\n"
-                "    Q, K, V come from `projections(X, W_q, W_k, W_v)` and the scores from `scores(Q, K)`.\n"
-                '    """\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),"),
         ),
         fails=frozenset({"test-self-attention"}),
@@ -369,12 +329,7 @@ MISTAKES = [
         name="cross-attention taking its keys from the query sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K = X_context @ W_k", "K = X_query @ W_k"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -383,12 +338,7 @@ MISTAKES = [
         name="cross-attention taking its queries from the context sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("= X_query @", "= X_context @"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -397,12 +347,7 @@ MISTAKES = [
         name="cross-attention taking its values from the query sequence",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("V = X_context @ W_v", "V = X_query @ W_v"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -411,12 +356,7 @@ MISTAKES = [
         name="cross-attention with the softmax over the query axis",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("axis=-1)", "axis=-2)"),
         ),
         fails=frozenset({"test-cross-attention"}),
@@ -425,12 +365,7 @@ MISTAKES = [
         name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
         cell="cross-attention",
         edits=(
-            (
-                '    """Return (output (..., L, d_v), weights (..., L, S)): queries from X_query (..., L, E), keys and\n'
-                "    values from X_context (..., S, E). Any number of leading axes; large values must not overflow.\n"
-                '    The scores come from `scores(Q, K)`."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("K),", "K) / np.sqrt(Q.shape[-1]),"),
         ),
         fails=frozenset({"test-cross-attention"}),

@@ -1,4 +1,7 @@
-"""Assignment 04-scaling-softmax-masks: hidden checks against torch, and known-wrong variants."""
+"""Assignment 04-scaling-softmax-masks: hidden checks against torch, and known-wrong variants.
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
+"""
 
 import numpy as np
 import torch
@@ -14,7 +17,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "04-scaling-softmax-masks"
 
@@ -154,7 +157,8 @@ def check_attention_masked(rng, scaled_dot_product_attention):
 def check_causal_mask(rng, causal_mask):
     sizes = distinct_sizes(rng, ["N", "L", "S", "d_k", "d_v"])
     L, S = sizes["L"], sizes["S"]
-    # The oracle: torch's own causal attention (top-left aligned) must equal attention under our mask.
+    # The oracle: torch's own causal attention (top-left aligned) must equal attention under our
+    # mask.
     Q, K, V = _qkv(rng, sizes)
     with quiet():
         expected = numpy(
@@ -226,6 +230,32 @@ CHECKS = {
     "to-sdpa-mask": check_to_sdpa_mask,
 }
 
+
+# The answer's softmax, which two mistakes rewrite.
+SOFTMAX = (
+    "shifted = x - np.max(x, axis=axis, keepdims=True)\n"
+    "    exps = np.exp(shifted)\n"
+    "    return exps / np.sum(exps, axis=axis, keepdims=True)"
+)
+
+# The answer's scores and their mask, which two mistakes rewrite.
+SCALED_SCORES = (
+    "d_k = Q.shape[-1]\n    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)"
+)
+MASKED_SCORES = (
+    "if mask.dtype == bool:\n"
+    "            scores = np.where(mask, -np.inf, scores)\n"
+    "        else:\n"
+    "            scores = scores + mask"
+)
+
+# The answer's conversion, which two mistakes rewrite.
+CONVERSION = (
+    "if mask.dtype == bool:\n"
+    "        return ~mask  # True = may not attend  ->  True = may attend\n"
+    "    return mask  # a float mask is added to the scores in both conventions"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -233,11 +263,9 @@ MISTAKES = [
         name="softmax without subtracting the maximum (overflows)",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)\n"
-                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                SOFTMAX,
                 "exps = np.exp(x)\n    return exps / exps.sum(axis=axis, keepdims=True)",
             ),
         ),
@@ -247,11 +275,9 @@ MISTAKES = [
         name="softmax over the last axis whatever `axis` says",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)\n"
-                "    return exps / np.sum(exps, axis=axis, keepdims=True)",
+                SOFTMAX,
                 "shifted = np.exp(x - x.max(axis=-1, keepdims=True))\n"
                 "    return shifted / shifted.sum(axis=-1, keepdims=True)",
             ),
@@ -262,17 +288,13 @@ MISTAKES = [
         name="no scaling by sqrt(d_k)",
         cell="scaled-dot-product-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
-                "    d_k = Q.shape[-1]\n"
-                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                SCALED_SCORES,
                 "scores = Q @ np.swapaxes(K, -1, -2)",
             ),
             (
-                "if mask.dtype == bool:\n"
-                "            scores = np.where(mask, -np.inf, scores)\n"
-                "        else:\n"
-                "            scores = scores + mask",
+                MASKED_SCORES,
                 "scores = np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
             ),
         ),
@@ -282,18 +304,15 @@ MISTAKES = [
         name="inverted boolean mask (True taken as may attend)",
         cell="scaled-dot-product-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Return (output (N, L, d_v), weights (N, L, S)) of scaled dot-product attention."""\n'
-                "    d_k = Q.shape[-1]\n"
-                "    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)  # (N, L, S)",
+                SCALED_SCORES,
                 "scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])",
             ),
             (
-                "if mask.dtype == bool:\n"
-                "            scores = np.where(mask, -np.inf, scores)\n"
-                "        else:\n"
-                "            scores = scores + mask",
-                "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
+                MASKED_SCORES,
+                "scores = np.where(~mask, -np.inf, scores) if mask.dtype == bool else scores + "
+                "mask",
             ),
         ),
         fails=frozenset({"test-attention-masked"}),
@@ -302,10 +321,7 @@ MISTAKES = [
         name="causal mask that also hides the diagonal",
         cell="causal-mask",
         edits=(
-            (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "np.arange(S)[None, :] > np.arange(L)[:, None]",
                 "np.triu(np.ones((L, S), dtype=bool), k=0)",
@@ -314,13 +330,11 @@ MISTAKES = [
         fails=frozenset({"test-causal-mask"}),
     ),
     mistake(
-        name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend convention)",
+        name="flipped causal mask (np.tril: True on the past and the diagonal, the may-attend "
+        "convention)",
         cell="causal-mask",
         edits=(
-            (
-                '    """(L, S) boolean mask, True where key j lies in the future of query i (j > i)."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "np.arange(S)[None, :] > np.arange(L)[:, None]",
                 "np.tril(np.ones((L, S), dtype=bool))",
@@ -332,9 +346,9 @@ MISTAKES = [
         name="padding mask that ignores S (padded only to the longest length)",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "lengths = np.asarray(lengths)\n"
                 "    return np.arange(max(lengths))[None, :] >= lengths[:, None]",
             ),
@@ -345,9 +359,9 @@ MISTAKES = [
         name="padding mask that accepts only a numpy array of lengths, not a list",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] >= lengths[:, None]",
             ),
         ),
@@ -357,9 +371,9 @@ MISTAKES = [
         name="padding mask off by one",
         cell="padding-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(N, S) boolean mask, True on the padding positions j >= lengths[n]; lengths is a list or an array."""\n'
-                "    return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
+                "return np.arange(S)[None, :] >= np.asarray(lengths)[:, None]",
                 "return np.arange(S)[None, :] > np.asarray(lengths)[:, None]",
             ),
         ),
@@ -369,11 +383,9 @@ MISTAKES = [
         name="converter that turns a float mask into a boolean one",
         cell="to-sdpa-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
-                "    if mask.dtype == bool:\n"
-                "        return ~mask  # True = may not attend  ->  True = may attend\n"
-                "    return mask  # a float mask is added to the scores in both conventions",
+                CONVERSION,
                 "return ~np.asarray(mask, dtype=bool)",
             ),
         ),
@@ -383,11 +395,9 @@ MISTAKES = [
         name="converter that returns the mask unchanged",
         cell="to-sdpa-mask",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""This course\'s mask -> F.scaled_dot_product_attention\'s: a boolean one flips, a float one is unchanged."""\n'
-                "    if mask.dtype == bool:\n"
-                "        return ~mask  # True = may not attend  ->  True = may attend\n"
-                "    return mask  # a float mask is added to the scores in both conventions",
+                CONVERSION,
                 "return mask.copy()",
             ),
         ),
@@ -397,10 +407,9 @@ MISTAKES = [
         name="softmax that turns float32 into float64",
         cell="softmax",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Softmax of `x` along `axis`, stable for very large or very small logits; keeps x\'s float dtype."""\n'
-                "    shifted = x - np.max(x, axis=axis, keepdims=True)\n"
-                "    exps = np.exp(shifted)",
+                "shifted = x - np.max(x, axis=axis, keepdims=True)\n    exps = np.exp(shifted)",
                 "x = np.asarray(x, dtype=np.float64)\n"
                 "    exps = np.exp(x - np.max(x, axis=axis, keepdims=True))",
             ),

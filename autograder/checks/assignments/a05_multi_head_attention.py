@@ -1,7 +1,10 @@
 """Assignment 05-multi-head-attention: hidden checks against torch, and known-wrong variants.
 
-The oracle is ``torch.nn.MultiheadAttention(E, num_heads, bias=..., kdim=..., vdim=..., batch_first=True)``
-in eval mode, float64, with every parameter (biases included) drawn at random from the check's rng.
+The oracle is ``torch.nn.MultiheadAttention(E, num_heads, bias=..., kdim=..., vdim=...,
+batch_first=True)`` in eval mode, float64, with every parameter (biases included) drawn at random
+from the check's rng.
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import itertools
@@ -36,7 +39,8 @@ MHA_SIZES = ["N", "L", "S", "h", "d_k"]
 
 
 def _arguments(module):
-    """The module's parameters as the numpy arguments of multi_head_attention (None where torch has None)."""
+    """The module's parameters as the numpy arguments of multi_head_attention (None where torch has
+    None)."""
 
     def as_numpy(parameter):
         return None if parameter is None else numpy(parameter).copy()
@@ -67,7 +71,8 @@ def _bool_masks(rng, N, h, L, S):
 
 
 def _float_mask(rng, boolean):
-    """A float mask to add to the scores: -inf where `boolean` is True, random finite values elsewhere."""
+    """A float mask to add to the scores: -inf where `boolean` is True, random finite values
+    elsewhere."""
     return np.where(boolean, -np.inf, rng.normal(scale=1.5, size=boolean.shape))
 
 
@@ -120,7 +125,8 @@ def _compare(fn, module, query, key, value, what, **options):
     if expected_weights is None:
         if weights is not None:
             raise AssertionError(
-                f"{what}: with need_weights=False attn_weights must be None, got {type(weights).__name__}"
+                f"{what}: with need_weights=False attn_weights must be None, got "
+                f"{type(weights).__name__}"
             )
     else:
         check_array(f"{what}: attn_weights", weights, expected_weights)
@@ -132,7 +138,8 @@ def _hint(failure, module, options) -> str:
     cause = failure.__cause__
     if module.in_proj_weight is None and isinstance(cause, (TypeError, AttributeError)):
         return (
-            " (with kdim or vdim different from E, in_proj_weight is None: project with q_proj_weight,"
+            " (with kdim or vdim different from E, in_proj_weight is None: project with "
+            "q_proj_weight,"
             " k_proj_weight and v_proj_weight)"
         )
     if (
@@ -166,7 +173,8 @@ def check_split_heads(rng, split_heads):
         )
     check_array(what, got, expected)
     # E not a multiple of num_heads: a ValueError whose message names E. The width is above every
-    # size drawn, so numpy's own reshape message ("cannot reshape ... into shape (N, L, h, w)") cannot name it.
+    # size drawn, so numpy's own reshape message ("cannot reshape ... into shape (N, L, h, w)")
+    # cannot name it.
     width = next(w for w in range(max(E + 1, 10), 4 * E + 10) if w % h)
     _check_value_error(split_heads, rng.normal(size=(N, L, width)), h)
 
@@ -213,7 +221,8 @@ def check_pack_in_proj(rng, pack_in_proj):
     if type(packed) is not np.ndarray or packed.shape != (3 * E, E):
         shape = getattr(packed, "shape", None)
         raise AssertionError(
-            f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got {type(packed).__name__} of shape {shape}"
+            f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got "
+            f"{type(packed).__name__} of shape {shape}"
         )
     # Expected: each head attends with the article's Q_i = X W_Q[i], ...; heads concatenated.
     x = tensor(X)
@@ -234,7 +243,8 @@ def check_pack_in_proj(rng, pack_in_proj):
         module.out_proj.weight.copy_(torch.eye(E, dtype=torch.float64))
     got, _ = _torch_mha(module, X, X, X, need_weights=False)
     check_array(
-        f"nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) ({describe(sizes)})",
+        "nn.MultiheadAttention with in_proj_weight=pack_in_proj(W_Q, W_K, W_V) "
+        f"({describe(sizes)})",
         got,
         expected,
     )
@@ -529,7 +539,8 @@ MISTAKES = [
                 "if in_proj_weight is not None:\n"
                 "        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
                 "    else:\n"
-                "        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), (E, kdim), (E, vdim)",
+                "        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), "
+                "(E, kdim), (E, vdim)",
                 "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)",
             ),
         ),

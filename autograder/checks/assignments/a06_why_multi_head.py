@@ -6,6 +6,8 @@ normalisation (against F.layer_norm) and a post-norm Transformer encoder layer (
 torch.nn.TransformerEncoderLayer). The encoder-layer check hands the learner's layer a correct
 attention and a correct layer norm of its own, each checking the arguments it is given, so a
 wrong attention (part 2) or layer_norm (part 3a) costs only its own part's points.
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import math
@@ -25,7 +27,7 @@ from autograder.checks.oracle import (
     tensor,
 )
 
-from . import mistake_factory
+from . import DROP_DOCSTRING, mistake_factory
 
 ASSIGNMENT = "06-why-multi-head"
 
@@ -67,7 +69,8 @@ def _stand_ins(params, num_heads, eps):
         used.append("attention")
         if num_heads != expected_heads:
             raise AssertionError(
-                f"attention was called with num_heads={num_heads}, but this layer has {expected_heads} heads"
+                f"attention was called with num_heads={num_heads}, but this layer has "
+                f"{expected_heads} heads"
             )
         weights = [in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bias]
         for value, name in zip(
@@ -75,7 +78,8 @@ def _stand_ins(params, num_heads, eps):
         ):
             if not same(value, f"self_attn.{name}"):
                 raise AssertionError(
-                    f"attention's argument {name.replace('.', '_')} must be params['self_attn.{name}']"
+                    f"attention's argument {name.replace('.', '_')} must be "
+                    f"params['self_attn.{name}']"
                 )
         return _reference_self_attention(np.asarray(x, dtype=np.float64), num_heads, *weights)
 
@@ -83,16 +87,19 @@ def _stand_ins(params, num_heads, eps):
         name = next((n for n in ("norm1", "norm2") if same(weight, f"{n}.weight")), None)
         if name is None:
             raise AssertionError(
-                "norm was called with a weight that is neither params['norm1.weight'] nor params['norm2.weight']"
+                "norm was called with a weight that is neither params['norm1.weight'] nor "
+                "params['norm2.weight']"
             )
         used.append(name)
         if not same(bias, f"{name}.bias"):
             raise AssertionError(
-                f"the layer norm with weight params['{name}.weight'] needs bias params['{name}.bias']"
+                f"the layer norm with weight params['{name}.weight'] needs bias "
+                f"params['{name}.bias']"
             )
         if eps != expected_eps:
             raise AssertionError(
-                f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass eps on"
+                f"{name} was called with eps={eps}, but the layer's eps is {expected_eps}: pass "
+                "eps on"
             )
         return _reference_layer_norm(np.asarray(x, dtype=np.float64), weight, bias, eps)
 
@@ -100,7 +107,8 @@ def _stand_ins(params, num_heads, eps):
 
 
 def _vaswani_encoding(L, E):
-    """PE(pos, 2i) = sin(pos / 10000^(2i/E)), PE(pos, 2i+1) = cos(pos / 10000^(2i/E)), one entry at a time."""
+    """PE(pos, 2i) = sin(pos / 10000^(2i/E)), PE(pos, 2i+1) = cos(pos / 10000^(2i/E)), one entry at
+    a time."""
     table = np.zeros((L, E))
     for pos in range(L):
         for i in range(E // 2):
@@ -204,7 +212,8 @@ def check_encoder_layer(rng, transformer_encoder_layer):
         attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
         keywords = {} if eps is None else {"eps": eps}
         what = (
-            f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, attention, "
+            f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, "
+            "attention, "
             + ("" if eps is None else f"eps={eps:.3g}, ")
             + f"norm=norm) with dim_feedforward={sizes['F']}"
         )
@@ -235,6 +244,27 @@ CHECKS = {
 }
 
 
+# The answer's projections, which two mistakes rewrite.
+QKV = (
+    "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
+    "each (N, L, E)\n"
+    "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
+    "(q, k, v))  # (N, h, L, d_k)\n"
+    "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        "
+    "# (N, h, L, L)"
+)
+
+# The answer's table of encodings, which two mistakes rewrite.
+TABLE = (
+    "positions = np.arange(L)[:, None]                        # (L, 1)\n"
+    "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
+    "frequency per column pair\n"
+    "    table = np.empty((L, E))                                 # every entry is "
+    "set below\n"
+    "    table[:, 0::2] = np.sin(positions * rates)\n"
+    "    table[:, 1::2] = np.cos(positions * rates)"
+)
+
 mistake = mistake_factory(ASSIGNMENT)
 
 MISTAKES = [
@@ -242,13 +272,9 @@ MISTAKES = [
         name="sin and cos swapped (cos on even columns)",
         cell="positional-encoding",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = cos(pos / 10000**(2i/E))."""\n'
-                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
-                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one frequency per column pair\n"
-                "    table = np.empty((L, E))                                 # every entry is set below\n"
-                "    table[:, 0::2] = np.sin(positions * rates)\n"
-                "    table[:, 1::2] = np.cos(positions * rates)",
+                TABLE,
                 "positions = np.arange(L)[:, None]\n"
                 "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)\n"
                 "    table = np.zeros((L, E))\n"
@@ -262,14 +288,9 @@ MISTAKES = [
         name="exponent j/E with the column index j instead of 2i/E",
         cell="positional-encoding",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""(L, E) table: PE[pos, 2i] = sin(pos / 10000**(2i/E)), PE[pos, 2i+1] = cos(pos / 10000**(2i/E))."""\n'
-                "    positions = np.arange(L)[:, None]                        # (L, 1)\n"
-                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one frequency per column pair\n"
-                "    table = np.empty((L, E))                                 # every entry is set below\n"
-                "    table[:, 0::2] = np.sin(positions * rates)\n"
-                "    table[:, 1::2] = np.cos(positions * rates)\n"
-                "    return table",
+                TABLE + "\n    return table",
                 "positions = np.arange(L)[:, None]\n"
                 "    columns = np.arange(E)[None, :]\n"
                 "    angles = positions / 10000 ** (columns / E)\n"
@@ -282,16 +303,12 @@ MISTAKES = [
         name="scores scaled by sqrt(E) instead of sqrt(d_k)",
         cell="multi-head-self-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s weights; returns (N, L, E)."""\n',
-                "",
-            ),
-            (
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)",
+                QKV,
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))\n"
+                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
+                "(q, k, v))\n"
                 "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)",
             ),
             ("E)               # (N, L, h * d_k)", "E)"),
@@ -302,14 +319,9 @@ MISTAKES = [
         name="heads split by reshaping to (N, h, L, d_k) without a transpose",
         cell="multi-head-self-attention",
         edits=(
+            DROP_DOCSTRING,
             (
-                '    """Multi-head self-attention of x (N, L, E) with nn.MultiheadAttention\'s weights; returns (N, L, E)."""\n',
-                "",
-            ),
-            (
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # each (N, L, E)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in (q, k, v))  # (N, h, L, d_k)\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        # (N, h, L, L)",
+                QKV,
                 "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
                 "    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))\n"
                 "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)",
@@ -325,10 +337,7 @@ MISTAKES = [
         name="layer norm with the unbiased variance (ddof=1)",
         cell="layer-norm",
         edits=(
-            (
-                '    """Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             ("((x - mean) ** 2).mean(axis=-1,", "x.var(axis=-1, ddof=1,"),
         ),
         fails=frozenset({"test-layer-norm"}),
@@ -337,9 +346,9 @@ MISTAKES = [
         name="layer norm over the sequence axis instead of the feature axis",
         cell="layer-norm",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n'
-                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "mean = x.mean(axis=-1, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
                 "mean = x.mean(axis=-2, keepdims=True)\n"
                 "    variance = x.var(axis=-2, keepdims=True)",
@@ -351,10 +360,7 @@ MISTAKES = [
         name="layer norm with eps added outside the square root",
         cell="layer-norm",
         edits=(
-            (
-                '    """Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n',
-                "",
-            ),
+            DROP_DOCSTRING,
             (
                 "variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)\n"
                 "    return (x - mean) / np.sqrt(variance + eps) * weight + bias",
@@ -367,9 +373,9 @@ MISTAKES = [
         name="layer norm that assumes a 3-D input (statistics over axis 2)",
         cell="layer-norm",
         edits=(
+            DROP_DOCSTRING,
             (
-                '"""Normalise each vector along the last axis to mean 0, variance 1; then scale by weight, shift by bias."""\n'
-                "    mean = x.mean(axis=-1, keepdims=True)\n"
+                "mean = x.mean(axis=-1, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
                 "mean = x.mean(axis=2, keepdims=True)\n"
                 "    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)",
@@ -394,17 +400,25 @@ MISTAKES = [
         cell="encoder-layer",
         edits=(
             (
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
-                '                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)\n'
-                '    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], eps)                        # (N, L, E)\n'
-                '    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], 0.0)                # (N, L, dim_feedforward)\n'
-                '    feed_forward = hidden @ p["linear2.weight"].T + p["linear2.bias"]                      # (N, L, E)\n'
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
+                'p["self_attn.in_proj_bias"],\n'
+                '                         p["self_attn.out_proj.weight"], '
+                'p["self_attn.out_proj.bias"])      # (N, L, E)\n'
+                '    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], '
+                "eps)                        # (N, L, E)\n"
+                '    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], '
+                "0.0)                # (N, L, dim_feedforward)\n"
+                '    feed_forward = hidden @ p["linear2.weight"].T + '
+                'p["linear2.bias"]                      # (N, L, E)\n'
                 '    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)',
                 'n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)\n'
-                '    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
-                '                      p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])\n'
+                '    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], '
+                'p["self_attn.in_proj_bias"],\n'
+                '                      p["self_attn.out_proj.weight"], '
+                'p["self_attn.out_proj.bias"])\n'
                 '    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)\n'
-                '    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ p["linear2.weight"].T + p["linear2.bias"]\n'
+                '    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ '
+                'p["linear2.weight"].T + p["linear2.bias"]\n'
                 "    return h + f",
             ),
         ),
@@ -435,16 +449,21 @@ MISTAKES = [
         cell="encoder-layer",
         edits=(
             (
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.in_proj_bias"],\n'
-                '                         p["self_attn.out_proj.weight"], p["self_attn.out_proj.bias"])      # (N, L, E)',
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], p["self_attn.out_proj.weight"],\n'
-                '                         p["self_attn.in_proj_bias"], p["self_attn.out_proj.bias"])      # (N, L, E)',
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
+                'p["self_attn.in_proj_bias"],\n'
+                '                         p["self_attn.out_proj.weight"], '
+                'p["self_attn.out_proj.bias"])      # (N, L, E)',
+                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
+                'p["self_attn.out_proj.weight"],\n'
+                '                         p["self_attn.in_proj_bias"], '
+                'p["self_attn.out_proj.bias"])      # (N, L, E)',
             ),
         ),
         fails=frozenset({"test-encoder-layer"}),
     ),
     mistake(
-        name="encoder layer that calls multi_head_self_attention instead of the `attention` it is given",
+        name="encoder layer that calls multi_head_self_attention instead of the `attention` it "
+        "is given",
         cell="encoder-layer",
         edits=(("attention(x,", "multi_head_self_attention(x,"),),
         fails=frozenset({"test-encoder-layer"}),
@@ -454,7 +473,8 @@ MISTAKES = [
         cell="encoder-layer",
         edits=(
             (
-                "layer_norm if norm is None else norm  # your layer_norm, unless a test passes another",
+                "layer_norm if norm is None else norm  # your layer_norm, unless a test passes "
+                "another",
                 "layer_norm",
             ),
         ),

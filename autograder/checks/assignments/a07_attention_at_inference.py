@@ -5,6 +5,8 @@ for the bottom-right causal mask; ``torch.nn.MultiheadAttention(batch_first=True
 float64, every parameter random, run once over the whole sequence with a causal mask, for the
 decoding step; ``F.scaled_dot_product_attention(..., enable_gqa=True)`` and the explicit
 ``repeat_interleave`` form for grouped-query attention.
+
+Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import numpy as np
@@ -30,11 +32,13 @@ from . import mistake_factory
 ASSIGNMENT = "07-attention-at-inference"
 
 # Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
-LARGE = 40.0  # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
+# decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
+LARGE = 40.0
 LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
 
 
-# ---------------------------------------------------------------- part 1: the bottom-right causal mask
+# ---------------------------------------------------------------- part 1: the bottom-right causal
+# mask
 
 
 def _torch_lower_right_mask(L, S):
@@ -74,7 +78,8 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
     )
 
 
-# ---------------------------------------------------------------- part 2: a decoding step with a KV cache
+# ---------------------------------------------------------------- part 2: a decoding step with a KV
+# cache
 
 
 def _weights(module):
@@ -91,7 +96,8 @@ def _weights(module):
 
 
 def _torch_cache(module, x):
-    """Keys and values of every position of x (N, T, E), split into heads: two (N, h, T, d_k) arrays."""
+    """Keys and values of every position of x (N, T, E), split into heads: two (N, h, T, d_k)
+    arrays."""
     N, T, E = x.shape
     h = module.num_heads
     _, W_k, W_v = module.in_proj_weight.chunk(3)
@@ -116,7 +122,8 @@ def _torch_causal_pass(module, x):
 
 
 def _decode_sizes(rng):
-    """N, t (cached tokens), h, d_k, with E = h * d_k: all pairwise different, and from S = t + 1."""
+    """N, t (cached tokens), h, d_k, with E = h * d_k: all pairwise different, and from S = t +
+    1."""
     while True:
         sizes = distinct_sizes(rng, ["N", "t", "h", "d_k"])
         sizes["E"] = sizes["h"] * sizes["d_k"]
@@ -393,7 +400,8 @@ MISTAKES = [
         fails=frozenset({"test-decode-step", "test-decode-sequence"}),
     ),
     mistake(
-        name="key/value heads tiled (torch's repeat) instead of repeated in place (repeat_interleave)",
+        name="key/value heads tiled (torch's repeat) instead of repeated in place "
+        "(repeat_interleave)",
         cell="grouped-query-attention",
         edits=(
             (
@@ -409,7 +417,8 @@ MISTAKES = [
         edits=(
             (
                 "    if h % g != 0:\n"
-                '        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} query heads")\n',
+                '        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} '
+                'query heads")\n',
                 "",
             ),
             (
