@@ -1,8 +1,8 @@
 """Benchmark: grade one synthetic class with plain sequential ``nbgrader autograde`` and with
 ``python -m autograder grade``, in one run, and report seconds per notebook and the ratio.
 
-    python -m autograder benchmark [--assignment 04-scaling-softmax-masks] [--copies 2] [--workers N]
-                                   [--similarity-students 1000] [--only-similarity]
+    python -m autograder benchmark [--assignment 04-scaling-softmax-masks] [--copies 2]
+                                   [--workers N] [--similarity-students 1000] [--only-similarity]
     python -m autograder benchmark --scale [--notebooks 600] [--small 60]
 
 The class is the demo class without its broken notebook (full marks, untouched release, each
@@ -10,9 +10,10 @@ known mistake), repeated ``--copies`` times. Both graders see the same secret, s
 inputs are the same; the script also checks that every test cell got the same score from both.
 This is a measurement, not a test: nothing is asserted about the times.
 
-A second section times the similarity report (autograder/report/similarity.py) on a constructed class of
-exercise 05 (autograder/tools/honest_answers.py): ``--similarity-students`` independent answers with
-five disguised copies planted among them, and says where the copies rank.
+A second section times the similarity report (autograder/report/similarity.py) on a constructed
+class of exercise 05 (autograder/tools/honest_answers.py): ``--similarity-students``
+independent answers with five disguised copies planted among them, and says where the copies
+rank.
 
 With ``--scale``, the scale benchmark runs instead (autograder/tools/scale_benchmark.py): start-up,
 seconds per notebook per worker with 1 and 2 workers, a real scheduler, the floor, the client's
@@ -78,7 +79,8 @@ def run(arguments: argparse.Namespace) -> int:
         nbgrader_scores = nbgrader_runs.autograde(root, assignment, students)
         nbgrader_seconds = time.perf_counter() - started
         print(
-            f"nbgrader autograde (sequential): {nbgrader_seconds:.1f} s, {nbgrader_seconds / count:.2f} s per notebook"
+            f"nbgrader autograde (sequential): {nbgrader_seconds:.1f} s, "
+            f"{nbgrader_seconds / count:.2f} s per notebook"
         )
 
         out = Path(folder) / "out"
@@ -109,7 +111,8 @@ def run(arguments: argparse.Namespace) -> int:
             f"{ours_seconds / count:.2f} s per notebook"
         )
         print(
-            f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster (whole commands, start-up included)"
+            f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster "
+            "(whole commands, start-up included)"
         )
 
         results = map(NotebookResult.from_dict, json.loads((out / "results.json").read_text()))
@@ -123,7 +126,8 @@ def run(arguments: argparse.Namespace) -> int:
         if differing:
             for student in differing:
                 print(
-                    f"  scores differ for {student}: nbgrader {nbgrader_scores.get(student)}, ours {ours.get(student)}"
+                    f"  scores differ for {student}: nbgrader {nbgrader_scores.get(student)}, "
+                    f"ours {ours.get(student)}"
                 )
         else:
             print(f"scores: identical for all {count} notebooks, test cell by test cell")
@@ -132,13 +136,15 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def similarity_benchmark(students: int, copies: int = 5) -> int:
-    """Time the similarity report on `students` notebooks of exercise 05 with `copies` planted copies."""
+    """Time the similarity report on `students` notebooks of exercise 05, `copies` of them planted
+    copies."""
     from autograder.report import similarity
     from autograder.report.command import write_similarity
     from autograder.tools import honest_answers
 
     print(
-        f"\n-- similarity report: {students} notebooks of {honest_answers.ASSIGNMENT}, {os.cpu_count()} cores"
+        f"\n-- similarity report: {students} notebooks of {honest_answers.ASSIGNMENT}, "
+        f"{os.cpu_count()} cores"
     )
     notebooks = {
         f"student-{number:04d}": honest_answers.honest_notebook(number)
@@ -166,15 +172,17 @@ def similarity_benchmark(students: int, copies: int = 5) -> int:
         and pair.student_b == pair.student_a.removeprefix("copy-of-")
     ]
     print(
-        f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, the "
+        f"similarity.csv and similarity.html written in {seconds:.1f} s (reading, fingerprinting, "
+        "the "
         f"inverted index, ranking, HTML); {len(report.pairs)} pairs share a fingerprint "
         f"out of {students * (students - 1) // 2} possible"
     )
     originals = [report.submissions[f"student-{n * 97:04d}"].fingerprints for n in range(copies)]
     common = [f"{len(prints & report.excluded) / max(len(prints), 1):.0%}" for prints in originals]
     print(
-        f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each original's "
-        f"fingerprints that more than {similarity.COMMON} students hold, left out as common: {common}"
+        f"the {copies} planted copies rank {ranks} (1 = the most alike pair); share of each "
+        f"original's fingerprints that more than {similarity.COMMON} students hold, left out as "
+        f"common: {common}"
     )
     print(summary)
     return 0
