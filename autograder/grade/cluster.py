@@ -27,7 +27,8 @@ from typing import Iterator
 from autograder.grade.dispatcher import CRASHED_TWICE, Dispatch, Dispatcher
 from autograder.grade.on_workers import PLUGIN_NAME, GradingPlugin, probe_sandbox
 from autograder.grade.results import NotebookResult
-from autograder.sandbox.host import Limits, SandboxUnavailable, interpreter, probe
+from autograder.sandbox import host
+from autograder.sandbox.host import Limits, interpreter
 
 # A notebook may hold its worker this long past its budget (the checks' own work, starting torch)
 # before the worker is stopped; and a worker may grow to this resident size. Both are backstops:
@@ -195,8 +196,8 @@ def grade_on_cluster(
 
 def _probe_here(limits: Limits) -> None:
     try:
-        probe(Limits(timeout=max(limits.timeout, 10.0)))
-    except SandboxUnavailable as error:
+        host.probe(Limits(timeout=max(limits.timeout, 10.0)))  # through the module: tests stand in
+    except host.SandboxUnavailable as error:
         raise ClusterRefused(
             f"refusing to grade: {error}. Learner code would run without its locked-down sandbox "
             "(Linux with unprivileged user namespaces, Landlock and seccomp is needed)."
