@@ -90,6 +90,17 @@ def _mentions_learner(value) -> bool:
     return False
 
 
+def _calls_other_answers(source: str, cell: str, answer_names: dict) -> bool:
+    """Does `source`, the reference answer of `cell`, use names defined by other answer cells?"""
+    others = set().union(*(names for grade_id, names in answer_names.items() if grade_id != cell))
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return True
+    loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return bool(loaded & others)
+
+
 class MistakeDetector:
     """One assignment's mistake detector, with its caches: the course's answers run once, and
     once more with each known mistake in place (trusted code, run when first needed)."""
@@ -101,7 +112,11 @@ class MistakeDetector:
         self.mistakes = mistakes
         self._reference = None
         self._mistake_namespaces = {}
-        self._uses_others: dict[str, bool] = {}  # answer cell -> does it call other answers
+        # answer cell -> does its reference call functions of other answer cells?
+        self.calls_other_answers = {
+            cell: _calls_other_answers(source, cell, answer_names)
+            for cell, source in answers.items()
+        }
 
     def _answers_namespace(self, mistake=None) -> dict:
         """The read-only cells' names plus the course's answers run afresh, with the mistake's
@@ -128,24 +143,6 @@ class MistakeDetector:
             self._mistake_namespaces[mistake] = self._answers_namespace(mistake)
         return self._mistake_namespaces[mistake]
 
-    def _uses_other_answers(self, cell: str) -> bool:
-        """Does the reference answer of `cell` call functions of other answer cells? Then an error
-        the learner's version raises may come from those, and is no evidence about this cell."""
-        if cell not in self._uses_others:
-            self._uses_others[cell] = self._reads_other_answers(cell)
-        return self._uses_others[cell]
-
-    def _reads_other_answers(self, cell: str) -> bool:
-        others = set().union(
-            *(names for grade_id, names in self.answer_names.items() if grade_id != cell)
-        )
-        try:
-            tree = ast.parse(self.answers.get(cell, ""))
-        except SyntaxError:
-            return True
-        loaded = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-        return bool(loaded & others)
-
     def likely_mistakes(self, test_id: str, calls: list) -> list:
         """Names of the known mistakes that the learner's answers in this failed test match."""
         found = []
@@ -153,7 +150,9 @@ class MistakeDetector:
             if test_id not in mistake.fails:
                 continue
             names = self.answer_names.get(mistake.cell, set())
-            errors_count = not self._uses_other_answers(mistake.cell)
+            # When the answer calls other answers, an error the learner's version raises may come
+            # from those, and is no evidence about this cell.
+            errors_count = not self.calls_other_answers.get(mistake.cell, False)
             relevant = [
                 call
                 for call in calls
