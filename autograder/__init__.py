@@ -5,8 +5,8 @@ The tree follows a submission's life:
 - ``course/``: the course on disk. Where each assignment's solution and release notebooks live,
   nbgrader's notebook format (read in one place), authoring helpers, and nbgrader runs.
 - ``checks/``: what a hidden test calls. The grading secret and the inputs drawn from it, torch as
-  the oracle, the visible-test helper cell, and one module of checks and known mistakes per
-  assignment.
+  the oracle, the visible-test helper cell, one module of hidden checks per assignment
+  (``assignments/``) and one file of known mistakes per assignment (``mistakes/``, TOML data).
 - ``sandbox/``: the locked-down process that runs a learner's code, and the grader's side of it.
 - ``grade/``: ``python -m autograder grade``. Finding the submissions, grading one notebook (the
   assignment's spec, the plan of its cells, the learner's session), naming likely mistakes, the

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from autograder import course
-from autograder.checks.assignments import load_assignment, solution_answers
+from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes, solution_answers
 from autograder.course import notebook_format
 
 HIDDEN_CALL = re.compile(r'hidden_check\("(?P<assignment>[^"]+)", "(?P<check>[^"]+)"')
@@ -31,7 +32,7 @@ def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebo
         metadata["grade_id"]
         for _, metadata in _cells(solution_notebooks[assignment], solution=True)
     }
-    covered = {mistake.cell for mistake in load_assignment(assignment).MISTAKES}
+    covered = {mistake.cell for mistake in known_mistakes(assignment)}
     assert answer_cells and answer_cells <= covered, (
         f"no known-wrong variant for {sorted(answer_cells - covered)}"
     )
@@ -41,7 +42,7 @@ def test_every_mistake_edit_still_applies(assignment):
     """Does every known mistake still apply to the solution notebook as it is now? Each (old, new)
     edit's old text must occur exactly once in the answer, or the mistake is not the one named."""
     broken = []
-    for mistake in load_assignment(assignment).MISTAKES:
+    for mistake in known_mistakes(assignment):
         try:
             wrong = mistake.source
         except (ValueError, LookupError) as error:
@@ -55,7 +56,7 @@ def test_every_mistake_edit_still_applies(assignment):
 def test_an_edit_that_no_longer_applies_fails_loudly(assignment):
     """Would an answer changed under a mistake's feet be noticed? The same mistake with its first
     edit's old text absent from the answer must raise, not grade some other wrong answer."""
-    mistake = load_assignment(assignment).MISTAKES[0]
+    mistake = known_mistakes(assignment)[0]
     stale = dataclasses.replace(
         mistake, edits=(("<text that is in no answer>", ""), *mistake.edits)
     )
@@ -65,7 +66,7 @@ def test_an_edit_that_no_longer_applies_fails_loudly(assignment):
 
 def test_every_mistake_names_real_test_cells(assignment, solution_notebooks):
     tests = notebook_format.graded_tests(solution_notebooks[assignment])
-    for mistake in load_assignment(assignment).MISTAKES:
+    for mistake in known_mistakes(assignment):
         assert mistake.fails and mistake.fails <= set(tests), mistake.name
 
 
@@ -115,5 +116,5 @@ def test_release_stands_alone(assignment):
 
 def test_mistake_names_are_unique(assignment):
     """Feedback names a learner's likely mistake: two variants must not share a name."""
-    names = [mistake.name for mistake in load_assignment(assignment).MISTAKES]
+    names = [mistake.name for mistake in known_mistakes(assignment)]
     assert len(names) == len(set(names)), sorted(name for name in names if names.count(name) > 1)

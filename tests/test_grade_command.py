@@ -15,7 +15,7 @@ import pytest
 
 from autograder import REPO_ROOT, course
 from autograder.__main__ import main as command_line
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 from autograder.grade import command as grading
 from autograder.sandbox.host import Limits, Sandbox, SandboxUnavailable
@@ -107,7 +107,7 @@ def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
 
 def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
-    mistakes = load_assignment(assignment).MISTAKES
+    mistakes = known_mistakes(assignment)
     for (student, graded_assignment), result in demo["results"].items():
         if graded_assignment != assignment or not student.startswith("mistakes-"):
             continue
@@ -128,7 +128,7 @@ def test_no_detector_fires_on_a_correct_answer(assignment, demo):
 
 
 def test_detectors_name_their_own_mistake_and_no_other_part(assignment, demo):
-    mistakes = load_assignment(assignment).MISTAKES
+    mistakes = known_mistakes(assignment)
     for (student, graded_assignment), result in demo["results"].items():
         if graded_assignment != assignment or not student.startswith("mistakes-"):
             continue
@@ -146,7 +146,7 @@ def test_every_key_detector_exists_in_the_course():
     names = [
         mistake.name
         for assignment in course.assignments()
-        for mistake in load_assignment(assignment).MISTAKES
+        for mistake in known_mistakes(assignment)
     ]
     missing = [
         pattern for pattern in KEY_MISTAKES if not any(re.search(pattern, name) for name in names)

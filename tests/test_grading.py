@@ -5,7 +5,7 @@ loses exactly the points of the test cells it names."""
 import pytest
 
 from autograder import course
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import nbgrader_runs, notebook_format
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def graded(tmp_path_factory):
                 "solution": solution,
                 "release": course.read_notebook(course.release_notebook(assignment)),
             }
-            for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
+            for index, mistake in enumerate(known_mistakes(assignment)):
                 submissions[f"mistake-{index:02d}"] = notebook_format.apply_mistake(
                     solution, mistake
                 )
@@ -47,7 +47,7 @@ def test_untouched_release_gets_zero(assignment, graded):
 def test_each_known_wrong_variant_loses_exactly_its_points(assignment, graded, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
     scores = graded(assignment)
-    for index, mistake in enumerate(load_assignment(assignment).MISTAKES):
+    for index, mistake in enumerate(known_mistakes(assignment)):
         expected = {
             grade_id: 0.0 if grade_id in mistake.fails else value
             for grade_id, value in points.items()

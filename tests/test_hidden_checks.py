@@ -7,6 +7,7 @@ import pytest
 from autograder import environment
 from autograder.checks import secret
 from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -47,7 +48,7 @@ def test_reference_solution_passes_every_hidden_check(assignment, solution_noteb
 
 
 def test_hidden_checks_alone_catch_each_known_wrong_variant(assignment, solution_notebooks):
-    for mistake in load_assignment(assignment).MISTAKES:
+    for mistake in known_mistakes(assignment):
         results = run_hidden_tests(
             notebook_format.apply_mistake(solution_notebooks[assignment], mistake)
         )

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from autograder import course
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -73,7 +73,7 @@ def test_reference_passes_every_visible_test(covered, solution_notebooks):
 
 
 def test_visible_tests_alone_catch_each_known_wrong_variant(covered, solution_notebooks):
-    for mistake in load_assignment(covered).MISTAKES:
+    for mistake in known_mistakes(covered):
         results = run_tests(
             notebook_format.apply_mistake(solution_notebooks[covered], mistake), hidden=False
         )

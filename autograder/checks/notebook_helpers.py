@@ -135,14 +135,20 @@ def _describe(value):
     return f"{type(value).__module__}.{type(value).__qualname__}".replace("builtins.", "")
 
 
-def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
-    """Assert that `got` is a plain float numpy array equal to `expected`; say clearly what
-    differs."""
-    expected = np.asarray(expected)
+def require_array(name, got):
+    """Assert that `got` is a plain numpy array: not None (a forgotten `return`), nor a list, a
+    tensor or an ndarray subclass."""
     if got is None:
         raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
     if type(got) is not np.ndarray:
         raise AssertionError(f"{name}: expected a numpy.ndarray, got {_describe(got)}")
+
+
+def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
+    """Assert that `got` is a plain float numpy array equal to `expected`; say clearly what
+    differs."""
+    expected = np.asarray(expected)
+    require_array(name, got)
     if got.shape != expected.shape:
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if got.dtype.kind != "f":
@@ -171,16 +177,20 @@ def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
 def check_mask(name, got, expected):
     """Assert that `got` is a boolean numpy array equal to `expected`."""
     expected = np.asarray(expected)
-    if got is None:
-        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
-    if type(got) is not np.ndarray:
-        raise AssertionError(f"{name}: expected a numpy.ndarray, got {_describe(got)}")
+    require_array(name, got)
     if got.dtype != np.bool_:
         raise AssertionError(f"{name}: expected dtype bool, got dtype {got.dtype}")
+    require_same_entries(name, got, expected)
+
+
+def require_same_entries(name, got, expected, unit=""):
+    """Assert that the arrays `got` and `expected` have the same shape and exactly the same
+    entries; name the first that differs (`unit` goes before its values, e.g. "id ")."""
     if got.shape != expected.shape:
         raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
     if not np.array_equal(got, expected):
         index = tuple(int(i) for i in np.argwhere(got != expected)[0])
         raise AssertionError(
-            f"{name}: at index {index} expected {bool(expected[index])}, got {bool(got[index])}"
+            f"{name}: at index {index} expected {unit}{expected[index].item()}, "
+            f"got {got[index].item()}"
         )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import nbformat
 
 if TYPE_CHECKING:
-    from autograder.checks.assignments import Mistake
+    from autograder.checks.mistakes import Mistake
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"

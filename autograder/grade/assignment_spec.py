@@ -7,7 +7,7 @@ import builtins
 import json
 
 from autograder import course
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course.notebook_format import cell_source, nbgrader_metadata
 from autograder.grade.diagnosis import MistakeDetector
 from autograder.grade.trusted import run_trusted
@@ -88,7 +88,7 @@ class AssignmentSpec:
             self.base,
             self.answers,
             self.answer_names,
-            list(getattr(load_assignment(assignment), "MISTAKES", [])),
+            known_mistakes(assignment),
         )
 
     def fresh_namespace(self) -> dict:

@@ -21,6 +21,9 @@ when stopped by Ctrl-C (what was graded is recorded: the same command resumes).
 Learner code runs only in the sandbox (autograder/sandbox/child.py); the checks run on Dask
 workers: a local cluster of one process per core by default, or an existing cluster with
 ``--scheduler tcp://HOST:8786`` (autograder/grade/cluster.py); only this main process writes OUT.
+
+A little over 300 lines: the command's options, then the run from lock to summary, written once
+in the order of its steps, so that what a run does can be read top to bottom.
 """
 
 import argparse

@@ -1,12 +1,12 @@
 """Name a learner's likely mistake by comparing their answers with the known-wrong variants.
 
-Each assignment's MISTAKES (autograder/checks/assignments/) are trusted code: when a test fails, the
-calls the test made to the learner's function (in the sandbox) are replayed here on the wrong
+Each assignment's known mistakes (autograder/checks/mistakes/) are trusted code: when a test fails,
+the calls the test made to the learner's function (in the sandbox) are replayed here on the wrong
 variants of that function's cell and on the reference. A mistake is named when the learner's
 outcomes (outputs, or the exception raised and its message) equal the wrong variant's on every
-replayed call and differ from the reference's on at least one. The mechanism is generic over
-MISTAKES, so every chapter's variants become detectors. Each assignment has one MistakeDetector
-(held by its AssignmentSpec), which keeps the namespaces it has built.
+replayed call and differ from the reference's on at least one. The mechanism is generic over the
+known mistakes, so every chapter's variants become detectors. Each assignment has one
+MistakeDetector (held by its AssignmentSpec), which keeps the namespaces it has built.
 """
 
 import ast

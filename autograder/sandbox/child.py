@@ -20,6 +20,7 @@ learner's code shapes is ever unpickled by the grader.
 
 It is one file on purpose: it runs as a standalone script that may import nothing of the
 grader's package, so the lock-down, the framing and the cell runner cannot live in modules.
+That makes it long (over 600 lines), by design.
 """
 
 import ctypes

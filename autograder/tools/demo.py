@@ -4,8 +4,8 @@
 each assignment in solutions/: student ``full-marks`` hands in the reference solution (full
 marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid JSON for every
 assignment (each named in grades.csv with status error, nobody else affected), and
-``mistakes-01`` ... each make one known mistake per assignment (the assignment's MISTAKES in turn,
-:func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
+``mistakes-01`` ... each make one known mistake per assignment (the assignment's known mistakes
+in turn, :func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
 ``not-json`` K times, for the benchmark.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 
 
@@ -33,20 +33,20 @@ def strip_solution_markers(notebook):
 
 
 def mistake_index(student: str, assignment: str) -> int:
-    """Which of the assignment's MISTAKES the demo student ``mistakes-NN[-copy]`` makes."""
+    """Which of the assignment's known mistakes the demo student ``mistakes-NN[-copy]`` makes."""
     number = int(student.split("-")[1])
-    return (number - 1) % len(load_assignment(assignment).MISTAKES)
+    return (number - 1) % len(known_mistakes(assignment))
 
 
 def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
     """student id -> {assignment: notebook (NotebookNode) or raw bytes}."""
     assignments = assignments or course.assignments()
-    most = max(len(load_assignment(assignment).MISTAKES) for assignment in assignments)
+    most = max(len(known_mistakes(assignment)) for assignment in assignments)
     students = {}
     for assignment in assignments:
         solution = course.read_notebook(course.solution_notebook(assignment))
         release = course.read_notebook(course.release_notebook(assignment))
-        mistakes = load_assignment(assignment).MISTAKES
+        mistakes = known_mistakes(assignment)
         for copy in range(copies):
             suffix = "" if copies == 1 else f"-{copy + 1:02d}"
             students.setdefault(f"full-marks{suffix}", {})[assignment] = strip_solution_markers(

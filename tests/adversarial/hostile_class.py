@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import course
-from autograder.checks.assignments import load_assignment
+from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 from autograder.tools.demo import strip_solution_markers
 
@@ -113,7 +113,7 @@ def build(paths: dict) -> tuple[dict, list]:
     )
     wrong = notebook_format.apply_mistake(
         course.read_notebook(course.solution_notebook(ASSIGNMENT)),
-        load_assignment(ASSIGNMENT).MISTAKES[2],
+        known_mistakes(ASSIGNMENT)[2],
     )
     add(
         "honest-mistake-no-scaling",

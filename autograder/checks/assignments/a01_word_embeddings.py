@@ -1,7 +1,4 @@
-"""Assignment 01-word-embeddings: hidden checks against torch, and known-wrong variants.
-
-Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
-"""
+"""Assignment 01-word-embeddings: hidden checks against torch."""
 
 import re
 
@@ -9,36 +6,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.oracle import (
+from ..oracle import (
     call_numpy_only,
     check_array,
     distinct_sizes,
     numpy,
     quiet,
+    require_array,
+    require_same_entries,
     tensor,
 )
-
-from . import DROP_DOCSTRING, mistake_factory
-
-ASSIGNMENT = "01-word-embeddings"
 
 
 def _check_ids(name, got, expected):
     """Assert that `got` is an integer numpy array equal to `expected`."""
     expected = np.asarray(expected)
-    if got is None:
-        raise AssertionError(f"{name}: got None. Did the function forget to `return` its result?")
-    if type(got) is not np.ndarray:
-        raise AssertionError(f"{name}: expected a numpy.ndarray, got {type(got).__qualname__}")
+    require_array(name, got)
     if got.dtype.kind not in "iu":
         raise AssertionError(f"{name}: expected an integer array, got dtype {got.dtype}")
-    if got.shape != expected.shape:
-        raise AssertionError(f"{name}: expected shape {expected.shape}, got shape {got.shape}")
-    if not np.array_equal(got, expected):
-        index = tuple(int(i) for i in np.argwhere(got != expected)[0])
-        raise AssertionError(
-            f"{name}: at index {index} expected id {expected[index]}, got {got[index]}"
-        )
+    require_same_entries(name, got, expected, unit="id ")
 
 
 def _check_dtype(name, got, dtype):
@@ -305,196 +291,3 @@ CHECKS = {
     "cosine-small-norms": check_cosine_small_norms,
     "nearest-neighbours": check_nearest_neighbours,
 }
-
-
-# Each mistake fails one test cell, so it costs one part's points: the nearest-neighbour tests
-# pass a stand-in for cosine_similarity. The one exception is marked where it is listed.
-
-# The answer's clamped norms and the sum, which mistakes rewrite.
-NORMS = (
-    "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), eps)\n"
-    "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), eps)"
-)
-COSINE = NORMS + "\n    return np.sum((a / a_norm) * (b / b_norm), axis=axis)"
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="lookup without a range check (negative ids wrap around silently)",
-        cell="embedding-lookup",
-        edits=(
-            DROP_DOCSTRING,
-            ("np.any(out_of_range):", "False:"),
-        ),
-        fails=frozenset({"test-embedding-out-of-range"}),
-    ),
-    mistake(
-        name="lookup that refuses ids of V and above but lets negative ids wrap around",
-        cell="embedding-lookup",
-        edits=(
-            DROP_DOCSTRING,
-            ("(ids < 0) | (ids >= V)", "ids >= V"),
-        ),
-        fails=frozenset({"test-embedding-out-of-range"}),
-    ),
-    mistake(
-        name="lookup that flattens the ids and forgets to restore their shape",
-        cell="embedding-lookup",
-        edits=(
-            DROP_DOCSTRING,
-            ("table[ids]", "table[ids.reshape(-1)]"),
-        ),
-        fails=frozenset({"test-embedding-lookup"}),
-    ),
-    mistake(
-        name="lookup that turns the table into float64 (a float32 table should stay float32)",
-        cell="embedding-lookup",
-        edits=(
-            DROP_DOCSTRING,
-            ("table[ids]", "np.asarray(table, dtype=np.float64)[ids]"),
-        ),
-        fails=frozenset({"test-embedding-lookup"}),
-    ),
-    mistake(
-        name="lookup that raises IndexError for every id",
-        cell="embedding-lookup",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "if np.any(out_of_range):\n        bad = ids[out_of_range].flat[0]",
-                "if True:\n        bad = ids.flat[0]",
-            ),
-        ),
-        fails=frozenset({"test-embedding-lookup", "test-embedding-out-of-range"}),
-    ),
-    mistake(
-        name="cosine similarity with no eps (0 / 0 gives NaN for a zero vector)",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                NORMS,
-                "a_norm = np.linalg.norm(a, axis=axis, keepdims=True)\n"
-                "    b_norm = np.linalg.norm(b, axis=axis, keepdims=True)",
-            ),
-        ),
-        fails=frozenset({"test-cosine-small-norms"}),
-    ),
-    mistake(
-        name="cosine similarity clamping the product of the norms instead of each norm",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                COSINE,
-                "norms = np.linalg.norm(a, axis=axis) * np.linalg.norm(b, axis=axis)\n"
-                "    return np.sum(a * b, axis=axis) / np.maximum(norms, eps)",
-            ),
-        ),
-        fails=frozenset({"test-cosine-small-norms"}),
-    ),
-    mistake(
-        name="cosine similarity that ignores its eps argument (always 1e-8)",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                NORMS,
-                "a_norm = np.maximum(np.linalg.norm(a, axis=axis, keepdims=True), 1e-8)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=axis, keepdims=True), 1e-8)",
-            ),
-        ),
-        fails=frozenset({"test-cosine-small-norms"}),
-    ),
-    mistake(
-        name="cosine similarity over the last axis whatever `axis` says",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                COSINE,
-                "a_norm = np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)\n"
-                "    b_norm = np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)\n"
-                "    return np.sum((a / a_norm) * (b / b_norm), axis=-1)",
-            ),
-        ),
-        fails=frozenset({"test-cosine"}),
-    ),
-    mistake(
-        name="cosine similarity taking the norms before broadcasting (axis counted on each input)",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
-                "dtype=np.float64))",
-                "a, b = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))",
-            ),
-        ),
-        fails=frozenset({"test-cosine"}),
-    ),
-    mistake(
-        name="cosine similarity that keeps the inputs' dtype (float32 in, float32 out)",
-        cell="cosine-similarity",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, "
-                "dtype=np.float64))",
-                "a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))",
-            ),
-        ),
-        fails=frozenset({"test-cosine"}),
-    ),
-    mistake(
-        name="nearest neighbours that keep the query word itself",
-        cell="nearest-neighbours",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "    sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own "
-                "neighbour\n",
-                "",
-            ),
-        ),
-        fails=frozenset({"test-nearest-neighbours"}),
-    ),
-    mistake(
-        name="nearest neighbours that drop the first sorted word instead of the query itself",
-        cell="nearest-neighbours",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "sims[np.arange(len(query_ids)), query_ids] = -np.inf  # never your own neighbour\n"
-                '    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]',
-                'ids = np.argsort(-sims, axis=-1, kind="stable")[:, 1:k + 1]',
-            ),
-        ),
-        fails=frozenset({"test-nearest-neighbours"}),
-    ),
-    mistake(
-        name="nearest neighbours by dot product instead of cosine similarity",
-        cell="nearest-neighbours",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "similarity(table[query_ids][:, None, :], table[None, :, :])",
-                "table[query_ids] @ table.T",
-            ),
-        ),
-        fails=frozenset({"test-nearest-neighbours"}),
-    ),
-    mistake(
-        name="nearest neighbours with ties broken by the larger id (ascending sort reversed)",
-        cell="nearest-neighbours",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                'np.argsort(-sims, axis=-1, kind="stable")[:,',
-                'np.argsort(sims, axis=-1, kind="stable")[:, ::-1][:,',
-            ),
-        ),
-        fails=frozenset({"test-nearest-neighbours"}),
-    ),
-]

@@ -1,18 +1,9 @@
-"""Assignment 02-rnn-limitations: hidden checks against torch, and known-wrong variants."""
+"""Assignment 02-rnn-limitations: hidden checks against torch."""
 
 import numpy as np
 import torch
 
-from autograder.checks.oracle import (
-    call_numpy_only,
-    check_array,
-    distinct_sizes,
-    numpy,
-    quiet,
-    tensor,
-)
-
-from . import DROP_DOCSTRING, mistake_factory
+from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 
 def _rnn_parameters(rng, E, H, scale=0.6):
@@ -35,9 +26,6 @@ def _torch_rnn(W_ih, W_hh, b_ih, b_hh):
         ):
             getattr(rnn, name).copy_(tensor(value))
     return rnn
-
-
-ASSIGNMENT = "02-rnn-limitations"
 
 
 def _forward_case(rng):
@@ -122,134 +110,3 @@ CHECKS = {
     "rnn-forward-zero-state": check_rnn_forward_zero_state,
     "rnn-jacobian": check_rnn_jacobian,
 }
-
-
-# The answer's set-up (its sizes, and an array for the states) and loop; several mistakes are a
-# learner's version that collects the states in a list instead, with one thing changed.
-SETUP = (
-    "N, L, _ = x.shape\n"
-    "    H = W_ih.shape[0]\n"
-    "    h = np.zeros((N, H)) if h0 is None else h0\n"
-    "    states = np.empty((N, L, H))"
-)
-LIST_SETUP = (
-    "N, L, E = x.shape\n    h = np.zeros((N, W_hh.shape[0])) if h0 is None else h0\n    states = []"
-)
-LOOP = (
-    "h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)\n"
-    "        states[:, t] = h\n"
-    "    return states, h"
-)
-
-
-def _states_in_a_list(step):
-    """The edits of the list-collecting version whose update of the state is `step`."""
-    return (
-        DROP_DOCSTRING,
-        (SETUP, LIST_SETUP),
-        (LOOP, step + "\n        states.append(h)\n    return np.stack(states, axis=1), h"),
-    )
-
-
-# The answer's update of J, which two mistakes rewrite.
-STEP = (
-    "step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - h_t^2) "
-    "W_hh, (N, H, H)\n"
-    "        J = step @ J  # the newest factor goes on the left"
-)
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="RNN forward without the .T on W_ih (x_t @ W_ih)",
-        cell="rnn-forward",
-        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih + b_ih + h @ W_hh.T + b_hh)"),
-        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
-    ),
-    mistake(
-        name="RNN forward that does not handle h0=None",
-        cell="rnn-forward",
-        edits=(
-            DROP_DOCSTRING,
-            (SETUP, "N, L, E = x.shape\n    h = h0\n    states = []"),
-            (
-                "states[:, t] = h\n    return states, h",
-                "states.append(h)\n    return np.stack(states, axis=1), h",
-            ),
-        ),
-        fails=frozenset({"test-rnn-forward-zero-state"}),
-    ),
-    mistake(
-        name="RNN forward taking its sizes from the notebook's globals N, L, H",
-        cell="rnn-forward",
-        edits=(
-            DROP_DOCSTRING,
-            ("    N, L, _ = x.shape\n    H = W_ih.shape[0]\n", ""),
-        ),
-        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
-    ),
-    mistake(
-        name="RNN forward that forgets the recurrent bias b_hh",
-        cell="rnn-forward",
-        edits=_states_in_a_list("h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T)"),
-        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
-    ),
-    mistake(
-        name="RNN forward that stores the state before each update (h_0 .. h_{L-1})",
-        cell="rnn-forward",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                SETUP + "\n    for t in range(L):",
-                LIST_SETUP + "\n    for t in range(L):\n        states.append(h)",
-            ),
-            (
-                "        states[:, t] = h\n    return states, h",
-                "    return np.stack(states, axis=1), h",
-            ),
-        ),
-        fails=frozenset({"test-rnn-forward", "test-rnn-forward-zero-state"}),
-    ),
-    mistake(
-        name="Jacobian multiplied in the wrong order (oldest factor on the left)",
-        cell="rnn-jacobian",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                STEP,
-                "J = J @ ((1 - hidden_states[:, t, :, None] ** 2) * W_hh)",
-            ),
-        ),
-        fails=frozenset({"test-rnn-jacobian"}),
-    ),
-    mistake(
-        name="Jacobian with W_hh transposed",
-        cell="rnn-jacobian",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                STEP,
-                "J = ((1 - hidden_states[:, t, :, None] ** 2) * W_hh.T) @ J",
-            ),
-        ),
-        fails=frozenset({"test-rnn-jacobian"}),
-    ),
-    mistake(
-        name="Jacobian without the tanh derivative (only powers of W_hh)",
-        cell="rnn-jacobian",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "J = np.broadcast_to(np.eye(H), (N, H, H)).copy()\n"
-                "    for t in range(L):\n"
-                "        step = (1.0 - hidden_states[:, t, :, None] ** 2) * W_hh  # diag(1 - "
-                "h_t^2) W_hh, (N, H, H)\n"
-                "        J = step @ J  # the newest factor goes on the left\n"
-                "    return J",
-                "return np.broadcast_to(np.linalg.matrix_power(W_hh, L), (N, H, H)).copy()",
-            ),
-        ),
-        fails=frozenset({"test-rnn-jacobian"}),
-    ),
-]

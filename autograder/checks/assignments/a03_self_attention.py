@@ -1,29 +1,16 @@
-"""Assignment 03-self-attention: hidden checks against torch, and known-wrong variants.
+"""Assignment 03-self-attention: hidden checks against torch.
 
 Chapter 3 uses UNSCALED scores Q K^T (chapter 4 adds the 1/sqrt(d_k)), so the oracle is
 F.scaled_dot_product_attention(..., scale=1.0) on Q, K and V projected by torch. The projections
 use the article's orientation Q = X W_Q with W_Q of shape (E, d_k); torch's F.linear stores the
 transpose, so the oracle projects with F.linear(X, W_Q.T).
-
-Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.oracle import (
-    call_numpy_only,
-    check_array,
-    distinct_sizes,
-    numpy,
-    quiet,
-    tensor,
-)
-
-from . import DROP_DOCSTRING, mistake_factory
-
-ASSIGNMENT = "03-self-attention"
+from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
 
 
 def _unpack(description, result, count):
@@ -76,11 +63,7 @@ def check_qkv_projections(rng, qkv_projections):
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch in _batches(sizes):
         X = rng.normal(size=(*batch, L, E))
-        W_q, W_k, W_v = (
-            rng.normal(size=(E, d_k)),
-            rng.normal(size=(E, d_k)),
-            rng.normal(size=(E, d_v)),
-        )
+        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
         Q, K, V = _unpack(
             call, call_numpy_only(qkv_projections, X.copy(), W_q.copy(), W_k.copy(), W_v.copy()), 3
@@ -153,6 +136,15 @@ def _require_used(call, used, names):
             raise AssertionError(f"{call} never called the `{name}` function it was given; use it")
 
 
+def _described(function, inputs, weights, size, stand_ins):
+    """How a failure names the call: the shape of each array, `size` ("" or " (large values)")
+    after the inputs, then the stand-ins passed."""
+    shapes = [f"{name} {array.shape}" for name, array in inputs.items()]
+    shapes[-1] += size
+    shapes += [f"{name} {W.shape}" for name, W in zip(("W_q", "W_k", "W_v"), weights)]
+    return f"{function}({', '.join(shapes + stand_ins)})"
+
+
 def _check_attention(description, result, expected_output, expected_weights):
     """Weights first: their message says more about a mistake than the output's does."""
     output, weights = _unpack(description, result, 2)
@@ -167,23 +159,13 @@ def check_self_attention(rng, self_attention):
     L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
     for batch, scale, size in _cases(sizes):
         X = rng.normal(scale=scale, size=(*batch, L, E))
-        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        call = (
-            f"self_attention(X {X.shape}{size}, W_q {W_q.shape}, W_k {W_k.shape}, "
-            f"W_v {W_v.shape}, projections, scores)"
-        )
-        projections, scores, used = _stand_ins(X, X, W_q, W_k, W_v)
-        result = call_numpy_only(
-            self_attention,
-            X.copy(),
-            W_q.copy(),
-            W_k.copy(),
-            W_v.copy(),
-            projections=projections,
-            scores=scores,
-        )
+        weights = _weights(rng, E, d_k, d_v)
+        call = _described("self_attention", {"X": X}, weights, size, ["projections", "scores"])
+        projections, scores, used = _stand_ins(X, X, *weights)
+        arguments = (X.copy(), *(W.copy() for W in weights))
+        result = call_numpy_only(self_attention, *arguments, projections=projections, scores=scores)
         _require_used(call, used, ["projections", "scores"])
-        _check_attention(call, result, *_torch_attention(X, X, W_q, W_k, W_v))
+        _check_attention(call, result, *_torch_attention(X, X, *weights))
 
 
 def check_cross_attention(rng, cross_attention):
@@ -194,16 +176,14 @@ def check_cross_attention(rng, cross_attention):
     for batch, scale, size in _cases(sizes):
         X_query = rng.normal(scale=scale, size=(*batch, L, E))
         X_context = rng.normal(scale=scale, size=(*batch, S, E))
-        W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
-        call = (
-            f"cross_attention(X_query {X_query.shape}, X_context {X_context.shape}{size}, "
-            f"W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape}, scores)"
-        )
-        _, scores, used = _stand_ins(X_query, X_context, W_q, W_k, W_v)
-        arguments = (X_query.copy(), X_context.copy(), W_q.copy(), W_k.copy(), W_v.copy())
+        weights = _weights(rng, E, d_k, d_v)
+        inputs = {"X_query": X_query, "X_context": X_context}
+        call = _described("cross_attention", inputs, weights, size, ["scores"])
+        _, scores, used = _stand_ins(X_query, X_context, *weights)
+        arguments = (X_query.copy(), X_context.copy(), *(W.copy() for W in weights))
         result = call_numpy_only(cross_attention, *arguments, scores=scores)
         _require_used(call, used, ["scores"])
-        _check_attention(call, result, *_torch_attention(X_query, X_context, W_q, W_k, W_v))
+        _check_attention(call, result, *_torch_attention(X_query, X_context, *weights))
 
 
 CHECKS = {
@@ -212,162 +192,3 @@ CHECKS = {
     "self-attention": check_self_attention,
     "cross-attention": check_cross_attention,
 }
-
-
-# Each mistake fails one test cell, so it costs one part's points: the tests of self_attention
-# and cross_attention pass torch stand-ins for the part 1 functions.
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="projections in PyTorch's orientation, X W^T instead of X W",
-        cell="qkv-projections",
-        edits=(
-            DROP_DOCSTRING,
-            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q.T, X @ W_k.T, X @ W_v.T"),
-        ),
-        fails=frozenset({"test-qkv-projections"}),
-    ),
-    mistake(
-        name="values projected with W_k instead of W_v",
-        cell="qkv-projections",
-        edits=(
-            DROP_DOCSTRING,
-            ("return X @ W_q, X @ W_k, X @ W_v", "return X @ W_q, X @ W_k, X @ W_k"),
-        ),
-        fails=frozenset({"test-qkv-projections"}),
-    ),
-    mistake(
-        name="projections written for a batch (N, L, E) only",
-        cell="qkv-projections",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "return X @ W_q, X @ W_k, X @ W_v",
-                'return tuple(np.einsum("nle,ed->nld", X, W) for W in (W_q, W_k, W_v))',
-            ),
-        ),
-        fails=frozenset({"test-qkv-projections"}),
-    ),
-    mistake(
-        name="scores K Q^T instead of Q K^T",
-        cell="attention-scores",
-        edits=(
-            DROP_DOCSTRING,
-            ("return Q @ np.swapaxes(K, -1, -2)", "return K @ np.swapaxes(Q, -1, -2)"),
-        ),
-        fails=frozenset({"test-attention-scores"}),
-    ),
-    mistake(
-        name="K.T on a batch, which reverses every axis",
-        cell="attention-scores",
-        edits=(
-            DROP_DOCSTRING,
-            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.T"),
-        ),
-        fails=frozenset({"test-attention-scores"}),
-    ),
-    mistake(
-        name="scores written for a batch (N, S, d_k) only: K.transpose(0, 2, 1)",
-        cell="attention-scores",
-        edits=(
-            DROP_DOCSTRING,
-            ("return Q @ np.swapaxes(K, -1, -2)", "return Q @ K.transpose(0, 2, 1)"),
-        ),
-        fails=frozenset({"test-attention-scores"}),
-    ),
-    mistake(
-        name="softmax over the query axis instead of the key axis",
-        cell="self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("axis=-1)", "axis=-2)"),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="self-attention with a hand-written softmax that overflows on large scores",
-        cell="self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "softmax(scores(Q, K), axis=-1)",
-                "np.exp(scores(Q, K)) / np.sum(np.exp(scores(Q, K)), axis=-1, keepdims=True)",
-            ),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
-        cell="self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("K),", "K) / np.sqrt(Q.shape[-1]),"),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="self-attention returning (weights, output) instead of (output, weights)",
-        cell="self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("weights @ V, weights", "weights, weights @ V"),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="self-attention that ignores the `scores` function it is given",
-        cell="self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("softmax(scores(Q, K),", "softmax(Q @ np.swapaxes(K, -1, -2),"),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="cross-attention taking its keys from the query sequence",
-        cell="cross-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("K = X_context @ W_k", "K = X_query @ W_k"),
-        ),
-        fails=frozenset({"test-cross-attention"}),
-    ),
-    mistake(
-        name="cross-attention taking its queries from the context sequence",
-        cell="cross-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("= X_query @", "= X_context @"),
-        ),
-        fails=frozenset({"test-cross-attention"}),
-    ),
-    mistake(
-        name="cross-attention taking its values from the query sequence",
-        cell="cross-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("V = X_context @ W_v", "V = X_query @ W_v"),
-        ),
-        fails=frozenset({"test-cross-attention"}),
-    ),
-    mistake(
-        name="cross-attention with the softmax over the query axis",
-        cell="cross-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("axis=-1)", "axis=-2)"),
-        ),
-        fails=frozenset({"test-cross-attention"}),
-    ),
-    mistake(
-        name="cross-attention scores scaled by sqrt(d_k), which this chapter leaves to chapter 4",
-        cell="cross-attention",
-        edits=(
-            DROP_DOCSTRING,
-            ("K),", "K) / np.sqrt(Q.shape[-1]),"),
-        ),
-        fails=frozenset({"test-cross-attention"}),
-    ),
-]

@@ -1,4 +1,4 @@
-"""Assignment 05-multi-head-attention: hidden checks against torch, and known-wrong variants.
+"""Assignment 05-multi-head-attention: hidden checks against torch.
 
 The oracle is ``torch.nn.MultiheadAttention(E, num_heads, bias=..., kdim=..., vdim=...,
 batch_first=True)`` in eval mode, float64, with every parameter (biases included) drawn at random
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.oracle import (
+from ..oracle import (
     call_learner,
     call_numpy_only,
     check_array,
@@ -25,11 +25,6 @@ from autograder.checks.oracle import (
     random_multihead_attention,
     tensor,
 )
-
-from . import mistake_factory
-
-ASSIGNMENT = "05-multi-head-attention"
-
 
 # ---------------------------------------------------------------- inputs
 
@@ -93,7 +88,9 @@ def _torch_mha(module, query, key, value, **options):
     return numpy(output), None if weights is None else numpy(weights)
 
 
-def _compare(fn, module, query, key, value, what, **options):
+def _compare(fn, module, inputs, what, **options):
+    """The learner's fn against torch's module on inputs = (query, key, value)."""
+    query, key, value = inputs
     expected_output, expected_weights = _torch_mha(module, query, key, value, **options)
     arguments = _arguments(module)
     positional = [
@@ -255,36 +252,34 @@ def check_mha_self_attention(rng, multi_head_attention):
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = random_multihead_attention(rng, E, h)
     X = rng.normal(size=(N, L, E))
-    _compare(multi_head_attention, module, X, X, X, f"self-attention ({describe(sizes)})")
+    _compare(multi_head_attention, module, (X, X, X), f"self-attention ({describe(sizes)})")
     key, value = rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
-    _compare(multi_head_attention, module, X, key, value, f"cross-attention ({describe(sizes)})")
+    _compare(multi_head_attention, module, (X, key, value), f"cross-attention ({describe(sizes)})")
     # Large inputs: scores in the thousands, where an exponential without its maximum overflows.
     _compare(
         multi_head_attention,
         module,
-        X * 30.0,
-        key * 30.0,
-        value,
+        (X * 30.0, key * 30.0, value),
         f"cross-attention with scores in the thousands ({describe(sizes)})",
     )
 
 
-def check_mha_need_weights(rng, multi_head_attention):
+def _setting(rng):
+    """Sizes, a random nn.MultiheadAttention, and a query (N, L, E) with key and value (N, S, E)."""
     sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = random_multihead_attention(rng, E, h)
-    query, key, value = (
-        rng.normal(size=(N, L, E)),
-        rng.normal(size=(N, S, E)),
-        rng.normal(size=(N, S, E)),
-    )
+    inputs = (rng.normal(size=(N, L, E)), rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E)))
+    return sizes, module, inputs
+
+
+def check_mha_need_weights(rng, multi_head_attention):
+    sizes, module, inputs = _setting(rng)
     for need, average in itertools.product([True, False], [True, False]):
         _compare(
             multi_head_attention,
             module,
-            query,
-            key,
-            value,
+            inputs,
             f"need_weights={need}, average_attn_weights={average} ({describe(sizes)})",
             need_weights=need,
             average_attn_weights=average,
@@ -303,28 +298,21 @@ def check_mha_kdim_vdim_bias(rng, multi_head_attention):
         _compare(
             multi_head_attention,
             module,
-            query,
-            key,
-            value,
+            (query, key, value),
             f"bias={bias}, kdim={kd or E}, vdim={vd or E} ({describe(sizes)})",
             average_attn_weights=False,
         )
 
 
 def _mask_setting(rng):
-    sizes = head_sizes(rng, MHA_SIZES)
-    N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
-    module = random_multihead_attention(rng, E, h)
-    query, key, value = (
-        rng.normal(size=(N, L, E)),
-        rng.normal(size=(N, S, E)),
-        rng.normal(size=(N, S, E)),
-    )
-    return sizes, module, (query, key, value), _bool_masks(rng, N, h, L, S)
+    """The setting of _setting, with boolean masks drawn after it."""
+    sizes, module, inputs = _setting(rng)
+    N, L, S, h = (sizes[name] for name in ("N", "L", "S", "h"))
+    return sizes, module, inputs, _bool_masks(rng, N, h, L, S)
 
 
 def check_mha_attn_mask(rng, multi_head_attention):
-    sizes, module, (query, key, value), (_, mask_2d, mask_3d) = _mask_setting(rng)
+    sizes, module, inputs, (_, mask_2d, mask_3d) = _mask_setting(rng)
     attn_masks = {
         "boolean 2-D attn_mask": mask_2d,
         "float 2-D attn_mask": _float_mask(rng, mask_2d),
@@ -335,9 +323,7 @@ def check_mha_attn_mask(rng, multi_head_attention):
         _compare(
             multi_head_attention,
             module,
-            query,
-            key,
-            value,
+            inputs,
             f"{name} ({describe(sizes)})",
             attn_mask=attn_mask,
             average_attn_weights=False,
@@ -346,7 +332,7 @@ def check_mha_attn_mask(rng, multi_head_attention):
 
 def check_mha_key_padding_mask(rng, multi_head_attention):
     """key_padding_mask alone, and together with a 2-D attn_mask (boolean or float)."""
-    sizes, module, (query, key, value), (padding, mask_2d, _) = _mask_setting(rng)
+    sizes, module, inputs, (padding, mask_2d, _) = _mask_setting(rng)
     padding_masks = {
         "boolean key_padding_mask": padding,
         "float key_padding_mask": _float_mask(rng, padding),
@@ -362,9 +348,7 @@ def check_mha_key_padding_mask(rng, multi_head_attention):
         _compare(
             multi_head_attention,
             module,
-            query,
-            key,
-            value,
+            inputs,
             f"{padding_name}{attn_name} ({describe(sizes)})",
             attn_mask=attn_mask,
             key_padding_mask=key_padding_mask,
@@ -382,185 +366,3 @@ CHECKS = {
     "mha-attn-mask": check_mha_attn_mask,
     "mha-key-padding-mask": check_mha_key_padding_mask,
 }
-
-
-# ---------------------------------------------------------------- known-wrong variants
-
-
-MASK_TESTS = frozenset({"test-mha-attn-mask", "test-mha-key-padding-mask"})
-ALL_MHA_TESTS = (
-    frozenset({"test-mha-self-attention", "test-mha-need-weights", "test-mha-kdim-vdim-bias"})
-    | MASK_TESTS
-)
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="split_heads with a reshape but no transpose",
-        cell="split-heads",
-        edits=(
-            (
-                "L, num_heads, E // num_heads).transpose(0, 2, 1, 3)",
-                "num_heads, L, E // num_heads)",
-            ),
-        ),
-        fails=frozenset({"test-split-heads"}),
-    ),
-    mistake(
-        name="split_heads that leaves E % num_heads != 0 to numpy's reshape error",
-        cell="split-heads",
-        edits=(
-            (
-                "    if E % num_heads:\n"
-                '        raise ValueError(f"E={E} is not a multiple of num_heads={num_heads}")\n',
-                "",
-            ),
-        ),
-        fails=frozenset({"test-split-heads"}),
-    ),
-    mistake(
-        name="heads merged with a reshape but no transpose",
-        cell="merge-heads",
-        edits=(("x.transpose(0, 2, 1, 3).reshape(N,", "x.reshape(N,"),),
-        fails=frozenset({"test-merge-heads"}),
-    ),
-    mistake(
-        name="article weights packed without transposing to PyTorch's (out, in) layout",
-        cell="pack-in-proj",
-        edits=(("side_by_side.T", "side_by_side"),),
-        fails=frozenset({"test-pack-in-proj"}),
-    ),
-    mistake(
-        name="per-head weights stacked with a reshape that mixes heads and features",
-        cell="pack-in-proj",
-        edits=(("W.transpose(1, 0, 2).reshape(E,", "W.reshape(E,"),),
-        fails=frozenset({"test-pack-in-proj"}),
-    ),
-    mistake(
-        name="no scaling of the scores",
-        cell="multi-head-attention",
-        edits=(("2) / np.sqrt(d_k)", "2)"),),
-        fails=ALL_MHA_TESTS,
-    ),
-    mistake(
-        name="scores scaled by sqrt(d_model) instead of sqrt(d_k)",
-        cell="multi-head-attention",
-        edits=(("np.sqrt(d_k)", "np.sqrt(E)"),),
-        fails=ALL_MHA_TESTS,
-    ),
-    mistake(
-        name="softmax over the queries instead of the keys",
-        cell="multi-head-attention",
-        edits=(("axis=-1)", "axis=-2)"),),
-        fails=ALL_MHA_TESTS,
-    ),
-    mistake(
-        name="inverted boolean masks (True taken as may attend)",
-        cell="multi-head-attention",
-        edits=(
-            ("np.where(attn_mask, -np.inf, 0.0) if", "np.where(attn_mask, 0.0, -np.inf) if"),
-            (
-                "np.where(key_padding_mask, -np.inf, 0.0) if",
-                "np.where(key_padding_mask, 0.0, -np.inf) if",
-            ),
-        ),
-        fails=MASK_TESTS,
-    ),
-    mistake(
-        name="heads split with a reshape but no transpose",
-        cell="multi-head-attention",
-        edits=(
-            (
-                "Q = Q.reshape(N, L, h, d_k).transpose(0, 2, 1, 3)\n"
-                "    K = K.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)\n"
-                "    V = V.reshape(N, S, h, d_k).transpose(0, 2, 1, 3)",
-                "Q = Q.reshape(N, h, L, d_k)\n"
-                "    K = K.reshape(N, h, S, d_k)\n"
-                "    V = V.reshape(N, h, S, d_k)",
-            ),
-            ("heads.transpose(0, 2, 1, 3).reshape(N,", "heads.reshape(N,"),
-        ),
-        fails=ALL_MHA_TESTS,
-    ),
-    mistake(
-        name="no output projection W_O",
-        cell="multi-head-attention",
-        edits=(
-            ("concat @ out_proj_weight.T", "concat"),
-            ("output = output + out_proj_bias", "pass"),
-        ),
-        fails=ALL_MHA_TESTS,
-    ),
-    mistake(
-        name="need_weights ignored (weights always returned)",
-        cell="multi-head-attention",
-        edits=(
-            (
-                "    if not need_weights:\n        return output, None\n",
-                "",
-            ),
-        ),
-        fails=frozenset({"test-mha-need-weights"}),
-    ),
-    mistake(
-        name="a float key_padding_mask read as a boolean one",
-        cell="multi-head-attention",
-        edits=(("0.0) if key_padding_mask.dtype == bool else key_padding_mask", "0.0)"),),
-        fails=frozenset({"test-mha-key-padding-mask"}),
-    ),
-    mistake(
-        name="3-D attn_mask read head-major, (h, N, L, S), instead of batch-major",
-        cell="multi-head-attention",
-        edits=(
-            ("additive.reshape(N, h, L, S)", "additive.reshape(h, N, L, S).transpose(1, 0, 2, 3)"),
-        ),
-        fails=frozenset({"test-mha-attn-mask"}),
-    ),
-    mistake(
-        name="in_proj_bias assumed present (fails when bias=False)",
-        cell="multi-head-attention",
-        edits=(
-            (
-                "if in_proj_bias is not None:\n"
-                "        b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)\n"
-                "    else:\n"
-                "        b_q = b_k = b_v = 0.0",
-                "b_q, b_k, b_v = np.split(in_proj_bias, 3)  # each (E,)",
-            ),
-        ),
-        fails=frozenset({"test-mha-kdim-vdim-bias"}),
-    ),
-    mistake(
-        name="kdim/vdim ignored (in_proj_weight used even when it is None)",
-        cell="multi-head-attention",
-        edits=(
-            (
-                "if in_proj_weight is not None:\n"
-                "        W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)\n"
-                "    else:\n"
-                "        W_q, W_k, W_v = q_proj_weight, k_proj_weight, v_proj_weight  # (E, E), "
-                "(E, kdim), (E, vdim)",
-                "W_q, W_k, W_v = np.split(in_proj_weight, 3)  # each (E, E)",
-            ),
-        ),
-        fails=frozenset({"test-mha-kdim-vdim-bias"}),
-    ),
-    mistake(
-        name="key_padding_mask broadcast the wrong way ((N, 1, S) instead of (N, 1, 1, S))",
-        cell="multi-head-attention",
-        edits=(("None, :]", ":]"),),
-        fails=frozenset({"test-mha-key-padding-mask"}),
-    ),
-    mistake(
-        name="softmax without subtracting the maximum (overflows on large scores)",
-        cell="multi-head-attention",
-        edits=(
-            (
-                "softmax(scores, axis=-1)",
-                "np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)",
-            ),
-        ),
-        fails=frozenset({"test-mha-self-attention"}),
-    ),
-]

@@ -1,4 +1,4 @@
-"""Assignment 06-why-multi-head: hidden checks against torch, and known-wrong variants.
+"""Assignment 06-why-multi-head: hidden checks against torch.
 
 Parts: sinusoidal positional encodings (checked against the formula of Vaswani et al., computed
 here with plain loops), multi-head self-attention (against torch.nn.MultiheadAttention), layer
@@ -6,8 +6,6 @@ normalisation (against F.layer_norm) and a post-norm Transformer encoder layer (
 torch.nn.TransformerEncoderLayer). The encoder-layer check hands the learner's layer a correct
 attention and a correct layer norm of its own, each checking the arguments it is given, so a
 wrong attention (part 2) or layer_norm (part 3a) costs only its own part's points.
-
-Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
 
 import math
@@ -16,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.oracle import (
+from ..oracle import (
     call_learner,
     check_array,
     distinct_sizes,
@@ -26,10 +24,6 @@ from autograder.checks.oracle import (
     random_parameters,
     tensor,
 )
-
-from . import DROP_DOCSTRING, mistake_factory
-
-ASSIGNMENT = "06-why-multi-head"
 
 
 def _params(module):
@@ -242,242 +236,3 @@ CHECKS = {
     "layer-norm": check_layer_norm,
     "encoder-layer": check_encoder_layer,
 }
-
-
-# The answer's projections, which two mistakes rewrite.
-QKV = (
-    "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)        # "
-    "each (N, L, E)\n"
-    "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
-    "(q, k, v))  # (N, h, L, d_k)\n"
-    "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)                        "
-    "# (N, h, L, L)"
-)
-
-# The answer's table of encodings, which two mistakes rewrite.
-TABLE = (
-    "positions = np.arange(L)[:, None]                        # (L, 1)\n"
-    "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)          # (E/2,): one "
-    "frequency per column pair\n"
-    "    table = np.empty((L, E))                                 # every entry is "
-    "set below\n"
-    "    table[:, 0::2] = np.sin(positions * rates)\n"
-    "    table[:, 1::2] = np.cos(positions * rates)"
-)
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="sin and cos swapped (cos on even columns)",
-        cell="positional-encoding",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                TABLE,
-                "positions = np.arange(L)[:, None]\n"
-                "    rates = 1.0 / 10000 ** (np.arange(0, E, 2) / E)\n"
-                "    table = np.zeros((L, E))\n"
-                "    table[:, 0::2] = np.cos(positions * rates)\n"
-                "    table[:, 1::2] = np.sin(positions * rates)",
-            ),
-        ),
-        fails=frozenset({"test-positional-encoding"}),
-    ),
-    mistake(
-        name="exponent j/E with the column index j instead of 2i/E",
-        cell="positional-encoding",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                TABLE + "\n    return table",
-                "positions = np.arange(L)[:, None]\n"
-                "    columns = np.arange(E)[None, :]\n"
-                "    angles = positions / 10000 ** (columns / E)\n"
-                "    return np.where(columns % 2 == 0, np.sin(angles), np.cos(angles))",
-            ),
-        ),
-        fails=frozenset({"test-positional-encoding"}),
-    ),
-    mistake(
-        name="scores scaled by sqrt(E) instead of sqrt(d_k)",
-        cell="multi-head-self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                QKV,
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
-                "    q, k, v = (t.reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3) for t in "
-                "(q, k, v))\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(E)",
-            ),
-            ("E)               # (N, L, h * d_k)", "E)"),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="heads split by reshaping to (N, h, L, d_k) without a transpose",
-        cell="multi-head-self-attention",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                QKV,
-                "q, k, v = np.split(x @ in_proj_weight.T + in_proj_bias, 3, axis=-1)\n"
-                "    q, k, v = (t.reshape(N, num_heads, L, d_k) for t in (q, k, v))\n"
-                "    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)",
-            ),
-            (
-                "v).transpose(0, 2, 1, 3).reshape(N, L, E)               # (N, L, h * d_k)",
-                "v).reshape(N, L, E)",
-            ),
-        ),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="layer norm with the unbiased variance (ddof=1)",
-        cell="layer-norm",
-        edits=(
-            DROP_DOCSTRING,
-            ("((x - mean) ** 2).mean(axis=-1,", "x.var(axis=-1, ddof=1,"),
-        ),
-        fails=frozenset({"test-layer-norm"}),
-    ),
-    mistake(
-        name="layer norm over the sequence axis instead of the feature axis",
-        cell="layer-norm",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "mean = x.mean(axis=-1, keepdims=True)\n"
-                "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
-                "mean = x.mean(axis=-2, keepdims=True)\n"
-                "    variance = x.var(axis=-2, keepdims=True)",
-            ),
-        ),
-        fails=frozenset({"test-layer-norm"}),
-    ),
-    mistake(
-        name="layer norm with eps added outside the square root",
-        cell="layer-norm",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)\n"
-                "    return (x - mean) / np.sqrt(variance + eps) * weight + bias",
-                "return (x - mean) / (x.std(axis=-1, keepdims=True) + eps) * weight + bias",
-            ),
-        ),
-        fails=frozenset({"test-layer-norm"}),
-    ),
-    mistake(
-        name="layer norm that assumes a 3-D input (statistics over axis 2)",
-        cell="layer-norm",
-        edits=(
-            DROP_DOCSTRING,
-            (
-                "mean = x.mean(axis=-1, keepdims=True)\n"
-                "    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)",
-                "mean = x.mean(axis=2, keepdims=True)\n"
-                "    variance = ((x - mean) ** 2).mean(axis=2, keepdims=True)",
-            ),
-        ),
-        fails=frozenset({"test-layer-norm"}),
-    ),
-    mistake(
-        name="self-attention softmax without subtracting the maximum (overflows on large scores)",
-        cell="multi-head-self-attention",
-        edits=(("np.exp(scores - scores.max(axis=-1, keepdims=True))", "np.exp(scores)"),),
-        fails=frozenset({"test-self-attention"}),
-    ),
-    mistake(
-        name="encoder layer without the residual connection around self-attention",
-        cell="encoder-layer",
-        edits=(("norm(x + attended,", "norm(attended,"),),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="pre-norm encoder layer (norm_first=True) instead of post-norm",
-        cell="encoder-layer",
-        edits=(
-            (
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
-                'p["self_attn.in_proj_bias"],\n'
-                '                         p["self_attn.out_proj.weight"], '
-                'p["self_attn.out_proj.bias"])      # (N, L, E)\n'
-                '    h = norm(x + attended, p["norm1.weight"], p["norm1.bias"], '
-                "eps)                        # (N, L, E)\n"
-                '    hidden = np.maximum(h @ p["linear1.weight"].T + p["linear1.bias"], '
-                "0.0)                # (N, L, dim_feedforward)\n"
-                '    feed_forward = hidden @ p["linear2.weight"].T + '
-                'p["linear2.bias"]                      # (N, L, E)\n'
-                '    return norm(h + feed_forward, p["norm2.weight"], p["norm2.bias"], eps)',
-                'n = norm(x, p["norm1.weight"], p["norm1.bias"], eps)\n'
-                '    h = x + attention(n, num_heads, p["self_attn.in_proj_weight"], '
-                'p["self_attn.in_proj_bias"],\n'
-                '                      p["self_attn.out_proj.weight"], '
-                'p["self_attn.out_proj.bias"])\n'
-                '    n = norm(h, p["norm2.weight"], p["norm2.bias"], eps)\n'
-                '    f = np.maximum(n @ p["linear1.weight"].T + p["linear1.bias"], 0.0) @ '
-                'p["linear2.weight"].T + p["linear2.bias"]\n'
-                "    return h + f",
-            ),
-        ),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="encoder layer that ignores its eps argument",
-        cell="encoder-layer",
-        edits=(
-            ('p["norm1.bias"], eps)', 'p["norm1.bias"])'),
-            ('p["norm2.bias"], eps)', 'p["norm2.bias"])'),
-        ),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="encoder layer with the number of heads hard-coded",
-        cell="encoder-layer",
-        edits=(
-            (
-                'attention(x, num_heads, p["self_attn.in_proj_weight"],',
-                'attention(x, 2, p["self_attn.in_proj_weight"],',
-            ),
-        ),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="encoder layer that passes the attention weights in the wrong order",
-        cell="encoder-layer",
-        edits=(
-            (
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
-                'p["self_attn.in_proj_bias"],\n'
-                '                         p["self_attn.out_proj.weight"], '
-                'p["self_attn.out_proj.bias"])      # (N, L, E)',
-                'attended = attention(x, num_heads, p["self_attn.in_proj_weight"], '
-                'p["self_attn.out_proj.weight"],\n'
-                '                         p["self_attn.in_proj_bias"], '
-                'p["self_attn.out_proj.bias"])      # (N, L, E)',
-            ),
-        ),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="encoder layer that calls multi_head_self_attention instead of the `attention` it "
-        "is given",
-        cell="encoder-layer",
-        edits=(("attention(x,", "multi_head_self_attention(x,"),),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-    mistake(
-        name="encoder layer that calls layer_norm instead of the `norm` it is given",
-        cell="encoder-layer",
-        edits=(
-            (
-                "layer_norm if norm is None else norm  # your layer_norm, unless a test passes "
-                "another",
-                "layer_norm",
-            ),
-        ),
-        fails=frozenset({"test-encoder-layer"}),
-    ),
-]

@@ -1,4 +1,4 @@
-"""Assignment 07-attention-at-inference: hidden checks against torch, and known-wrong variants.
+"""Assignment 07-attention-at-inference: hidden checks against torch.
 
 Oracles: ``torch.nn.attention.bias.causal_lower_right`` (through ``F.scaled_dot_product_attention``)
 for the bottom-right causal mask; ``torch.nn.MultiheadAttention(batch_first=True)`` in eval mode,
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
-from autograder.checks.oracle import (
+from ..oracle import (
     call_learner,
     call_numpy_only,
     check_array,
@@ -26,10 +26,6 @@ from autograder.checks.oracle import (
     random_multihead_attention,
     tensor,
 )
-
-from . import mistake_factory
-
-ASSIGNMENT = "07-attention-at-inference"
 
 # Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
 # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
@@ -349,100 +345,3 @@ CHECKS = {
     "gqa": check_gqa,
     "gqa-masked": check_gqa_masked,
 }
-
-
-# ---------------------------------------------------------------- known-wrong variants
-
-
-ALL_DECODE_TESTS = frozenset({"test-decode-cache", "test-decode-step", "test-decode-sequence"})
-ALL_GQA_TESTS = frozenset({"test-gqa", "test-gqa-masked"})
-
-mistake = mistake_factory(ASSIGNMENT)
-
-MISTAKES = [
-    mistake(
-        name="causal mask aligned to the top left (chapter 4's) instead of the bottom right",
-        cell="causal-mask-lower-right",
-        edits=(("query + (S - L)", "query"),),
-        fails=frozenset({"test-causal-mask-lower-right"}),
-    ),
-    mistake(
-        name="cache appended on the head axis (axis 1) instead of the sequence axis (axis 2)",
-        cell="decode-step",
-        edits=(
-            (
-                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
-                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
-                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=1)\n"
-                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=1)",
-            ),
-        ),
-        fails=ALL_DECODE_TESTS,
-    ),
-    mistake(
-        name="the new token's own key and value left out before attending",
-        cell="decode-step",
-        edits=(
-            (
-                "cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
-                "    cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
-                "new_cache_k = np.concatenate([cache_k, heads(x_new @ W_k.T + b_k)], axis=2)\n"
-                "    new_cache_v = np.concatenate([cache_v, heads(x_new @ W_v.T + b_v)], axis=2)",
-            ),
-            ("output, cache_k, cache_v", "output, new_cache_k, new_cache_v"),
-        ),
-        fails=frozenset({"test-decode-step", "test-decode-sequence"}),
-    ),
-    mistake(
-        name="decoding scores scaled by sqrt(E) instead of sqrt(d_k)",
-        cell="decode-step",
-        edits=(("np.sqrt(d_k)", "np.sqrt(E)"),),
-        fails=frozenset({"test-decode-step", "test-decode-sequence"}),
-    ),
-    mistake(
-        name="key/value heads tiled (torch's repeat) instead of repeated in place "
-        "(repeat_interleave)",
-        cell="grouped-query-attention",
-        edits=(
-            (
-                "k = np.repeat(k, h // g, axis=1)\n    v = np.repeat(v, h // g, axis=1)",
-                "k = np.tile(k, (1, h // g, 1, 1))\n    v = np.tile(v, (1, h // g, 1, 1))",
-            ),
-        ),
-        fails=ALL_GQA_TESTS,
-    ),
-    mistake(
-        name="g that does not divide h accepted (heads picked by index i * g // h, no ValueError)",
-        cell="grouped-query-attention",
-        edits=(
-            (
-                "    if h % g != 0:\n"
-                '        raise ValueError(f"{g} key/value heads cannot be shared evenly by {h} '
-                'query heads")\n',
-                "",
-            ),
-            (
-                "k = np.repeat(k, h // g, axis=1)\n    v = np.repeat(v, h // g, axis=1)",
-                "k = k[:, np.arange(h) * g // h]\n    v = v[:, np.arange(h) * g // h]",
-            ),
-        ),
-        fails=frozenset({"test-gqa"}),
-    ),
-    mistake(
-        name="float mask read as a boolean one (nonzero entries masked out)",
-        cell="grouped-query-attention",
-        edits=(
-            (
-                "np.where(mask, -np.inf, scores) if mask.dtype == bool else scores + mask",
-                "np.where(mask != 0, -np.inf, scores)",
-            ),
-        ),
-        fails=frozenset({"test-gqa-masked"}),
-    ),
-    mistake(
-        name="boolean mask read in SDPA's convention (True taken as may attend)",
-        cell="grouped-query-attention",
-        edits=(("-np.inf, scores)", "scores, -np.inf)"),),
-        fails=frozenset({"test-gqa-masked"}),
-    ),
-]
