@@ -19,6 +19,13 @@ The tree follows a submission's life:
 - ``environment.py``: the names of the environment variables read or set, in one place.
 """
 
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def command_argv(*arguments) -> list[str]:
+    """``python -m autograder ARGUMENTS`` as the argv of a new process run by this interpreter,
+    each argument as a string (the tools and tests run the commands as an instructor would)."""
+    return [sys.executable, "-m", "autograder", *map(str, arguments)]

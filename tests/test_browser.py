@@ -167,13 +167,11 @@ def browser():
         browser.close()
 
 
-def visit(browser, path: Path, name: str, *, screenshot: Path | None = None) -> Visit:
-    """Open `path` in a fresh profile with other hosts blocked, and record what a learner would
-    meet."""
-    url = path.as_uri()
-    redirects = 'http-equiv="refresh"' in path.read_text().lower()
-    record = Visit(name=name, url=url)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def recording_page(browser, record: Visit, **options):
+    """A page in a fresh context (`options` go to new_context) that blocks every other host and
+    writes into `record` what a learner would meet: blocked requests, uncaught errors, console
+    errors and local resources that failed to load. Returns (context, page)."""
+    context = browser.new_context(**options)
 
     def route(request_route):
         if request_route.request.url.startswith(LOCAL):
@@ -202,6 +200,16 @@ def visit(browser, path: Path, name: str, *, screenshot: Path | None = None) -> 
             else None
         ),
     )
+    return context, page
+
+
+def visit(browser, path: Path, name: str, *, screenshot: Path | None = None) -> Visit:
+    """Open `path` in a fresh profile with other hosts blocked, and record what a learner would
+    meet."""
+    url = path.as_uri()
+    redirects = 'http-equiv="refresh"' in path.read_text().lower()
+    record = Visit(name=name, url=url)
+    context, page = recording_page(browser, record, viewport={"width": 1280, "height": 900})
     try:
         page.goto(url, wait_until="load")
         if redirects:  # index.html sends the reader on to the intro
@@ -402,25 +410,7 @@ def test_screenshot_of_every_chapter(visits, screenshots):
 def test_search_finds_pages(browser, html_root):
     page_url = (html_root / "search.html").as_uri() + "?q=attention"
     record = Visit(name="search.html?q=attention", url=page_url)
-    context = browser.new_context()
-    context.route(
-        "**/*",
-        lambda r: (
-            r.continue_()
-            if r.request.url.startswith(LOCAL)
-            else (record.blocked.append(r.request.url), r.abort())
-        ),
-    )
-    page = context.new_page()
-    page.on("pageerror", lambda error: record.errors.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            record.errors.append(f"console.{message.type}: {message.text}")
-            if message.type == "error"
-            else None
-        ),
-    )
+    context, page = recording_page(browser, record)
     try:
         page.goto(page_url, wait_until="load")
         page.wait_for_function(

@@ -5,12 +5,11 @@ worker whose host cannot build the sandbox stops the run, named, before anything
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from autograder import REPO_ROOT, course, environment
+from autograder import REPO_ROOT, command_argv, course, environment
 from autograder.tools.dask_processes import dask_cluster
 from autograder.tools.demo import demo_class, write_class
 
@@ -35,19 +34,9 @@ NO_USER_NAMESPACES = [
 
 def grade(submitted: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(submitted),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--timeout",
-            "20",
-            *options,
-        ],
+        command_argv(
+            "grade", submitted, "--out", out, "--no-progress", "--timeout", "20", *options
+        ),
         cwd=REPO_ROOT,
         env={**os.environ, environment.GRADING_SECRET: SECRET},
         capture_output=True,

@@ -8,12 +8,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.__main__ import main as command_line
 from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
@@ -41,17 +40,7 @@ def demo(tmp_path_factory):
     submitted, out = write_class(demo_class(), root / "submitted"), root / "out"
     environment = dict(os.environ, MHA_GRADING_SECRET="demo-class-secret")
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(submitted),
-            "--out",
-            str(out),
-            "--timeout",
-            "20",
-        ],
+        command_argv("grade", submitted, "--out", out, "--timeout", "20"),
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from servers import PostgreSQLServer
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.__main__ import main as command_line
 from autograder.course.nbgrader_runs import nbgrader_environment
 from autograder.grade import command as grading
@@ -38,7 +38,7 @@ def server():
 def demo_class(tmp_path_factory):
     submitted = tmp_path_factory.mktemp("demo") / "submitted"
     subprocess.run(
-        [sys.executable, "-m", "autograder", "demo", str(submitted)],
+        command_argv("demo", submitted),
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
@@ -51,14 +51,11 @@ def grade(submitted: Path, out: Path, db_url: str) -> subprocess.Popen:
     """The grading command, started in a process of its own."""
     environment = dict(os.environ, MHA_GRADING_SECRET=SECRET, PYTHONPATH=str(REPO_ROOT))
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
+        command_argv(
             "grade",
-            str(submitted),
+            submitted,
             "--out",
-            str(out),
+            out,
             "--assignment",
             ASSIGNMENT,
             "--db-url",
@@ -68,7 +65,7 @@ def grade(submitted: Path, out: Path, db_url: str) -> subprocess.Popen:
             "--timeout",
             "20",
             "--no-progress",
-        ],
+        ),
         cwd=REPO_ROOT,
         env=environment,
         stdout=subprocess.PIPE,

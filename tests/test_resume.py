@@ -10,12 +10,11 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.grade import command as grading
 from autograder.grade.journal import JOURNAL_NAME
 from autograder.tools.demo import demo_class, write_class
@@ -29,19 +28,9 @@ PLAN = re.compile(r"grading (\d+) of (\d+) notebooks(?: \((\d+) already graded i
 
 
 def _command(submitted, out, *options):
-    return [
-        sys.executable,
-        "-m",
-        "autograder",
-        "grade",
-        str(submitted),
-        "--out",
-        str(out),
-        "--assignment",
-        ASSIGNMENT,
-        "--no-progress",
-        *options,
-    ]
+    return command_argv(
+        "grade", submitted, "--out", out, "--assignment", ASSIGNMENT, "--no-progress", *options
+    )
 
 
 def _environment(secret=SECRET):

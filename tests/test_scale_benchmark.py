@@ -5,11 +5,10 @@ The figures themselves are measurements, not asserted: only that they are there 
 
 import re
 import subprocess
-import sys
 
 import pytest
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, command_argv
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +35,7 @@ FIGURES = {
 def test_the_scale_benchmark_prints_every_figure():
     """Run at 14 and 7 notebooks: does every figure line appear, and do the runs agree?"""
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "benchmark",
-            "--scale",
-            "--notebooks",
-            "14",
-            "--small",
-            "7",
-        ],
+        command_argv("benchmark", "--scale", "--notebooks", "14", "--small", "7"),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import REPO_ROOT, environment
+from autograder import REPO_ROOT, command_argv, environment
 from autograder.course import nbgrader_runs
 from autograder.grade.results import NotebookResult
 from autograder.tools import scale_benchmark
@@ -86,18 +86,15 @@ def run(arguments: argparse.Namespace) -> int:
         out = Path(folder) / "out"
         started = time.perf_counter()
         run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "autograder",
+            command_argv(
                 "grade",
-                str(root / "submitted"),
+                root / "submitted",
                 "--out",
-                str(out),
+                out,
                 "--workers",
-                str(arguments.workers),
+                arguments.workers,
                 "--no-progress",
-            ],
+            ),
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import REPO_ROOT, course, environment
+from autograder import REPO_ROOT, command_argv, course, environment
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells, read_submission
 from autograder.sandbox.host import Limits, Sandbox
@@ -85,7 +85,7 @@ def synthetic_class(notebooks: int) -> dict:
 
 def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, *options) -> Run:
     """Grade `submitted` into a fresh `out` with a fresh command; its figures, or SystemExit."""
-    command = [sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out)]
+    command = command_argv("grade", submitted, "--out", out)
     started = time.perf_counter()
     done = subprocess.run(
         [*command, "--no-progress", *options],

@@ -12,14 +12,13 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import hostile_class
 import pytest
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.grade import command as grading
 
 pytestmark = pytest.mark.slow
@@ -38,20 +37,9 @@ def tree_digest(root: Path, skip=()) -> dict:
 
 
 def grade_command(submitted, out, *, as_nobody: bool, home: Path):
-    command = [
-        sys.executable,
-        "-m",
-        "autograder",
-        "grade",
-        str(submitted),
-        "--out",
-        str(out),
-        "--timeout",
-        "3",
-        "--workers",
-        "2",
-        "--no-progress",
-    ]
+    command = command_argv(
+        "grade", submitted, "--out", out, "--timeout", "3", "--workers", "2", "--no-progress"
+    )
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "MHA_GRADING_SECRET": SECRET,

@@ -20,7 +20,6 @@ import pytest
 from distributed import WorkerPlugin
 
 from autograder import REPO_ROOT, course
-from autograder.course import notebook_format
 from autograder.grade import cluster
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells
@@ -70,15 +69,7 @@ def with_extra_cells(notebook, sources: list[str]):
 
 
 def with_answer(assignment: str, grade_id: str, source: str):
-    notebook = solution(assignment)
-    cells = [
-        cell
-        for cell in notebook.cells
-        if notebook_format.nbgrader_metadata(cell).get("grade_id") == grade_id
-    ]
-    assert len(cells) == 1, grade_id
-    cells[0].source = source
-    return notebook
+    return hostile_class.with_cell(solution(assignment), grade_id, source)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,14 +10,13 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import hostile_class
 import pytest
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.__main__ import main as command_line
 from autograder.course import nbgrader_runs, notebook_format
 from autograder.grade import command as grading
@@ -281,7 +280,7 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
     before = (out / "grades.csv").read_bytes()
     environment = dict(nbgrader_runs.nbgrader_environment(), PYTHONPATH=str(REPO_ROOT))
     run = subprocess.run(
-        [sys.executable, "-m", "autograder", "nbgrader", "export"],
+        command_argv("nbgrader", "export"),
         cwd=out,
         env=environment,
         capture_output=True,
@@ -301,7 +300,7 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
 def test_help_texts_are_whole_sentences():
     for command in ["demo", "grade"]:
         text = subprocess.run(
-            [sys.executable, "-m", "autograder", command, "--help"],
+            command_argv(command, "--help"),
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -363,20 +362,9 @@ def graded(tmp_path_factory):
         os.environ, MHA_GRADING_SECRET="boundaries-secret", PYTHONPATH=str(REPO_ROOT)
     )
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(submitted),
-            "--out",
-            str(out),
-            "--timeout",
-            "10",
-            "--workers",
-            "2",
-            "--no-progress",
-        ],
+        command_argv(
+            "grade", submitted, "--out", out, "--timeout", "10", "--workers", "2", "--no-progress"
+        ),
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
