@@ -13,6 +13,7 @@ import ast
 
 import numpy as np
 
+from autograder.checks.mistakes import Mistake
 from autograder.checks.notebook_helpers import ATOL, RTOL
 from autograder.checks.oracle import quiet
 from autograder.grade.trusted import run_trusted
@@ -105,7 +106,9 @@ class MistakeDetector:
     """One assignment's mistake detector, with its caches: the course's answers run once, and
     once more with each known mistake in place (trusted code, run when first needed)."""
 
-    def __init__(self, base: dict, answers: dict, answer_names: dict, mistakes: list):
+    def __init__(
+        self, base: dict, answers: dict, answer_names: dict, mistakes: tuple[Mistake, ...]
+    ):
         self.base = base  # the names of the course's read-only cells
         self.answers = answers  # answer cell id -> the course's source
         self.answer_names = answer_names  # answer cell id -> the names it defines

@@ -113,14 +113,10 @@ class Mistake:
         return f"mistake {self.name!r} of {self.cell!r}"
 
 
-def mistakes_file(assignment: str) -> Path:
-    return FOLDER / f"{assignment}.toml"
-
-
 @functools.cache
 def known_mistakes(assignment: str) -> tuple[Mistake, ...]:
     """The assignment's known mistakes, in the order of its file."""
-    path = mistakes_file(assignment)
+    path = FOLDER / f"{assignment}.toml"
     if not path.is_file():
         raise LookupError(f"no known mistakes for assignment {assignment!r}: {path} is missing")
     return read_mistakes(path, assignment)
