@@ -6,6 +6,7 @@ from pathlib import Path
 from autograder import course
 from autograder.grade.messages import name_problem, shown_name
 from autograder.grade.results import NotebookResult, Task, not_graded
+from autograder.report.gradebook import student_id_problem
 
 
 def collect(
@@ -25,7 +26,8 @@ def collect(
     for student_dir in sorted(submitted.iterdir()):
         if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
             continue
-        student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
+        student = shown_name(student_dir.name)
+        problem = name_problem(student_dir.name) or student_id_problem(student)
         if problem:
             message = (
                 f"the student folder {student!r} cannot be used as a student id "

@@ -43,7 +43,7 @@ from autograder.grade.collect import collect
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
-from autograder.grade.results import NotebookResult, Status
+from autograder.grade.results import NotebookResult, Status, not_graded
 from autograder.report.command import after_grading
 from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
 from autograder.report.outputs import write_reports
@@ -323,6 +323,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
     # Sorted, as the order in which results arrive is not the class's.
     results = rows + [finished[index] for index in range(len(tasks))]
+    results = [_refused_by_gradebook(result, gradebook.refused) for result in results]
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
@@ -334,6 +335,20 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     )
     print(cost_line(startup, grading, grading_cpu), file=sys.stderr)
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
+
+
+def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResult:
+    """`result`, or an error row when the gradebook refused to store it (the journal keeps the
+    result: a rerun meets the same refusal and writes the same row)."""
+    reason = refused.get((result.student, result.assignment))
+    if reason is None:
+        return result
+    return not_graded(
+        result.student,
+        result.assignment,
+        f"graded, but the gradebook refused to store the result ({reason}); nothing of it is in "
+        "the gradebook",
+    )
 
 
 def client_cpu() -> float:

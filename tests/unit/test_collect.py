@@ -98,3 +98,15 @@ def test_an_empty_assignment_folder_is_a_missing_notebook(tmp_path):
     (tmp_path / "ada" / "01-a").mkdir(parents=True)
     tasks, rows = collect(tmp_path, KNOWN)
     assert tasks == [("ada", "01-a", None, ["missing notebook: expected 01-a/01-a.ipynb"])]
+
+
+def test_a_student_id_longer_than_the_gradebooks_column_is_an_error_row(tmp_path):
+    """A student folder name of 129 characters: an error row naming nbgrader's limit of 128,
+    nothing graded; 128 characters are fine."""
+    longest, too_long = "a" * 128, "b" * 129
+    notebook(tmp_path, longest, "01-a")
+    notebook(tmp_path, too_long, "01-a")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task.student for task in tasks] == [longest]
+    assert [(row.student, row.assignment, row.status) for row in rows] == [(too_long, "", "error")]
+    assert "129 characters long" in rows[0].message and "at most 128" in rows[0].message
