@@ -18,6 +18,7 @@ from pathlib import Path
 
 from autograder import REPO_ROOT, course
 from autograder.grade.results import NotebookResult
+from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES, file_problem, open_submission
 
 JOURNAL_NAME = ".journal.jsonl"
 FORMAT = 1
@@ -35,15 +36,18 @@ def result_from_record(record: dict) -> NotebookResult:
 
 
 def file_digest(path: Path | None) -> str | None:
-    """SHA-256 of a submitted notebook's bytes (None when nothing was handed in or it cannot be
-    read: such a notebook is graded again, which reports why)."""
+    """SHA-256 of a submitted notebook's bytes (None when nothing was handed in, or it cannot be
+    read or must not be, as submission_file says: such a notebook is graded again, which reports
+    why). Never more than the size limit is read."""
     if path is None:
         return None
     digest = hashlib.sha256()
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        handle, status = open_submission(path)
+        with handle:
+            if file_problem(status):
+                return None
+            digest.update(handle.read(MAX_NOTEBOOK_BYTES + 1))
     except OSError:
         return None
     return digest.hexdigest()
