@@ -2,7 +2,6 @@
 row for whatever cannot be graded (a folder name that cannot be an id, an unknown assignment, a
 symbolic link, a notebook over the size limit or with several names...)."""
 
-import stat
 from pathlib import Path
 
 from autograder import course
@@ -109,10 +108,8 @@ def _notebook_task(student: str, assignment: str, folder: Path) -> Task | Notebo
 
 
 def _checked(task: Task) -> Task | NotebookResult:
-    """`task`, or an error row when its notebook is not to be read, from its metadata alone (not
-    following a symbolic link, which the grader refuses to open, with a message)."""
-    status = task.path.lstat()
-    problem = None if stat.S_ISLNK(status.st_mode) else file_problem(status)
+    """`task`, or an error row when its notebook is not to be read, from its metadata alone."""
+    problem = file_problem(task.path.lstat())
     if problem is None:
         return task
     return not_graded(task.student, task.assignment, f"{task.path.name}: {problem}")

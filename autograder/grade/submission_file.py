@@ -24,7 +24,10 @@ def _size_text(size: int) -> str:
 
 
 def file_problem(status: os.stat_result) -> str | None:
-    """Why a submitted notebook with this metadata is not read at all, or None."""
+    """Why a submitted notebook with this metadata (its own: lstat, fstat) is not read at all,
+    or None."""
+    if stat.S_ISLNK(status.st_mode):
+        return "the notebook is a symbolic link, which is not followed"
     if not stat.S_ISREG(status.st_mode):
         return "the notebook is not a regular file"
     if status.st_size > MAX_NOTEBOOK_BYTES:

@@ -137,3 +137,14 @@ def test_a_notebook_with_several_names_is_refused(tmp_path):
     tasks, rows = collect(tmp_path, KNOWN)
     assert tasks == []
     assert "has 2 names (hard links)" in rows[0].message and rows[0].assignment == "01-a"
+
+
+def test_a_notebook_that_is_a_symbolic_link_is_refused(tmp_path):
+    """A notebook that links to another student's: an error row, and the link is not followed."""
+    other = notebook(tmp_path, "ada", "01-a")
+    (tmp_path / "bob" / "01-a").mkdir(parents=True)
+    os.symlink(other, tmp_path / "bob" / "01-a" / "01-a.ipynb")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task.student for task in tasks] == ["ada"]
+    assert [(row.student, row.assignment) for row in rows] == [("bob", "01-a")]
+    assert "is a symbolic link, which is not followed" in rows[0].message
