@@ -243,3 +243,56 @@ def test_a_worker_without_the_sandbox_is_named_and_nothing_is_graded(submitted, 
     assert "1 of 2 Dask workers have no sandbox" in run.stderr, run.stderr[-3000:]
     assert f"worker {names['worker-1']}" in run.stderr and names["worker-0"] not in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def crash_on(student: str):
+    """A worker plugin that ends the worker process (as the out-of-memory killer would) when it
+    is given `student`'s notebook: a fault of the host, not of the notebook. Defined here, in a
+    function, so that it is pickled by value (the workers cannot import this test module)."""
+    from distributed import WorkerPlugin
+
+    class CrashOn(WorkerPlugin):
+        def setup(self, worker):
+            import os
+
+            from autograder.grade import notebook
+
+            real = notebook.grade_notebook
+
+            def grade_notebook(spec, graded, *arguments, **options):
+                if graded == student:
+                    os._exit(1)
+                return real(spec, graded, *arguments, **options)
+
+            notebook.grade_notebook = grade_notebook
+
+    return CrashOn()
+
+
+def test_a_worker_crash_is_graded_again_by_the_next_run(tls, tmp_path):
+    """A notebook whose worker crashed twice gets an error row that says it is the grader's
+    fault; the same command run again (the host fixed) grades it, and only it (on main the
+    journal kept the error: the rerun graded nothing)."""
+    from distributed import Client
+
+    assignment = ASSIGNMENTS[0]
+    honest = demo_class([assignment], broken=False)["full-marks"]
+    submitted = write_class({"ada": honest, "victim": honest}, tmp_path / "submitted")
+    out = tmp_path / "out"
+    with dask_cluster(tmp_path, [[]], tls=tls[CLUSTER], client_tls=tls[GRADER]) as address:
+        options = ("--scheduler", address, *tls_options(tls[GRADER]))
+        with Client(address, security=remote_security(*tls[GRADER])) as client:
+            client.register_plugin(crash_on("victim"), name="crash-on-victim")
+            first = grade(submitted, out, *options)
+            first_grades = (out / "grades.csv").read_text()
+            client.unregister_worker_plugin("crash-on-victim")
+            client.restart()  # the host is fixed: fresh workers, with the grader's real code
+        second = grade(submitted, out, *options)
+    assert first.returncode == 3, first.stderr[-3000:]
+    victim = next(line for line in first_grades.splitlines() if line.startswith("victim,"))
+    assert "crashed twice" in victim and "the next run grades it again" in victim, victim
+    assert "grading 1 of 2 notebooks (1 already graded" in second.stderr, second.stderr[-3000:]
+    assert "1 notebooks met a fault of the grader last time" in second.stderr
+    assert second.returncode == 0, second.stderr[-3000:]
+    grades = (out / "grades.csv").read_text()
+    assert grades.count(",graded,") == 2 and "crashed" not in grades, grades

@@ -31,7 +31,7 @@ from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import NotebookProblem, learner_sources, plan_cells, read_submission
 from autograder.grade.learner_session import LearnerFunction, LearnerSession, unsupported
 from autograder.grade.messages import summary
-from autograder.grade.results import NotebookResult, Status, TestCellResult
+from autograder.grade.results import RETRIED, NotebookResult, Status, TestCellResult
 from autograder.sandbox.host import Limits, SandboxUnavailable
 
 HIDDEN_TEXT = "[its message: not shown, as it may hold the hidden inputs]"
@@ -142,9 +142,8 @@ def grade_notebook(
         for index, test in enumerate(tests):
             tests[index] = _run_test(spec, session, namespace, test)
     except SandboxUnavailable as error:
-        result = replace(
-            result, status=Status.ERROR, message=f"the sandbox could not start: {error}"
-        )
+        message = f"the sandbox could not start: {error} ({RETRIED})"
+        result = replace(result, status=Status.ERROR, message=message, retryable=True)
     finally:
         session.close()
         session.new_test()  # nothing of the calls outlives the notebook

@@ -10,7 +10,7 @@ from distributed import WorkerPlugin, get_worker
 
 from autograder import environment
 from autograder.checks.secret import GRADING_SECRET
-from autograder.grade.results import NotebookResult, not_graded
+from autograder.grade.results import NotebookResult, grader_fault
 from autograder.sandbox.host import Limits, probe
 
 PLUGIN_NAME = "autograder-grading"
@@ -56,7 +56,7 @@ def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
         finally:
             GRADING_SECRET.reset(token)
     except Exception as error:  # a bug of ours must not stop the class: say so in the row
-        return not_graded(
+        return grader_fault(
             student, assignment, f"internal grader error: {type(error).__name__}: {error}"
         )
 

@@ -82,6 +82,9 @@ class NotebookResult:
     notes: tuple[str, ...] = ()  # how the submission differs from the course's notebook
     events: tuple[str, ...] = ()  # what stopped the learner's code (a crash, a time-out)
     cell_errors: dict = field(default_factory=dict)  # the learner's cell label -> its error
+    # A fault of the grading infrastructure, not of the notebook (a worker that crashed twice, an
+    # internal error, a sandbox that could not start): the journal has the next run grade it again.
+    retryable: bool = False
 
     def to_dict(self) -> dict:
         data = {
@@ -95,6 +98,7 @@ class NotebookResult:
             "notes": list(self.notes),
             "events": list(self.events),
             "cell_errors": dict(self.cell_errors),
+            "retryable": self.retryable,
         }
         if self.notebook is not None or self.status is not Status.ERROR:
             # results.json has no "notebook" for a row whose notebook was never opened (an error
@@ -116,10 +120,22 @@ class NotebookResult:
             notes=tuple(data["notes"]),
             events=tuple(data["events"]),
             cell_errors=dict(data["cell_errors"]),
+            retryable=data.get("retryable", False),
         )
 
 
 def not_graded(student: str, assignment: str, message: str) -> NotebookResult:
     """The result of a notebook that could not be graded at all (a folder name that cannot be an
-    id, an unreadable folder, a crash of the grader): status error, no test cells."""
+    id, an unreadable folder...): status error, no test cells."""
     return NotebookResult(student, assignment, Status.ERROR, message)
+
+
+RETRIED = "a fault of the grader, not of the notebook: the next run grades it again"
+
+
+def grader_fault(student: str, assignment: str, message: str) -> NotebookResult:
+    """The result of a notebook that the grading infrastructure failed (a worker that crashed, an
+    internal error): status error, retryable, and the message says so."""
+    return NotebookResult(
+        student, assignment, Status.ERROR, f"{message} ({RETRIED})", retryable=True
+    )

@@ -330,7 +330,8 @@ def test_a_dying_worker_costs_only_the_notebook_it_held(tmp_path):
     for student in ("alice", "bob", "carol"):
         assert by_student[student].status == "graded", by_student[student]
         assert by_student[student].score == by_student[student].max_score, by_student[student]
-    assert by_student["killer"].message == cluster.CRASHED_TWICE
+    assert by_student["killer"].message.startswith(cluster.CRASHED_TWICE)
+    assert by_student["killer"].retryable  # a fault of the grader: the next run grades it again
     assert "more than 1536 MiB of memory" in by_student["hog"].message, by_student["hog"]
     assert "held the grader for more than 13 s" in by_student["stuck"].message, by_student["stuck"]
     # The class completes: three worker restarts (torch imported again each time) on a busy
