@@ -4,6 +4,7 @@ notebook it held. Graded through grade_notebook, the Sandbox and grade_on_cluste
 full class), with `--timeout 1` figures: a 20 s budget per notebook."""
 
 import copy
+import json
 import os
 import pwd
 import subprocess
@@ -480,3 +481,102 @@ def test_a_forged_callback_with_a_bad_dtype_ends_the_call_cleanly():
         assert sandbox.process.poll() is not None  # stopped: nothing is left out of step
     finally:
         sandbox.kill()
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 22: memory the address-space limit does not count (memfds, shared memory)
+
+MEMORY_LIMIT = 512 << 20
+OUTSIDE_THE_ADDRESS_SPACE = textwrap.dedent("""
+    import ctypes, os
+    import numpy as np
+    libc = ctypes.CDLL(None, use_errno=True)
+    refused = {}
+
+    def route(name, attempt):
+        try:
+            attempt()
+        except OSError as error:
+            refused[name] = str(error)
+
+    def call(number, *arguments):  # a raw system call; OSError when it fails
+        if libc.syscall(number, *arguments) < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+    # The attack of issue 22: memfds filled through write() (never mapped, so not counted), 16 MiB
+    # each (the file-size limit), as many as there are file descriptors; then arrays to the limit.
+    in_memfds = 0
+
+    def memfds():
+        global in_memfds
+        for _ in range(56):
+            descriptor = os.memfd_create("hog")
+            os.write(descriptor, b"\\1" * (16 << 20))
+            in_memfds += 16 << 20
+
+    route("memfd_create", memfds)
+    route("memfd_secret", lambda: call(447, 0))
+    route("System V shared memory", lambda: call(29, 0, 16 << 20, 0o1000 | 0o600))
+    route("System V message queue", lambda: call(68, 0, 0o1000 | 0o600))
+    route("POSIX message queue", lambda: call(240, b"/hog", os.O_CREAT | os.O_RDWR, 0o600, None))
+    route("/dev/shm", lambda: open("/dev/shm/hog", "wb").write(b"\\1" * (1 << 20)))
+    arrays = []
+    try:
+        while True:
+            arrays.append(np.ones(1 << 21))  # 16 MiB each
+    except MemoryError:
+        pass
+    in_arrays = sum(array.nbytes for array in arrays)
+""")
+CHECK_MEMORY = textwrap.dedent(f"""
+    import json
+    from autograder.sandbox.host import Limits, Sandbox
+    sandbox = Sandbox(Limits(timeout=60, memory_bytes={MEMORY_LIMIT}))
+    try:
+        errors = [error for _, error in sandbox.run_cells([{OUTSIDE_THE_ADDRESS_SPACE!r}])]
+        found = sandbox.lookup(["in_memfds", "in_arrays", "refused"])
+        print(json.dumps({{name: value for name, (_, value) in found.items()}} | {{
+            "uid": sandbox.info["uid"], "errors": errors}}))
+    finally:
+        sandbox.kill()
+    """)
+
+
+def _memory_attack_as(user: list[str]) -> dict:
+    run = subprocess.run(
+        [*user, sys.executable, "-c", CHECK_MEMORY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout)
+
+
+@pytest.mark.parametrize("user", ["this user", "nobody"])
+def test_memory_outside_the_address_space_is_refused(user):
+    """Under a 512 MiB limit, does a learner hold no more than 512 MiB (arrays plus memfds)? Before,
+    memfds added what the limit did not count (1.4 GiB of arrays and 0.9 GiB of memfds under
+    2 GiB); every route to such memory (memfds, shared memory, message queues, /dev/shm) is
+    refused now, as root and as `nobody`."""
+    prefix = []
+    if user == "nobody":
+        if os.geteuid() != 0:
+            pytest.skip("switching to `nobody` needs root; the test ran as this user above")
+        nobody = pwd.getpwnam("nobody")
+        prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}"]
+        prefix.append("--clear-groups")
+    held = _memory_attack_as(prefix)
+    assert held["errors"] == [None], held
+    assert held["in_memfds"] + held["in_arrays"] <= MEMORY_LIMIT, held
+    assert held["in_arrays"] > MEMORY_LIMIT // 2, held  # the arrays alone still fit, as they should
+    assert sorted(held["refused"]) == [
+        "/dev/shm",
+        "POSIX message queue",
+        "System V message queue",
+        "System V shared memory",
+        "memfd_create",
+        "memfd_secret",
+    ], held
