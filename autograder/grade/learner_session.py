@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
+from autograder.grade.results import MAX_LISTED, clipped
 from autograder.sandbox.host import Limits, Sandbox, SandboxDied
 from autograder.sandbox.wire import Unsupported
 
@@ -45,13 +46,16 @@ class LearnerSession:
     """The learner's process for one notebook, restarted when it dies, all within one deadline.
 
     `calls` holds the current test's calls (grade_notebook starts a new list for each test), their
-    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector."""
+    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector. `cell_errors` holds the
+    first MAX_LISTED learner cells that raised (label -> error), `more_cell_errors` counts the
+    rest."""
 
     def __init__(self, cells: list, limits: Limits, deadline: float):
         self.cells, self.limits = cells, limits
         self.deadline = deadline  # time.monotonic() when the notebook's budget runs out
         self.sandbox, self.starts = None, 0
         self.skipped, self.cell_errors, self.events = set(), {}, []
+        self.more_cell_errors = 0
         self.calls: list[Call] = []
         self.kept_bytes = 0
         self.hidden_texts: set[str] = set()  # what the learner's code raised in a hidden check
@@ -81,8 +85,12 @@ class LearnerSession:
                 sources = [self.cells[i][1] for i in indices]
                 for position, error in sandbox.run_cells(sources, self.deadline):
                     label, _, learners = self.cells[indices[position]]
-                    if error and learners and label not in self.cell_errors:
-                        self.cell_errors[label] = error
+                    if not error or not learners or clipped(label, 100) in self.cell_errors:
+                        continue
+                    if len(self.cell_errors) < MAX_LISTED:
+                        self.cell_errors[clipped(label, 100)] = clipped(error)
+                    else:
+                        self.more_cell_errors += 1
                 self.sandbox = sandbox
                 return
             except SandboxDied as died:

@@ -10,6 +10,28 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+# What one notebook's result records, whatever the notebook holds: the first MAX_LISTED cell
+# errors, events and notes, then how many more, each text at most MAX_TEXT characters, so that OUT
+# and the client's memory stay small for any notebook under the size limit (10,000 cells that
+# each raised a 500-character error wrote 21 MB under OUT).
+MAX_LISTED = 20
+MAX_TEXT = 500
+
+
+def clipped(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters (ending "…") if it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bounded(texts, what: str) -> tuple[str, ...]:
+    """The first MAX_LISTED of `texts`, each clipped, then "… and N more `what`" for the rest."""
+    texts = list(texts)
+    kept = tuple(clipped(text) for text in texts[:MAX_LISTED])
+    more = len(texts) - len(kept)
+    return kept + (
+        (f"… and {more} more {what} (the first {MAX_LISTED} are listed)",) if more else ()
+    )
+
 
 class Status(StrEnum):
     """What became of a notebook. A StrEnum: it is written, in grades.csv and results.json, as

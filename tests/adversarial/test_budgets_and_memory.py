@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from distributed import WorkerPlugin
 
-from autograder import REPO_ROOT, course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.grade import cluster
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells
@@ -580,3 +580,45 @@ def test_memory_outside_the_address_space_is_refused(user):
         "memfd_create",
         "memfd_secret",
     ], held
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 22: what one notebook makes the grader record is bounded
+
+
+def test_ten_thousand_failing_cells_write_little(tmp_path):
+    """A notebook of 10,000 cells that each raise a 500-character error (21 MB under OUT before):
+    the first 20 errors are recorded, with a count of the rest, and OUT stays small."""
+    from autograder.grade.results import MAX_LISTED, MAX_TEXT
+
+    flood = with_extra_cells(
+        solution(hostile_class.ASSIGNMENT), ["raise ValueError('x' * 500)"] * 10_000
+    )
+    submitted, out = tmp_path / "submitted", tmp_path / "out"
+    hostile_class.write({"flood": flood, "honest": solution(hostile_class.ASSIGNMENT)}, submitted)
+    run = subprocess.run(
+        command_argv("grade", submitted, "--out", out, "--workers", "1", "--no-progress"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO_ROOT,
+        env=dict(os.environ, MHA_GRADING_SECRET="budgets-and-memory"),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    flood = next(
+        result
+        for result in json.loads((out / "results.json").read_text())
+        if result["student"] == "flood"
+    )
+    assert flood["score"] == flood["max_score"]  # the learner's cells raising costs no points
+    assert len(flood["cell_errors"]) == MAX_LISTED
+    assert all(len(error) <= MAX_TEXT for error in flood["cell_errors"].values())
+    assert f"{10_000 - MAX_LISTED} more cells raised an error" in " ".join(flood["notes"])
+    # What the grader wrote about the class, the copies of the notebooks and the gradebook aside
+    # (the copies are the submissions themselves, which the size limit bounds).
+    written = sum(
+        path.stat().st_size
+        for path in out.rglob("*")
+        if path.is_file() and "autograded" not in path.parts and path.name != "gradebook.db"
+    )
+    assert written < 200_000, written
