@@ -159,3 +159,41 @@ def test_a_correct_lookup_still_passes_the_out_of_range_check():
     started = time.monotonic()
     hidden_check("01-word-embeddings", "embedding-out-of-range", lookup)
     assert time.monotonic() - started < 30
+
+
+# Issue 22: a learner who redefines the helper that reports which globals a function reads. The
+# function passes the visible tests, keeps the hidden inputs it is called with, and fails on them;
+# the helper the grader asks (in the learner's process) then "reports" those inputs as names.
+REDEFINED_HELPER = textwrap.dedent("""
+    VISIBLE = {(5,), (3, 5), (2, 3, 5, 4), (2, 3, 5), (2, 3, 4)}
+    kept = []
+    def softmax(x, axis=-1):
+        x = np.asarray(x)
+        exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        out = exps / np.sum(exps, axis=axis, keepdims=True)
+        if x.shape in VISIBLE:
+            return out
+        kept.append(np.round(x.ravel()[:6], 4).tolist())
+        return out + 1.0  # wrong on the hidden inputs: the feedback is written
+    def notebook_globals_read(function):
+        return ["LEAKED " + str(values) for values in kept[-3:]] + ["kept"]
+""")
+
+
+def test_a_redefined_globals_helper_cannot_put_hidden_inputs_in_the_feedback():
+    """The feedback's "reads the notebook's globals" names only names the learner's function
+    reads according to the notebook's text, as the grader read it: never a string the learner's
+    process sends (on main: "softmax reads the notebook's globals `LEAKED [-1.2345, ...]`")."""
+    notebook = hostile_class.with_cell(hostile_class.solution(), "softmax", REDEFINED_HELPER)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / course.notebook_name(ASSIGNMENT)
+        nbformat.write(notebook, path)
+        result = grade_notebook(
+            AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300
+        )
+    test = next(test for test in result.tests if test.grade_id == "test-softmax")
+    assert not test.passed and "Hidden check 'softmax' failed" in test.message, test
+    assert "LEAKED" not in test.message and "LEAKED" not in result.message, test.message
+    # `kept` is a name the function reads (a list, not data: the honest helper would not name it;
+    # the learner's may, and names are all it may choose).
+    assert "reads the notebook's global `kept`" in test.message, test.message
