@@ -362,9 +362,11 @@ CHECK_THREADS = textwrap.dedent(f"""
     """)
 
 
-def _thread_bomb_as(user: list[str]) -> list[str]:
+def _run_as(user: list[str], script: str) -> str:
+    """What `script` prints, run by this interpreter as `user` (a command prefix; [] for this
+    user), with nothing of this process's environment."""
     run = subprocess.run(
-        [*user, sys.executable, "-c", CHECK_THREADS],
+        [*user, sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=300,
@@ -372,7 +374,11 @@ def _thread_bomb_as(user: list[str]) -> list[str]:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"},
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    return run.stdout.splitlines()
+    return run.stdout
+
+
+def _thread_bomb_as(user: list[str]) -> list[str]:
+    return _run_as(user, CHECK_THREADS).splitlines()
 
 
 def test_thread_bomb_is_refused_as_the_current_user():
@@ -542,19 +548,6 @@ CHECK_MEMORY = textwrap.dedent(f"""
     """)
 
 
-def _memory_attack_as(user: list[str]) -> dict:
-    run = subprocess.run(
-        [*user, sys.executable, "-c", CHECK_MEMORY],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd="/",
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "LANG": "C.UTF-8"},
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout)
-
-
 @pytest.mark.parametrize("user", ["this user", "nobody"])
 def test_memory_outside_the_address_space_is_refused(user):
     """Under a 512 MiB limit, does a learner hold no more than 512 MiB (arrays plus memfds)? Before,
@@ -568,7 +561,7 @@ def test_memory_outside_the_address_space_is_refused(user):
         nobody = pwd.getpwnam("nobody")
         prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}"]
         prefix.append("--clear-groups")
-    held = _memory_attack_as(prefix)
+    held = json.loads(_run_as(prefix, CHECK_MEMORY))
     assert held["errors"] == [None], held
     assert held["in_memfds"] + held["in_arrays"] <= MEMORY_LIMIT, held
     assert held["in_arrays"] > MEMORY_LIMIT // 2, held  # the arrays alone still fit, as they should

@@ -116,15 +116,19 @@ LEAKY_PADDING = textwrap.dedent("""
     """)
 
 
-def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
-    """Does a learner's function that raises with the hidden inputs in its message see them? No."""
-    notebook = hostile_class.with_cell(hostile_class.solution(), "padding-mask", LEAKY_PADDING)
+def graded_with(answer: tuple[str, str]):
+    """The result of grading exercise 04's solution with the answer cell (grade id, source)
+    replaced, as `mallory`."""
+    notebook = hostile_class.with_cell(hostile_class.solution(), *answer)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / course.notebook_name(ASSIGNMENT)
         nbformat.write(notebook, path)
-        result = grade_notebook(
-            AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300
-        )
+        return grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
+
+
+def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
+    """Does a learner's function that raises with the hidden inputs in its message see them? No."""
+    result = graded_with(("padding-mask", LEAKY_PADDING))
     test = next(test for test in result.tests if test.grade_id == "test-padding-mask")
     assert not test.passed and "its message is not shown" in test.message, test
     assert "secret lengths" not in test.message and "secret lengths" not in result.message, (
@@ -184,13 +188,7 @@ def test_a_redefined_globals_helper_cannot_put_hidden_inputs_in_the_feedback():
     """The feedback's "reads the notebook's globals" names only names the learner's function
     reads according to the notebook's text, as the grader read it: never a string the learner's
     process sends (on main: "softmax reads the notebook's globals `LEAKED [-1.2345, ...]`")."""
-    notebook = hostile_class.with_cell(hostile_class.solution(), "softmax", REDEFINED_HELPER)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / course.notebook_name(ASSIGNMENT)
-        nbformat.write(notebook, path)
-        result = grade_notebook(
-            AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300
-        )
+    result = graded_with(("softmax", REDEFINED_HELPER))
     test = next(test for test in result.tests if test.grade_id == "test-softmax")
     assert not test.passed and "Hidden check 'softmax' failed" in test.message, test
     assert "LEAKED" not in test.message and "LEAKED" not in result.message, test.message
