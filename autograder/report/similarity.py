@@ -47,11 +47,11 @@ from pathlib import Path
 import numpy as np
 
 from autograder import REPO_ROOT, course
+from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
 
 KGRAM = 10  # tokens per k-gram: shorter runs are noise (one line such as `V = V @ V . T + V ;`)
 WINDOW = 5  # winnowing window: every match of KGRAM + WINDOW - 1 = 14 tokens is seen
 COMMON = 10  # a fingerprint held by more students than this is common, not evidence (MOSS's -m)
-MAX_NOTEBOOK_BYTES = 20 << 20  # larger files are not read (a notebook of code is a few 100 KB)
 BOOK = REPO_ROOT / "book"
 
 KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"np", "numpy", "math"}
