@@ -182,3 +182,43 @@ def test_globals_are_named_once_when_the_function_raises():
         "rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the "
         "arguments."
     )
+
+
+ZERO_STATE_OF_WIDTH_E = '''
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = np.zeros((N, E)) if h0 is None else h0
+    states = []
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        states.append(h)
+    return np.stack(states, axis=1), h
+'''
+
+
+def test_a_mistake_is_named_only_when_the_answer_shows_it(tmp_path):
+    """A zero state of width E (not H) raises the same shape error in the zero-state test as a
+    missing .T on W_ih; the .T is there, and the forward test passes: is the .T left unnamed?"""
+    from types import SimpleNamespace
+
+    from autograder import course
+    from autograder.grade import notebook as grader
+    from autograder.sandbox.host import Limits
+
+    assignment = "02-rnn-limitations"
+    answer = SimpleNamespace(name="zero state", cell="rnn-forward", source=ZERO_STATE_OF_WIDTH_E)
+    path = tmp_path / course.notebook_name(assignment)
+    course.write_notebook(
+        notebook_format.apply_mistake(
+            course.read_notebook(course.solution_notebook(assignment)), answer
+        ),
+        path,
+    )
+    result = grader.grade_notebook(
+        grader.AssignmentSpec(assignment), "zero-state", path, Limits(), budget=300
+    )
+    tests = {test.grade_id: test for test in result.tests}
+    assert tests["test-rnn-forward"].passed and not tests["test-rnn-forward-zero-state"].passed
+    assert not any(".T" in name for name in tests["test-rnn-forward-zero-state"].mistakes), tests[
+        "test-rnn-forward-zero-state"
+    ].mistakes
