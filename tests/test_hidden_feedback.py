@@ -222,3 +222,41 @@ def test_a_mistake_is_named_only_when_the_answer_shows_it(tmp_path):
     assert not any(".T" in name for name in tests["test-rnn-forward-zero-state"].mistakes), tests[
         "test-rnn-forward-zero-state"
     ].mistakes
+
+
+@pytest.mark.parametrize(
+    "exercise, pattern, sentence",
+    [
+        ("04-scaling-softmax-masks", "in place", "softmax changed its argument `x` in place"),
+        (
+            "07-attention-at-inference",
+            "lru_cache",
+            "causal_mask_lower_right returned the same array on two calls",
+        ),
+    ],
+)
+def test_the_sandboxed_grader_sees_arguments_changed_and_results_shared(
+    tmp_path, exercise, pattern, sentence
+):
+    """Through the course's grader (the learner's function runs in the sandbox, on copies of the
+    arguments), are an argument changed in place and a cached result still caught, named in one
+    sentence, and the known mistake named?"""
+    from autograder import course
+    from autograder.grade import notebook as grader
+    from autograder.sandbox.host import Limits
+
+    spec = grader.AssignmentSpec(exercise)
+    mistake = next(mistake for mistake in spec.detector.mistakes if pattern in mistake.name)
+    path = tmp_path / course.notebook_name(exercise)
+    course.write_notebook(
+        notebook_format.apply_mistake(
+            course.read_notebook(course.solution_notebook(exercise)), mistake
+        ),
+        path,
+    )
+    result = grader.grade_notebook(spec, "effects-test", path, Limits(), budget=300)
+    failed = {test.grade_id: test for test in result.tests if not test.passed}
+    assert set(failed) == set(mistake.fails)
+    for test in failed.values():
+        assert test.message.startswith(sentence) and test.message.count(". ") == 0, test.message
+        assert test.mistakes == (mistake.name,), test.mistakes

@@ -274,8 +274,9 @@ def require_error(what, function, *args, kind=ValueError, why="", naming=(), **k
         if getattr(error, "course_message", False):
             raise
         hint = " (an `assert` raises AssertionError: write `raise ValueError(...)`)"
+        text = (str(error).strip().splitlines() or [""])[0]
         raise course_error(
-            f"{what} raised {type(error).__name__} ({error}){reason}: the docstring asks for "
+            f"{what} raised {type(error).__name__} ({text}){reason}: the docstring asks for "
             f"{kind.__name__}" + (hint if isinstance(error, AssertionError) else "")
         ) from None
     raise course_error(f"{what} returned a result{reason}: it should raise {kind.__name__}")
