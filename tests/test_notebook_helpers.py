@@ -144,7 +144,7 @@ def _split_naming_e(x, num_heads):
 @pytest.mark.parametrize(
     "function, words",
     [
-        (_split_with_assert, "raised AssertionError (bad width): the docstring asks for ValueError"),
+        (_split_with_assert, "raised AssertionError (bad width): the docstring asks for"),
         (_split_naming_e, "whose message does not name num_heads=4"),
         (lambda x, num_heads: x, "returned a result: it should raise ValueError"),
     ],
