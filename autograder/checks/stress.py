@@ -68,6 +68,34 @@ UNCHANGED = Axis(
 )
 
 
+# What every check's COVERAGE says of UNCHANGED: call_numpy_only watches every call.
+EVERY_CALL = {UNCHANGED.name: "every call"}
+
+
+def attention_magnitude(scores_of, mask_of) -> tuple[Axis, ...]:
+    """The magnitude axes of an attention function: scores x1000, and scores x1000 under a
+    boolean and under a float mask that hide the largest score. `scores_of(call)` gives the
+    scores (..., L, S), `mask_of(call)` the mask as given (None, boolean or float)."""
+
+    def hidden_top(call, is_kind):
+        mask = mask_of(call)
+        return is_kind(mask) and hides_the_top(scores_of(call), mask)
+
+    return (
+        Axis("magnitude", "scores x1000", lambda c: large(scores_of(c))),
+        Axis(
+            "magnitude",
+            "scores x1000 under a boolean mask hiding the largest",
+            lambda c: hidden_top(c, is_bool_mask),
+        ),
+        Axis(
+            "magnitude",
+            "scores x1000 under a float mask hiding the largest",
+            lambda c: hidden_top(c, is_float_mask),
+        ),
+    )
+
+
 def axes(*declared: Axis) -> tuple[Axis, ...]:
     """A function's axes: the declared ones and UNCHANGED, which every graded function has."""
     return (*declared, UNCHANGED)

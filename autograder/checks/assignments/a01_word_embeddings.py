@@ -446,13 +446,13 @@ COVERAGE = {
         "int32 ids": "int32 ids",
         "uint8 ids": "uint8 ids",
         "a nested list": "ids as a nested list",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "embedding-out-of-range": {
         "a single id": "one bad id of shape ()",
         "ids out of range": "V, above V, -1, below -1",
         "id 0 and id V - 1": "a valid lookup first",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "cosine": {
         "opposite vectors": "b = -a in one row",
@@ -464,13 +464,13 @@ COVERAGE = {
         "inputs of different ranks": "(N, L, 1, E) with (S, E) and others",
         "float32": "float32 inputs, float64 result",
         "lists of integers": "lists of ints",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "cosine-small-norms": {
         "zero vectors": "a[0, 0] = 0 and b[1, 1] = 0",
         "norms below eps": "norms 1e-12..1e-9",
         "another eps": "eps 0.05..0.1 with unit b",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "nearest-neighbours": {
         "a vocabulary of 64 or more": "V = 64..127",
@@ -485,6 +485,6 @@ COVERAGE = {
         "E = 1": "rows of one number (similarities +-1)",
         "a list of ids": "query ids as a list",
         "a tuple of ids": "query ids as a tuple",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
 }

@@ -169,19 +169,19 @@ COVERAGE = {
         "E = 1": "inputs of width 1",
         "H = 1": "a state of width 1",
         "h0 given": "every case",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "rnn-forward-zero-state": {
         "64 or more steps": "L = 64..79 from zeros",
         "H = 1": "a state of width 1",
         "h0 None": "every case",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "rnn-jacobian": {
         "64 or more steps": "L = 64..79 with orthogonal W_hh: a Jacobian of order 1",
         "L = 1": "one step",
         "N = 1": "one sequence",
         "H = 1": "a state of width 1",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
 }

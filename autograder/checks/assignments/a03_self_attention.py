@@ -277,7 +277,6 @@ AXES = {
     ),
 }
 
-_EVERY_CALL = {"arguments unchanged, a new array on every call": "every call"}
 COVERAGE = {
     "qkv-projections": {
         "X of rank 2": "X (L, E)",
@@ -287,7 +286,7 @@ COVERAGE = {
         "d_k = 1": "the same",
         "d_v = 1": "the same",
         "N = 1": "the same",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "attention-scores": {
         "S of 64 or more": "S = 64..127",
@@ -297,7 +296,7 @@ COVERAGE = {
         "S = 1": "the same",
         "d_k = 1": "the same",
         "N = 1": "the same",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "self-attention": {
         "L of 64 or more": "L = 64..127",
@@ -307,7 +306,7 @@ COVERAGE = {
         "L = 1": "each of L, d_k and d_v set to 1 in turn",
         "d_k = 1": "the same",
         "d_v = 1": "the same",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "cross-attention": {
         "S of 64 or more": "S = 64..127",
@@ -318,6 +317,6 @@ COVERAGE = {
         "S = 1": "the same",
         "d_k = 1": "the same",
         "d_v = 1": "the same",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
 }

@@ -302,19 +302,7 @@ AXES = {
     ),
     "scaled_dot_product_attention": stress.axes(
         Axis("length", "S of 64 or more", lambda c: stress.size(c.K, -2) >= LONG),
-        Axis("magnitude", "scores x1000", lambda c: stress.large(_attention_scores(c))),
-        Axis(
-            "magnitude",
-            "scores x1000 under a boolean mask hiding the largest",
-            lambda c: stress.is_bool_mask(c.mask)
-            and stress.hides_the_top(_attention_scores(c), c.mask),
-        ),
-        Axis(
-            "magnitude",
-            "scores x1000 under a float mask hiding the largest",
-            lambda c: stress.is_float_mask(c.mask)
-            and stress.hides_the_top(_attention_scores(c), c.mask),
-        ),
+        *stress.attention_magnitude(_attention_scores, lambda c: c.mask),
         Axis("size extremes", "N = 1", lambda c: c.Q.shape[0] == 1),
         Axis("size extremes", "L = 1", lambda c: c.Q.shape[1] == 1),
         Axis("size extremes", "S = 1", lambda c: c.K.shape[1] == 1),
@@ -361,13 +349,13 @@ COVERAGE = {
         "a positive axis": "axes 0 .. ndim - 1",
         "float32": "x (L, S, D) float32 along axis 1",
         "integers": "integer logits (N, L), expected float64",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "softmax-stable": {
         "logits near +-1e4": "N(0, 1e4) logits (N, L, S)",
         "ties": "a row of 1e4 ties",
         "-inf logits": "a row of -inf but one",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "attention": {
         "S of 64 or more": "S = 64..127 keys",
@@ -377,7 +365,7 @@ COVERAGE = {
         "S = 1": "the same",
         "d_k = 1": "the same",
         "d_v = 1": "the same",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "attention-masked": {
         "S of 64 or more": "S = 64..127 keys with Q x 1000 and masks",
@@ -392,7 +380,7 @@ COVERAGE = {
         "a mask of shape (N, L, S)": "random boolean and float masks",
         "a boolean mask": "every row keeps one key",
         "a float mask": "N(0, 1) entries",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "causal-mask": {
         "more than 1024 rows": "L = S - k, L in 1025..1399, and the square one",
@@ -401,7 +389,7 @@ COVERAGE = {
         "L < S": "(L, S) with L < S or L > S as drawn, and (S, L)",
         "L > S": "the same",
         "S left out": "causal_mask(L), causal_mask(1), causal_mask(1025..1399)",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "padding-mask": {
         "S of 64 or more": "S = 64..127",
@@ -410,7 +398,7 @@ COVERAGE = {
         "N = 1": "one sequence",
         "a list": "lengths as a list",
         "an int32 array": "lengths as int32",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "to-sdpa-mask": {
         "1-D": "masks (S,)",
@@ -418,6 +406,6 @@ COVERAGE = {
         "boolean": "boolean masks of every rank",
         "float32": "float32 masks with -inf, compared with their dtype",
         "float64": "float64 masks with -inf",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
 }

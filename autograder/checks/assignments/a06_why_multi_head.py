@@ -330,14 +330,13 @@ AXES = {
     ),
 }
 
-_EVERY_CALL = {"arguments unchanged, a new array on every call": "every call"}
 COVERAGE = {
     "positional-encoding": {
         "more than 5000 positions": "L = 5001..6000, E = 6",
         "L = 1": "(1, 6)",
         "E = 2": "(L, 2)",
         "E of 64 or more": "E = 64..126",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "self-attention": {
         "L of 64 or more": "L = 64..127",
@@ -346,7 +345,7 @@ COVERAGE = {
         "h = E": "heads of width 1",
         "N = 1": "one sequence",
         "L = 1": "one position",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "layer-norm": {
         "rows offset by 1e4 times their spread": "offsets of +-1e4 spreads, spreads 0.1..10",
@@ -355,7 +354,7 @@ COVERAGE = {
         "rank 1": "x (E,)",
         "rank 4": "x (N, 2, L, E)",
         "another eps": "eps 1e-4..1e-2",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
     "encoder-layer": {
         "L of 64 or more": "L = 64..127",
@@ -364,6 +363,6 @@ COVERAGE = {
         "L = 1": "one position",
         "dim_feedforward = 1": "a feed-forward width of 1",
         "another eps": "eps 1e-3..3e-2",
-        **_EVERY_CALL,
+        **stress.EVERY_CALL,
     },
 }

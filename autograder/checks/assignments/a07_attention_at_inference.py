@@ -424,18 +424,7 @@ AXES = {
     ),
     "grouped_query_attention": stress.axes(
         Axis("length", "S of 64 or more", lambda c: c.k.shape[2] >= LONG),
-        Axis("magnitude", "scores x1000", lambda c: stress.large(_gqa_scores(c))),
-        Axis(
-            "magnitude",
-            "scores x1000 under a boolean mask hiding the largest",
-            lambda c: stress.is_bool_mask(c.mask) and stress.hides_the_top(_gqa_scores(c), c.mask),
-        ),
-        Axis(
-            "magnitude",
-            "scores x1000 under a float mask hiding the largest",
-            lambda c: stress.is_float_mask(c.mask)
-            and stress.hides_the_top(_gqa_scores(c), c.mask),
-        ),
+        *stress.attention_magnitude(_gqa_scores, lambda c: c.mask),
         Axis("size extremes", "g = 1", lambda c: c.k.shape[1] == 1),
         Axis("size extremes", "g = h", lambda c: c.k.shape[1] == c.q.shape[1] > 1),
         Axis("size extremes", "1 < g < h", lambda c: 1 < c.k.shape[1] < c.q.shape[1]),
@@ -459,7 +448,7 @@ COVERAGE = {
         "L = S": "(S, S)",
         "L = S = 1": "(1, 1)",
         "1 < L < S": "(L, S) as drawn",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "decode-cache": {
         "a cache of 64 or more": "t = 64..127 cached tokens",
@@ -467,7 +456,7 @@ COVERAGE = {
         "h = 1": "one head of width E",
         "h = E": "E heads of width 1",
         "N = 1": "one sequence",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "decode-step": {
         "a cache of 64 or more": "t = 64..127 cached tokens",
@@ -477,13 +466,13 @@ COVERAGE = {
         "h = E": "E heads of width 1",
         "N = 1": "one sequence",
         "h not dividing E": "E = h d_k + 1..h-1, ValueError expected",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "decode-sequence": {
         "a cache of 64 or more": "64..79 tokens decoded from empty caches",
         "an empty cache": "the first step",
         "h = 1": "a second run with one head",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "gqa": {
         "S of 64 or more": "S = 64..127",
@@ -496,7 +485,7 @@ COVERAGE = {
         "S = 1": "one key",
         "d_k = 1": "heads of width 1",
         "g not dividing h": "h = g r + 1..g-1 and h < g, ValueError expected",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
     "gqa-masked": {
         "S of 64 or more": "S = 64..127 under masks, q x 1000",
@@ -512,6 +501,6 @@ COVERAGE = {
         "a boolean mask": "every row keeps one key",
         "a float64 mask": "-inf and N(0, 2) entries",
         "a float32 mask": "the same mask in float32",
-        "arguments unchanged, a new array on every call": "every call",
+        **stress.EVERY_CALL,
     },
 }
