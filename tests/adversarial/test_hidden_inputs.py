@@ -169,7 +169,7 @@ def test_a_correct_lookup_still_passes_the_out_of_range_check():
 # function passes the visible tests, keeps the hidden inputs it is called with, and fails on them;
 # the helper the grader asks (in the learner's process) then "reports" those inputs as names.
 REDEFINED_HELPER = textwrap.dedent("""
-    VISIBLE = {(5,), (3, 5), (2, 3, 5, 4), (2, 3, 5), (2, 3, 4)}
+    VISIBLE = {(5,), (3, 5), (2, 3, 5, 4), (2, 3, 5), (2, 3, 4), (2, 3)}  # the visible tests
     kept = []
     def softmax(x, axis=-1):
         x = np.asarray(x)
