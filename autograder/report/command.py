@@ -2,9 +2,9 @@
 
 Written under OUT, from OUT/grades.csv and the submitted notebooks:
 
-- ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose solution
-  cells are most alike (autograder/report/similarity.py): evidence for a person to look at, never a
-  verdict;
+- ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose code
+  carries the most evidence of copying (autograder/report/similarity.py): evidence for a person
+  to look at, never a verdict;
 - ``grades-wide.csv``: one row per student, one column per assignment, and the total;
 - with ``--canvas-template FILE`` (the gradebook CSV exported from Canvas): ``canvas-import.csv``,
   the same file with the course's assignment columns filled, and ``canvas-summary.txt``, which
@@ -43,29 +43,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv",
     )
     parser.add_argument(
-        "--common",
+        "--min-shared",
         type=int,
-        default=similarity.COMMON,
-        help=f"ignore code that more than this many students share (default {similarity.COMMON})",
+        default=similarity.MIN_SHARED,
+        metavar="N",
+        help="rank only pairs that share at least N fingerprints; others are listed apart "
+        f"(default {similarity.MIN_SHARED}, about two lines of code)",
     )
 
 
-def write_similarity(
-    out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON
-) -> str:
-    reports = similarity.compare_class(submitted, known, common)
+def similarity_reports(
+    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+) -> list[similarity.AssignmentReport]:
+    """Compare the class, write OUT/similarity.csv and OUT/similarity.html, return the reports."""
+    reports = similarity.compare_class(submitted, known, min_shared)
     _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
-    _write(out / "similarity.html", similarity_files.similarity_html(reports, common=common))
+    _write(
+        out / "similarity.html", similarity_files.similarity_html(reports, min_shared=min_shared)
+    )
+    return reports
+
+
+def write_similarity(
+    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+) -> str:
+    reports = similarity_reports(out, submitted, known, min_shared)
     top = [
         f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} "
-        f"({r.pairs[0].score:.2f})"
+        f"({r.pairs[0].evidence:.0f} bits)"
         for r in reports
         if r.pairs
     ]
     return (
         f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the "
-        "most alike "
-        f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}"
+        "pair with the most evidence per assignment (to read, not a verdict): "
+        f"{'; '.join(top) or 'none'}"
     )
 
 
@@ -122,5 +134,5 @@ def run(arguments: argparse.Namespace) -> int:
         )
         return 2
     submitted = arguments.submitted or out / "autograded"
-    print(write_similarity(out, submitted, known, arguments.common), file=sys.stderr)
+    print(write_similarity(out, submitted, known, arguments.min_shared), file=sys.stderr)
     return 0
