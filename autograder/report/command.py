@@ -84,24 +84,50 @@ def write_similarity(
 def write_grades(out: Path, known: list[str], canvas_template: Path | None = None) -> str:
     grades = lms.read_grades(out / "grades.csv", known)
     _write(out / "grades-wide.csv", lms.grades_wide_csv(grades))
-    message = (
+    lines = [
         f"grades-wide.csv: {len(grades.students)} students, {len(grades.assignments)} assignments"
-    )
+    ]
+    source = lms.file_sha256(out / "grades.csv")
     if canvas_template is not None:
         template = canvas_template.read_bytes().decode("utf-8")
         result = lms.canvas_import(template, grades)
+        result.source_sha256 = source
         _write(out / "canvas-import.csv", result.text.encode("utf-8"))
         _write(out / "canvas-summary.txt", result.summary())
-        message += "\n" + result.summary().rstrip("\n")
-    return message
+        lines.append(result.summary().rstrip("\n"))
+    else:
+        lines += lms.ungradable_lines(grades)
+        lines += remove_stale_canvas_import(out, source)
+    return "\n".join(lines)
+
+
+def remove_stale_canvas_import(out: Path, source_sha256: str) -> list[str]:
+    """Remove canvas-import.csv and canvas-summary.txt when they were made from other grades
+    than grades.csv's (a regrade since): an upload of them would undo it."""
+    imported, summary = out / "canvas-import.csv", out / "canvas-summary.txt"
+    if not imported.exists():
+        return []
+    try:
+        made_from = summary.read_text(encoding="utf-8")
+    except OSError:
+        made_from = ""
+    if f"{lms.SOURCE_LINE}{source_sha256}." in made_from:
+        return []
+    for path in (imported, summary):
+        path.unlink(missing_ok=True)
+    return [
+        "removed canvas-import.csv and canvas-summary.txt: they were made from other grades "
+        "than grades.csv's. Write them again with: python -m autograder report "
+        f"{out} --canvas-template EXPORT.csv"
+    ]
 
 
 def after_grading(out: Path, submitted: Path) -> None:
     """The grading command's last step. A failure here is reported and costs no grade."""
     try:
         known = course.assignments()
-        print(write_grades(out, known), file=sys.stderr)
-        print(write_similarity(out, submitted, known), file=sys.stderr)
+        print(write_grades(out, known))
+        print(write_similarity(out, submitted, known))
     except Exception as error:  # grades.csv is written already: say so, and how to retry
         print(
             f"warning: the after-grading reports failed ({type(error).__name__}: {error}); "
@@ -126,7 +152,7 @@ def run(arguments: argparse.Namespace) -> int:
         return 2
     known = course.assignments()
     try:
-        print(write_grades(out, known, arguments.canvas_template), file=sys.stderr)
+        print(write_grades(out, known, arguments.canvas_template))
     except (ValueError, UnicodeDecodeError) as error:
         print(
             f"error: {arguments.canvas_template} is not a Canvas gradebook export: {error}",
@@ -134,5 +160,5 @@ def run(arguments: argparse.Namespace) -> int:
         )
         return 2
     submitted = arguments.submitted or out / "autograded"
-    print(write_similarity(out, submitted, known, arguments.min_shared), file=sys.stderr)
+    print(write_similarity(out, submitted, known, arguments.min_shared))
     return 0
