@@ -180,7 +180,7 @@ def test_ungradable_work_is_an_empty_cell_never_a_zero(tmp_path):
     by_login = {row[3]: row for row in csv.reader(io.StringIO(result.text.lstrip("\ufeff")))}
     assert by_login["ada"][5:7] == ["", "12"]
     summary = result.summary()
-    assert "1 notebooks could not be graded" in summary
+    assert "1 notebook could not be graded" in summary
     assert "ada / 01-word-embeddings: 01-word-embeddings.ipynb: the notebook is not valid JSON" in (
         summary
     )
@@ -217,7 +217,7 @@ def test_canvas_matches_ids_exactly_and_refuses_the_rest(tmp_path):
     assert "Canvas row 'Both, Ids' matches 2 ids: 'bob', 'carol@uni.edu'" in summary
     assert "'dan' matches 2 Canvas rows: 'Twice, Dan', 'Again, Dan'" in summary
     assert "Liddell, Alice (alice) / 01-word-embeddings: 3.00 -> 8" in summary
-    assert "grades that Canvas holds change" in summary
+    assert "1 grade that Canvas holds would change" in summary
 
 
 def test_formula_guard_is_reversible_and_never_makes_two_ids_equal():

@@ -11,7 +11,9 @@ Written under OUT, from OUT/grades.csv and the submitted notebooks:
   names the students on one side and not the other (autograder/report/lms.py).
 
 The grading command writes the first three at its end; run this command again to add the
-Canvas file, or after changing the grades.
+Canvas file, or after changing the grades. A canvas-import.csv made from other grades than
+grades.csv's (a regrade since) is removed, and the output says so. What the command found goes
+to stdout; errors go to stderr.
 """
 
 import argparse

@@ -41,6 +41,11 @@ def points(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 grade", "3 grades"."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -119,8 +124,8 @@ def ungradable_lines(grades: Grades) -> list[str]:
     if not rows:
         return []
     return [
-        f"{len(rows)} notebooks could not be graded: their cells in grades-wide.csv and "
-        "canvas-import.csv are empty, not 0, and the student's total in grades-wide.csv too "
+        f"{counted(len(rows), 'notebook')} could not be graded: their cells in grades-wide.csv "
+        "and canvas-import.csv are empty, not 0, and so is the student's total in grades-wide.csv "
         "(fix the notebook or grade it by hand, then grade again):"
     ] + [f"  {student} / {assignment}: {why}" for student, assignment, why in rows]
 
@@ -197,39 +202,42 @@ class CanvasResult:
 
     def summary(self) -> str:
         lines = [
-            f"canvas-import.csv: {len(self.matched)} students matched, "
-            f"{len(self.filled)} assignment columns filled "
+            f"canvas-import.csv: {counted(len(self.matched), 'student')} matched, "
+            f"{counted(len(self.filled), 'assignment column')} filled "
             f"({', '.join(f'{a} -> {c!r}' for a, c in self.filled.items()) or 'none'})."
         ]
         lines += self.ungradable
-        if self.refused:
-            lines.append(
-                f"{len(self.refused)} matches refused (ids are matched exactly; rename the "
-                "student's folder to the id Canvas shows, or fix Canvas, and run again):"
-            )
-            lines += [f"  {why}" for why in self.refused]
-        if self.changed:
-            lines.append(
-                f"{len(self.changed)} grades that Canvas holds change with this import "
-                "(check them before you upload):"
-            )
-            lines += [f"  {change}" for change in self.changed]
-        if self.kept:
-            lines.append(
-                f"{len(self.kept)} grades that Canvas holds are kept as they are, as this grader "
-                "has none for them:"
-            )
-            lines += [f"  {kept}" for kept in self.kept]
+        sections = [
+            (
+                self.refused,
+                f"{counted(len(self.refused), 'match', 'matches')} refused: ids are matched "
+                "exactly (rename the student's folder to the id Canvas shows, or fix Canvas, and "
+                "run again):",
+            ),
+            (
+                self.changed,
+                f"{counted(len(self.changed), 'grade')} that Canvas holds would change with this "
+                "import (check before you upload):",
+            ),
+            (
+                self.kept,
+                f"{counted(len(self.kept), 'grade')} that Canvas holds, kept as they are (this "
+                "grader has none for them):",
+            ),
+        ]
+        for items, title in sections:
+            if items:
+                lines += [title] + [f"  {item}" for item in items]
         if self.not_in_canvas:
             lines.append(
-                f"{len(self.not_in_canvas)} graded students are not in the Canvas export "
+                f"{counted(len(self.not_in_canvas), 'graded student')} not in the Canvas export "
                 "(no row for them; their grades are in grades-wide.csv): "
                 f"{', '.join(self.not_in_canvas)}"
             )
         if self.no_grade:
             lines.append(
-                f"{len(self.no_grade)} Canvas students have no grade here (their cells are "
-                f"left as Canvas has them): {', '.join(self.no_grade)}"
+                f"{counted(len(self.no_grade), 'Canvas student')} with no grade here (their "
+                f"cells are left as Canvas has them): {', '.join(self.no_grade)}"
             )
         if self.missing_columns:
             lines.append(
