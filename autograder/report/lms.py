@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.report.outputs import csv_text, spreadsheet_value
+from autograder.report.outputs import counted, csv_text, spreadsheet_value
 
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MATCH_COLUMNS = ("sis login id", "email", "e-mail", "email address")  # header names, any case
@@ -39,11 +39,6 @@ SOURCE_LINE = "Made from grades.csv with SHA-256 "  # canvas-summary.txt's last 
 def points(value: float) -> str:
     """A score as a plain decimal: 12, 12.5, 3.3333 (never 1e+01)."""
     return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """ "1 grade", "3 grades"."""
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def file_sha256(path: Path) -> str:

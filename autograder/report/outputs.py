@@ -64,6 +64,11 @@ def spreadsheet_safe(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS + ("'",)) else text
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 grade", "3 grades": a count in the words of a summary."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def spreadsheet_value(cell: str) -> str:
     """The value a cell written by spreadsheet_safe holds: its one leading quote, if any, taken
     off."""

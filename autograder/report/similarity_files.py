@@ -144,17 +144,19 @@ TABLE_HEAD = (
 
 
 def _counts(report: AssignmentReport, min_shared: int) -> str:
+    from autograder.report.outputs import counted
+
     ranking = report.ranking
     return (
-        f"<p>{len(report.submissions)} notebooks compared: all the code each student wrote, "
-        f"answer cells and added cells. {ranking.ranked} pairs are ranked (positive evidence "
-        f"and at least {min_shared} shared fingerprints){_shown(ranking.ranked)}. "
-        f"{ranking.too_little_count} pairs are set apart: they share fewer than {min_shared} "
-        "fingerprints, about two lines of code, too little to be evidence however rare it is. "
-        f"{ranking.no_evidence} pairs share some code but no evidence: what they share is common "
-        "in this class, or each wrote much the other did not. "
-        f"{len(report.no_own_code)} notebooks hold no code beyond what everyone shares (for "
-        "example the untouched release).</p>"
+        f"<p>{counted(len(report.submissions), 'notebook')} compared: all the code each student "
+        f"wrote, answer cells and added cells. {counted(ranking.ranked, 'pair')} ranked "
+        f"(positive evidence and at least {min_shared} shared fingerprints)"
+        f"{_shown(ranking.ranked)}. {counted(ranking.too_little_count, 'pair')} set apart: "
+        f"sharing fewer than {min_shared} fingerprints, about two lines of code, too little to be "
+        f"evidence however rare. {counted(ranking.no_evidence, 'pair')} sharing some code but no "
+        "evidence: what they share is common in this class, or each wrote much the other did "
+        f"not. {counted(len(report.no_own_code), 'notebook')} with no code beyond what everyone "
+        "shares (for example the untouched release).</p>"
     )
 
 
