@@ -27,6 +27,7 @@ import tokenize
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+CANONICAL_CHARACTERS = 200_000  # a longer cell keeps its tokens in the order written
 KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"np", "numpy", "math"}
 _DROPPED = {
     tokenize.COMMENT,
@@ -85,6 +86,8 @@ def normalise(source: str, first_line: int = 0) -> list[Token]:
         (row, column), (last_row, end) = token.start, token.end
         tokens.append(Token(text, first_line + row - 1, column, end, first_line + last_row - 1))
         previous = text
+    if len(source) > CANONICAL_CHARACTERS:
+        return tokens  # far longer than any answer: not worth a syntax tree of its size
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -129,8 +132,12 @@ def _normalise_loosely(source: str, first_line: int) -> list[Token]:
 
 
 class _Unaligned(Exception):
-    """The syntax tree and the tokens disagree about where something is: keep the tokens as
-    they are."""
+    """The syntax tree and the tokens disagree about where something is, or the canonical form
+    would be too large: keep the tokens as they are."""
+
+
+class _TooLarge(Exception):
+    """A helper's expression would exceed the budget: it is not inlined."""
 
 
 MOVABLE_RUN = 200  # longer runs of assignments keep their order (the sort is quadratic)
@@ -175,6 +182,10 @@ class _CanonicalOrder:
         self.positions = [(token.line - first_line + 1, token.start) for token in tokens]
         self.helpers: set[ast.AST] = set()  # definitions inlined, left out
         self.sites: dict[int, _CallSite] = {}  # first token of a call -> how it is inlined
+        # Inlining may repeat code (a parameter used twice); hostile code could make that grow
+        # exponentially. Past this many tokens, a helper is not inlined, and a cell keeps its
+        # tokens as written.
+        self.budget = 4 * len(tokens) + 1000
 
     def of(self, tree: ast.Module) -> list[Token]:
         try:
@@ -269,7 +280,10 @@ class _CanonicalOrder:
             for call in calls
         ):
             return
-        template = self._template(helper, parameters)
+        try:
+            template = self._template(helper, parameters)
+        except _TooLarge:
+            return
         if template is None:
             return
         self.helpers.add(helper)
@@ -325,6 +339,8 @@ class _CanonicalOrder:
                 items.append(("parameter", parameters.index(name)))
             else:
                 items.append(index)
+            if len(items) > self.budget:
+                raise _TooLarge
         return items
 
     def _expand(self, low: int, high: int) -> list:
@@ -342,6 +358,8 @@ class _CanonicalOrder:
                     items += arguments[item[1]]
                 else:
                     items.append(item)
+            if len(items) > self.budget:
+                raise _Unaligned
             index = site.end
         return items
 

@@ -173,3 +173,19 @@ def test_code_of_the_contained_student_that_the_other_lacks_counts_against():
     evidence = {frozenset((p.student_a, p.student_b)): p.evidence for p in ranking.pairs}
     copied, halves = frozenset(("source", "copy-plus")), frozenset(("half-a", "half-b"))
     assert evidence[copied] > 2 * evidence.get(halves, 0)
+
+
+def test_code_made_to_explode_when_inlined_is_kept_as_written():
+    """Does a helper whose inlined form doubles at every line (or a call nested in itself) stay a
+    helper, in bounded time, instead of growing exponentially?"""
+    doubling = (
+        "def f(x):\n    def g(a):\n"
+        + "".join(f"        a{n + 1} = a{n} + a{n}\n" for n in range(40)).replace("a0", "a")
+        + "        return a40\n    return g(x)\n"
+    )
+    tokens = texts(doubling)
+    assert len(tokens) < 1000 and tokens.count("def") == 2
+    nested = (
+        "def f(x):\n    def g(a):\n        return a + a\n    return " + "g(" * 30 + "x" + ")" * 30
+    )
+    assert len(texts(nested)) < 2000
