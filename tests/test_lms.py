@@ -215,7 +215,7 @@ def test_canvas_matches_ids_exactly_and_refuses_the_rest(tmp_path):
     summary = result.summary()
     assert "'alice ' is not 'alice' in Canvas" in summary
     assert "Canvas row 'Both, Ids' matches 2 ids: 'bob', 'carol@uni.edu'" in summary
-    assert "'dan' matches 2 Canvas rows: 'Twice, Dan', 'Again, Dan'" in summary
+    assert summary.count("'dan' matches 2 Canvas rows: 'Twice, Dan', 'Again, Dan'") == 1
     assert "Liddell, Alice (alice) / 01-word-embeddings: 3.00 -> 8" in summary
     assert "1 grade that Canvas holds would change" in summary
 

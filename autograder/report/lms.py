@@ -299,10 +299,10 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
             ids = ", ".join(repr(student) for student in sorted(found))
             refused.append(f"Canvas row {name!r} matches {len(found)} ids: {ids}")
         elif student is not None and len(matched_rows[student]) > 1:
-            refused.append(
-                f"{student!r} matches {len(matched_rows[student])} Canvas rows: "
-                + ", ".join(repr(row) for row in matched_rows[student])
+            why = f"{student!r} matches {len(matched_rows[student])} Canvas rows: " + ", ".join(
+                repr(row) for row in matched_rows[student]
             )
+            refused += [] if why in refused else [why]  # said once, not once a row
             student = None
         while len(record.fields) <= max(columns.values(), default=-1):
             record.fields.append("")

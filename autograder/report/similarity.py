@@ -278,17 +278,18 @@ def rank_pairs(
     for index, submission in enumerate(submissions):
         for value in submission.fingerprints:
             postings[value].append(index)
-    held_by_two = [holders for _, holders in sorted(postings.items()) if len(holders) > 1]
+    # Only a fingerprint that two or more hold can be shared: one column of the matrix each.
+    shared_prints = [holders for _, holders in sorted(postings.items()) if len(holders) > 1]
     sizes = np.array([len(submission.fingerprints) for submission in submissions], dtype=float)
-    empty = Ranking([], 0, [], 0, 0)
-    if not held_by_two:
-        return empty
-    rows = np.concatenate([np.asarray(holders) for holders in held_by_two])
-    columns = np.repeat(np.arange(len(held_by_two)), [len(h) for h in held_by_two])
+    if not shared_prints:
+        return Ranking([], 0, [], 0, 0)
+    holders = np.array([len(h) for h in shared_prints], dtype=float)
+    rows = np.concatenate([np.asarray(h) for h in shared_prints])
+    columns = np.repeat(np.arange(len(shared_prints)), holders.astype(int))
     held = sparse.csr_matrix(
-        (np.ones(len(rows)), (rows, columns)), shape=(students, len(held_by_two))
+        (np.ones(len(rows)), (rows, columns)), shape=(students, len(shared_prints))
     )
-    bits = fingerprint_bits(np.array([len(h) for h in held_by_two], dtype=float), students)
+    bits = fingerprint_bits(holders, students)
     weighted_transpose = sparse.csr_matrix(held.multiply(bits)).T.tocsr()
     transpose = held.T.tocsr()
     found = {"ranked": [], "too_little": []}

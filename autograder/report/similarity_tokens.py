@@ -112,8 +112,8 @@ def _ends_statement(raw, index) -> bool:
 def _normalise_loosely(source: str, first_line: int) -> list[Token]:
     """For code Python cannot tokenize (a syntax error): a regex tokenizer, comments dropped."""
     tokens = []
-    for row, line in enumerate(source.splitlines()):
-        line = line.split("#", 1)[0]
+    for row, line in enumerate(io.StringIO(source).readlines()):  # the tokenizer's lines
+        line = line.rstrip("\r\n").split("#", 1)[0]
         for match in _FALLBACK_TOKEN.finditer(line):
             text = match.group()
             if text[0] in "'\"":
