@@ -216,8 +216,8 @@ class CanvasResult:
             ),
             (
                 self.kept,
-                f"{counted(len(self.kept), 'grade')} that Canvas holds, kept as they are (this "
-                "grader has none for them):",
+                f"{counted(len(self.kept), 'grade')} that Canvas holds and this grader has none "
+                "for, left as in Canvas:",
             ),
         ]
         for items, title in sections:
