@@ -14,7 +14,8 @@ When a check fails, the learner reads one paragraph: that it was a hidden check,
 failed with the shapes (never the values) of its arguments, the error in one sentence of context,
 and the notebook globals their function reads, if any. The same text appears in an nbgrader
 kernel (real functions) and in the course's grader (proxies into the sandbox, which answer
-``data_globals()`` by running the helper cell's ``notebook_globals_read`` there).
+``data_globals()`` by running the helper cell's ``notebook_globals_read`` there, and name only
+globals that the notebook's own text shows the function reads: grade/learner_session.py).
 """
 
 import contextvars

@@ -78,6 +78,7 @@ import numpy as np
 from scipy import sparse
 
 from autograder import REPO_ROOT, course
+from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
 from autograder.report.similarity_tokens import Token, normalise
 
 KGRAM = 10  # tokens per k-gram: shorter runs are noise (one line such as `V = V @ V . T + V ;`)
@@ -86,7 +87,6 @@ UNSHARED_BITS = 2.0  # log2(1 / (1 - 3/4)): a copy is taken to keep 3/4 of its s
 MIN_SHARED = 8  # fewer shared fingerprints (about two lines of code) is too little to rank
 KEPT_PAIRS = 500  # ranked pairs kept per assignment, most evidence first (the rest are counted)
 BLOCK_ENTRIES = 4_000_000  # pairs scored at a time: bounds the memory of a very large class
-MAX_NOTEBOOK_BYTES = 20 << 20  # larger files are not read (a notebook of code is a few 100 KB)
 BOOK = REPO_ROOT / "book"
 
 

@@ -39,6 +39,7 @@ def test_the_table_has_the_course_commands():
         "sync-helpers",
         "nbgrader",
         "demo",
+        "tls-certificates",
         "benchmark",
     ]
 
