@@ -170,8 +170,8 @@ def test_copied_pair_ranks_first_by_a_clear_margin(report):
     assert first.evidence > 2 * second.evidence, (first, second)
     honest = [p for p in report.pairs if {p.student_a[:6], p.student_b[:6]} == {"honest"}]
     assert first.shared > max(pair.shared for pair in honest)
-    found = report.match(first)
-    assert found.longest > 2 * max(report.match(pair).longest for pair in honest[:10])
+    assert first.share_a == first.share_b == 1.0
+    assert report.match(first).tokens > max(report.match(pair).tokens for pair in honest[:10])
 
 
 def test_one_shared_fingerprint_is_set_apart_not_ranked(report):
