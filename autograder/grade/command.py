@@ -28,6 +28,7 @@ in the order of its steps, so that what a run does can be read top to bottom.
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import resource
@@ -49,6 +50,10 @@ from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, g
 from autograder.report.outputs import write_reports
 from autograder.sandbox.host import Limits
 
+ROOT_WARNING = (
+    "warning: running as root. The sandbox holds without root too, and the instructor's guide "
+    "advises an unprivileged user: a fault outside the sandbox then has less to reach."
+)
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
 INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT
@@ -171,6 +176,8 @@ def run(arguments: argparse.Namespace) -> int:
 
 def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
+    if os.geteuid() == 0:
+        print(ROOT_WARNING, file=sys.stderr)
     if not submitted.is_dir():
         print(
             f"error: {submitted} is not a folder of submissions "
@@ -283,9 +290,9 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         for result in [finished[index] for index in sorted(finished)] + rows:
             gradebook.add(result)
         grading_began, cpu_began = time.monotonic(), client_cpu()
-        graded = cluster.grade(
-            [tasks[index] for index in to_grade], budget, not arguments.no_progress
-        )
+        # The bar is for a person watching: drawn only on a terminal, never into a log file.
+        progress = not arguments.no_progress and sys.stderr.isatty()
+        graded = cluster.grade([tasks[index] for index in to_grade], budget, progress)
         try:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
@@ -321,19 +328,27 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             journal.close()
             gradebook.close()
         grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
-    # Sorted, as the order in which results arrive is not the class's.
     results = rows + [finished[index] for index in range(len(tasks))]
     results = [_refused_by_gradebook(result, gradebook.refused) for result in results]
+    if arguments.assignment:  # the rest of the class stays in every report
+        kept = earlier_results(out, set(arguments.assignment))
+        if kept:
+            others = sorted({result.assignment for result in kept})
+            print(
+                f"kept {len(kept)} rows of {', '.join(others)} from the last complete run "
+                f"({out / 'results.json'}): this run graded only {', '.join(arguments.assignment)}"
+            )
+        results += kept
+    # Sorted, as the order in which results arrive is not the class's.
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
     print(
         f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
-        f"{out / 'grades.csv'})",
-        file=sys.stderr,
+        f"{out / 'grades.csv'})"
     )
-    print(cost_line(startup, grading, grading_cpu), file=sys.stderr)
+    print(cost_line(startup, grading, grading_cpu))
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
 
@@ -349,6 +364,27 @@ def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResu
         f"graded, but the gradebook refused to store the result ({reason}); nothing of it is in "
         "the gradebook",
     )
+
+
+def earlier_results(out: Path, graded: set[str]) -> list[NotebookResult]:
+    """The rows of OUT/results.json, written by the last run that completed, for assignments
+    other than `graded`: a run with --assignment X rewrites the reports with the whole class."""
+    try:
+        records = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        return [
+            NotebookResult.from_dict(record)
+            for record in records
+            if record["assignment"] not in graded
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        print(
+            f"warning: {out / 'results.json'} cannot be read ({type(error).__name__}: {error}): "
+            "the reports hold only the assignments graded now",
+            file=sys.stderr,
+        )
+        return []
 
 
 def client_cpu() -> float:
