@@ -1,8 +1,30 @@
-"""Shared fixtures: every assignment found in solutions/ is tested, so new chapters are covered."""
+"""Shared fixtures and the parallel run's rules.
 
+Every assignment found in solutions/ is tested, so new chapters are covered.
+
+`make test` runs the tests on every core with pytest-xdist (`-n auto --dist loadgroup`): each
+worker is a pytest session of its own, and takes one test at a time, except that the tests of one
+xdist group run on one worker, one after the other. A test joins a group by its mark
+(`pytest.mark.xdist_group("book")`), or, without one, by using a module-scoped fixture: then it
+joins its module's group, so that the fixture is still made once. What a whole run builds once
+(the book, the graded demo class) comes from the session fixtures below, made once per run by
+tests/once_per_run.py. book/authors-guide.md (section 6) says which to use.
+"""
+
+import functools
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import book_build
+import mutants
 import pytest
+from once_per_run import once_per_run
+from servers import PostgreSQLServer
 
-from autograder import course
+from autograder import REPO_ROOT, command_argv, course
 
 ASSIGNMENTS = course.assignments()
 
@@ -10,6 +32,45 @@ ASSIGNMENTS = course.assignments()
 def pytest_generate_tests(metafunc):
     if "assignment" in metafunc.fixturenames:
         metafunc.parametrize("assignment", ASSIGNMENTS)
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+    definitions = fixtures.name2fixturedefs.values() if fixtures else []
+    return any(
+        definition.scope in ("module", "class", "package")
+        for chain in definitions
+        for definition in chain
+    )
+
+
+# A test that uses one of these once-per-run fixtures joins its group, so that the workers do not
+# all wait for it: one makes it and runs its tests while the others run the rest.
+GROUP_OF_SHARED_FIXTURE = {"built_book": "book", "graded_demo_class": "demo-class"}
+
+
+def default_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test that has no xdist_group mark: that of the once-per-run fixture it
+    uses, else its module's if it uses a module-scoped fixture (made once, as in one process),
+    else none (the test goes to whichever worker is free)."""
+    shared = [
+        GROUP_OF_SHARED_FIXTURE[name]
+        for name in item.fixturenames
+        if name in GROUP_OF_SHARED_FIXTURE
+    ]
+    if shared:
+        return shared[0]
+    return item.nodeid.split("::")[0] if _uses_module_fixture(item) else None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and (group := default_group(item)):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+# ------------------------------------------------------------------------------------------------
+# Session fixtures: what many tests read
 
 
 @pytest.fixture(scope="session")
@@ -20,16 +81,96 @@ def solution_notebooks():
     }
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Print the mutation score (tests/test_mutation.py) whether or not pytest captures output."""
-    import sys
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> dict:
+    """The strict build of the whole book into _build/html, once per run:
+    {"returncode", "output"} (tests/book_build.py; not checked here)."""
+    return once_per_run(tmp_path_factory, "book-build", lambda folder: book_build.build_book())
 
-    scores = getattr(sys.modules.get("mutants"), "SCORES", None)
-    if not scores:
+
+@dataclass(frozen=True)
+class GradedClass:
+    """The demo class (every assignment) as `python -m autograder grade` left it. Read only: a test
+    that changes OUT works on its own copy."""
+
+    submitted: Path
+    out: Path
+    returncode: int
+    stderr: str
+
+    @functools.cached_property
+    def results(self) -> dict:
+        """(student, assignment) -> its result in results.json ({} if there is none)."""
+        path = self.out / "results.json"
+        results = json.loads(path.read_text()) if path.exists() else []
+        return {(result["student"], result["assignment"]): result for result in results}
+
+
+DEMO_CLASS_SECRET = "demo-class-secret"
+
+
+def _grade_demo_class(folder: Path) -> dict:
+    from autograder.tools.demo import demo_class, write_class
+
+    submitted, out = write_class(demo_class(), folder / "submitted"), folder / "out"
+    run = subprocess.run(
+        command_argv("grade", submitted, "--out", out, "--timeout", "20"),
+        cwd=REPO_ROOT,
+        env=dict(os.environ, MHA_GRADING_SECRET=DEMO_CLASS_SECRET),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    return {
+        "submitted": str(submitted),
+        "out": str(out),
+        "returncode": run.returncode,
+        "stderr": run.stderr,
+    }
+
+
+@pytest.fixture(scope="session")
+def graded_demo_class(tmp_path_factory) -> GradedClass:
+    """The demo class of every assignment graded by the grading command, once per run, with the
+    secret DEMO_CLASS_SECRET and `--timeout 20`."""
+    made = once_per_run(tmp_path_factory, "graded-demo-class", _grade_demo_class)
+    return GradedClass(
+        Path(made["submitted"]), Path(made["out"]), made["returncode"], made["stderr"]
+    )
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A real PostgreSQL server (tests/servers.py), one per worker process: a server is stopped by
+    the process that started it. Each test makes its own database: `create_database(name)`."""
+    with PostgreSQLServer() as server:
+        yield server
+
+
+# ------------------------------------------------------------------------------------------------
+# The mutation score: each mutant's test (tests/test_mutation.py) records its verdict as a user
+# property of its report. Reports reach the controller from every xdist worker, so the score adds
+# up the whole run's mutants, with or without workers.
+
+MUTATION_SCORES: dict[str, dict[str, int]] = {}  # assignment -> verdict -> mutants
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == mutants.VERDICT_PROPERTY:
+            assignment, verdict = value
+            MUTATION_SCORES.setdefault(assignment, dict.fromkeys(mutants.VERDICTS, 0))[verdict] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the mutation score whether or not pytest captures output."""
+    if not MUTATION_SCORES:
         return
     terminalreporter.section("mutation score")
-    for assignment, score in sorted(scores.items()):
-        terminalreporter.write_line(
-            f"{assignment}: {score['killed']} killed, {score['equivalent']} reviewed-equivalent, "
-            f"{score['surviving']} surviving, of {score['total']} mutants"
-        )
+    every = dict.fromkeys(mutants.VERDICTS, 0)
+    for assignment, score in sorted(MUTATION_SCORES.items()):
+        terminalreporter.write_line(f"{assignment}: {mutants.score_line(score)}")
+        every = {verdict: every[verdict] + score[verdict] for verdict in mutants.VERDICTS}
+    terminalreporter.write_line(f"all assignments: {mutants.score_line(every)}")

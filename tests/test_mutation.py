@@ -1,15 +1,27 @@
 """Does every one-token slip in a reference answer lose points?
 
-Each mutant of each solution cell (tests/mutants.py) is graded in-process by the notebook's own
-test cells, visible and hidden. A mutant must fail at least one test cell, or appear on the
-reviewed list tests/equivalent_mutants/<assignment>.txt with the reason it computes the same
-function on every valid input. The scores are printed at the end of the test run.
+Each mutant of each solution cell (tests/mutants.py) is one test: it is graded in-process by the
+notebook's own test cells, visible and hidden, and must fail at least one test cell, or appear on
+the reviewed list tests/equivalent_mutants/<assignment>.txt with the reason it computes the same
+function on every valid input. One test per mutant lets pytest-xdist spread them over the cores.
+The scores are printed at the end of the test run (tests/conftest.py adds up the verdicts).
 """
 
 import mutants
 import pytest
 
-pytestmark = pytest.mark.slow
+
+def pytest_generate_tests(metafunc):
+    if "mutant" in metafunc.fixturenames:
+        every = mutants.course_mutants()
+        position = {}  # the mutant's number within its answer cell: a short, stable id
+        ids = []
+        for mutant in every:
+            number = position[mutant.assignment, mutant.cell] = (
+                position.get((mutant.assignment, mutant.cell), 0) + 1
+            )
+            ids.append(f"{mutant.assignment}-{mutant.cell}-{number:03d}")
+        metafunc.parametrize("mutant", every, ids=ids)
 
 
 @pytest.fixture
@@ -19,28 +31,26 @@ def fixed_secret(monkeypatch):
     monkeypatch.setenv("MHA_STUDENT_ID", "mutation-test")
 
 
-def test_every_mutant_of_every_answer_loses_points(assignment, solution_notebooks, fixed_secret):
-    notebook = solution_notebooks[assignment]
-    reviewed = mutants.reviewed_equivalents(assignment)
-    every = mutants.mutants(assignment, notebook)
-    survivors = [mutant for mutant in every if mutants.failing_test(notebook, mutant) is None]
-    keys = {mutant.key for mutant in every}
-    unreviewed = [mutant for mutant in survivors if mutant.key not in reviewed]
-    killed_but_listed = sorted(
-        key for key in reviewed if key in keys and key not in {m.key for m in survivors}
+@pytest.mark.slow
+def test_mutant_loses_points_unless_reviewed(
+    mutant, solution_notebooks, fixed_secret, record_property
+):
+    caught_by = mutants.failing_test(solution_notebooks[mutant.assignment], mutant)
+    killed = caught_by is not None
+    reviewed = mutant.key in mutants.reviewed_equivalents(mutant.assignment)
+    verdict = "killed" if killed else "equivalent" if reviewed else "surviving"
+    record_property(mutants.VERDICT_PROPERTY, (mutant.assignment, verdict))
+    assert killed or reviewed, (
+        "this mutant loses no points (strengthen a check, or review it in "
+        f"tests/equivalent_mutants/{mutant.assignment}.txt):\n  {mutant.key}\n{mutant.source}"
     )
-    mutants.SCORES[assignment] = {
-        "total": len(every),
-        "killed": len(every) - len(survivors),
-        "equivalent": len(survivors) - len(unreviewed),
-        "surviving": len(unreviewed),
-    }
-    assert not unreviewed, (
-        "mutants that lose no points (strengthen a check, or review them):\n"
-        + "\n".join(f"  {mutant.key}\n{mutant.source}\n" for mutant in unreviewed)
+    assert not (killed and reviewed), (
+        f"listed as equivalent but now caught by {caught_by} (remove it from "
+        f"tests/equivalent_mutants/{mutant.assignment}.txt): {mutant.key}"
     )
-    assert not killed_but_listed, (
-        f"listed as equivalent but now caught (remove them): {killed_but_listed}"
-    )
-    stale = sorted(set(reviewed) - keys)
+
+
+def test_reviewed_list_names_only_existing_mutants(assignment):
+    keys = {mutant.key for mutant in mutants.course_mutants() if mutant.assignment == assignment}
+    stale = sorted(set(mutants.reviewed_equivalents(assignment)) - keys)
     assert not stale, f"reviewed entries that match no mutant any more (remove them): {stale}"
