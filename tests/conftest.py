@@ -3,17 +3,18 @@
 Every assignment found in solutions/ is tested, so new chapters are covered.
 
 `make test` runs the tests on every core with pytest-xdist (`-n auto --dist loadgroup`): each
-worker is a pytest session of its own, and takes one test at a time, except that the tests of one
+worker is a pytest session of its own and takes one test at a time, except that the tests of one
 xdist group run on one worker, one after the other. A test joins a group by its mark
-(`pytest.mark.xdist_group("book")`), or, without one, by using a module-scoped fixture: then it
-joins its module's group, so that the fixture is still made once. What a whole run builds once
-(the book, the graded demo class) comes from the session fixtures below, made once per run by
-tests/once_per_run.py. book/authors-guide.md (section 6) says which to use.
-"""
+(`pytest.mark.xdist_group("book")`); without one, by using a once-per-run fixture (its group in
+GROUP_OF_SHARED_FIXTURE) or a module-scoped fixture or parameter (its module's group, so that the
+fixture is still made once). What a whole run builds once (the book, the graded demo class) comes
+from the session fixtures below, made once per run by tests/once_per_run.py.
+book/authors-guide.md (section 6) says which to use."""
 
 import functools
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,37 +31,44 @@ ASSIGNMENTS = course.assignments()
 
 
 def pytest_generate_tests(metafunc):
+    # Module-scoped, so that a module-scoped fixture may depend on the assignment (made once per
+    # assignment, as tests/test_grading.py's nbgrader run).
     if "assignment" in metafunc.fixturenames:
-        metafunc.parametrize("assignment", ASSIGNMENTS)
-
-
-def _uses_module_fixture(item: pytest.Item) -> bool:
-    fixtures = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
-    definitions = fixtures.name2fixturedefs.values() if fixtures else []
-    return any(
-        definition.scope in ("module", "class", "package")
-        for chain in definitions
-        for definition in chain
-    )
+        metafunc.parametrize("assignment", ASSIGNMENTS, scope="module")
 
 
 # A test that uses one of these once-per-run fixtures joins its group, so that the workers do not
 # all wait for it: one makes it and runs its tests while the others run the rest.
 GROUP_OF_SHARED_FIXTURE = {"built_book": "book", "graded_demo_class": "demo-class"}
+WIDER_THAN_A_TEST = ("class", "module", "package")
 
 
 def default_group(item: pytest.Item) -> str | None:
-    """The xdist group of a test that has no xdist_group mark: that of the once-per-run fixture it
-    uses, else its module's if it uses a module-scoped fixture (made once, as in one process),
-    else none (the test goes to whichever worker is free)."""
-    shared = [
-        GROUP_OF_SHARED_FIXTURE[name]
-        for name in item.fixturenames
-        if name in GROUP_OF_SHARED_FIXTURE
+    """The xdist group of a test that has no xdist_group mark.
+
+    That of the once-per-run fixture it uses; else, if it uses module-scoped fixtures or
+    parameters, its module's and those parameters' values (the tests that share one instance of
+    the fixture, made once, as in one process); else none: the test goes to whichever worker is
+    free."""
+    for name in item.fixturenames:
+        if name in GROUP_OF_SHARED_FIXTURE:
+            return GROUP_OF_SHARED_FIXTURE[name]
+    fixtures = getattr(item, "_fixtureinfo", None)  # pytest's record of the item's fixtures
+    wide = sorted(
+        name
+        for name, definitions in (fixtures.name2fixturedefs.items() if fixtures else [])
+        if definitions and definitions[-1].scope in WIDER_THAN_A_TEST
+    )
+    if not wide:
+        return None
+    parameters = getattr(item, "callspec", None)
+    values = [
+        f"{name}={parameters.params[name]}"
+        for name in wide
+        if parameters is not None and name in parameters.params
     ]
-    if shared:
-        return shared[0]
-    return item.nodeid.split("::")[0] if _uses_module_fixture(item) else None
+    # xdist reads the group after the last "@" of a test id, unless a "]" follows it.
+    return re.sub(r"[@\[\]]", "_", "::".join([item.nodeid.split("::")[0], *values]))
 
 
 def pytest_collection_modifyitems(config, items):
