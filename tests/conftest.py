@@ -72,6 +72,9 @@ def default_group(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    # Many short tests last: whichever worker finishes its long tests first takes them, so the
+    # workers end together. (xdist takes the groups first, the largest first.)
+    items.sort(key=lambda item: item.get_closest_marker("filler") is not None)
     for item in items:
         if item.get_closest_marker("xdist_group") is None and (group := default_group(item)):
             item.add_marker(pytest.mark.xdist_group(group))

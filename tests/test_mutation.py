@@ -32,6 +32,7 @@ def fixed_secret(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.filler
 def test_mutant_loses_points_unless_reviewed(
     mutant, solution_notebooks, fixed_secret, record_property
 ):
