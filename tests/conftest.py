@@ -20,21 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import book_build
-import mutants
 import pytest
 from once_per_run import once_per_run
 from servers import PostgreSQLServer
 
-from autograder import REPO_ROOT, command_argv, course
+from autograder import REPO_ROOT, command_argv
 
-ASSIGNMENTS = course.assignments()
+# The xdist controller imports this file too, and runs no test: what only tests need (nbformat,
+# through autograder.course) is imported where they need it, so that the workers start sooner.
 
 
 def pytest_generate_tests(metafunc):
     # Module-scoped, so that a module-scoped fixture may depend on the assignment (made once per
     # assignment, as tests/test_grading.py's nbgrader run).
     if "assignment" in metafunc.fixturenames:
-        metafunc.parametrize("assignment", ASSIGNMENTS, scope="module")
+        from autograder import course
+
+        metafunc.parametrize("assignment", course.assignments(), scope="module")
 
 
 # A test that uses one of these once-per-run fixtures joins its group, so that the workers do not
@@ -86,9 +88,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def solution_notebooks():
+    from autograder import course
+
     return {
         assignment: course.read_notebook(course.solution_notebook(assignment))
-        for assignment in ASSIGNMENTS
+        for assignment in course.assignments()
     }
 
 
@@ -163,16 +167,37 @@ def postgresql_server():
 # property of its report. Reports reach the controller from every xdist worker, so the score adds
 # up the whole run's mutants, with or without workers.
 
+VERDICT_PROPERTY = "mutant verdict"
+# Caught by a test cell; surviving but on the reviewed list; surviving and not on it.
+VERDICTS = ("killed", "equivalent", "surviving")
 MUTATION_SCORES: dict[str, dict[str, int]] = {}  # assignment -> verdict -> mutants
+
+
+@pytest.fixture
+def record_verdict(record_property):
+    """record_verdict(assignment, verdict): one mutant's verdict, for the score."""
+
+    def record(assignment: str, verdict: str) -> None:
+        assert verdict in VERDICTS, verdict
+        record_property(VERDICT_PROPERTY, (assignment, verdict))
+
+    return record
 
 
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
     for name, value in report.user_properties:
-        if name == mutants.VERDICT_PROPERTY:
+        if name == VERDICT_PROPERTY:
             assignment, verdict = value
-            MUTATION_SCORES.setdefault(assignment, dict.fromkeys(mutants.VERDICTS, 0))[verdict] += 1
+            MUTATION_SCORES.setdefault(assignment, dict.fromkeys(VERDICTS, 0))[verdict] += 1
+
+
+def score_line(score: dict[str, int]) -> str:
+    return (
+        f"{score['killed']} killed, {score['equivalent']} reviewed-equivalent, "
+        f"{score['surviving']} surviving, of {sum(score.values())} mutants"
+    )
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -180,8 +205,8 @@ def pytest_terminal_summary(terminalreporter):
     if not MUTATION_SCORES:
         return
     terminalreporter.section("mutation score")
-    every = dict.fromkeys(mutants.VERDICTS, 0)
+    every = dict.fromkeys(VERDICTS, 0)
     for assignment, score in sorted(MUTATION_SCORES.items()):
-        terminalreporter.write_line(f"{assignment}: {mutants.score_line(score)}")
-        every = {verdict: every[verdict] + score[verdict] for verdict in mutants.VERDICTS}
-    terminalreporter.write_line(f"all assignments: {mutants.score_line(every)}")
+        terminalreporter.write_line(f"{assignment}: {score_line(score)}")
+        every = {verdict: every[verdict] + score[verdict] for verdict in VERDICTS}
+    terminalreporter.write_line(f"all assignments: {score_line(every)}")

@@ -332,18 +332,3 @@ def reviewed_equivalents(assignment: str) -> dict[str, str]:
         key, _, reason = line.rpartition(" ## ")
         reviewed[key.strip() or line.strip()] = reason.strip()
     return reviewed
-
-
-# Each mutant's test records (assignment, verdict) under this user property of its report;
-# tests/conftest.py adds them up and prints the score at the end of the run.
-VERDICT_PROPERTY = "mutant verdict"
-# Caught by a test cell; surviving but on the reviewed list; surviving and not on it.
-VERDICTS = ("killed", "equivalent", "surviving")
-
-
-def score_line(score: dict[str, int]) -> str:
-    """'<k> killed, <e> reviewed-equivalent, <s> surviving, of <n> mutants'."""
-    return (
-        f"{score['killed']} killed, {score['equivalent']} reviewed-equivalent, "
-        f"{score['surviving']} surviving, of {sum(score.values())} mutants"
-    )

@@ -34,13 +34,13 @@ def fixed_secret(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.filler
 def test_mutant_loses_points_unless_reviewed(
-    mutant, solution_notebooks, fixed_secret, record_property
+    mutant, solution_notebooks, fixed_secret, record_verdict
 ):
     caught_by = mutants.failing_test(solution_notebooks[mutant.assignment], mutant)
     killed = caught_by is not None
     reviewed = mutant.key in mutants.reviewed_equivalents(mutant.assignment)
     verdict = "killed" if killed else "equivalent" if reviewed else "surviving"
-    record_property(mutants.VERDICT_PROPERTY, (mutant.assignment, verdict))
+    record_verdict(mutant.assignment, verdict)
     assert killed or reviewed, (
         "this mutant loses no points (strengthen a check, or review it in "
         f"tests/equivalent_mutants/{mutant.assignment}.txt):\n  {mutant.key}\n{mutant.source}"
