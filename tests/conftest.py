@@ -73,6 +73,7 @@ def default_group(item: pytest.Item) -> str | None:
     return re.sub(r"[@\[\]]", "_", "::".join([item.nodeid.split("::")[0], *values]))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups from the marks
 def pytest_collection_modifyitems(config, items):
     # Many short tests last: whichever worker finishes its long tests first takes them, so the
     # workers end together. (xdist takes the groups first, the largest first.)
