@@ -260,6 +260,15 @@ def course_mutants() -> tuple[Mutant, ...]:
     )
 
 
+def course_mutants_by_key() -> list[tuple[Mutant, ...]]:
+    """The mutants of course_mutants() that share a key, together, in order: a key can name two
+    mutants (two equal constants on one line), and the reviewed list names keys."""
+    by_key: dict[tuple[str, str], list[Mutant]] = {}
+    for mutant in course_mutants():
+        by_key.setdefault((mutant.assignment, mutant.key), []).append(mutant)
+    return [tuple(same) for same in by_key.values()]
+
+
 class _TimedOut(Exception):
     pass
 

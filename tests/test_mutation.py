@@ -1,9 +1,10 @@
 """Does every one-token slip in a reference answer lose points?
 
-Each mutant of each solution cell (tests/mutants.py) is one test: it is graded in-process by the
-notebook's own test cells, visible and hidden, and must fail at least one test cell, or appear on
-the reviewed list tests/equivalent_mutants/<assignment>.txt with the reason it computes the same
-function on every valid input. One test per mutant lets pytest-xdist spread them over the cores.
+Each mutant of each solution cell (tests/mutants.py) is graded in-process by the notebook's own
+test cells, visible and hidden, and must fail at least one test cell, or appear on the reviewed
+list tests/equivalent_mutants/<assignment>.txt with the reason it computes the same function on
+every valid input. One test per mutant key (a key names two mutants when a line has two equal
+constants) lets pytest-xdist spread them over the cores.
 The scores are printed at the end of the test run (tests/conftest.py adds up the verdicts).
 """
 
@@ -12,16 +13,15 @@ import pytest
 
 
 def pytest_generate_tests(metafunc):
-    if "mutant" in metafunc.fixturenames:
-        every = mutants.course_mutants()
-        position = {}  # the mutant's number within its answer cell: a short, stable id
+    if "same_key" in metafunc.fixturenames:
+        groups = mutants.course_mutants_by_key()
+        position = {}  # the key's number within its answer cell: a short, stable id
         ids = []
-        for mutant in every:
-            number = position[mutant.assignment, mutant.cell] = (
-                position.get((mutant.assignment, mutant.cell), 0) + 1
-            )
-            ids.append(f"{mutant.assignment}-{mutant.cell}-{number:03d}")
-        metafunc.parametrize("mutant", every, ids=ids)
+        for first, *_ in groups:
+            cell = first.assignment, first.cell
+            position[cell] = position.get(cell, 0) + 1
+            ids.append(f"{first.assignment}-{first.cell}-{position[cell]:03d}")
+        metafunc.parametrize("same_key", groups, ids=ids)
 
 
 @pytest.fixture
@@ -34,20 +34,27 @@ def fixed_secret(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.filler
 def test_mutant_loses_points_unless_reviewed(
-    mutant, solution_notebooks, fixed_secret, record_verdict
+    same_key, solution_notebooks, fixed_secret, record_verdict
 ):
-    caught_by = mutants.failing_test(solution_notebooks[mutant.assignment], mutant)
-    killed = caught_by is not None
-    reviewed = mutant.key in mutants.reviewed_equivalents(mutant.assignment)
-    verdict = "killed" if killed else "equivalent" if reviewed else "surviving"
-    record_verdict(mutant.assignment, verdict)
-    assert killed or reviewed, (
-        "this mutant loses no points (strengthen a check, or review it in "
-        f"tests/equivalent_mutants/{mutant.assignment}.txt):\n  {mutant.key}\n{mutant.source}"
+    """The mutants of one key (usually one; two when a line has two equal constants) must all
+    lose points, unless the key is on the reviewed list; a listed key must have a survivor."""
+    assignment, key = same_key[0].assignment, same_key[0].key
+    reviewed = key in mutants.reviewed_equivalents(assignment)
+    caught_by = {
+        mutant: mutants.failing_test(solution_notebooks[assignment], mutant) for mutant in same_key
+    }
+    survivors = [mutant for mutant, test in caught_by.items() if test is None]
+    for mutant, test in caught_by.items():
+        verdict = "killed" if test else "equivalent" if reviewed else "surviving"
+        record_verdict(assignment, verdict)
+    assert not survivors or reviewed, (
+        "mutants that lose no points (strengthen a check, or review them in "
+        f"tests/equivalent_mutants/{assignment}.txt):\n  {key}\n"
+        + "\n".join(mutant.source for mutant in survivors)
     )
-    assert not (killed and reviewed), (
-        f"listed as equivalent but now caught by {caught_by} (remove it from "
-        f"tests/equivalent_mutants/{mutant.assignment}.txt): {mutant.key}"
+    assert survivors or not reviewed, (
+        f"listed as equivalent but now caught by {sorted(set(caught_by.values()))} (remove it "
+        f"from tests/equivalent_mutants/{assignment}.txt): {key}"
     )
 
 
