@@ -2,7 +2,7 @@
 
 A small session of its own, on two workers, loads this suite's conftest.py: the tests of one
 xdist_group mark, and the tests that share a module-scoped fixture, must each run on one worker,
-while the tests with neither go to both workers. It fails when a pytest or pytest-xdist release
+and the tests with neither are in no group. It fails when a pytest or pytest-xdist release
 stops honouring groups (pytest 9.2 with pytest-xdist 3.8.0 did, silently)."""
 
 import re
@@ -43,7 +43,7 @@ pytest_collection_modifyitems = suite.pytest_collection_modifyitems
 
 def functions(prefix: str, count: int, fixture: str = "") -> str:
     return "\n".join(
-        f"def test_{prefix}_{number}({fixture}):\n    time.sleep(0.2)\n" for number in range(count)
+        f"def test_{prefix}_{number}({fixture}):\n    time.sleep(0.1)\n" for number in range(count)
     )
 
 
@@ -70,4 +70,5 @@ def test_groups_stay_on_one_worker(tmp_path):
         workers[test_file].add(worker)
     assert len(workers["test_marked_a.py"] | workers["test_marked_b.py"]) == 1, workers
     assert len(workers["test_fixture.py"]) == 1, workers
-    assert workers["test_plain.py"] == {"gw0", "gw1"}, workers
+    # Which worker takes which plain test depends on timing; that they are in no group does not.
+    assert workers["test_plain.py"] and not re.search(r"test_plain\.py::\w+@", run.stdout)
