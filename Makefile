@@ -53,9 +53,11 @@ $(POSTGRESQL):
 test: lint $(STAMP) $(if $(CHROMIUM),,chromium) $(POSTGRESQL)
 	$(BIN)/python -m pytest tests -n auto --durations=10
 
-# For development: the linter, the unit tests and the quick checks, under 30 s on 2 cores.
+# For development: the linter, the unit tests and the quick checks, under 30 s on 2 cores. In one
+# process: a second worker's start-up (torch, nbformat, collection) costs about what it would
+# save on these few seconds of tests, and more on a busy machine (add -n auto on a quiet one).
 test-fast: lint $(STAMP)
-	$(BIN)/python -m pytest tests -n auto -m "not slow and not browser"
+	$(BIN)/python -m pytest tests -m "not slow and not browser"
 
 clean:
 	rm -rf _build
