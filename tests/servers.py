@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def postgresql_binaries() -> Path:
 
 
 class PostgreSQLServer:
-    """A PostgreSQL server of its own: `with PostgreSQLServer() as server: server.url("db")`."""
+    """A PostgreSQL server of its own: `with PostgreSQLServer() as server: server.url("db")`.
+    Tests share one per worker process: the session fixture `postgresql_server` (conftest.py)."""
 
     def __init__(self):
         self.binaries = postgresql_binaries()
@@ -108,7 +110,9 @@ class PostgreSQLServer:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        """A new, empty database; its SQLAlchemy URL."""
+        """A new, empty database named `name` and a unique suffix (tests that share the server
+        may ask for the same name); its SQLAlchemy URL."""
+        name = f"{name}_{uuid.uuid4().hex[:12]}"
         command = [
             str(self.binaries / "createdb"),
             "-h",

@@ -5,7 +5,6 @@ The hostile submissions are in tests/adversarial/."""
 
 import csv
 import fcntl
-import json
 import os
 import pty
 import re
@@ -40,39 +39,22 @@ KEY_MISTAKES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo-class")
-    submitted, out = write_class(demo_class(), root / "submitted"), root / "out"
-    environment = dict(os.environ, MHA_GRADING_SECRET="demo-class-secret")
-    run = subprocess.run(
-        command_argv("grade", submitted, "--out", out, "--timeout", "20"),
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    results = (
-        json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
-    )
-    return {
-        "run": run,
-        "out": out,
-        "results": {(r["student"], r["assignment"]): r for r in results},
-    }
+@pytest.fixture
+def demo(graded_demo_class):
+    """The demo class of every assignment, graded once per run (tests/conftest.py)."""
+    return graded_demo_class
 
 
 def test_exit_status_summary_on_stdout_no_bar_in_a_log_and_a_row_per_notebook(demo):
     # not-json's notebooks could not be graded: the class is graded, and the exit status says so.
-    assert demo["run"].returncode == grading.INCOMPLETE, demo["run"].stderr[-3000:]
-    assert "grading:" not in demo["run"].stderr, "a progress bar drawn into a file"
+    assert demo.returncode == grading.INCOMPLETE, demo.stderr[-3000:]
+    assert "grading:" not in demo.stderr, "a progress bar drawn into a file"
     broken = len(course.assignments())
     graded = sum(len(notebooks) for notebooks in demo_class().values()) - broken
     summary = f"{graded} graded, 0 missing (not handed in), {broken} could not be graded"
-    assert summary in demo["run"].stdout and summary not in demo["run"].stderr
-    assert "grades-wide.csv:" in demo["run"].stdout and "similarity.html:" in demo["run"].stdout
-    with open(demo["out"] / "grades.csv", newline="") as handle:
+    assert summary in demo.stdout and summary not in demo.stderr
+    assert "grades-wide.csv:" in demo.stdout and "similarity.html:" in demo.stdout
+    with open(demo.out / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "message"]
     expected = {
@@ -85,24 +67,24 @@ def test_exit_status_summary_on_stdout_no_bar_in_a_log_and_a_row_per_notebook(de
 
 def test_invalid_json_is_named_and_costs_nobody_else(demo):
     for assignment in course.assignments():
-        broken = demo["results"][("not-json", assignment)]
+        broken = demo.results[("not-json", assignment)]
         assert broken["status"] == "error" and broken["score"] == 0
         assert f"{assignment}.ipynb: the notebook is not valid JSON" in broken["message"]
-        assert demo["results"][("full-marks", assignment)]["status"] == "graded"
+        assert demo.results[("full-marks", assignment)]["status"] == "graded"
 
 
 def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
-    full = demo["results"][("full-marks", assignment)]
+    full = demo.results[("full-marks", assignment)]
     assert {t["grade_id"]: t["score"] for t in full["tests"]} == points
     assert full["score"] == full["max_score"] == sum(points.values())
-    assert demo["results"][("untouched", assignment)]["score"] == 0
+    assert demo.results[("untouched", assignment)]["score"] == 0
 
 
 def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
     mistakes = known_mistakes(assignment)
-    for (student, graded_assignment), result in demo["results"].items():
+    for (student, graded_assignment), result in demo.results.items():
         if graded_assignment != assignment or not student.startswith("mistakes-"):
             continue
         mistake = mistakes[mistake_index(student, assignment)]
@@ -117,13 +99,13 @@ def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebo
 
 
 def test_no_detector_fires_on_a_correct_answer(assignment, demo):
-    for test in demo["results"][("full-marks", assignment)]["tests"]:
+    for test in demo.results[("full-marks", assignment)]["tests"]:
         assert test["passed"] and test["mistakes"] == []
 
 
 def test_detectors_name_their_own_mistake_and_no_other_part(assignment, demo):
     mistakes = known_mistakes(assignment)
-    for (student, graded_assignment), result in demo["results"].items():
+    for (student, graded_assignment), result in demo.results.items():
         if graded_assignment != assignment or not student.startswith("mistakes-"):
             continue
         mistake = mistakes[mistake_index(student, assignment)]
@@ -152,18 +134,18 @@ def test_every_key_detector_exists_in_the_course():
 
 def test_feedback_and_plots(demo):
     text = (
-        demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.txt"
+        demo.out / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.txt"
     ).read_text()
     assert (
         "[FAILED] test-attention" in text
         and "This looks like a known mistake: no scaling by sqrt(d_k)." in text
     )
     html = (
-        demo["out"] / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.html"
+        demo.out / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.html"
     ).read_text()
     assert "no scaling by sqrt(d_k)" in html and "hidden_check" not in html
     for assignment in course.assignments():
-        assert (demo["out"] / "plots" / f"{assignment}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (demo.out / "plots" / f"{assignment}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,7 +201,7 @@ def test_grading_one_assignment_keeps_the_class_and_drops_a_stale_canvas_import(
     terminal (and only there)?"""
     students = demo_class()
     submitted, out = write_class(students, tmp_path / "submitted"), tmp_path / "out"
-    shutil.copytree(demo["out"], out)
+    shutil.copytree(demo.out, out)
     export = tmp_path / "canvas-export.csv"
     export.write_text(canvas_export(sorted(students), course.assignments()), newline="")
     report = ["report", str(out), "--submitted", str(submitted), "--canvas-template", str(export)]

@@ -54,7 +54,6 @@ COMMON = dict(
 AGREE = settings(max_examples=EXAMPLES, **COMMON)
 # No shrinking: the search only has to find one failing input.
 SEEK = settings(max_examples=SEARCH, phases=[Phase.generate], **COMMON)
-TIMES: dict[str, float] = {}  # reference function -> seconds of its property run
 
 LONG = 64
 
@@ -553,13 +552,15 @@ def run_property(function_name, namespace, profile):
     run()
 
 
-def test_reference_agrees_with_torch(assignment, specs):
+def test_reference_agrees_with_torch(assignment, specs, record_property):
     """Does every reference answer agree with PyTorch on EXAMPLES inputs along its axes?"""
     reference = specs[assignment].detector.reference
     for name, _ in graded_functions(assignment, specs[assignment]):
         started = time.perf_counter()
         run_property(name, reference, AGREE)
-        TIMES[f"{assignment}: {name}"] = time.perf_counter() - started
+        # Gathered for the run's summary by tests/conftest.py, from every xdist worker.
+        seconds = time.perf_counter() - started
+        record_property("hypothesis run", (f"{assignment}: {name}", seconds, EXAMPLES))
 
 
 def test_each_known_mistake_fails_somewhere(assignment, specs):
