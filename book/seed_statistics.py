@@ -161,3 +161,19 @@ def compare_paired(
             names, rows, raw, holm(raw)
         )
     ]
+
+
+def comparison_table(rows: Sequence[PairedComparison]) -> str:
+    """The rows of compare_paired as a plain-text table under 80 columns: solved runs of a and b,
+    seeds that only a and only b solved, the McNemar p-value before and after Holm, and the mean
+    difference a - b with its (simultaneous) interval."""
+    lines = [
+        f"{'a - b':<26}{'solved':>7}{'only':>7}{'p':>7}{'Holm':>7}{'a - b':>7}  interval",
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.name:<26}{row.solved[0]:>4},{row.solved[1]:>2}{row.only[0]:>4},{row.only[1]:>2}"
+            f"{row.p_value:>7.3f}{row.p_holm:>7.3f}{row.difference:>7.3f}"
+            f"  [{row.low:.2f}, {row.high:.2f}]"
+        )
+    return "\n".join(lines)

@@ -85,3 +85,12 @@ def test_compare_paired_of_one_comparison_is_unadjusted():
     assert row.p_holm == row.p_value == raw
     unadjusted = stats.paired_bootstrap_difference(a, b)
     assert (row.difference, row.low, row.high) == pytest.approx(unadjusted)
+
+
+def test_comparison_table_has_one_line_per_row_and_fits_80_columns():
+    """Does the table give a header and one line per comparison, none wider than 80 columns?"""
+    a, b = [1.0, 1.0, 0.5, 0.2], [0.1, 1.0, 0.5, 0.1]
+    rows = stats.compare_paired({"a much longer name - b": (a, b), "b - a": (b, a)}, bar=0.99)
+    lines = stats.comparison_table(rows).splitlines()
+    assert len(lines) == 3 and lines[1].startswith("a much longer name - b")
+    assert max(len(line) for line in lines) <= 80
