@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
+from autograder.checks.notebook_helpers import course_error, side_effect_problem
 from autograder.grade.results import MAX_LISTED, clipped
 from autograder.sandbox.host import Limits, Sandbox, SandboxDied
 from autograder.sandbox.wire import Unsupported
@@ -27,6 +28,8 @@ class Call:
     result: object = None
     ok: bool = False
     raised: str | None = None  # "Type: message" when the learner's function raised
+    # (changed argument positions and keywords, shared result) as watched_call reports them
+    effects: tuple = (frozenset(), False)
 
 
 class OutOfBudget(AssertionError):
@@ -123,7 +126,7 @@ class LearnerSession:
         self.calls.append(record)
         self._ensure()
         try:
-            kind, value = self.sandbox.call(name, args, kwargs, self.deadline)
+            kind, value, effects = self.sandbox.call(name, args, kwargs, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"{name}(...): {died}")
@@ -152,6 +155,7 @@ class LearnerSession:
         if self.kept_bytes + size <= MAX_KEPT_RESULT_BYTES:  # else: too big to keep, not diagnosed
             self.kept_bytes += size
             record.result, record.ok = value, True
+        record.effects = effects
         return value
 
     def data_globals(self, name) -> list:
@@ -242,15 +246,25 @@ def unsupported(value):
 
 
 class LearnerFunction:
-    """Stands for one of the learner's functions: calling it calls it in the sandbox."""
+    """Stands for one of the learner's functions: calling it calls it in the sandbox, where the
+    course's watched_call sees whether it changed its arguments or repeated a result (so
+    call_numpy_only leaves that to it); `parameter_names` are the course's answer's."""
 
-    def __init__(self, session: LearnerSession, name: str):
+    watches_its_arguments = True
+
+    def __init__(self, session: LearnerSession, name: str, parameter_names=()):
         self.sandbox_function_name = name
         self.__name__ = self.__qualname__ = name
+        self.parameter_names = list(parameter_names)
         self._session = session
 
     def __call__(self, *args, **kwargs):
-        return self._session.call(self.sandbox_function_name, args, kwargs)
+        result = self._session.call(self.sandbox_function_name, args, kwargs)
+        changed, shared = self._session.calls[-1].effects
+        problem = side_effect_problem(self, sorted(changed, key=str), shared)
+        if problem:
+            raise course_error(problem)
+        return result
 
     def data_globals(self) -> list:
         return self._session.data_globals(self.sandbox_function_name)

@@ -81,7 +81,7 @@ def _run_test(
     try:
         for name, (kind, value) in session.lookup(needs).items():
             if kind == "callable":
-                namespace[name] = LearnerFunction(session, name)
+                namespace[name] = LearnerFunction(session, name, spec.parameters.get(name, ()))
             elif kind == "value" and unsupported(value) is None:
                 namespace[name] = value
             else:
@@ -141,6 +141,11 @@ def grade_notebook(
     try:
         for index, test in enumerate(tests):
             tests[index] = _run_test(spec, session, namespace, test)
+        passed = {test.grade_id for test in tests if test.passed}
+        tests = [
+            replace(test, mistakes=spec.detector.not_contradicted(test.mistakes, passed))
+            for test in tests
+        ]
     except SandboxUnavailable as error:
         message = f"the sandbox could not start: {error} ({RETRIED})"
         result = replace(result, status=Status.ERROR, message=message, retryable=True)

@@ -604,9 +604,23 @@ def serve(link):
             try:
                 args = decode(header["args"], blobs, np, link)
                 kwargs = decode(header["kwargs"], blobs, np, link)
+                function = namespace[header["name"]]
+                # The course's helper cell, run here from the solution, defines watched_call: which
+                # arguments the call changed, and whether a repeated call shares its result.
+                watch = namespace.get("watched_call")
                 with np.errstate(all="ignore"):
-                    result = namespace[header["name"]](*args, **kwargs)
-                reply = {"op": "result", "seq": seq, "value": encode(result, out, np)}
+                    if callable(watch):
+                        result, changed, shared = watch(function, tuple(args), dict(kwargs))
+                    else:
+                        result, changed, shared = function(*args, **kwargs), [], False
+                changed = [key for key in list(changed)[:20] if type(key) in (int, str)]
+                reply = {
+                    "op": "result",
+                    "seq": seq,
+                    "value": encode(result, out, np),
+                    "changed": changed,
+                    "shared": shared is True,
+                }
             except BaseException as raised:
                 out = []
                 reply = {

@@ -214,7 +214,7 @@ def test_callbacks_run_on_the_shapes_the_check_gave_only():
             )
         )
         record = lambda a: seen.append(a.shape) or a  # noqa: E731
-        kind, (error_type, message) = sandbox.call("layer", (np.ones((2, 3, 4)), record), {})
+        kind, (error_type, message), _ = sandbox.call("layer", (np.ones((2, 3, 4)), record), {})
     finally:
         sandbox.kill()
     assert seen == [(2, 3, 4)]
