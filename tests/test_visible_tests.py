@@ -27,8 +27,8 @@ def run_tests(notebook, *, hidden: bool) -> dict:
     namespace = {"__name__": "__main__"}
     results = {}
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or notebook_format.skips_execution(cell):
+            continue  # markdown, and the ungraded demonstration no grader runs
         metadata = notebook_format.nbgrader_metadata(cell)
         source = cell.source
         if metadata.get("grade") and not metadata.get("solution"):
