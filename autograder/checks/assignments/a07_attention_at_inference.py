@@ -376,15 +376,23 @@ def check_gqa_masked(rng, grouped_query_attention):
         what = f"grouped_query_attention(q {q.shape}, k and v {k.shape}, float32 mask {shape})"
         # torch adds the float32 mask as float64, as numpy's scores + mask does
         _compare_gqa(grouped_query_attention, q, k, v, what, float32, float32.astype(np.float64))
+    for q, k, v, boolean, additive in _masked_over_the_top(rng, sizes, _gqa_inputs):
+        note = f", q x {LARGE_SCORES:g} and the largest scores masked"
+        _compare_masked(grouped_query_attention, q, k, v, boolean, additive, note)
+
+
+def _masked_over_the_top(rng, sizes, inputs):
+    """For the drawn sizes and again with 64 or more keys: `inputs(rng, sizes)` with q x
+    LARGE_SCORES, and boolean and float masks, of shape (L, S) and of the scores' shape, that hide
+    each row's largest score: (q, k, v, boolean, additive) each time."""
     for case in (sizes, dict(sizes, S=int(rng.integers(LONG, 2 * LONG)))):
-        q, k, v = _gqa_inputs(rng, case)
+        q, k, v = inputs(rng, case)
         q = LARGE_SCORES * q
         score = stress.scores(q, k)
         for shape in [(case["L"], case["S"]), score.shape]:
             boolean = mask_over_the_top(rng, score, shape)
             additive = np.where(boolean, -np.inf, rng.normal(loc=500.0, scale=100.0, size=shape))
-            note = f", q x {LARGE_SCORES:g} and the largest scores masked"
-            _compare_masked(grouped_query_attention, q, k, v, boolean, additive, note)
+            yield q, k, v, boolean, additive
 
 
 # ---------------------------------------------------------------- part 4: tiled attention
@@ -486,16 +494,10 @@ def check_tiled_masked(rng, tiled_attention):
         additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
         for mask in (boolean, additive, additive.astype(np.float32)):
             _compare_tiled(tiled_attention, q, k, v, mask, block, "whole tiles masked")
-    for case in (sizes, dict(sizes, S=int(rng.integers(LONG, 2 * LONG)))):
-        q, k, v = _tiled_inputs(rng, case)
-        q = LARGE_SCORES * q
-        score = stress.scores(q, k)
-        for shape in [(case["L"], case["S"]), score.shape]:
-            boolean = mask_over_the_top(rng, score, shape)
-            additive = np.where(boolean, -np.inf, rng.normal(loc=500.0, scale=100.0, size=shape))
-            for mask in (boolean, additive):
-                note = f"q x {LARGE_SCORES:g} and the largest scores masked"
-                _compare_tiled(tiled_attention, q, k, v, mask, block, note)
+    note = f"q x {LARGE_SCORES:g} and the largest scores masked"
+    for q, k, v, boolean, additive in _masked_over_the_top(rng, sizes, _tiled_inputs):
+        for mask in (boolean, additive):
+            _compare_tiled(tiled_attention, q, k, v, mask, block, note)
 
 
 def _peak_bytes(function, what, *args) -> int:
