@@ -293,8 +293,8 @@ def failing_test(notebook, mutant: Mutant) -> str | None:
     The test cells after the mutated cell run first: they are the likeliest to catch it."""
     code, tests, position = [], [], None
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or notebook_format.skips_execution(cell):
+            continue  # markdown, and the ungraded demonstration no grader runs
         metadata = notebook_format.nbgrader_metadata(cell)
         grade_id = metadata.get("grade_id", "cell")
         if metadata.get("grade") and not metadata.get("solution"):

@@ -9,12 +9,17 @@ import json
 from typing import TYPE_CHECKING
 
 import nbformat
+from nbclient import NotebookClient
 
 if TYPE_CHECKING:
     from autograder.checks.mistakes import Mistake
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# The tag of a cell that nbclient, and so `nbgrader autograde`, does not run (its
+# `skip_cells_with_tag`, read here from nbclient itself): the course's grader and the tests leave
+# such a cell out too. It marks an ungraded demonstration that a learner runs in Jupyter.
+SKIP_EXECUTION_TAG = NotebookClient.class_traits()["skip_cells_with_tag"].default_value
 
 
 def nbgrader_metadata(cell) -> dict:
@@ -43,6 +48,13 @@ def is_solution(cell) -> bool:
 def is_autograded_test(cell) -> bool:
     """A test cell: scored, and not an answer."""
     return is_grade(cell) and not is_solution(cell)
+
+
+def skips_execution(cell) -> bool:
+    """Whether graders leave this cell out: it carries the SKIP_EXECUTION_TAG among its tags."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return isinstance(tags, list) and SKIP_EXECUTION_TAG in tags
 
 
 def cell_source(cell) -> str:

@@ -1,6 +1,7 @@
 """What the grader knows of one assignment, all of it from the course and none from a
 submission: the solution notebook's test cells (points and code), answer cells and read-only
-cells, the names each test needs from the learner, and the assignment's mistake detector."""
+cells, the cells no grader runs (an ungraded demonstration, tagged skip-execution), the names each
+test needs from the learner, and the assignment's mistake detector."""
 
 import ast
 import builtins
@@ -8,7 +9,7 @@ import json
 
 from autograder import course
 from autograder.checks.mistakes import known_mistakes
-from autograder.course.notebook_format import cell_source, nbgrader_metadata
+from autograder.course.notebook_format import cell_source, nbgrader_metadata, skips_execution
 from autograder.grade.diagnosis import MistakeDetector
 from autograder.grade.trusted import run_trusted
 
@@ -68,6 +69,7 @@ class AssignmentSpec:
         self.assignment = assignment
         notebook = json.loads(course.solution_notebook(assignment).read_text())
         self.readonly, self.answers, self.tests = {}, {}, {}
+        self.skipped = set()  # grade_ids of the cells no grader runs, whatever a submission says
         for cell in notebook["cells"]:
             if cell.get("cell_type") != "code":
                 continue
@@ -75,7 +77,9 @@ class AssignmentSpec:
             grade_id, source = metadata.get("grade_id"), cell_source(cell)
             if not grade_id:
                 continue
-            if metadata.get("solution"):
+            if skips_execution(cell):
+                self.skipped.add(grade_id)
+            elif metadata.get("solution"):
                 self.answers[grade_id] = source
             elif metadata.get("grade"):
                 self.tests[grade_id] = (float(metadata.get("points", 0)), source)

@@ -115,14 +115,14 @@ class _CellTransformer:
 
 
 def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
-    """The submission's own code: its code cells other than the course's tests and read-only cells
-    (which run from the course's copy), as written. Their digest seeds the hidden inputs."""
+    """The submission's own code: its code cells other than the course's tests, read-only cells
+    (which run from the course's copy) and cells no grader runs, as written. Their digest seeds the
+    hidden inputs."""
+    course_cells = set(spec.tests) | set(spec.readonly) | spec.skipped
     return [
         cell_source(cell)
         for cell in cells
-        if cell.get("cell_type") == "code"
-        and cell_grade_id(cell) not in spec.tests
-        and cell_grade_id(cell) not in spec.readonly
+        if cell.get("cell_type") == "code" and cell_grade_id(cell) not in course_cells
     ]
 
 
@@ -130,7 +130,8 @@ def plan_cells(spec: AssignmentSpec, cells: list):
     """What runs in the sandbox, and notes on how the submission differs from the course's notebook.
 
     The course's read-only cells (imports, helpers) come from the solution; test cells are left out
-    (they run in the trusted process from the solution); every other code cell is the learner's."""
+    (they run in the trusted process from the solution), and so are the course's cells that no
+    grader runs (spec.skipped: an ungraded demonstration); any other code cell is the learner's."""
     transform = _CellTransformer()
     notes, run, seen = [], [], {}
     code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
@@ -141,7 +142,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
     for number, cell in enumerate(code_cells, start=1):
         grade_id, source = cell_grade_id(cell), cell_source(cell)
         seen[grade_id] = seen.get(grade_id, 0) + 1
-        if grade_id in spec.tests:
+        if grade_id in spec.tests or grade_id in spec.skipped:
             continue
         if grade_id in spec.readonly:
             run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))

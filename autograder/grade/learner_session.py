@@ -30,6 +30,7 @@ class Call:
     raised: str | None = None  # "Type: message" when the learner's function raised
     # (changed argument positions and keywords, shared result) as watched_call reports them
     effects: tuple = (frozenset(), False)
+    peak_bytes: int | None = None  # what the call allocated at most, when it was measured
 
 
 class OutOfBudget(AssertionError):
@@ -121,12 +122,14 @@ class LearnerSession:
                 f"the notebook's process ended while looking up {', '.join(names)}: {died}"
             ) from None
 
-    def call(self, name, args, kwargs):
+    def call(self, name, args, kwargs, measure_memory=False):
         record = Call(name, args, kwargs)
         self.calls.append(record)
         self._ensure()
         try:
-            kind, value, effects = self.sandbox.call(name, args, kwargs, self.deadline)
+            kind, value, effects = self.sandbox.call(
+                name, args, kwargs, self.deadline, measure_memory=measure_memory
+            )
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"{name}(...): {died}")
@@ -156,6 +159,7 @@ class LearnerSession:
             self.kept_bytes += size
             record.result, record.ok = value, True
         record.effects = effects
+        record.peak_bytes = self.sandbox.peak_bytes if measure_memory else None
         return value
 
     def data_globals(self, name) -> list:
@@ -259,7 +263,16 @@ class LearnerFunction:
         self._session = session
 
     def __call__(self, *args, **kwargs):
-        result = self._session.call(self.sandbox_function_name, args, kwargs)
+        return self._call(args, kwargs)
+
+    def call_measuring_memory(self, *args, **kwargs):
+        """(result, the peak bytes the call allocated in the sandbox, or None if unmeasured): a
+        check of memory use calls the learner's function this way, where it runs."""
+        result = self._call(args, kwargs, measure_memory=True)
+        return result, self._session.calls[-1].peak_bytes
+
+    def _call(self, args, kwargs, measure_memory=False):
+        result = self._session.call(self.sandbox_function_name, args, kwargs, measure_memory)
         changed, shared = self._session.calls[-1].effects
         problem = side_effect_problem(self, sorted(changed, key=str), shared)
         if problem:

@@ -160,6 +160,7 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.seq = 0
+        self.peak_bytes: int | None = None  # of the last call made with measure_memory
         self.grader_messages: set[str] = (
             set()
         )  # what the grader's own functions said to the learner's
@@ -325,11 +326,21 @@ class Sandbox:
             raise self._died("it sent an answer out of turn")
         return names
 
-    def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
+    def call(
+        self,
+        name: str,
+        args: tuple,
+        kwargs: dict,
+        budget_end: float | None = None,
+        *,
+        measure_memory: bool = False,
+    ):
         """Call the learner's function; returns ("result", value, effects) or ("raised", (type,
         message), None). `effects` is ({positions and keywords of the arguments the call changed},
         whether a repeated call returned arrays sharing memory with it): checked against the
-        arguments sent, so it names nothing the grader did not send.
+        arguments sent, so it names nothing the grader did not send. With `measure_memory`, the
+        child measures the call's peak allocation with tracemalloc and `self.peak_bytes` holds it
+        afterwards (None when it could not be measured).
         Grader functions among the arguments run here, in the grader, when the learner calls them,
         on arrays of the shapes this call passed in only. One deadline covers the whole call, the
         callbacks included."""
@@ -339,7 +350,9 @@ class Sandbox:
             "name": name,
             "args": encode(tuple(args), blobs, callbacks),
             "kwargs": encode(dict(kwargs), blobs, callbacks),
+            "measure_memory": measure_memory,
         }
+        self.peak_bytes = None
         shapes = set()
         array_shapes((args, kwargs), shapes)
         deadline, late = self._deadline(budget_end)
@@ -362,6 +375,8 @@ class Sandbox:
                 type(key) in (int, str) and key in sent for key in changed
             ):
                 raise self._died("it sent a malformed answer")
+            peak = reply.get("peak_bytes")
+            self.peak_bytes = peak if measure_memory and type(peak) is int and peak >= 0 else None
             return "result", value, (frozenset(changed), reply.get("shared") is True)
         if reply.get("op") == "raised":
             message = str(reply.get("message"))[:500]

@@ -7,7 +7,7 @@ import pytest
 from cells import code, markdown
 
 from autograder.grade.assignment_spec import _defined_names, _free_names
-from autograder.grade.cell_plan import plan_cells
+from autograder.grade.cell_plan import learner_sources, plan_cells
 
 pytestmark = pytest.mark.unit
 
@@ -19,6 +19,7 @@ class Spec:
     readonly: dict = field(default_factory=lambda: {"imports": "import math"})
     answers: dict = field(default_factory=lambda: {"f": "def f():\n    return 1"})
     tests: dict = field(default_factory=lambda: {"test-f": (2.0, "assert f() == 1")})
+    skipped: set = field(default_factory=set)
 
 
 def course_cells():
@@ -39,6 +40,18 @@ def test_a_faithful_submission_runs_course_cells_then_answers_with_no_notes():
         ("f", "def f():\n    return 1", True),
     ]
     assert notes == []
+
+
+def test_a_cell_no_grader_runs_is_left_out_even_when_its_tag_is_gone():
+    """Is the course's ungraded demonstration (tagged skip-execution in the course's notebook) left
+    out of the run, also when a submission's copy has lost its tag or changed its code, and is it
+    not counted as the learner's own code?"""
+    cells = [*course_cells(), code("import torch; train_for_an_hour()", "demo", locked=True)]
+    spec = Spec(skipped={"demo"})
+    run, notes = plan_cells(spec, cells)
+    assert [label for label, _, _ in run] == ["course cell imports", "f"]
+    assert notes == []
+    assert learner_sources(spec, cells) == ["def f():\n    return 1"]
 
 
 def test_read_only_cells_come_from_the_course_even_when_edited():
