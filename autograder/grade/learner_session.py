@@ -8,12 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
+from autograder.grade.results import CellOutput
 from autograder.sandbox.host import Limits, Sandbox, SandboxDied
 from autograder.sandbox.wire import Unsupported
 
 MAX_SANDBOX_STARTS = 12
 # The results of one test's calls kept for the mistake detector; beyond this, no diagnosis.
 MAX_KEPT_RESULT_BYTES = 64 << 20
+# What the learner's cells printed, kept for the autograded notebook: each cell's first
+# MAX_CELL_OUTPUT_CHARS characters (autograder/sandbox/host.py), at most this many characters in
+# all and this many cells; the rest is counted as omitted, or dropped.
+MAX_NOTEBOOK_OUTPUT_CHARS = 32_000
+MAX_CELLS_WITH_OUTPUT = 64
 
 
 @dataclass
@@ -52,6 +58,8 @@ class LearnerSession:
         self.deadline = deadline  # time.monotonic() when the notebook's budget runs out
         self.sandbox, self.starts = None, 0
         self.skipped, self.cell_errors, self.events = set(), {}, []
+        self.cell_outputs: dict[str, CellOutput] = {}  # label -> its first run's output
+        self.output_room = MAX_NOTEBOOK_OUTPUT_CHARS
         self.calls: list[Call] = []
         self.kept_bytes = 0
         self.hidden_texts: set[str] = set()  # what the learner's code raised in a hidden check
@@ -79,10 +87,12 @@ class LearnerSession:
             sandbox = Sandbox(self.limits)
             try:
                 sources = [self.cells[i][1] for i in indices]
-                for position, error in sandbox.run_cells(sources, self.deadline):
-                    label, _, learners = self.cells[indices[position]]
-                    if error and learners and label not in self.cell_errors:
-                        self.cell_errors[label] = error
+                for run in sandbox.execute(sources, self.deadline):
+                    label, _, learners = self.cells[indices[run.index]]
+                    if run.error and learners and label not in self.cell_errors:
+                        self.cell_errors[label] = run.error
+                    if learners:
+                        self._keep_output(label, run.streams, run.omitted)
                 self.sandbox = sandbox
                 return
             except SandboxDied as died:
@@ -94,6 +104,21 @@ class LearnerSession:
                 index = indices[len(indices) - 1 if died.index is None else died.index]
                 self.skipped.add(index)
                 self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
+
+    def _keep_output(self, label: str, streams: tuple, omitted: int) -> None:
+        """Keep what a learner's cell printed on its first run, within the notebook's caps."""
+        if label in self.cell_outputs or not (streams or omitted):
+            return
+        if len(self.cell_outputs) >= MAX_CELLS_WITH_OUTPUT:
+            return
+        kept = []
+        for name, text in streams:
+            piece = text[: self.output_room]
+            omitted += len(text) - len(piece)
+            self.output_room -= len(piece)
+            if piece:
+                kept.append((name, piece))
+        self.cell_outputs[label] = CellOutput(label, tuple(kept), omitted)
 
     def lookup(self, names):
         if not names:
