@@ -34,9 +34,29 @@ def graded(tmp_path_factory):
     return grade
 
 
+def auto(scores: dict, notebook) -> dict:
+    """The scores of the autograded test cells alone."""
+    return {grade_id: scores[grade_id] for grade_id in notebook_format.graded_tests(notebook)}
+
+
 def test_solution_gets_full_marks(assignment, graded, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
-    assert graded(assignment)["solution"] == points
+    assert auto(graded(assignment)["solution"], solution_notebooks[assignment]) == points
+
+
+def test_written_answers_await_a_grader_unless_left_as_released(
+    assignment, graded, solution_notebooks
+):
+    """nbgrader leaves an answered written cell to a person (no score yet) and scores the
+    release's placeholder 0."""
+    written = notebook_format.manually_graded(solution_notebooks[assignment])
+    scores = graded(assignment)
+    assert {grade_id: scores["solution"][grade_id] for grade_id in written} == dict.fromkeys(
+        written
+    )
+    assert {grade_id: scores["release"][grade_id] for grade_id in written} == dict.fromkeys(
+        written, 0
+    )
 
 
 def test_untouched_release_gets_zero(assignment, graded):
@@ -52,4 +72,6 @@ def test_each_known_wrong_variant_loses_exactly_its_points(assignment, graded, s
             grade_id: 0.0 if grade_id in mistake.fails else value
             for grade_id, value in points.items()
         }
-        assert scores[f"mistake-{index:02d}"] == expected, mistake.name
+        assert auto(scores[f"mistake-{index:02d}"], solution_notebooks[assignment]) == expected, (
+            mistake.name
+        )

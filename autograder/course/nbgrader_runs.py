@@ -70,7 +70,8 @@ def autograde(
     """Grade notebooks with the real `nbgrader autograde` in the scratch course at `course_root`.
 
     `submissions` maps student id -> notebook. The assignment's solution must already be in
-    `course_root`/solutions. Returns student id -> {test grade_id: score}.
+    `course_root`/solutions. Returns student id -> {grade_id: score} for every scored cell: a
+    written answer's score is None while it awaits a grader (0 when left as released).
     """
     from nbgrader.api import Gradebook
 

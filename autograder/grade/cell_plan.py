@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.course.notebook_format import (
     BEGIN_HIDDEN_TESTS,
@@ -14,7 +15,9 @@ from autograder.course.notebook_format import (
     cell_source,
     nbgrader_metadata,
 )
-from autograder.grade.assignment_spec import AssignmentSpec
+
+if TYPE_CHECKING:  # the spec runs the course's cells, with torch: the grading client never needs it
+    from autograder.grade.assignment_spec import AssignmentSpec
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 
@@ -113,7 +116,7 @@ class _CellTransformer:
             return source
 
 
-def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
+def learner_sources(spec: "AssignmentSpec", cells: list) -> list[str]:
     """The submission's own code: its code cells other than the course's tests and read-only cells
     (which run from the course's copy), as written. Their digest seeds the hidden inputs."""
     return [
@@ -125,7 +128,18 @@ def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
     ]
 
 
-def plan_cells(spec: AssignmentSpec, cells: list):
+def code_cell_labels(cells: list) -> list[tuple[str, dict]]:
+    """(label, cell) of each code cell of a submission, in order: its nbgrader id, else "cell N"
+    (N counting code cells from 1). The plan, the results and the autograded notebook name a
+    learner's cell by this label."""
+    code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
+    return [
+        (cell_grade_id(cell) or f"cell {number}", cell)
+        for number, cell in enumerate(code_cells, start=1)
+    ]
+
+
+def plan_cells(spec: "AssignmentSpec", cells: list):
     """What runs in the sandbox, and notes on how the submission differs from the course's notebook.
 
     The course's read-only cells (imports, helpers) come from the solution; test cells are left out
@@ -137,7 +151,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
     missing_readonly = [grade_id for grade_id in spec.readonly if grade_id not in present]
     for grade_id in missing_readonly:
         run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
-    for number, cell in enumerate(code_cells, start=1):
+    for label, cell in code_cell_labels(cells):
         grade_id, source = cell_grade_id(cell), cell_source(cell)
         seen[grade_id] = seen.get(grade_id, 0) + 1
         if grade_id in spec.tests:
@@ -145,7 +159,7 @@ def plan_cells(spec: AssignmentSpec, cells: list):
         if grade_id in spec.readonly:
             run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
             continue
-        run.append((grade_id or f"cell {number}", transform(source), True))
+        run.append((label, transform(source), True))
     if not any(grade_id for grade_id in present):
         notes.append(
             "the notebook has no nbgrader metadata: every code cell was run, and the "
