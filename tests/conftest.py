@@ -1,8 +1,13 @@
-"""Shared fixtures: every assignment found in solutions/ is tested, so new chapters are covered."""
+"""Shared fixtures: every assignment found in solutions/ is tested, so new chapters are covered;
+the demo class is graded once per session, for the tests that read its OUT."""
+
+import json
+import os
+import subprocess
 
 import pytest
 
-from autograder import course
+from autograder import REPO_ROOT, command_argv, course
 
 ASSIGNMENTS = course.assignments()
 
@@ -17,6 +22,39 @@ def solution_notebooks():
     return {
         assignment: course.read_notebook(course.solution_notebook(assignment))
         for assignment in ASSIGNMENTS
+    }
+
+
+DEMO_SECRET = "demo-class-secret"
+DEMO_OPTIONS = ["--timeout", "20"]  # a re-run with the same options reuses the journal
+
+
+@pytest.fixture(scope="session")
+def graded_demo(tmp_path_factory):
+    """The demo class (every assignment) graded by the grading command, once per session:
+    {"run": the finished process, "submitted": SUBMITTED, "out": OUT, "results": (student,
+    assignment) -> results.json's entry}. Tests that change OUT work on a copy of it."""
+    from autograder.tools.demo import demo_class, write_class
+
+    root = tmp_path_factory.mktemp("demo-class")
+    submitted, out = write_class(demo_class(), root / "submitted"), root / "out"
+    environment = dict(os.environ, MHA_GRADING_SECRET=DEMO_SECRET)
+    run = subprocess.run(
+        command_argv("grade", submitted, "--out", out, *DEMO_OPTIONS),
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    results = (
+        json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
+    )
+    return {
+        "run": run,
+        "submitted": submitted,
+        "out": out,
+        "results": {(r["student"], r["assignment"]): r for r in results},
     }
 
 

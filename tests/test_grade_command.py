@@ -4,22 +4,19 @@ no false alarm, and the pieces around it (strict decoding, limits, refusal) hold
 The hostile submissions are in tests/adversarial/."""
 
 import csv
-import json
-import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
-from autograder import REPO_ROOT, command_argv, course
+from autograder import course
 from autograder.__main__ import main as command_line
 from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 from autograder.grade import command as grading
 from autograder.sandbox.host import Limits, Sandbox, SandboxUnavailable
 from autograder.sandbox.wire import ProtocolError, Unsupported, decode, encode
-from autograder.tools.demo import demo_class, mistake_index, write_class
+from autograder.tools.demo import demo_class, mistake_index
 
 pytestmark = pytest.mark.slow
 
@@ -35,26 +32,9 @@ KEY_MISTAKES = [
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo-class")
-    submitted, out = write_class(demo_class(), root / "submitted"), root / "out"
-    environment = dict(os.environ, MHA_GRADING_SECRET="demo-class-secret")
-    run = subprocess.run(
-        command_argv("grade", submitted, "--out", out, "--timeout", "20"),
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    results = (
-        json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
-    )
-    return {
-        "run": run,
-        "out": out,
-        "results": {(r["student"], r["assignment"]): r for r in results},
-    }
+def demo(graded_demo):
+    """The demo class graded once per session (tests/conftest.py)."""
+    return graded_demo
 
 
 def test_exit_status_summary_progress_bar_and_a_row_per_notebook(demo):

@@ -211,8 +211,9 @@ NBGRADER_CONFIG = """\
 folder (nbgrader's commands, or a Jupyter server started here for formgrader) takes it as the
 course root: source/, release/, submitted/ (timestamps only: no notebook that `nbgrader
 autograde` could run), autograded/ and feedback/, and its gradebook. nbconvert sanitises the HTML
-of the notebooks formgrader renders, and `nbgrader export` writes {export}: grades.csv here is the
-grader's own. It names no path outside this folder: the folder can be moved.\"\"\"
+of the notebooks formgrader renders; nbgrader's feedback leaves the hidden tests out; and
+`nbgrader export` writes {export} (grades.csv here is the grader's own). It names
+no path outside this folder: the folder can be moved.\"\"\"
 
 from pathlib import Path
 
@@ -228,6 +229,13 @@ c.CourseDirectory.db_url = {db_url}
 # formgrader renders the autograded notebooks: clean their outputs' HTML too (the notebooks hold
 # text outputs only, and learners' markdown already cleaned).
 c.HTMLExporter.sanitize_html = True
+# nbgrader's own feedback (formgrader's "Generate Feedback") is made from the autograded notebooks:
+# without the hidden tests' code, as the course's feedback pages.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 c.ExportPlugin.to = str(OUT / {export!r})  # `--to FILE` still wins
 try:  # the course's CSV writer, where the course's package is installed (its virtual environment)
     import {plugin_module}  # noqa: F401
