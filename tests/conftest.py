@@ -58,6 +58,27 @@ def graded_demo(tmp_path_factory):
     }
 
 
+def nbgrader_in(folder, *arguments: str) -> subprocess.CompletedProcess:
+    """`nbgrader ARGUMENTS` run inside `folder`, a course root whose nbgrader_config.py nbgrader
+    reads there, by this virtual environment's nbgrader; the test fails if it fails."""
+    import sys
+
+    environment = dict(
+        os.environ,  # nbgrader runs `alembic` from PATH
+        PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *arguments],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"nbgrader {' '.join(arguments)}: {run.stderr[-3000:]}"
+    return run
+
+
 def pytest_terminal_summary(terminalreporter):
     """Print the mutation score (tests/test_mutation.py) whether or not pytest captures output."""
     import sys

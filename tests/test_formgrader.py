@@ -12,11 +12,10 @@ import csv
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 from browsers import Seen, chromium, server_page
-from conftest import DEMO_OPTIONS, DEMO_SECRET
+from conftest import DEMO_OPTIONS, DEMO_SECRET, nbgrader_in
 from servers import JupyterServer
 
 from autograder import REPO_ROOT, command_argv, course
@@ -127,33 +126,13 @@ def test_a_written_answer_is_graded_through_formgrader(formgrader, graded_demo, 
     submission = formgrader.get(f"formgrader/api/submission/{assignment}/full-marks")
     assert submission["score"] == auto + 1.5 and not submission["needs_manual_grade"]
 
-    environment = dict(
-        os.environ,
-        PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-    )
-    export = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "export"],
-        cwd=course_root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert export.returncode == 0, export.stderr[-3000:]
+    nbgrader_in(course_root, "export")
     exported = {
         (row["student_id"], row["assignment"]): row
         for row in read_csv(course_root / "nbgrader-grades.csv")
     }
     assert float(exported["full-marks", assignment]["score"]) == auto + 1.5
-    feedback = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--student=full-marks"],
-        cwd=course_root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert feedback.returncode == 0, feedback.stderr[-3000:]
+    nbgrader_in(course_root, "generate_feedback", assignment, "--student=full-marks")
     page = (course_root / "feedback" / "full-marks" / assignment / f"{assignment}.html").read_text()
     assert "1.5" in page and "BEGIN HIDDEN TESTS" not in page and "hidden_check" not in page
 

@@ -11,10 +11,10 @@ import calendar
 import csv
 import os
 import subprocess
-import sys
 
 import nbformat
 import pytest
+from conftest import nbgrader_in
 
 from autograder import REPO_ROOT, command_argv, course
 from autograder.course import notebook_format
@@ -59,7 +59,8 @@ def full_marks() -> float:
 @pytest.fixture(scope="module")
 def late_class(tmp_path_factory):
     """Three students who hand in the same correct notebook at different times, graded once;
-    returns a function that sets a policy, grades again (from the journal) and exports."""
+    returns (grade: a due date and a policy set, graded again from the journal and exported;
+    run: the grading command alone; the first run's grades.csv and export, with no due date)."""
     root = tmp_path_factory.mktemp("late")
     notebook = demo_class([ASSIGNMENT], broken=False)["full-marks"][ASSIGNMENT]
     for student, stamp in HANDED_IN.items():
@@ -71,21 +72,6 @@ def late_class(tmp_path_factory):
         if stamp is not None:
             (folder / "timestamp.txt").write_text(stamp + "\n")
     out = root / "out"
-    environment = dict(
-        os.environ,
-        PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
-    )
-
-    def nbgrader(*arguments):
-        run = subprocess.run(
-            [sys.executable, "-m", "nbgrader", *arguments],
-            cwd=out,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
 
     def run(policy: str = "") -> subprocess.CompletedProcess:
         """The grading command, with `policy` as the instructor's nbgrader_config.py."""
@@ -95,9 +81,7 @@ def late_class(tmp_path_factory):
         return subprocess.run(
             command_argv("grade", root / "submitted", "--out", out, "--no-progress"),
             cwd=REPO_ROOT,
-            env=dict(
-                environment, MHA_GRADING_SECRET=SECRET, JUPYTER_CONFIG_PATH=str(configuration)
-            ),
+            env=dict(os.environ, MHA_GRADING_SECRET=SECRET, JUPYTER_CONFIG_PATH=str(configuration)),
             capture_output=True,
             text=True,
             timeout=900,
@@ -106,17 +90,16 @@ def late_class(tmp_path_factory):
     def grade(duedate: str | None, policy: str = ""):
         """Record `duedate` in the gradebook as nbgrader does, grade again with `policy`, and
         export: (grades.csv, nbgrader's export), by student."""
-        nbgrader(
-            "db", "assignment", "add", ASSIGNMENT, *([f"--duedate={duedate}"] if duedate else [])
-        )
+        due = [f"--duedate={duedate}"] if duedate else []
+        nbgrader_in(out, "db", "assignment", "add", ASSIGNMENT, *due)
         finished = run(policy)
         assert finished.returncode == 0, finished.stderr[-3000:]
-        nbgrader("export")
+        nbgrader_in(out, "export")
         return read_csv(out / "grades.csv"), read_csv(out / "nbgrader-grades.csv")
 
     first = run()  # no due date yet: OUT and its gradebook now exist
     assert first.returncode == 0, first.stderr[-3000:]
-    nbgrader("export")
+    nbgrader_in(out, "export")
     return grade, run, (read_csv(out / "grades.csv"), read_csv(out / "nbgrader-grades.csv"))
 
 

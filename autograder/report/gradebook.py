@@ -315,13 +315,16 @@ class GradebookWriter:
         timestamp = parse_utc(result.submitted.timestamp) if result.submitted else None
         resubmitted = submission.timestamp != timestamp
         submission.timestamp = timestamp
+        grades = []  # every grade of the notebook: its test cells' and its written answers'
         for test in result.tests:
-            grade = _grade(gradebook, test.grade_id, notebook, assignment, student)
+            grade = _row("grade", gradebook, test.grade_id, notebook, assignment, student)
             grade.auto_score = float(test.score)
             grade.needs_manual_grade = grade.manual_score is not None
+            grades.append(grade)
         written = []
         for answer in result.written:
-            grade = _grade(gradebook, answer.grade_id, notebook, assignment, student)
+            grade = _row("grade", gradebook, answer.grade_id, notebook, assignment, student)
+            grades.append(grade)
             grade.auto_score = None if answer.answered else 0.0
             # A grader's score stands until the learner hands in again (nbgrader flags it on
             # every autograde; a re-run of this command that grades nothing new must not).
@@ -329,17 +332,16 @@ class GradebookWriter:
                 grade.needs_manual_grade = grade.manual_score is None or resubmitted
             else:
                 grade.needs_manual_grade = grade.manual_score is not None and resubmitted
-            comment = _comment(gradebook, answer.grade_id, notebook, assignment, student)
+            comment = _row("comment", gradebook, answer.grade_id, notebook, assignment, student)
             comment.auto_comment = None if answer.answered else "No response."
             given = grade.manual_score if grade.manual_score is not None else grade.auto_score
             extra = grade.extra_credit or 0.0
             written.append(replace(answer, score=None if given is None else given + extra))
         settled = replace(result, written=tuple(written))
-        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
-        score = sum(_score(grade) for grade in submitted.grades)
         seconds_late = submission.total_seconds_late
-        penalty = self.policy.penalty(student, score, seconds_late)
-        submitted.late_submission_penalty = penalty if seconds_late > 0 else None
+        penalty = self.policy.penalty(student, sum(map(_score, grades)), seconds_late)
+        for submitted in {id(grade.notebook): grade.notebook for grade in grades}.values():
+            submitted.late_submission_penalty = penalty if seconds_late > 0 else None
         if result.submitted is not None:
             duedate = submission.duedate
             settled = replace(
@@ -362,32 +364,23 @@ def _score(grade) -> float:
     return 0.0 if given is None else given + (grade.extra_credit or 0.0)
 
 
-def _grade(gradebook, grade_id: str, notebook: str, assignment: str, student: str):
-    """The submission's grade of a cell; created when the submission predates the cell."""
-    from nbgrader.api import Grade, MissingEntry
+def _row(kind: str, gradebook, grade_id: str, notebook: str, assignment: str, student: str):
+    """The submission's "grade" or "comment" row of a cell; created when the submission predates
+    the cell (a written answer added to an assignment after its first grading)."""
+    from nbgrader.api import Comment, Grade, MissingEntry
 
+    find, find_cell, row_class = {
+        "grade": (gradebook.find_grade, gradebook.find_grade_cell, Grade),
+        "comment": (gradebook.find_comment, gradebook.find_solution_cell, Comment),
+    }[kind]
     try:
-        return gradebook.find_grade(grade_id, notebook, assignment, student)
+        return find(grade_id, notebook, assignment, student)
     except MissingEntry:
-        cell = gradebook.find_grade_cell(grade_id, notebook, assignment)
+        cell = find_cell(grade_id, notebook, assignment)
         submitted = gradebook.find_submission_notebook(notebook, assignment, student)
-        grade = Grade(cell_id=cell.id, notebook=submitted)
-        gradebook.db.add(grade)
-        return grade
-
-
-def _comment(gradebook, grade_id: str, notebook: str, assignment: str, student: str):
-    """The submission's comment on an answer cell; created when the submission predates it."""
-    from nbgrader.api import Comment, MissingEntry
-
-    try:
-        return gradebook.find_comment(grade_id, notebook, assignment, student)
-    except MissingEntry:
-        cell = gradebook.find_solution_cell(grade_id, notebook, assignment)
-        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
-        comment = Comment(cell_id=cell.id, notebook=submitted)
-        gradebook.db.add(comment)
-        return comment
+        row = row_class(cell_id=cell.id, notebook=submitted)
+        gradebook.db.add(row)
+        return row
 
 
 def _first_line(error: Exception) -> str:
