@@ -87,7 +87,10 @@ def autograde(
             notebook = gradebook.find_submission_notebook(
                 Path(notebook_name(assignment)).stem, assignment, student
             )
+            # Grade.score counts a cell that awaits a grader as 0; its auto_score is None.
             scores[student] = {
-                grade.name: grade.score for grade in notebook.grades if grade.max_score
+                grade.name: grade.score if grade.manual_score is not None else grade.auto_score
+                for grade in notebook.grades
+                if grade.max_score
             }
     return scores
