@@ -10,7 +10,7 @@ from typing import Callable
 from autograder.course import commands as course_commands
 from autograder.grade import command as grade_command
 from autograder.report import command as report_command
-from autograder.tools import benchmark, demo
+from autograder.tools import benchmark, demo, tls_certificates
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,13 @@ COMMANDS = [
         demo.add_arguments,
         demo.run,
         demo.DESCRIPTION,
+    ),
+    Command(
+        "tls-certificates",
+        "write TLS certificates for grading on a Dask cluster (--scheduler tls://...)",
+        tls_certificates.add_arguments,
+        tls_certificates.run,
+        tls_certificates.DESCRIPTION,
     ),
     Command(
         "benchmark",

@@ -9,8 +9,7 @@ own stream of training batches and its own loss; the losses are summed only so t
 Adam over the stacked tensors is R independent Adams. The chapter checks that one member of the
 ensemble gives the same outputs as the plain model built from the same seed.
 
-Statistics: `wilson_interval` for a proportion (how many seeds solved the task), and
-`bootstrap_mean_interval` for the mean accuracy over seeds.
+Statistics: the book's one method, in seed_statistics.py (re-exported here for the chapter).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from seed_statistics import bootstrap_mean_interval, wilson_interval  # noqa: F401
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -97,27 +97,6 @@ def train_seeds(
     for value in params.values():
         value.requires_grad_(False)
     return ensemble
-
-
-def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson's 95% score interval for a proportion successes / trials (Wilson 1927)."""
-    p = successes / trials
-    denominator = 1 + z**2 / trials
-    centre = (p + z**2 / (2 * trials)) / denominator
-    half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def bootstrap_mean_interval(
-    values: np.ndarray, resamples: int = 10_000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile-bootstrap 95% interval of the mean of `values` (resampling the seeds)."""
-    values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(values), size=(resamples, len(values)))
-    means = values[picks].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(low), float(high)
 
 
 def plot_series(ax, heads, values, summaries, *, color, mean_color) -> None:

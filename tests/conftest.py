@@ -80,9 +80,17 @@ def nbgrader_in(folder, *arguments: str) -> subprocess.CompletedProcess:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the mutation score (tests/test_mutation.py) whether or not pytest captures output."""
+    """Print the Hypothesis figures (tests/test_references_hypothesis.py) and the mutation score
+    (tests/test_mutation.py) whether or not pytest captures output."""
     import sys
 
+    properties = sys.modules.get("test_references_hypothesis")
+    if getattr(properties, "TIMES", None):
+        terminalreporter.section("Hypothesis: the references against PyTorch")
+        terminalreporter.write_line(
+            f"{properties.EXAMPLES} examples per reference function, "
+            f"{sum(properties.TIMES.values()):.1f} s for {len(properties.TIMES)} functions"
+        )
     scores = getattr(sys.modules.get("mutants"), "SCORES", None)
     if not scores:
         return

@@ -4,19 +4,27 @@ no false alarm, and the pieces around it (strict decoding, limits, refusal) hold
 The hostile submissions are in tests/adversarial/."""
 
 import csv
+import fcntl
+import os
+import pty
 import re
+import shutil
+import struct
+import subprocess
+import termios
+import threading
 
 import numpy as np
 import pytest
 
-from autograder import course
+from autograder import REPO_ROOT, command_argv, course
 from autograder.__main__ import main as command_line
 from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
 from autograder.grade import command as grading
 from autograder.sandbox.host import Limits, Sandbox, SandboxUnavailable
 from autograder.sandbox.wire import ProtocolError, Unsupported, decode, encode
-from autograder.tools.demo import demo_class, mistake_index
+from autograder.tools.demo import canvas_export, demo_class, mistake_index, write_class
 
 pytestmark = pytest.mark.slow
 
@@ -37,16 +45,15 @@ def demo(graded_demo):
     return graded_demo
 
 
-def test_exit_status_summary_progress_bar_and_a_row_per_notebook(demo):
+def test_exit_status_summary_on_stdout_no_bar_in_a_log_and_a_row_per_notebook(demo):
     # not-json's notebooks could not be graded: the class is graded, and the exit status says so.
     assert demo["run"].returncode == grading.INCOMPLETE, demo["run"].stderr[-3000:]
-    assert "grading: 100%" in demo["run"].stderr  # tqdm's bar
+    assert "grading:" not in demo["run"].stderr, "a progress bar drawn into a file"
     broken = len(course.assignments())
     graded = sum(len(notebooks) for notebooks in demo_class().values()) - broken
-    assert (
-        f"{graded} graded, 0 missing (not handed in), {broken} could not be graded"
-        in demo["run"].stderr
-    )
+    summary = f"{graded} graded, 0 missing (not handed in), {broken} could not be graded"
+    assert summary in demo["run"].stdout and summary not in demo["run"].stderr
+    assert "grades-wide.csv:" in demo["run"].stdout and "similarity.html:" in demo["run"].stdout
     with open(demo["out"] / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "message"]
@@ -158,6 +165,81 @@ def test_feedback_and_plots(demo):
 
 # ------------------------------------------------------------------------------------------------
 # Pieces
+
+
+def _rows(out) -> dict:
+    with open(out / "grades.csv", newline="") as handle:
+        return {(row["student_id"], row["assignment"]): row for row in csv.DictReader(handle)}
+
+
+def _run_on_a_terminal(argv: list[str]) -> tuple[subprocess.CompletedProcess, str]:
+    """Run with stderr on a pseudo-terminal (as in an instructor's shell): the run, and what the
+    terminal showed."""
+    controller, terminal = pty.openpty()
+    # A terminal has a size (a new pseudo-terminal has 0 x 0, in which tqdm draws nothing).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    shown = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # the terminal closed
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        run = subprocess.run(
+            argv,
+            cwd=REPO_ROOT,
+            env=dict(os.environ, MHA_GRADING_SECRET="demo-class-secret"),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=1200,
+        )
+    finally:
+        os.close(terminal)
+        reader.join(timeout=30)
+        os.close(controller)
+    return run, b"".join(shown).decode(errors="replace")
+
+
+def test_grading_one_assignment_keeps_the_class_and_drops_a_stale_canvas_import(demo, tmp_path):
+    """After `grade --assignment X` into an OUT that holds the whole class, do grades.csv and
+    grades-wide.csv keep every assignment (X's rows regraded, the others as they were), is a
+    canvas-import.csv made from the old grades removed, and is the progress bar drawn on a
+    terminal (and only there)?"""
+    students = demo_class()
+    submitted, out = write_class(students, tmp_path / "submitted"), tmp_path / "out"
+    shutil.copytree(demo["out"], out)
+    export = tmp_path / "canvas-export.csv"
+    export.write_text(canvas_export(sorted(students), course.assignments()), newline="")
+    report = ["report", str(out), "--submitted", str(submitted), "--canvas-template", str(export)]
+    assert command_line(report) == 0
+    assert (out / "canvas-import.csv").exists()
+    before = _rows(out)
+    first = course.assignments()[0]
+    # full-marks now hands in the release of the first assignment: its grade changes.
+    shutil.copy(course.release_notebook(first), submitted / "full-marks" / first / f"{first}.ipynb")
+    argv = command_argv("grade", submitted, "--out", out, "--assignment", first, "--timeout", 20)
+    run, terminal = _run_on_a_terminal(argv)
+    assert run.returncode == grading.INCOMPLETE, terminal[-3000:]
+    after = _rows(out)
+    assert set(after) == set(before), "a row of another assignment was dropped"
+    assert after[("full-marks", first)]["score"] == "0"
+    assert before[("full-marks", first)]["score"] != "0"
+    assert all(after[key] == row for key, row in before.items() if key[1] != first)
+    with open(out / "grades-wide.csv", newline="") as handle:
+        assert next(csv.reader(handle)) == ["student_id", *course.assignments(), "total"]
+    assert f"kept {len(before) - sum(key[1] == first for key in before)} rows of" in run.stdout
+    assert not (out / "canvas-import.csv").exists() and not (out / "canvas-summary.txt").exists()
+    assert "removed canvas-import.csv" in run.stdout
+    assert "grading: 100%" in terminal  # tqdm's bar, on the terminal
 
 
 def test_decoder_accepts_plain_data_only():

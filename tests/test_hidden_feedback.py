@@ -26,6 +26,31 @@ def _notebook_function(source, name, **setup):
     return namespace[name]
 
 
+def _graded(tmp_path, assignment, answer, student="feedback-test"):
+    """The course's grader (the learner's functions in the sandbox) on the solution notebook with
+    `answer` (a known mistake, or anything with a name, a cell and a source) in place."""
+    from autograder import course
+    from autograder.grade import notebook as grader
+    from autograder.sandbox.host import Limits
+
+    path = tmp_path / course.notebook_name(assignment)
+    course.write_notebook(
+        notebook_format.apply_mistake(
+            course.read_notebook(course.solution_notebook(assignment)), answer
+        ),
+        path,
+    )
+    return grader.grade_notebook(
+        grader.AssignmentSpec(assignment), student, path, Limits(), budget=300
+    )
+
+
+def _mistake(assignment, pattern):
+    from autograder.checks.mistakes import known_mistakes
+
+    return next(mistake for mistake in known_mistakes(assignment) if pattern in mistake.name)
+
+
 @pytest.fixture(autouse=True)
 def fixed_secret(monkeypatch):
     monkeypatch.setenv("MHA_GRADING_SECRET", "feedback-test")
@@ -113,23 +138,7 @@ def test_call_descriptions_show_shapes_never_values():
 def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
     """Through the course's grader (the function runs in the sandbox), is the globals sentence
     there?"""
-    from autograder import course
-    from autograder.grade import notebook as grader
-    from autograder.sandbox.host import Limits
-
-    assignment = "02-rnn-limitations"
-    spec = grader.AssignmentSpec(assignment)
-    mistake = next(
-        mistake for mistake in spec.detector.mistakes if "notebook's globals" in mistake.name
-    )
-    path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(
-        notebook_format.apply_mistake(
-            course.read_notebook(course.solution_notebook(assignment)), mistake
-        ),
-        path,
-    )
-    result = grader.grade_notebook(spec, "feedback-test", path, Limits(), budget=300)
+    result = _graded(tmp_path, "02-rnn-limitations", _mistake("02-rnn-limitations", "globals"))
     messages = {test.grade_id: test.message for test in result.tests}
     assert (
         "rnn_forward reads the notebook's globals `H`, `L`, `N`; take sizes"
@@ -144,21 +153,8 @@ def test_the_sandboxed_grader_names_the_globals_too(tmp_path):
 def test_detectors_of_raising_mistakes_name_theirs_and_no_other(tmp_path, pattern):
     """Do the detectors of chapter 2's mistakes that raise (not return) fire, and only for their
     own?"""
-    from autograder import course
-    from autograder.grade import notebook as grader
-    from autograder.sandbox.host import Limits
-
-    assignment = "02-rnn-limitations"
-    spec = grader.AssignmentSpec(assignment)
-    mistake = next(mistake for mistake in spec.detector.mistakes if pattern in mistake.name)
-    path = tmp_path / course.notebook_name(assignment)
-    course.write_notebook(
-        notebook_format.apply_mistake(
-            course.read_notebook(course.solution_notebook(assignment)), mistake
-        ),
-        path,
-    )
-    result = grader.grade_notebook(spec, "detector-test", path, Limits(), budget=300)
+    mistake = _mistake("02-rnn-limitations", pattern)
+    result = _graded(tmp_path, "02-rnn-limitations", mistake, "detector-test")
     failed = {test.grade_id: test.mistakes for test in result.tests if not test.passed}
     assert set(failed) == set(mistake.fails)
     assert all(named == (mistake.name,) for named in failed.values()), failed
@@ -182,3 +178,55 @@ def test_globals_are_named_once_when_the_function_raises():
         "rnn_jacobian reads the notebook's globals `H`, `L`, `N`; take sizes and data from the "
         "arguments."
     )
+
+
+ZERO_STATE_OF_WIDTH_E = """
+def rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    N, L, E = x.shape
+    h = np.zeros((N, E)) if h0 is None else h0
+    states = []
+    for t in range(L):
+        h = np.tanh(x[:, t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        states.append(h)
+    return np.stack(states, axis=1), h
+"""
+
+
+def test_a_mistake_is_named_only_when_the_answer_shows_it(tmp_path):
+    """A zero state of width E (not H) raises the same shape error in the zero-state test as a
+    missing .T on W_ih; the .T is there, and the forward test passes: is the .T left unnamed?"""
+    from types import SimpleNamespace
+
+    answer = SimpleNamespace(name="zero state", cell="rnn-forward", source=ZERO_STATE_OF_WIDTH_E)
+    result = _graded(tmp_path, "02-rnn-limitations", answer, "zero-state")
+    tests = {test.grade_id: test for test in result.tests}
+    assert tests["test-rnn-forward"].passed and not tests["test-rnn-forward-zero-state"].passed
+    assert not any(".T" in name for name in tests["test-rnn-forward-zero-state"].mistakes), tests[
+        "test-rnn-forward-zero-state"
+    ].mistakes
+
+
+@pytest.mark.parametrize(
+    "exercise, pattern, sentence",
+    [
+        ("04-scaling-softmax-masks", "in place", "softmax changed its argument `x` in place"),
+        (
+            "07-attention-at-inference",
+            "lru_cache",
+            "causal_mask_lower_right returned the same array on two calls",
+        ),
+    ],
+)
+def test_the_sandboxed_grader_sees_arguments_changed_and_results_shared(
+    tmp_path, exercise, pattern, sentence
+):
+    """Through the course's grader (the learner's function runs in the sandbox, on copies of the
+    arguments), are an argument changed in place and a cached result still caught, named in one
+    sentence, and the known mistake named?"""
+    mistake = _mistake(exercise, pattern)
+    result = _graded(tmp_path, exercise, mistake, "effects-test")
+    failed = {test.grade_id: test for test in result.tests if not test.passed}
+    assert set(failed) == set(mistake.fails)
+    for test in failed.values():
+        assert test.message.startswith(sentence) and test.message.count(". ") == 0, test.message
+        assert test.mistakes == (mistake.name,), test.mistakes

@@ -86,3 +86,81 @@ def test_warnings_and_stderr_of_honest_work_stay_off_stderr():
     with contextlib.redirect_stderr(stderr):
         result = call_numpy_only(noisy, np.array([1000.0]))
     assert np.isinf(result[0]) and stderr.getvalue() == ""
+
+
+def _in_place_softmax(x, axis=-1):
+    x -= x.max(axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=axis, keepdims=True)
+    return x
+
+
+def test_a_changed_argument_is_named_in_one_sentence():
+    """Does an answer that works in its argument fail, naming the argument, in one sentence?"""
+    with pytest.raises(AssertionError) as failure:
+        call_numpy_only(_in_place_softmax, np.ones((2, 3)))
+    message = str(failure.value)
+    assert message.startswith("_in_place_softmax changed its argument `x` in place")
+    assert message.count(". ") == 0 and "\n" not in message
+
+
+def test_the_same_array_on_two_calls_is_refused():
+    """Does a memoised mask (the same array for equal arguments) fail, and a view of an argument
+    pass?"""
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def causal_mask(L, S):
+        return np.arange(S)[None, :] > np.arange(L)[:, None]
+
+    with pytest.raises(AssertionError, match="returned the same array on two calls"):
+        call_numpy_only(causal_mask, 3, 4)
+    call_numpy_only(lambda x: x.reshape(-1), np.ones((2, 2)))  # a view of its argument is fine
+    table = np.ones((600, 4))
+    with pytest.raises(AssertionError, match="the same array"):
+        call_numpy_only(lambda L: table[:L], 5)  # a slice of a global table
+
+
+def test_values_are_shown_with_the_digits_that_differ_and_dtypes_named():
+    with pytest.raises(AssertionError) as failure:
+        check_array("answer", np.float32([4.10033]), np.float64([4.1003300001]))
+    message = str(failure.value)
+    assert "expected 4.10033, got 4.1003299" in message
+    assert "your answer is float32, the expected one float64" in message
+
+
+_ASSERTING = {}  # a learner's `assert`, defined outside pytest's assertion rewriting
+exec(
+    "def split(x, num_heads):\n    assert x.shape[-1] % num_heads == 0, 'bad width'\n    return x",
+    _ASSERTING,
+)
+_split_with_assert = _ASSERTING["split"]
+
+
+def _split_naming_e(x, num_heads):
+    raise ValueError(f"E={x.shape[-1]} does not split")
+
+
+@pytest.mark.parametrize(
+    "function, words",
+    [
+        (_split_with_assert, "raised AssertionError (bad width): the docstring asks for"),
+        (_split_naming_e, "whose message does not name num_heads=4"),
+        (lambda x, num_heads: x, "returned a result: it should raise ValueError"),
+    ],
+)
+def test_require_error_says_what_was_expected_and_what_came(function, words):
+    from autograder.checks.notebook_helpers import require_error
+
+    with pytest.raises(AssertionError) as failure:
+        require_error(
+            "split(x, 4)", function, np.ones((2, 26)), 4, naming=(("E", 26), ("num_heads", 4))
+        )
+    assert words in str(failure.value)
+
+
+def test_a_function_reading_a_notebook_global_is_told_even_when_it_passes(capsys):
+    namespace = {"np": np, "h": 3}
+    exec("def heads(x):\n    return x.reshape(x.shape[0], h, -1)\n", namespace)
+    call_numpy_only(namespace["heads"], np.ones((2, 6)))
+    assert "heads reads the notebook's global `h`" in capsys.readouterr().out

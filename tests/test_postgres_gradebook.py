@@ -254,3 +254,63 @@ def test_unreachable_database_is_a_refusal(tmp_path, capsys, monkeypatch):
     error = capsys.readouterr().err
     assert "cannot open the gradebook postgresql://grader:***@127.0.0.1:1/nowhere" in error
     assert "hunter2" not in error
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 22: a student id the gradebook cannot store
+
+LONG_ID = "a-student-whose-folder-name-is-longer-than-nbgraders-column-" + "x" * 140  # 200
+
+
+@pytest.fixture(scope="module")
+def class_with_a_long_id(tmp_path_factory):
+    """Two demo students and one whose folder name is longer than nbgrader's student id column
+    (varchar(128), enforced by PostgreSQL only)."""
+    from autograder.tools.demo import demo_class, write_class
+
+    students = demo_class([ASSIGNMENT], broken=False)
+    chosen = {"full-marks": students["full-marks"], "untouched": students["untouched"]}
+    chosen[LONG_ID] = students["full-marks"]
+    return write_class(chosen, tmp_path_factory.mktemp("long-id") / "submitted")
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_student_id_too_long_for_the_gradebook_is_an_error_row(
+    database, server, class_with_a_long_id, tmp_path
+):
+    """The long id gets an error row naming the limit; the others are graded and every report
+    is written; a rerun into the same OUT ends the same way (it crashed on PostgreSQL, then
+    crashed again replaying the journal)."""
+    url = server.create_database(f"long_id_{database}") if database == "postgresql" else None
+    out = tmp_path / "out"
+    for attempt in ("first", "rerun"):
+        run = grade(class_with_a_long_id, out, url or f"sqlite:///{out / 'gradebook.db'}")
+        stdout, stderr = run.communicate(timeout=900)
+        assert run.returncode == grading.INCOMPLETE, (attempt, stderr[-3000:])
+        with open(out / "grades.csv", newline="") as handle:
+            rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+        assert set(rows) == {"full-marks", "untouched", LONG_ID}, attempt
+        assert rows[LONG_ID]["status"] == "error"
+        assert "200 characters long" in rows[LONG_ID]["message"]
+        assert "at most 128 characters" in rows[LONG_ID]["message"]
+        assert rows["full-marks"]["status"] == rows["untouched"]["status"] == "graded"
+        assert float(rows["full-marks"]["score"]) > 0
+        for report in ("results.json", "nbgrader_config.py", "feedback", "plots"):
+            assert (out / report).exists(), (attempt, report)
+    scores = exported(url or f"sqlite:///{out / 'gradebook.db'}", tmp_path)
+    assert set(scores) == {"full-marks", "untouched"}
+
+
+def test_a_result_the_database_refuses_is_set_aside_and_the_batch_lands(server, tmp_path):
+    """A result whose student id PostgreSQL refuses, in the middle of a batch, costs only itself:
+    the others are committed, and `refused` gives the database's reason."""
+    url = server.create_database("refused")
+    too_long = "y" * 129
+    with GradebookWriter(url, course.assignments(), batch=3) as writer:
+        for student in ["learner-0", too_long, "learner-1", "learner-2"]:
+            writer.add(result(student))
+    assert list(writer.refused) == [(too_long, ASSIGNMENT)]
+    assert "value too long" in writer.refused[too_long, ASSIGNMENT]
+    assert "(128)" in writer.refused[too_long, ASSIGNMENT]
+    score = result("x").score
+    assert exported(url, tmp_path) == {f"learner-{index}": score for index in range(3)}

@@ -122,6 +122,92 @@ def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=No
 ]
 
 
+# Correct answers written close to a known mistake of the stress axes: each must keep full marks
+# (no false alarm from the checks that catch the mistake).
+ALTERNATIVES += [
+    (  # works in place, but in its own copy
+        "04-scaling-softmax-masks",
+        "softmax",
+        """
+def softmax(x, axis=-1):
+    x = np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind in "iu" else None)  # a copy
+    x -= x.max(axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=axis, keepdims=True)
+    return x
+""",
+    ),
+    (  # memoised, but hands out a copy
+        "04-scaling-softmax-masks",
+        "causal-mask",
+        """
+import functools
+
+
+@functools.lru_cache(maxsize=None)
+def _causal(L, S):
+    mask = np.arange(S)[None, :] > np.arange(L)[:, None]
+    mask.flags.writeable = False
+    return mask
+
+
+def causal_mask(L, S=None):
+    return _causal(L, L if S is None else S).copy()
+""",
+    ),
+    (  # returns a view of its argument: allowed
+        "05-multi-head-attention",
+        "split-heads",
+        """
+def split_heads(x, num_heads):
+    N, L, E = x.shape
+    if E % num_heads:
+        raise ValueError(f"cannot split E={E} into num_heads={num_heads} heads")
+    return np.swapaxes(x.reshape(N, L, num_heads, -1), 1, 2)
+""",
+    ),
+    (  # the query's own entry set to -inf through a mask, not by writing into the similarities
+        "01-word-embeddings",
+        "nearest-neighbours",
+        """
+def nearest_neighbours(table, query_ids, k, similarity=None):
+    similarity = cosine_similarity if similarity is None else similarity
+    query_ids = np.asarray(query_ids)
+    sims = similarity(table[query_ids][:, None, :], table[None, :, :])
+    own = np.arange(len(table))[None, :] == query_ids[:, None]
+    sims = np.where(own, -np.inf, sims)
+    ids = np.argsort(-sims, axis=-1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(sims, ids, axis=-1)
+""",
+    ),
+    (  # divides a copy of q, keeps every key in its cache
+        "07-attention-at-inference",
+        "grouped-query-attention",
+        """
+def grouped_query_attention(q, k, v, mask=None):
+    h, g = q.shape[1], k.shape[1]
+    if h % g:
+        raise ValueError(f"g={g} does not divide h={h}")
+    q = q / np.sqrt(q.shape[-1])
+    k, v = np.repeat(k, h // g, axis=1), np.repeat(v, h // g, axis=1)
+    scores = q @ np.swapaxes(k, -1, -2)
+    if mask is not None:
+        scores = np.where(mask, -np.inf, scores) if mask.dtype == np.bool_ else scores + mask
+    return softmax(scores, axis=-1) @ v
+""",
+    ),
+    (  # the variance of numpy, any table length
+        "06-why-multi-head",
+        "layer-norm",
+        """
+def layer_norm(x, weight, bias, eps=1e-5):
+    centred = x - x.mean(axis=-1, keepdims=True)
+    return centred / np.sqrt(x.var(axis=-1, keepdims=True) + eps) * weight + bias
+""",
+    ),
+]
+
+
 @pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[f"{a}:{c}" for a, c, _ in ALTERNATIVES])
 def test_correct_alternatives_pass_visible_and_hidden_tests(alternative, solution_notebooks):
     assignment, cell, source = alternative

@@ -14,7 +14,8 @@ When a check fails, the learner reads one paragraph: that it was a hidden check,
 failed with the shapes (never the values) of its arguments, the error in one sentence of context,
 and the notebook globals their function reads, if any. The same text appears in an nbgrader
 kernel (real functions) and in the course's grader (proxies into the sandbox, which answer
-``data_globals()`` by running the helper cell's ``notebook_globals_read`` there).
+``data_globals()`` by running the helper cell's ``notebook_globals_read`` there, and name only
+globals that the notebook's own text shows the function reads: grade/learner_session.py).
 """
 
 import contextvars
@@ -78,6 +79,7 @@ class Recorded:
 
     def __init__(self, function, log: CallLog):
         self._function, self._log = function, log
+        self.__wrapped__ = function  # inspect.signature reads the learner's parameter names
 
     def __getattr__(self, name):
         return getattr(self._function, name)
@@ -87,7 +89,8 @@ class Recorded:
         try:
             return self._function(*args, **kwargs)
         except Exception as error:
-            self._log.raised.append(error)  # its text may hold the hidden inputs: never shown
+            if not getattr(error, "course_message", False):  # the grader's own sentence is shown
+                self._log.raised.append(error)  # its text may hold the hidden inputs: never shown
             raise
 
 

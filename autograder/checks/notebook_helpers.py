@@ -2,6 +2,7 @@
 # its one source is autograder/checks/notebook_helpers.py, and a test keeps the copies in step.
 import contextlib
 import io
+import re
 import sys
 import warnings
 
@@ -18,12 +19,12 @@ class _TorchForbidden:
         self._name = name
 
     def __getattr__(self, attribute):
-        raise AssertionError(
+        raise course_error(
             f"graded functions must use numpy only, but this one used {self._name}.{attribute}"
         )
 
     def __call__(self, *args, **kwargs):
-        raise AssertionError(
+        raise course_error(
             f"graded functions must use numpy only, but this one called {self._name}"
         )
 
@@ -92,9 +93,122 @@ def globals_note(function):
     return f"{name} reads the notebook's {noun} {listed}; take sizes and data from the arguments"
 
 
+def _copied(value, depth=0):
+    """`value` with every array, list, tuple and dict in it copied (anything else as it is)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if depth < 20 and type(value) in (list, tuple):
+        return type(value)(_copied(item, depth + 1) for item in value)
+    if depth < 20 and type(value) is dict:
+        return {key: _copied(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def _unchanged(before, after, depth=0):
+    """Is `after` what `before` (a _copied snapshot) was: same types, shapes, dtypes and bytes?"""
+    if isinstance(before, np.ndarray):
+        return (
+            type(after) is type(before)
+            and after.shape == before.shape
+            and after.dtype == before.dtype
+            and after.tobytes() == before.tobytes()
+        )
+    if depth < 20 and type(before) in (list, tuple):
+        return (
+            type(after) is type(before)
+            and len(after) == len(before)
+            and all(_unchanged(b, a, depth + 1) for b, a in zip(before, after))
+        )
+    if depth < 20 and type(before) is dict:
+        return (
+            type(after) is dict
+            and after.keys() == before.keys()
+            and all(_unchanged(before[key], after[key], depth + 1) for key in before)
+        )
+    return True
+
+
+def _arrays(value, depth=0):
+    """The numpy arrays in `value` (itself, or inside lists, tuples and dicts)."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif depth < 20 and type(value) in (list, tuple, dict):
+        for item in value.values() if type(value) is dict else value:
+            yield from _arrays(item, depth + 1)
+
+
+def watched_call(function, args, kwargs):
+    """Call function(*args, **kwargs) and watch it: (its result, the positions and keywords of
+    the arguments it changed, whether a second call on fresh copies of the same arguments returns
+    arrays that share memory with the first call's: a cached or global array).
+
+    The grader's sandbox calls the learner's functions through this too, so that both checks
+    hold there as in the notebook."""
+    before = _copied((args, kwargs))
+    result = function(*args, **kwargs)
+    changed = [index for index, value in enumerate(args) if not _unchanged(before[0][index], value)]
+    changed += [key for key, value in kwargs.items() if not _unchanged(before[1][key], value)]
+    if changed:
+        return result, changed, False
+    try:
+        again = function(*_copied(before[0]), **_copied(before[1]))
+    except Exception:  # the first call's result is the one graded
+        return result, changed, False
+    shared = any(np.may_share_memory(a, b) for a in _arrays(result) for b in _arrays(again))
+    return result, changed, shared
+
+
+def _parameter(function, key):
+    """The name of `function`'s argument at position or keyword `key`, as its signature says."""
+    if isinstance(key, str):
+        return key
+    import inspect
+
+    names = getattr(function, "parameter_names", None)  # the grader's stand-in names its own
+    try:
+        names = [
+            p.name
+            for p in inspect.signature(function).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ] or names
+    except (TypeError, ValueError):
+        pass
+    return names[key] if names and 0 <= key < len(names) else f"number {key + 1}"
+
+
+def side_effect_problem(function, changed, shared):
+    """One sentence on what watched_call saw, or '' when the call left no trace."""
+    name = getattr(function, "__name__", None) or "your function"
+    if changed:
+        listed = " and ".join(f"`{_parameter(function, key)}`" for key in changed)
+        noun = "argument" if len(changed) == 1 else "arguments"
+        return (
+            f"{name} changed its {noun} {listed} in place: a graded function must leave its "
+            "arguments as they were, so compute into new arrays (x = x - m, not x -= m)"
+        )
+    if shared:
+        return (
+            f"{name} returned the same array on two calls with equal arguments (a cached or "
+            "global array): return a new array on every call, or a caller who changes one "
+            "result changes the other"
+        )
+    return ""
+
+
+def course_error(message):
+    """An AssertionError that the course's helpers raise (not the learner's own `assert`)."""
+    error = AssertionError(message)
+    error.course_message = True
+    return error
+
+
+_NOTED_GLOBALS = set()
+
+
 def call_numpy_only(function, *args, **kwargs):
     """Call a learner's function with torch out of reach; warnings and stderr are collected, not
-    shown.
+    shown. The call must leave its arguments unchanged and return a new array each time
+    (watched_call); a function that reads notebook globals is told so, once, even when it passes.
 
     Warnings are printed to stdout after the call, so they inform without costing points
     (nbgrader scores a test cell 0 when anything reaches stderr).
@@ -110,7 +224,10 @@ def call_numpy_only(function, *args, **kwargs):
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(stderr):
             warnings.simplefilter("always")
             with np.errstate(all="ignore"):
-                result = function(*args, **kwargs)
+                if getattr(function, "watches_its_arguments", False):  # the sandbox watches
+                    result, changed, shared = function(*args, **kwargs), [], False
+                else:
+                    result, changed, shared = watched_call(function, args, kwargs)
     except AssertionError:
         raise
     except Exception as error:  # say so when the failure may come from a notebook global
@@ -124,9 +241,45 @@ def call_numpy_only(function, *args, **kwargs):
             sys.modules.pop("torch", None)
         else:
             sys.modules["torch"] = saved_torch_module
+    problem = side_effect_problem(function, changed, shared)
+    if problem:
+        raise course_error(problem)
     for warning in caught[:3]:
         print(f"note: {getattr(function, '__name__', 'your function')} warned: {warning.message}")
+    name = getattr(function, "__name__", None)
+    if name not in _NOTED_GLOBALS:
+        _NOTED_GLOBALS.add(name)
+        note = globals_note(function)
+        if note:
+            print(f"note: {note} (the hidden tests run it where they are not defined).")
     return result
+
+
+def require_error(what, function, *args, kind=ValueError, why="", naming=(), **kwargs):
+    """Assert that `function(*args, **kwargs)` raises `kind` (its docstring asks for it, because
+    `why`), whose message names each value of `naming`, a tuple of (name, value) pairs."""
+    reason = f", but {why}" if why else ""
+    try:
+        call_numpy_only(function, *args, **kwargs)
+    except kind as error:
+        text = str(error)
+        for label, value in naming:
+            if not re.search(rf"(?<![\d.]){re.escape(str(value))}(?!\d|\.\d)", text):
+                raise course_error(
+                    f"{what} raised {kind.__name__}({text!r}), whose message does not name "
+                    f"{label}={value}"
+                ) from None
+        return
+    except Exception as error:  # the learner's own exception of another kind
+        if getattr(error, "course_message", False):
+            raise
+        hint = " (an `assert` raises AssertionError: write `raise ValueError(...)`)"
+        text = (str(error).strip().splitlines() or [""])[0]
+        raise course_error(
+            f"{what} raised {type(error).__name__} ({text}){reason}: the docstring asks for "
+            f"{kind.__name__}" + (hint if isinstance(error, AssertionError) else "")
+        ) from None
+    raise course_error(f"{what} returned a result{reason}: it should raise {kind.__name__}")
 
 
 def _describe(value):
@@ -160,6 +313,7 @@ def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
         raise AssertionError(
             f"{name}: at index {index} expected {float(expected[index])}, got {float(got[index])} "
             f"({int(np.sum(~got_finite))} NaN or infinite values in the answer)"
+            + _dtypes(got, expected)
         )
     if not np.array_equal(got[~got_finite], expected[~expected_finite], equal_nan=True):
         raise AssertionError(f"{name}: the infinite or NaN entries differ from the expected ones")
@@ -168,10 +322,27 @@ def check_array(name, got, expected, *, atol=ATOL, rtol=RTOL):
     allowed = atol + rtol * np.abs(np.where(expected_finite, expected, 0.0))
     if np.any(error > allowed):
         index = tuple(int(i) for i in np.unravel_index(np.argmax(error - allowed), error.shape))
+        shown_expected, shown_got = _told_apart(float(expected[index]), float(got[index]))
         raise AssertionError(
             f"{name}: values differ; largest difference {error[index]:.3g} at index {index} "
-            f"(expected {expected[index]:.6g}, got {got[index]:.6g})"
+            f"(expected {shown_expected}, got {shown_got}){_dtypes(got, expected)}"
         )
+
+
+def _told_apart(expected, got):
+    """The two numbers with just enough significant digits (6 to 17) to tell them apart."""
+    for digits in range(6, 18):
+        shown = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if shown[0] != shown[1]:
+            break
+    return shown
+
+
+def _dtypes(got, expected):
+    """'; your answer is float32, the expected one float64' when the dtypes differ, else ''."""
+    if got.dtype == expected.dtype:
+        return ""
+    return f"; your answer is {got.dtype}, the expected one {expected.dtype}"
 
 
 def check_mask(name, got, expected):

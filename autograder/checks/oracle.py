@@ -17,6 +17,7 @@ from autograder.checks.notebook_helpers import (  # noqa: F401
     check_array,
     check_mask,
     require_array,
+    require_error,
     require_same_entries,
 )
 
@@ -90,3 +91,17 @@ def call_learner(what: str, function, *args, **kwargs):
         raise AssertionError(
             f"{what}: your function raised {type(error).__name__}: {error}"
         ) from error
+
+
+def mask_over_the_top(rng: np.random.Generator, scores: np.ndarray, shape: tuple) -> np.ndarray:
+    """A boolean mask of `shape` (True = may not attend; the trailing axes of `scores` (..., L,
+    S)) that hides, in every row, the key with the largest score (of the first entry of any
+    leading axes the mask does not have) and some random others, and leaves one other key free.
+    With large scores, a softmax that masks after normalising divides 0 by 0 there."""
+    first = scores[(0,) * (scores.ndim - len(shape))]
+    mask = rng.random(shape) < 0.3
+    top = np.argmax(first, axis=-1)
+    np.put_along_axis(mask, top[..., None], True, axis=-1)
+    free = (top + rng.integers(1, shape[-1], size=top.shape)) % shape[-1] if shape[-1] > 1 else top
+    np.put_along_axis(mask, free[..., None], False, axis=-1)
+    return mask

@@ -25,6 +25,12 @@ SUBMISSION_DIGEST: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 # The student being graded (set by the grading command for the duration of one notebook).
 STUDENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("student_id", default=None)
+# The grading command's secret, on a Dask worker, for the duration of one notebook: handed over by
+# the worker's GradingPlugin (autograder/grade/on_workers.py), never through the environment, so
+# that nothing of it is left in the worker when the plugin is removed.
+GRADING_SECRET: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "grading_secret", default=None
+)
 
 
 class NoGradingSecret(FileNotFoundError):
@@ -32,8 +38,12 @@ class NoGradingSecret(FileNotFoundError):
 
 
 def grading_secret() -> bytes:
-    """The secret from $MHA_GRADING_SECRET, else from .grading-secret; NoGradingSecret if neither
-    holds one (create_grading_secret() makes the file)."""
+    """The grading command's secret (GRADING_SECRET, on its workers), else $MHA_GRADING_SECRET,
+    else .grading-secret; NoGradingSecret if none holds one (create_grading_secret() makes the
+    file)."""
+    handed = GRADING_SECRET.get()
+    if handed:
+        return handed.encode()
     from_env = os.environ.get(environment.GRADING_SECRET)
     if from_env:
         return from_env.encode()
@@ -44,9 +54,9 @@ def grading_secret() -> bytes:
 
 
 def create_grading_secret() -> Path | None:
-    """Write a new random secret to .grading-secret when there is none ($MHA_GRADING_SECRET
-    unset, no file): the path when this call created it, else None."""
-    if os.environ.get(environment.GRADING_SECRET) or SECRET_FILE.exists():
+    """Write a new random secret to .grading-secret when there is none (none handed over,
+    $MHA_GRADING_SECRET unset, no file): the path when this call created it, else None."""
+    if GRADING_SECRET.get() or os.environ.get(environment.GRADING_SECRET) or SECRET_FILE.exists():
         return None
     # O_EXCL: two graders starting at once agree on whichever secret was written first.
     try:

@@ -34,6 +34,19 @@ def _defined_names(source: str) -> set:
     return names
 
 
+def _parameters(source: str) -> dict:
+    """The positional parameter names of each function that `source` defines at its top level."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    return {
+        node.name: [arg.arg for arg in node.args.posonlyargs + node.args.args]
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
 def _free_names(source: str) -> list:
     """Names a test cell reads but never assigns: the ones the learner's cells must provide."""
     tree = ast.parse(source)
@@ -88,6 +101,12 @@ class AssignmentSpec:
         self.max_score = sum(points for points, _ in [*self.tests.values(), *self.written.values()])
         self.answer_names = {
             grade_id: _defined_names(source) for grade_id, source in self.answers.items()
+        }
+        # function -> its positional parameters, as the course's answers name them (feedback)
+        self.parameters = {
+            name: params
+            for source in self.answers.values()
+            for name, params in _parameters(source).items()
         }
         self.compiled = {
             grade_id: compile(source, f"<test {grade_id}>", "exec")

@@ -3,7 +3,6 @@ in the sandbox (the learner's, with IPython syntax rewritten in linear time, and
 read-only cells), with notes on how the submission differs from the course's notebook."""
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +14,10 @@ from autograder.course.notebook_format import (
     cell_source,
     nbgrader_metadata,
 )
+from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES, file_problem, open_submission
 
 if TYPE_CHECKING:  # the spec runs the course's cells, with torch: the grading client never needs it
     from autograder.grade.assignment_spec import AssignmentSpec
-
-MAX_NOTEBOOK_BYTES = 20 << 20
 
 
 class NotebookProblem(Exception):
@@ -29,12 +27,15 @@ class NotebookProblem(Exception):
 def read_submission(path: Path) -> list:
     """The submission's cells as dicts; a NotebookProblem for anything that is not a notebook."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        handle, status = open_submission(path)
     except OSError as error:
         raise NotebookProblem(f"cannot open the notebook ({error.strerror})") from None
-    with os.fdopen(descriptor, "rb") as handle:
+    with handle:
+        problem = file_problem(status)
+        if problem:
+            raise NotebookProblem(problem)
         data = handle.read(MAX_NOTEBOOK_BYTES + 1)
-    if len(data) > MAX_NOTEBOOK_BYTES:
+    if len(data) > MAX_NOTEBOOK_BYTES:  # it grew since
         raise NotebookProblem(f"the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB")
     if not data.strip():
         raise NotebookProblem("the notebook file is empty")

@@ -1,10 +1,18 @@
 """Grading on dask.distributed: one code path from a laptop to a cluster.
 
 With no scheduler, a ``LocalCluster`` of process workers (one per core, one thread each) is started
-for the run; with ``scheduler="tcp://HOST:8786"`` (or $DASK_SCHEDULER_ADDRESS) the class is graded
+for the run; with ``scheduler="tls://HOST:8786"`` (or $DASK_SCHEDULER_ADDRESS) the class is graded
 on an existing cluster whose workers were started with ``dask worker``. Each worker imports torch
 once and keeps each assignment's AssignmentSpec (GradingPlugin). Results come back to the client
 as they arrive; only the client writes anything.
+
+Who may connect is Dask's own TLS (distributed.security): a local cluster is started with
+``security=True``, a key and certificate made for this run and held in memory by its processes
+alone, so that another user of the machine is refused, and the cluster speaks ``tls://`` only. An
+existing cluster is joined with the instructor's certificates (``--tls-ca-file``, ``--tls-cert``,
+``--tls-key``, or Dask's configuration ``distributed.comm.tls.*``); a plain ``tcp://`` address
+gets a warning. The grading secret reaches the workers in the GradingPlugin, which is removed from
+the scheduler and the workers when the run ends, also on Ctrl-C and on an error.
 
 Before grading, every worker builds a sandbox (autograder/sandbox/host.py ``probe``); a worker
 without one stops the run (ClusterRefused), naming it.
@@ -16,12 +24,15 @@ grows past MAX_WORKER_RSS, is stopped through its nanny and that notebook alone 
 The class always completes. What runs on the workers is autograder/grade/on_workers.py.
 """
 
+import ipaddress
 import logging
 import multiprocessing
 import os
 import signal
 import sys
-from contextlib import ExitStack, contextmanager
+import threading
+from contextlib import ExitStack, contextmanager, nullcontext
+from pathlib import Path
 from typing import Iterator
 
 from autograder.grade.dispatcher import CRASHED_TWICE, Dispatch, Dispatcher
@@ -36,7 +47,14 @@ from autograder.sandbox.host import Limits, interpreter
 # first.
 WORKER_GRACE_SECONDS = 60.0
 MAX_WORKER_RSS = 3 << 30
-__all__ = ["CRASHED_TWICE", "ClusterRefused", "GradingCluster", "grade_on_cluster", "connect"]
+__all__ = [
+    "CRASHED_TWICE",
+    "ClusterRefused",
+    "GradingCluster",
+    "grade_on_cluster",
+    "connect",
+    "remote_security",
+]
 
 
 class ClusterRefused(RuntimeError):
@@ -47,16 +65,84 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def remote_security(ca_file: Path | None = None, cert: Path | None = None, key: Path | None = None):
+    """The distributed.Security that joins an existing cluster: the certificates given (mutual
+    TLS, encryption required), else Dask's configuration (``distributed.comm.tls.*``), which
+    ``Security()`` reads. ClusterRefused when only some are given or one cannot be read."""
+    from distributed import Security
+
+    given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not any(given.values()):
+        return Security()
+    if ca_file is None or cert is None:
+        raise ClusterRefused(
+            "--tls-ca-file and --tls-cert go together (and --tls-key, unless the key is in the "
+            "certificate's file)"
+        )
+    for option, path in given.items():
+        if path is not None and not os.access(path, os.R_OK):
+            raise ClusterRefused(f"{option} {path}: the file cannot be read")
+    return Security(
+        tls_ca_file=str(ca_file),
+        tls_client_cert=str(cert),
+        tls_client_key=None if key is None else str(key),
+        require_encryption=True,
+    )
+
+
+def address_warning(address: str) -> str | None:
+    """What to say about joining `address` without TLS: loudly when it is another host, whose
+    traffic (the grading secret among it) anyone on the way can read and write; None for tls://."""
+    from distributed.comm import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme != "tcp":
+        return None
+    host = parse_host_port(location)[0]
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return (
+            f"note: {address} is plain tcp://: any user of this machine who can reach it can join "
+            "the cluster, read the grading secret and run code on its workers; start it with TLS "
+            "(python -m autograder tls-certificates) to prevent it"
+        )
+    return (
+        f"WARNING: {address} is plain tcp:// to another host: the grading secret and every "
+        "result cross the network unencrypted, and anyone who reaches that port can join the "
+        "cluster and run code on its workers. Use tls:// with --tls-ca-file, --tls-cert and "
+        "--tls-key (python -m autograder tls-certificates writes them)."
+    )
+
+
 @contextmanager
-def connect(workers: int, scheduler: str | None = None):
-    """A Client: on the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS), or on a LocalCluster
-    of `workers` process workers of one thread each, started here and stopped on leaving."""
+def connect(workers: int, scheduler: str | None = None, security=None):
+    """A Client: on the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS), joined with
+    `security` (default: remote_security(), Dask's configuration), or on a LocalCluster of
+    `workers` process workers of one thread each, started here with TLS credentials of its own
+    and stopped on leaving."""
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
+        from distributed.comm import parse_address
+
+        security = remote_security() if security is None else security
+        scheme = parse_address(address)[0]
+        if scheme == "tls" and not security.tls_ca_file:
+            raise ClusterRefused(
+                f"{address} is a TLS address: give the cluster's certificates with "
+                "--tls-ca-file, --tls-cert and --tls-key (or Dask's distributed.comm.tls "
+                "configuration)"
+            )
+        if scheme != "tls" and security.require_encryption:
+            raise ClusterRefused(
+                f"TLS certificates were given, but {address} is not a tls:// address"
+            )
         try:
-            client = Client(address, timeout=30, set_as_default=False)
+            client = Client(address, security=security, timeout=30, set_as_default=False)
         except (OSError, TimeoutError) as error:
             raise ClusterRefused(f"no Dask scheduler answers at {address}: {error}") from None
         try:
@@ -77,11 +163,12 @@ def connect(workers: int, scheduler: str | None = None):
     # allowed to reach. The venv's packages reach the workers through sys.path, which spawn sends.
     multiprocessing.set_executable(interpreter()[0])
     # memory_limit=0: no pausing or spilling by dask; MAX_WORKER_RSS is the bound that applies.
+    # security=True: Security.temporary(), a key and certificate made now and held in memory by
+    # this process and the workers it starts: without them, a connection is refused (tls:// only).
     # Ctrl-C is the client's to handle: processes started while SIGINT is ignored keep ignoring it
     # (Python installs its KeyboardInterrupt handler only over the default), so the nannies and
     # workers neither print tracebacks nor stop on their own; the client closes them.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _sigint_ignored():
         cluster = LocalCluster(
             n_workers=max(1, workers),
             threads_per_worker=1,
@@ -89,11 +176,10 @@ def connect(workers: int, scheduler: str | None = None):
             memory_limit=0,
             dashboard_address=None,
             silence_logs=logging.CRITICAL,
+            security=True,
         )
-    finally:
-        signal.signal(signal.SIGINT, previous)
     try:
-        client = Client(cluster, set_as_default=False)
+        client = Client(cluster, set_as_default=False)  # with the cluster's own credentials
         try:
             yield client
         finally:
@@ -128,19 +214,30 @@ def probe_workers(client, timeout: float = 10.0) -> dict:
 class GradingCluster:
     """A Dask client, joined (or started) and probed: `grade(tasks)` yields one result per task,
     in the order they are graded, whatever happens to a worker. Close it (or leave the `with`)
-    to stop a local cluster."""
+    to take the grading secret off the cluster and stop a local cluster."""
 
     def __init__(
-        self, workers: int, limits: Limits, secret: str, scheduler: str | None = None, say=_say
+        self,
+        workers: int,
+        limits: Limits,
+        secret: str,
+        scheduler: str | None = None,
+        say=_say,
+        security=None,
     ):
-        """Join the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS), or start a local one of
-        `workers` processes, and probe every worker's sandbox: ClusterRefused comes from here,
-        before anything is graded. `say` gets one line about the workers' sandboxes."""
-        self.limits, self.stack = limits, ExitStack()
+        """Join the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS) with `security` (see
+        `connect`), or start a local one of `workers` processes, and probe every worker's
+        sandbox: ClusterRefused comes from here, before anything is graded. `say` gets one line
+        about the workers' sandboxes, and a warning for a plain tcp:// address."""
+        self.limits, self.stack, self.say = limits, ExitStack(), say
+        address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
         try:
-            if not (scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")):
+            if not address:
                 _probe_here(limits)  # no use starting local workers on a machine without it
-            self.client = self.stack.enter_context(connect(workers, scheduler))
+            elif address_warning(address):
+                say(address_warning(address))
+            self.client = self.stack.enter_context(connect(workers, scheduler, security))
+            self.address = self.client.scheduler.address
             sandboxes = probe_workers(self.client, timeout=max(limits.timeout, 10.0))
             info = next(iter(sandboxes.values()))
             say(
@@ -148,10 +245,26 @@ class GradingCluster:
                 f"namespaces, rlimits, Landlock ABI {info['landlock_abi']}, "
                 f"seccomp {'on' if info['seccomp'] else 'off (not x86-64)'}"
             )
+            # Taken off again before the client closes (the stack unwinds in reverse order).
+            self.stack.callback(self._remove_plugin)
             self.client.register_plugin(GradingPlugin(secret), name=PLUGIN_NAME)
         except BaseException:
-            self.stack.close()
+            self.close()
             raise
+
+    def _remove_plugin(self) -> None:
+        """The grading secret off the cluster: the scheduler forgets the plugin (which new workers
+        would get) and each worker drops it (GradingPlugin.teardown)."""
+        try:
+            self.client.unregister_worker_plugin(PLUGIN_NAME)
+        except ValueError:  # never registered (a refusal before it, or a failed registration)
+            pass
+        except Exception as error:  # noqa: BLE001 - said, not raised: the run's results stand
+            self.say(
+                f"WARNING: the grading plugin could not be removed from the Dask cluster "
+                f"({type(error).__name__}: {error}); until it is, the scheduler holds the "
+                "grading secret: restart the scheduler"
+            )
 
     def grade(
         self,
@@ -170,7 +283,10 @@ class GradingCluster:
         )
 
     def close(self) -> None:
-        self.stack.close()
+        # A second Ctrl-C must not cut this short and leave the secret on the cluster.
+        main = threading.current_thread() is threading.main_thread()
+        with _sigint_ignored() if main else nullcontext():
+            self.stack.close()
 
     def __enter__(self):
         return self
@@ -192,6 +308,15 @@ def grade_on_cluster(
     """One result per task, as they are graded, on a cluster started (or joined) for them."""
     with GradingCluster(workers, limits, secret, scheduler) as grading:
         yield from grading.grade(tasks, budget, progress, **backstops)
+
+
+@contextmanager
+def _sigint_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _probe_here(limits: Limits) -> None:

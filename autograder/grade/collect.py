@@ -1,6 +1,7 @@
 """Finding the submissions: one grading task per (student, assignment), a ready-made error row
-for whatever cannot be graded (a folder name that cannot be an id, an unknown assignment...), and
-when each notebook was handed in."""
+for whatever cannot be graded (a folder name that cannot be an id, an unknown assignment, a
+symbolic link, a notebook over the size limit or with several names...), and when each notebook
+was handed in."""
 
 import datetime
 import os
@@ -10,6 +11,8 @@ from pathlib import Path
 from autograder import course
 from autograder.grade.messages import name_problem, shown_name
 from autograder.grade.results import NotebookResult, Submitted, Task, not_graded
+from autograder.grade.submission_file import file_problem
+from autograder.report.gradebook import student_id_problem
 
 # nbgrader's, beside the notebook, one line: "2015-02-02 14:58:23.948203 America/Los_Angeles"
 TIMESTAMP_FILE = "timestamp.txt"
@@ -31,9 +34,18 @@ def collect(
     students = {}  # student id -> {folder name: folder}
     tasks, rows = [], []
     for student_dir in sorted(submitted.iterdir()):
-        if student_dir.name.startswith(".") or student_dir.is_symlink() or not student_dir.is_dir():
+        link = student_dir.is_symlink()
+        if student_dir.name.startswith(".") or not (link or student_dir.is_dir()):
+            continue  # hidden, or a loose file
+        student = shown_name(student_dir.name)
+        if link:
+            message = (
+                f"the student folder {student!r} is a symbolic link, which is not followed: "
+                "nothing in it was graded"
+            )
+            rows.append(not_graded(student, "", message))
             continue
-        student, problem = shown_name(student_dir.name), name_problem(student_dir.name)
+        problem = name_problem(student_dir.name) or student_id_problem(student)
         if problem:
             message = (
                 f"the student folder {student!r} cannot be used as a student id "
@@ -84,23 +96,31 @@ def collect(
 
 def _notebook_task(student: str, assignment: str, folder: Path) -> Task | NotebookResult:
     """The task grading `folder`'s notebook, or an error row when it holds several and none is
-    named as expected."""
+    named as expected, or when the notebook must not be read (submission_file.file_problem)."""
     expected = folder / course.notebook_name(assignment)
     notebooks = sorted(
         path for path in folder.glob("*.ipynb") if not path.is_symlink() and path.is_file()
     )
     # A link is refused (O_NOFOLLOW), with a message.
     if expected in notebooks or expected.is_symlink():
-        return Task(student, assignment, expected, [])
+        return _checked(Task(student, assignment, expected, []))
     if len(notebooks) == 1:
         renamed = f"the notebook is named {notebooks[0].name}, not {expected.name}"
-        return Task(student, assignment, notebooks[0], [renamed])
+        return _checked(Task(student, assignment, notebooks[0], [renamed]))
     if notebooks:
         names = ", ".join(path.name for path in notebooks)
         message = f"several notebooks and none named {expected.name}: {names}"
         return not_graded(student, assignment, message)
     missing = f"missing notebook: expected {assignment}/{expected.name}"
     return Task(student, assignment, None, [missing])
+
+
+def _checked(task: Task) -> Task | NotebookResult:
+    """`task`, or an error row when its notebook is not to be read, from its metadata alone."""
+    problem = file_problem(task.path.lstat())
+    if problem is None:
+        return task
+    return not_graded(task.student, task.assignment, f"{task.path.name}: {problem}")
 
 
 def utc_text(when: datetime.datetime) -> str:

@@ -20,7 +20,7 @@ when stopped by Ctrl-C (what was graded is recorded: the same command resumes).
 
 Learner code runs only in the sandbox (autograder/sandbox/child.py); the checks run on Dask
 workers: a local cluster of one process per core by default, or an existing cluster with
-``--scheduler tcp://HOST:8786`` (autograder/grade/cluster.py); only this main process writes OUT.
+``--scheduler tls://HOST:8786`` (autograder/grade/cluster.py); only this main process writes OUT.
 
 A little over 300 lines: the command's options, then the run from lock to summary, written once
 in the order of its steps, so that what a run does can be read top to bottom.
@@ -28,6 +28,7 @@ in the order of its steps, so that what a run does can be read top to bottom.
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import resource
@@ -39,12 +40,12 @@ from pathlib import Path
 
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
-from autograder.grade.cluster import ClusterRefused, GradingCluster
+from autograder.grade.cluster import ClusterRefused, GradingCluster, remote_security
 from autograder.grade.collect import collect, submission_time
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
-from autograder.grade.results import NotebookResult, Status
+from autograder.grade.results import NotebookResult, Status, not_graded
 from autograder.report.command import after_grading
 from autograder.report.gradebook import (
     GradebookUnavailable,
@@ -56,6 +57,10 @@ from autograder.report.gradebook import (
 from autograder.report.outputs import write_reports
 from autograder.sandbox.host import Limits
 
+ROOT_WARNING = (
+    "warning: running as root. The sandbox holds without root too, and the instructor's guide "
+    "advises an unprivileged user: a fault outside the sandbox then has less to reach."
+)
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
 INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT
@@ -131,12 +136,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scheduler",
-        metavar="tcp://HOST:PORT",
+        metavar="tls://HOST:PORT",
         default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
         help="grade on this Dask cluster, whose workers were started with "
         "`dask worker` (default: $DASK_SCHEDULER_ADDRESS, else a local "
-        "cluster of --workers)",
+        "cluster of --workers, with TLS credentials of its own)",
     )
+    for option, what in [
+        ("--tls-ca-file", "the certificate of the cluster's certificate authority"),
+        ("--tls-cert", "this client's certificate"),
+        ("--tls-key", "this client's private key (unless it is in --tls-cert's file)"),
+    ]:
+        parser.add_argument(
+            option,
+            type=Path,
+            metavar="PEM",
+            help=f"with --scheduler tls://...: {what} (default: Dask's configuration, "
+            "distributed.comm.tls)",
+        )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument(
         "--regrade",
@@ -166,6 +183,8 @@ def run(arguments: argparse.Namespace) -> int:
 
 def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
+    if os.geteuid() == 0:
+        print(ROOT_WARNING, file=sys.stderr)
     if not submitted.is_dir():
         print(
             f"error: {submitted} is not a folder of submissions "
@@ -224,9 +243,20 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         )
         return REFUSAL
     startup_began = time.monotonic()
+    tls = (arguments.tls_ca_file, arguments.tls_cert, arguments.tls_key)
+    if any(tls) and not arguments.scheduler:
+        print(
+            "error: --tls-ca-file, --tls-cert and --tls-key are for --scheduler (a local cluster "
+            "makes credentials of its own)",
+            file=sys.stderr,
+        )
+        return REFUSAL
     try:
+        security = remote_security(*tls) if arguments.scheduler else None
         # The cluster starts and its workers' sandboxes are probed here: a refusal writes nothing.
-        cluster = GradingCluster(arguments.workers, limits, secret, scheduler=arguments.scheduler)
+        cluster = GradingCluster(
+            arguments.workers, limits, secret, scheduler=arguments.scheduler, security=security
+        )
     except ClusterRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return REFUSAL
@@ -271,7 +301,11 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
-        where = arguments.scheduler or f"a local cluster of {arguments.workers} workers"
+        where = (
+            cluster.address
+            if arguments.scheduler
+            else f"a local cluster of {arguments.workers} workers at {cluster.address}"
+        )
         print(
             f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, on {where}",
             file=sys.stderr,
@@ -283,9 +317,9 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         for result in [finished[index] for index in sorted(finished)] + rows:
             gradebook.add(result)
         grading_began, cpu_began = time.monotonic(), client_cpu()
-        graded = cluster.grade(
-            [tasks[index] for index in to_grade], budget, not arguments.no_progress
-        )
+        # The bar is for a person watching: drawn only on a terminal, never into a log file.
+        progress = not arguments.no_progress and sys.stderr.isatty()
+        graded = cluster.grade([tasks[index] for index in to_grade], budget, progress)
         try:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
@@ -323,21 +357,66 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             journal.close()
             gradebook.close()
         grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
-    # As the gradebook has them (written answers a grader scored, late penalties), sorted, as the
-    # order in which results arrive is not the class's.
     results = rows + [finished[index] for index in range(len(tasks))]
+    # As the gradebook has them (written answers a grader scored, late penalties), or error rows
+    # for those it refused.
     results = [gradebook.settled.get((r.student, r.assignment), r) for r in results]
+    results = [_refused_by_gradebook(result, gradebook.refused) for result in results]
+    if arguments.assignment:  # the rest of the class stays in every report
+        kept = earlier_results(out, set(arguments.assignment))
+        if kept:
+            others = sorted({result.assignment for result in kept})
+            print(
+                f"kept {len(kept)} rows of {', '.join(others)} from the last complete run "
+                f"({out / 'results.json'}): this run graded only {', '.join(arguments.assignment)}"
+            )
+        results += kept
+    # Sorted, as the order in which results arrive is not the class's.
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
     print(
         f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
-        f"{out / 'grades.csv'})",
-        file=sys.stderr,
+        f"{out / 'grades.csv'})"
     )
-    print(cost_line(startup, grading, grading_cpu), file=sys.stderr)
+    print(cost_line(startup, grading, grading_cpu))
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
+
+
+def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResult:
+    """`result`, or an error row when the gradebook refused to store it (the journal keeps the
+    result: a rerun meets the same refusal and writes the same row)."""
+    reason = refused.get((result.student, result.assignment))
+    if reason is None:
+        return result
+    return not_graded(
+        result.student,
+        result.assignment,
+        f"graded, but the gradebook refused to store the result ({reason}); nothing of it is in "
+        "the gradebook",
+    )
+
+
+def earlier_results(out: Path, graded: set[str]) -> list[NotebookResult]:
+    """The rows of OUT/results.json, written by the last run that completed, for assignments
+    other than `graded`: a run with --assignment X rewrites the reports with the whole class."""
+    try:
+        records = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        return [
+            NotebookResult.from_dict(record)
+            for record in records
+            if record["assignment"] not in graded
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        print(
+            f"warning: {out / 'results.json'} cannot be read ({type(error).__name__}: {error}): "
+            "the reports hold only the assignments graded now",
+            file=sys.stderr,
+        )
+        return []
 
 
 def client_cpu() -> float:

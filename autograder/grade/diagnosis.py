@@ -14,7 +14,7 @@ import ast
 import numpy as np
 
 from autograder.checks.mistakes import Mistake
-from autograder.checks.notebook_helpers import ATOL, RTOL
+from autograder.checks.notebook_helpers import ATOL, RTOL, watched_call
 from autograder.checks.oracle import quiet
 from autograder.grade.trusted import run_trusted
 
@@ -65,19 +65,23 @@ def _copy(value):
 
 
 def _run(function, call):
-    """(True, result), or (False, "Type: message") when the function raised, as the grader
-    records it."""
+    """(True, result, effects), or (False, "Type: message", None) when the function raised, as
+    the grader records it; effects as the sandbox reports them (watched_call)."""
     try:
         with quiet(stdout=True), np.errstate(all="ignore"):
-            return True, function(*_copy(call.args), **_copy(call.kwargs))
+            result, changed, shared = watched_call(
+                function, _copy(tuple(call.args)), _copy(dict(call.kwargs))
+            )
+        return True, result, (frozenset(changed), shared)
     except Exception as error:
-        return False, f"{type(error).__name__}: {str(error)[:500]}"
+        return False, f"{type(error).__name__}: {str(error)[:500]}", None
 
 
-def _same_outcome(call, ok, value) -> bool:
-    """The learner's call and a replay agree: equal results, or the same exception and message."""
+def _same_outcome(call, ok, value, effects) -> bool:
+    """The learner's call and a replay agree: equal results and the same side effects, or the
+    same exception and message."""
     if call.ok:
-        return ok and same(call.result, value)
+        return ok and same(call.result, value) and effects == call.effects
     return not ok and getattr(call, "raised", None) == value
 
 
@@ -145,6 +149,13 @@ class MistakeDetector:
         if mistake not in self._mistake_namespaces:
             self._mistake_namespaces[mistake] = self._answers_namespace(mistake)
         return self._mistake_namespaces[mistake]
+
+    def not_contradicted(self, names, passed) -> tuple:
+        """The mistakes of `names` that lose no test the learner `passed`: a mistake that would
+        also fail a passed test is not theirs, however alike one test's calls look (an error
+        message can match by chance)."""
+        fails = {mistake.name: mistake.fails for mistake in self.mistakes}
+        return tuple(name for name in names if not fails.get(name, frozenset()) & set(passed))
 
     def likely_mistakes(self, test_id: str, calls: list) -> list:
         """Names of the known mistakes that the learner's answers in this failed test match."""

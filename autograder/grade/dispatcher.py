@@ -23,7 +23,7 @@ from distributed import KilledWorker, as_completed
 from tqdm import tqdm
 
 from autograder.grade.on_workers import grade_task, kill_worker_process
-from autograder.grade.results import NotebookResult, not_graded
+from autograder.grade.results import NotebookResult, grader_fault, not_graded
 
 # With no worker at all for this long, the notebooks left get an error row instead of waiting.
 NO_WORKER_SECONDS = 300.0
@@ -202,7 +202,7 @@ class Dispatcher:
             del self.held[future]
             student, assignment, _, _ = self.tasks[index]
             self.bar.update(1)
-            yield not_graded(
+            yield grader_fault(
                 student, assignment, f"internal grader error: {type(error).__name__}: {error}"
             )
         # "cancelled", "lost": seen as a dead worker by _charge_dead_workers
@@ -224,7 +224,7 @@ class Dispatcher:
         self.attempts[index] = self.attempts.get(index, 0) + 1
         if self.attempts[index] >= 2:
             self.bar.update(1)
-            yield not_graded(student, assignment, CRASHED_TWICE)
+            yield grader_fault(student, assignment, CRASHED_TWICE)
         else:
             self.pending.append(index)  # next, on another (or a fresh) worker
 
@@ -262,5 +262,5 @@ class Dispatcher:
         for index in reversed(self.pending):
             student, assignment, _, _ = self.tasks[index]
             self.bar.update(1)
-            yield not_graded(student, assignment, f"not graded: {message}")
+            yield grader_fault(student, assignment, f"not graded: {message}")
         self.pending.clear()

@@ -2,9 +2,13 @@
 killed loses nothing it had graded, and the same command run again grades only what is missing.
 
 The first line is a header saying what makes results comparable: a digest of the grading secret
-(never the secret), a digest of the assignments' checks and solution notebooks, and the limits a
-notebook was graded under. A journal whose header differs is not reused (the command regrades
-everything and says why). Then one JSON line per notebook: its (student, assignment), the path
+(never the secret), a digest of the assignments' checks and solution notebooks, a digest of the
+rest of the grader's own code (every file of the autograder package), and the limits a notebook
+was graded under. A journal whose header differs is not reused (the command regrades everything
+and says why): a fixed grader does not reuse the results of the broken one. A result that records
+a fault of the grader rather than of the notebook (NotebookResult.retryable: a worker that crashed
+twice, an internal error, a sandbox that could not start) is kept, but graded again by the next
+run. Then one JSON line per notebook: its (student, assignment), the path
 and SHA-256 of the notebook's bytes when it was graded, and the result. A later line for the same
 (student, assignment) replaces an earlier one. Each line is written whole, flushed and fsynced
 before the next result is taken; a torn last line (the process died while writing it) is ignored,
@@ -18,10 +22,12 @@ from pathlib import Path
 
 from autograder import REPO_ROOT, course
 from autograder.grade.results import NotebookResult
+from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES, file_problem, open_submission
 
 JOURNAL_NAME = ".journal.jsonl"
 FORMAT = 1
-CHECKS = REPO_ROOT / "autograder" / "checks"
+PACKAGE = REPO_ROOT / "autograder"
+CHECKS = PACKAGE / "checks"
 
 
 def result_to_record(result: NotebookResult) -> dict:
@@ -35,32 +41,63 @@ def result_from_record(record: dict) -> NotebookResult:
 
 
 def file_digest(path: Path | None) -> str | None:
-    """SHA-256 of a submitted notebook's bytes (None when nothing was handed in or it cannot be
-    read: such a notebook is graded again, which reports why)."""
+    """SHA-256 of a submitted notebook's bytes (None when nothing was handed in, or it cannot be
+    read or must not be, as submission_file says: such a notebook is graded again, which reports
+    why). Never more than the size limit is read."""
     if path is None:
         return None
     digest = hashlib.sha256()
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        handle, status = open_submission(path)
+        with handle:
+            if file_problem(status):
+                return None
+            digest.update(handle.read(MAX_NOTEBOOK_BYTES + 1))
     except OSError:
         return None
     return digest.hexdigest()
 
 
+def _files(folder: Path) -> list[Path]:
+    """The files under `folder` that make up the code (not Python's compiled caches)."""
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+
+
+def _digest(files: dict[str, Path]) -> str:
+    """SHA-256 over {name: file}: each name and its file's bytes, in the names' order."""
+    digest = hashlib.sha256()
+    for name, path in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def code_digests(package: Path = PACKAGE) -> dict:
+    """{"checks_sha256": the assignments' checks (and known mistakes) and solution notebooks,
+    "grader_sha256": every other file of the autograder package at `package`}."""
+    checks = package / CHECKS.relative_to(PACKAGE)
+    named = {str(path.relative_to(package.parent)): path for path in _files(package)}
+    solutions = [course.solution_notebook(assignment) for assignment in course.assignments()]
+    return {
+        "checks_sha256": _digest(
+            {name: path for name, path in named.items() if path.is_relative_to(checks)}
+            | {str(path.relative_to(REPO_ROOT)): path for path in solutions}
+        ),
+        "grader_sha256": _digest(
+            {name: path for name, path in named.items() if not path.is_relative_to(checks)}
+        ),
+    }
+
+
 def comparable(secret: str, limits, budget: float) -> dict:
     """What two runs must share for one's results to stand for the other's."""
-    checks = hashlib.sha256()
-    sources = sorted(CHECKS.rglob("*.py")) + [
-        course.solution_notebook(assignment) for assignment in course.assignments()
-    ]
-    for path in sources:
-        checks.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return {
         # Salted so that the digest of a short secret is not found in a table of common ones.
         "secret_sha256": hashlib.sha256(b"mha-autograder journal\0" + secret.encode()).hexdigest(),
-        "checks_sha256": checks.hexdigest(),
+        **code_digests(),
         "limits": {
             "timeout": limits.timeout,
             "cpu_seconds": limits.cpu_seconds,
@@ -74,6 +111,7 @@ def _differences(recorded: dict, current: dict) -> list[str]:
     words = {
         "secret_sha256": "grading secret",
         "checks_sha256": "assignment checks",
+        "grader_sha256": "grader code",
         "limits": "limits (--timeout, --memory, --cpu, --budget)",
     }
     return [
@@ -139,14 +177,23 @@ class Journal:
                 unreadable += 1
         if unreadable:
             self.notes.append(f"{self.path.name}: {unreadable} unreadable lines ignored")
+        faults = sum(entry["result"].retryable for entry in self.entries.values())
+        if faults:
+            self.notes.append(
+                f"{self.path.name}: {faults} notebooks met a fault of the grader last time (a "
+                "worker that crashed, an internal error, a sandbox that could not start): they "
+                "are graded again"
+            )
         self._keep = complete_bytes  # appended to after its last complete line
 
     def recorded_result(self, student: str, assignment: str, path: Path | None, sha256: str | None):
         """The recorded result for this submission, or None when it must be graded (never
-        graded, or the notebook's path or bytes changed since)."""
+        graded, a fault of the grader's, or the notebook's path or bytes changed since)."""
         entry = self.entries.get((student, assignment))
         path_text = None if path is None else str(path)
         if entry is None or entry["path"] != path_text or entry["sha256"] != sha256:
+            return None
+        if entry["result"].retryable:
             return None
         if path is not None and sha256 is None:  # unreadable now: grading says why
             return None

@@ -2,13 +2,16 @@
 when it dies, all within one deadline, and proxies that stand for the learner's functions."""
 
 import builtins
+import re
+import symtable
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
-from autograder.grade.results import CellOutput
+from autograder.checks.notebook_helpers import course_error, side_effect_problem
+from autograder.grade.results import MAX_LISTED, CellOutput, clipped
 from autograder.sandbox.host import Limits, Sandbox, SandboxDied
 from autograder.sandbox.wire import Unsupported
 
@@ -30,6 +33,8 @@ class Call:
     result: object = None
     ok: bool = False
     raised: str | None = None  # "Type: message" when the learner's function raised
+    # (changed argument positions and keywords, shared result) as watched_call reports them
+    effects: tuple = (frozenset(), False)
 
 
 class OutOfBudget(AssertionError):
@@ -51,7 +56,9 @@ class LearnerSession:
     """The learner's process for one notebook, restarted when it dies, all within one deadline.
 
     `calls` holds the current test's calls (grade_notebook starts a new list for each test), their
-    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector."""
+    results kept up to MAX_KEPT_RESULT_BYTES for the mistake detector. `cell_errors` holds the
+    first MAX_LISTED learner cells that raised (label -> error), `more_cell_errors` counts the
+    rest."""
 
     def __init__(self, cells: list, limits: Limits, deadline: float):
         self.cells, self.limits = cells, limits
@@ -60,6 +67,7 @@ class LearnerSession:
         self.skipped, self.cell_errors, self.events = set(), {}, []
         self.cell_outputs: dict[str, CellOutput] = {}  # label -> its first run's output
         self.output_room = MAX_NOTEBOOK_OUTPUT_CHARS
+        self.more_cell_errors = 0
         self.calls: list[Call] = []
         self.kept_bytes = 0
         self.hidden_texts: set[str] = set()  # what the learner's code raised in a hidden check
@@ -89,10 +97,15 @@ class LearnerSession:
                 sources = [self.cells[i][1] for i in indices]
                 for run in sandbox.execute(sources, self.deadline):
                     label, _, learners = self.cells[indices[run.index]]
-                    if run.error and learners and label not in self.cell_errors:
-                        self.cell_errors[label] = run.error
-                    if learners:
-                        self._keep_output(label, run.streams, run.omitted)
+                    if not learners:
+                        continue
+                    self._keep_output(label, run.streams, run.omitted)
+                    if not run.error or clipped(label, 100) in self.cell_errors:
+                        continue
+                    if len(self.cell_errors) < MAX_LISTED:
+                        self.cell_errors[clipped(label, 100)] = clipped(run.error)
+                    else:
+                        self.more_cell_errors += 1
                 self.sandbox = sandbox
                 return
             except SandboxDied as died:
@@ -106,7 +119,9 @@ class LearnerSession:
                 self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
 
     def _keep_output(self, label: str, streams: tuple, omitted: int) -> None:
-        """Keep what a learner's cell printed on its first run, within the notebook's caps."""
+        """Keep what a learner's cell printed on its first run, within the notebook's caps (keyed
+        by its label clipped as cell_errors' keys are)."""
+        label = clipped(label, 100)
         if label in self.cell_outputs or not (streams or omitted):
             return
         if len(self.cell_outputs) >= MAX_CELLS_WITH_OUTPUT:
@@ -138,7 +153,7 @@ class LearnerSession:
         self.calls.append(record)
         self._ensure()
         try:
-            kind, value = self.sandbox.call(name, args, kwargs, self.deadline)
+            kind, value, effects = self.sandbox.call(name, args, kwargs, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"{name}(...): {died}")
@@ -167,23 +182,77 @@ class LearnerSession:
         if self.kept_bytes + size <= MAX_KEPT_RESULT_BYTES:  # else: too big to keep, not diagnosed
             self.kept_bytes += size
             record.result, record.ok = value, True
+        record.effects = effects
         return value
 
     def data_globals(self, name) -> list:
-        """Data globals that the learner's function reads (for feedback only: [] when unknown)."""
+        """Data globals that the learner's function reads (for feedback only: [] when unknown).
+
+        The names come from the notebook's text as this process read it (`globals_read`): the
+        learner's process, which alone knows which of them hold data (arrays, numbers), may only
+        choose among them. Its answer comes from code the learner can redefine, and a string it
+        made up (the hidden inputs it was called with) would otherwise reach the feedback."""
         if self.sandbox is None:
             return []
         try:
-            return self.sandbox.data_globals(name, self.deadline)
+            answer = self.sandbox.data_globals(name, self.deadline)
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"asking which globals {name} reads: {died}")
             return []
+        if not answer:
+            return []
+        return sorted(set(answer) & globals_read([cell[1] for cell in self.cells], name))
 
     def close(self):
         if self.sandbox is not None:
             self.sandbox.kill()
             self.sandbox = None
+
+
+def globals_read(sources: list[str], name: str) -> set[str]:
+    """The global names that the function `name`, as the cells `sources` define it (the last
+    definition at the top level of a cell that compiles), reads, directly or through the other
+    functions they define: from the text alone (Python's symtable), whatever the learner's process
+    says. Empty when no cell defines it."""
+    found, followed, waiting = set(), set(), [name]
+    while waiting:
+        function = waiting.pop()
+        if function in followed:
+            continue
+        followed.add(function)
+        table = _function_table(sources, function)
+        if table is None:
+            continue
+        tables = [table]
+        while tables:  # the function and what it nests: inner functions, lambdas, comprehensions
+            table = tables.pop()
+            tables.extend(table.get_children())
+            for symbol in table.get_symbols():
+                if symbol.is_global() and symbol.is_referenced():
+                    found.add(symbol.get_name())
+                    waiting.append(symbol.get_name())  # followed if the cells define it
+    return found
+
+
+def _function_table(sources: list[str], name: str):
+    """The symbol table of the last top-level `def name` in `sources` that compiles, or None."""
+    defines = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b", re.M)
+    for source in reversed(sources):
+        if not defines.search(source):
+            continue
+        try:
+            top = symtable.symtable(source, "<cell>", "exec")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        tables = [
+            child
+            for child in top.get_children()
+            if child.get_type() == "function" and child.get_name() == name
+        ]
+        if tables:
+            return tables[-1]
+    return None
 
 
 def unsupported(value):
@@ -204,15 +273,25 @@ def unsupported(value):
 
 
 class LearnerFunction:
-    """Stands for one of the learner's functions: calling it calls it in the sandbox."""
+    """Stands for one of the learner's functions: calling it calls it in the sandbox, where the
+    course's watched_call sees whether it changed its arguments or repeated a result (so
+    call_numpy_only leaves that to it); `parameter_names` are the course's answer's."""
 
-    def __init__(self, session: LearnerSession, name: str):
+    watches_its_arguments = True
+
+    def __init__(self, session: LearnerSession, name: str, parameter_names=()):
         self.sandbox_function_name = name
         self.__name__ = self.__qualname__ = name
+        self.parameter_names = list(parameter_names)
         self._session = session
 
     def __call__(self, *args, **kwargs):
-        return self._session.call(self.sandbox_function_name, args, kwargs)
+        result = self._session.call(self.sandbox_function_name, args, kwargs)
+        changed, shared = self._session.calls[-1].effects
+        problem = side_effect_problem(self, sorted(changed, key=str), shared)
+        if problem:
+            raise course_error(problem)
+        return result
 
     def data_globals(self) -> list:
         return self._session.data_globals(self.sandbox_function_name)

@@ -32,7 +32,14 @@ from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import NotebookProblem, learner_sources, plan_cells, read_submission
 from autograder.grade.learner_session import LearnerFunction, LearnerSession, unsupported
 from autograder.grade.messages import summary, total_score
-from autograder.grade.results import NotebookResult, Status, TestCellResult, WrittenAnswer
+from autograder.grade.results import (
+    RETRIED,
+    NotebookResult,
+    Status,
+    TestCellResult,
+    WrittenAnswer,
+    bounded,
+)
 from autograder.sandbox.host import Limits, SandboxUnavailable
 
 HIDDEN_TEXT = "[its message: not shown, as it may hold the hidden inputs]"
@@ -82,7 +89,7 @@ def _run_test(
     try:
         for name, (kind, value) in session.lookup(needs).items():
             if kind == "callable":
-                namespace[name] = LearnerFunction(session, name)
+                namespace[name] = LearnerFunction(session, name, spec.parameters.get(name, ()))
             elif kind == "value" and unsupported(value) is None:
                 namespace[name] = value
             else:
@@ -166,21 +173,32 @@ def grade_notebook(
     try:
         for index, test in enumerate(tests):
             tests[index] = _run_test(spec, session, namespace, test)
+        passed = {test.grade_id for test in tests if test.passed}
+        tests = [
+            replace(test, mistakes=spec.detector.not_contradicted(test.mistakes, passed))
+            for test in tests
+        ]
     except SandboxUnavailable as error:
-        result = replace(
-            result, status=Status.ERROR, message=f"the sandbox could not start: {error}"
-        )
+        message = f"the sandbox could not start: {error} ({RETRIED})"
+        result = replace(result, status=Status.ERROR, message=message, retryable=True)
     finally:
         session.close()
         session.new_test()  # nothing of the calls outlives the notebook
         STUDENT_ID.reset(student_token)
         SUBMISSION_DIGEST.reset(digest_token)
+    notes = list(result.notes)
+    if session.more_cell_errors:
+        notes.append(
+            f"{session.more_cell_errors} more cells raised an error (the first "
+            f"{len(session.cell_errors)} are listed)"
+        )
     return _summarise(
         replace(
             result,
             tests=tuple(tests),
             cell_errors=dict(session.cell_errors),
-            events=tuple(session.events),
+            events=bounded(session.events, "events"),
+            notes=bounded(notes, "notes"),
             cell_outputs=tuple(session.cell_outputs.values()),
         )
     )

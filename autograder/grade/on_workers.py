@@ -9,26 +9,31 @@ import signal
 from distributed import WorkerPlugin, get_worker
 
 from autograder import environment
-from autograder.grade.results import NotebookResult, not_graded
+from autograder.checks.secret import GRADING_SECRET
+from autograder.grade.results import NotebookResult, grader_fault
 from autograder.sandbox.host import Limits, probe
 
 PLUGIN_NAME = "autograder-grading"
 
 
 class GradingPlugin(WorkerPlugin):
-    """Set up once per worker process: the grading secret, torch on one thread, and the
-    AssignmentSpec of each assignment, built on first use and kept for the worker's life."""
+    """Set up once per worker process: torch on one thread, and the AssignmentSpec of each
+    assignment, built on first use and kept while the plugin is registered. It holds the grading
+    secret and hands it to the checks of each notebook (grade_task); removed from the worker when
+    the run ends (GradingCluster), it forgets both."""
 
     def __init__(self, secret: str):
         self.secret = secret
         self.specs = {}
 
     def setup(self, worker) -> None:
-        os.environ[environment.GRADING_SECRET] = self.secret
         os.environ.setdefault(environment.OMP_NUM_THREADS, "1")
         import torch
 
         torch.set_num_threads(1)
+
+    def teardown(self, worker) -> None:
+        self.secret, self.specs = None, {}
 
     def spec(self, assignment: str):
         from autograder.grade.assignment_spec import AssignmentSpec  # torch: on workers only
@@ -44,10 +49,14 @@ def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
 
     student, assignment, path, notes = task
     try:
-        spec = get_worker().plugins[PLUGIN_NAME].spec(assignment)
-        return grade_notebook(spec, student, path, limits, budget, notes)
+        plugin = get_worker().plugins[PLUGIN_NAME]
+        token = GRADING_SECRET.set(plugin.secret)  # read by the hidden checks, in this thread
+        try:
+            return grade_notebook(plugin.spec(assignment), student, path, limits, budget, notes)
+        finally:
+            GRADING_SECRET.reset(token)
     except Exception as error:  # a bug of ours must not stop the class: say so in the row
-        return not_graded(
+        return grader_fault(
             student, assignment, f"internal grader error: {type(error).__name__}: {error}"
         )
 

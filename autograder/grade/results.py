@@ -15,6 +15,28 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+# What one notebook's result records, whatever the notebook holds: the first MAX_LISTED cell
+# errors, events and notes, then how many more, each text at most MAX_TEXT characters, so that OUT
+# and the client's memory stay small for any notebook under the size limit (10,000 cells that
+# each raised a 500-character error wrote 21 MB under OUT).
+MAX_LISTED = 20
+MAX_TEXT = 500
+
+
+def clipped(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut to `limit` characters (ending "…") if it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bounded(texts, what: str) -> tuple[str, ...]:
+    """The first MAX_LISTED of `texts`, each clipped, then "… and N more `what`" for the rest."""
+    texts = list(texts)
+    kept = tuple(clipped(text) for text in texts[:MAX_LISTED])
+    more = len(texts) - len(kept)
+    return kept + (
+        (f"… and {more} more {what} (the first {MAX_LISTED} are listed)",) if more else ()
+    )
+
 
 class Status(StrEnum):
     """What became of a notebook. A StrEnum: it is written, in grades.csv and results.json, as
@@ -176,6 +198,10 @@ class NotebookResult:
         """The written answers that still await a grader."""
         return tuple(answer for answer in self.written if answer.score is None)
 
+    # A fault of the grading infrastructure, not of the notebook (a worker that crashed twice, an
+    # internal error, a sandbox that could not start): the journal has the next run grade it again.
+    retryable: bool = False
+
     def to_dict(self) -> dict:
         data = {
             "student": self.student,
@@ -191,6 +217,7 @@ class NotebookResult:
             "cell_outputs": [output.to_dict() for output in self.cell_outputs],
             "written": [answer.to_dict() for answer in self.written],
             "submitted": None if self.submitted is None else self.submitted.to_dict(),
+            "retryable": self.retryable,
         }
         if self.notebook is not None or self.status is not Status.ERROR:
             # results.json has no "notebook" for a row whose notebook was never opened (an error
@@ -216,10 +243,22 @@ class NotebookResult:
             cell_outputs=tuple(CellOutput.from_dict(item) for item in data.get("cell_outputs", [])),
             written=tuple(WrittenAnswer.from_dict(item) for item in data.get("written", [])),
             submitted=(Submitted.from_dict(data["submitted"]) if data.get("submitted") else None),
+            retryable=data.get("retryable", False),
         )
 
 
 def not_graded(student: str, assignment: str, message: str) -> NotebookResult:
     """The result of a notebook that could not be graded at all (a folder name that cannot be an
-    id, an unreadable folder, a crash of the grader): status error, no test cells."""
+    id, an unreadable folder...): status error, no test cells."""
     return NotebookResult(student, assignment, Status.ERROR, message)
+
+
+RETRIED = "a fault of the grader, not of the notebook: the next run grades it again"
+
+
+def grader_fault(student: str, assignment: str, message: str) -> NotebookResult:
+    """The result of a notebook that the grading infrastructure failed (a worker that crashed, an
+    internal error): status error, retryable, and the message says so."""
+    return NotebookResult(
+        student, assignment, Status.ERROR, f"{message} ({RETRIED})", retryable=True
+    )

@@ -38,7 +38,7 @@ import nbformat
 from autograder import course
 from autograder.course.notebook_format import cell_grade_id, cell_source, nbgrader_metadata
 from autograder.grade.cell_plan import NotebookProblem, code_cell_labels, read_submission
-from autograder.grade.results import NotebookResult
+from autograder.grade.results import NotebookResult, clipped
 
 # What a learner's markdown may keep once rendered: text structure, code, tables and links.
 ALLOWED_TAGS = frozenset(
@@ -149,7 +149,10 @@ def _test_outputs(test) -> list:
     ]
 
 
-def _learner_outputs(result: NotebookResult, label: str) -> list:
+def _learner_outputs(result: NotebookResult, label: str | None) -> list:
+    if label is None:
+        return []
+    label = clipped(label, 100)  # as the learner session keys cell errors and outputs
     outputs = []
     for output in result.cell_outputs:
         if output.label == label:

@@ -14,6 +14,12 @@ which two runs racing on an empty database turn into a duplicate-key error. Each
 holds a PostgreSQL advisory lock of this database. SQLite needs none: one OUT is written by one
 run (OUT/.grading.lock) and SQLite locks its file for each transaction.
 
+A student id longer than nbgrader's column for it (``student.id``, ``varchar(128)``, which
+PostgreSQL enforces and SQLite does not) is refused before grading (``student_id_problem``, called
+where the submissions are found), so every gradebook gets the same rows. Any other result the
+database refuses to store (a value it rejects) is set aside in ``refused``, with the database's
+reason, and the rest of the batch is written: the command turns it into an error row.
+
 Only a graded notebook writes scores. A notebook missing or not gradable in this run records the
 student and leaves any earlier submission as it was: a re-run into the same OUT never replaces a
 recorded score by a zero (``nbgrader export`` counts a student without a submission as 0).
@@ -62,6 +68,34 @@ def gradebook_url(out: Path, db_url: str | None = None) -> str:
         absolute = url.set(database=str(Path(url.database).resolve()))
         return absolute.render_as_string(hide_password=False)
     return db_url
+
+
+def student_id_problem(student: str) -> str | None:
+    """Why nbgrader's gradebook cannot store `student` as a student id (longer than its column),
+    or None."""
+    from nbgrader.api import Student
+
+    limit = Student.__table__.c.id.type.length
+    if len(student) > limit:
+        return (
+            f"it is {len(student)} characters long, and nbgrader's gradebook stores student ids "
+            f"of at most {limit} characters"
+        )
+    return None
+
+
+def _refusal(error: BaseException) -> str | None:
+    """The database's reason when `error` is its refusal of a value (SQLAlchemy's DataError,
+    possibly wrapped by nbgrader), or None for any other failure (which is not the result's)."""
+    from sqlalchemy.exc import DataError
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DataError):
+            return _first_line(error.orig if error.orig is not None else error)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def shown(db_url: str) -> str:
@@ -194,7 +228,8 @@ class GradebookWriter:
                 gradebook.add(result)
 
     Results are committed every `batch` of them and at the end (also when the run stops with an
-    exception, so what was graded is kept)."""
+    exception, so what was graded is kept). A result the database refuses to store is left out,
+    its reason kept in `refused`: {(student, assignment): the database's reason}."""
 
     def __init__(
         self, db_url: str, known: list, batch: int = BATCH, policy: LatePolicy | None = None
@@ -202,6 +237,7 @@ class GradebookWriter:
         self.db_url, self.known, self.batch = db_url, list(known), batch
         self.policy = policy or LatePolicy()  # nbgrader's default: no penalty
         self.settled = {}  # (student, assignment) -> the result as the gradebook has it
+        self.refused: dict[tuple[str, str], str] = {}
         self.gradebook = None
         self._lock_connection = None
         self._lock_engine = None
@@ -290,10 +326,29 @@ class GradebookWriter:
         with self._exclusive(), warnings.catch_warnings():
             # nbgrader's own add_submission warns about SQLAlchemy sessions
             warnings.simplefilter("ignore")
-            for result in pending:
-                self._write(result)
-            self.gradebook.db.commit()
+            try:
+                self._commit(pending)
+            except Exception as error:
+                self.gradebook.db.rollback()
+                if _refusal(error) is None:
+                    raise
+                # A value was refused, and what was not yet committed rolled back: each result
+                # again (the writes are idempotent), committed alone, to find which.
+                for result in pending:
+                    try:
+                        self._commit([result])
+                    except Exception as error:
+                        self.gradebook.db.rollback()
+                        reason = _refusal(error)
+                        if reason is None:
+                            raise
+                        self.refused[result.student, result.assignment] = reason
         self.written += len(pending)
+
+    def _commit(self, results: list) -> None:
+        for result in results:
+            self._write(result)
+        self.gradebook.db.commit()
 
     def _write(self, result: NotebookResult) -> None:
         from nbgrader.api import MissingEntry

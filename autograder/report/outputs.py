@@ -62,9 +62,21 @@ def _write(path: Path, data: bytes | str) -> None:
 
 def spreadsheet_safe(value) -> str:
     """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading
-    quote."""
+    quote, and so does text that starts with a quote, so that no two values are written alike
+    (`=a` is `'=a`, `'=a` is `''=a`) and spreadsheet_value reads back each one as it was."""
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.startswith(FORMULA_STARTS + ("'",)) else text
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 grade", "3 grades": a count in the words of a summary."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def spreadsheet_value(cell: str) -> str:
+    """The value a cell written by spreadsheet_safe holds: its one leading quote, if any, taken
+    off."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def csv_text(fields: list, rows: list) -> str:
@@ -83,13 +95,15 @@ def _number(value):
 
 
 def grades_csv(results: list[NotebookResult]) -> str:
+    """One row per notebook. A notebook that could not be graded (status error) has no score,
+    not 0: its status and message say why, and no sum or upload mistakes it for a real 0."""
     return csv_text(
         FIELDS,
         [
             {
                 "student_id": result.student,
                 "assignment": result.assignment,
-                "score": _number(result.score),
+                "score": "" if result.status is Status.ERROR else _number(result.score),
                 "max_score": _number(result.max_score),
                 "status": result.status.value,
                 "message": result.message,

@@ -369,7 +369,10 @@ class Sandbox:
         return names
 
     def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
-        """Call the learner's function; returns ("result", value) or ("raised", (type, message)).
+        """Call the learner's function; returns ("result", value, effects) or ("raised", (type,
+        message), None). `effects` is ({positions and keywords of the arguments the call changed},
+        whether a repeated call returned arrays sharing memory with it): checked against the
+        arguments sent, so it names nothing the grader did not send.
         Grader functions among the arguments run here, in the grader, when the learner calls them,
         on arrays of the shapes this call passed in only. One deadline covers the whole call, the
         callbacks included."""
@@ -393,11 +396,19 @@ class Sandbox:
             raise self._died("it sent an answer out of turn")
         if reply.get("op") == "result":
             try:
-                return "result", decode(reply.get("value"), answer_blobs)
+                value = decode(reply.get("value"), answer_blobs)
             except ProtocolError as error:
                 raise self._died(f"it sent a malformed answer ({error})") from None
+            changed = reply.get("changed")
+            sent = set(range(len(args))) | set(kwargs)
+            if type(changed) is not list or not all(
+                type(key) in (int, str) and key in sent for key in changed
+            ):
+                raise self._died("it sent a malformed answer")
+            return "result", value, (frozenset(changed), reply.get("shared") is True)
         if reply.get("op") == "raised":
-            return "raised", (str(reply.get("type"))[:100], str(reply.get("message"))[:500])
+            message = str(reply.get("message"))[:500]
+            return "raised", (str(reply.get("type"))[:100], message), None
         raise self._died("it sent an answer out of turn")
 
     def _run_callback(self, request: dict, blobs: list, callbacks: list, shapes: set) -> None:

@@ -32,6 +32,7 @@ from autograder.grade.cell_plan import plan_cells, read_submission
 from autograder.sandbox.host import Limits, Sandbox
 from autograder.tools.dask_processes import dask_cluster
 from autograder.tools.demo import demo_class, write_class
+from autograder.tools.tls_certificates import CLUSTER, GRADER, tls_options, write_certificates
 
 SECRET = "scale-benchmark-secret"
 COST_LINE = re.compile(
@@ -95,7 +96,7 @@ def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, 
         text=True,
     )
     wall = time.perf_counter() - started
-    cost = COST_LINE.search(done.stderr)
+    cost = COST_LINE.search(done.stdout)
     if done.returncode not in (0, 3) or cost is None:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"{label}: the grade command ended with exit status {done.returncode}")
@@ -182,7 +183,9 @@ def run(arguments: argparse.Namespace) -> int:
         runs["2"] = grade(
             "local cluster, 2 workers", submitted, folder / "out-2", large, 2, "--workers", "2"
         )
-        with dask_cluster(folder, [[], []]) as address:
+        # Over TLS, as the local cluster is and as an instructor's cluster should be.
+        tls = write_certificates(folder / "tls")
+        with dask_cluster(folder, [[], []], tls=tls[CLUSTER], client_tls=tls[GRADER]) as address:
             runs["scheduler"] = grade(
                 "dask scheduler + 2 dask workers",
                 submitted,
@@ -191,6 +194,7 @@ def run(arguments: argparse.Namespace) -> int:
                 2,
                 "--scheduler",
                 address,
+                *tls_options(tls[GRADER]),
             )
         floor = floor_seconds(submitted)
 

@@ -116,15 +116,19 @@ LEAKY_PADDING = textwrap.dedent("""
     """)
 
 
-def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
-    """Does a learner's function that raises with the hidden inputs in its message see them? No."""
-    notebook = hostile_class.with_cell(hostile_class.solution(), "padding-mask", LEAKY_PADDING)
+def graded_with(answer: tuple[str, str]):
+    """The result of grading exercise 04's solution with the answer cell (grade id, source)
+    replaced, as `mallory`."""
+    notebook = hostile_class.with_cell(hostile_class.solution(), *answer)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / course.notebook_name(ASSIGNMENT)
         nbformat.write(notebook, path)
-        result = grade_notebook(
-            AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300
-        )
+        return grade_notebook(AssignmentSpec(ASSIGNMENT), "mallory", path, Limits(timeout=20), 300)
+
+
+def test_learner_text_raised_in_a_hidden_check_stays_out_of_feedback():
+    """Does a learner's function that raises with the hidden inputs in its message see them? No."""
+    result = graded_with(("padding-mask", LEAKY_PADDING))
     test = next(test for test in result.tests if test.grade_id == "test-padding-mask")
     assert not test.passed and "its message is not shown" in test.message, test
     assert "secret lengths" not in test.message and "secret lengths" not in result.message, (
@@ -159,3 +163,35 @@ def test_a_correct_lookup_still_passes_the_out_of_range_check():
     started = time.monotonic()
     hidden_check("01-word-embeddings", "embedding-out-of-range", lookup)
     assert time.monotonic() - started < 30
+
+
+# Issue 22: a learner who redefines the helper that reports which globals a function reads. The
+# function passes the visible tests, keeps the hidden inputs it is called with, and fails on them;
+# the helper the grader asks (in the learner's process) then "reports" those inputs as names.
+REDEFINED_HELPER = textwrap.dedent("""
+    VISIBLE = {(5,), (3, 5), (2, 3, 5, 4), (2, 3, 5), (2, 3, 4), (2, 3)}  # the visible tests
+    kept = []
+    def softmax(x, axis=-1):
+        x = np.asarray(x)
+        exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        out = exps / np.sum(exps, axis=axis, keepdims=True)
+        if x.shape in VISIBLE:
+            return out
+        kept.append(np.round(x.ravel()[:6], 4).tolist())
+        return out + 1.0  # wrong on the hidden inputs: the feedback is written
+    def notebook_globals_read(function):
+        return ["LEAKED " + str(values) for values in kept[-3:]] + ["kept"]
+""")
+
+
+def test_a_redefined_globals_helper_cannot_put_hidden_inputs_in_the_feedback():
+    """The feedback's "reads the notebook's globals" names only names the learner's function
+    reads according to the notebook's text, as the grader read it: never a string the learner's
+    process sends (on main: "softmax reads the notebook's globals `LEAKED [-1.2345, ...]`")."""
+    result = graded_with(("softmax", REDEFINED_HELPER))
+    test = next(test for test in result.tests if test.grade_id == "test-softmax")
+    assert not test.passed and "Hidden check 'softmax' failed" in test.message, test
+    assert "LEAKED" not in test.message and "LEAKED" not in result.message, test.message
+    # `kept` is a name the function reads (a list, not data: the honest helper would not name it;
+    # the learner's may, and names are all it may choose).
+    assert "reads the notebook's global `kept`" in test.message, test.message

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from autograder.grade.collect import collect
+from autograder.grade.journal import file_digest
 
 pytestmark = pytest.mark.unit
 
@@ -66,13 +67,17 @@ def test_a_student_folder_that_cannot_be_an_id(tmp_path):
     assert rows[0].student == "bad\\nname" and "rename it" in rows[0].message
 
 
-def test_hidden_files_and_symbolic_links_are_skipped(tmp_path):
-    """Are dot-folders and a symbolic link to another student's folder ignored?"""
+def test_hidden_folders_are_skipped_and_a_linked_student_folder_is_an_error_row(tmp_path):
+    """Are dot-folders ignored, and is a student folder that is a symbolic link (to another
+    student's folder) not followed, with an error row that says so (issue 22: it got no row)?"""
     notebook(tmp_path, "ada", "01-a")
     notebook(tmp_path, ".ipynb_checkpoints", "01-a")
     os.symlink(tmp_path / "ada", tmp_path / "mallory")
+    (tmp_path / "README.txt").write_text("a loose file: not a student")
     tasks, rows = collect(tmp_path, KNOWN)
-    assert [task[0] for task in tasks] == ["ada"] and rows == []
+    assert [task[0] for task in tasks] == ["ada"]
+    assert [(row.student, row.assignment, row.status) for row in rows] == [("mallory", "", "error")]
+    assert "symbolic link, which is not followed" in rows[0].message
 
 
 def test_a_renamed_notebook_is_graded_with_a_note(tmp_path):
@@ -98,6 +103,51 @@ def test_an_empty_assignment_folder_is_a_missing_notebook(tmp_path):
     (tmp_path / "ada" / "01-a").mkdir(parents=True)
     tasks, rows = collect(tmp_path, KNOWN)
     assert tasks == [("ada", "01-a", None, ["missing notebook: expected 01-a/01-a.ipynb"])]
+
+
+def test_a_student_id_longer_than_the_gradebooks_column_is_an_error_row(tmp_path):
+    """A student folder name of 129 characters: an error row naming nbgrader's limit of 128,
+    nothing graded; 128 characters are fine."""
+    longest, too_long = "a" * 128, "b" * 129
+    notebook(tmp_path, longest, "01-a")
+    notebook(tmp_path, too_long, "01-a")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task.student for task in tasks] == [longest]
+    assert [(row.student, row.assignment, row.status) for row in rows] == [(too_long, "", "error")]
+    assert "129 characters long" in rows[0].message and "at most 128" in rows[0].message
+
+
+def test_a_notebook_over_the_size_limit_is_refused_unread(tmp_path):
+    """A sparse 8 GiB file named like the notebook: an error row from its size alone, at once."""
+    path = notebook(tmp_path, "ada", "01-a")
+    with open(path, "r+b") as handle:
+        handle.truncate(8 << 30)  # sparse: no disk used
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert tasks == []
+    assert [(row.student, row.assignment) for row in rows] == [("ada", "01-a")]
+    assert "8.0 GiB, larger than the limit of 20 MiB: it was not read" in rows[0].message
+    # Nor is it hashed for the journal (it was, whole, before): its digest is refused unread.
+    assert file_digest(path) is None
+
+
+def test_a_notebook_with_several_names_is_refused(tmp_path):
+    """A submitted notebook hard-linked from elsewhere (a solution, say): an error row."""
+    path = notebook(tmp_path, "ada", "01-a")
+    os.link(path, tmp_path / "solution.ipynb")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert tasks == []
+    assert "has 2 names (hard links)" in rows[0].message and rows[0].assignment == "01-a"
+
+
+def test_a_notebook_that_is_a_symbolic_link_is_refused(tmp_path):
+    """A notebook that links to another student's: an error row, and the link is not followed."""
+    other = notebook(tmp_path, "ada", "01-a")
+    (tmp_path / "bob" / "01-a").mkdir(parents=True)
+    os.symlink(other, tmp_path / "bob" / "01-a" / "01-a.ipynb")
+    tasks, rows = collect(tmp_path, KNOWN)
+    assert [task.student for task in tasks] == ["ada"]
+    assert [(row.student, row.assignment) for row in rows] == [("bob", "01-a")]
+    assert "is a symbolic link, which is not followed" in rows[0].message
 
 
 def test_submission_time_is_read_from_timestamp_txt_in_utc(tmp_path):

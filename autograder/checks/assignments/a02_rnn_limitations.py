@@ -3,7 +3,9 @@
 import numpy as np
 import torch
 
+from .. import stress
 from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..stress import LONG, Axis
 
 
 def _rnn_parameters(rng, E, H, scale=0.6):
@@ -28,18 +30,44 @@ def _torch_rnn(W_ih, W_hh, b_ih, b_hh):
     return rnn
 
 
-def _forward_case(rng):
+def _forward_case(rng, **fixed):
     """Sizes N, L, E, H all different (so no size can be taken from another, or from the
-    notebook's globals N=2, L=6, E=3, H=4 unnoticed), weights, biases, x and h0."""
+    notebook's globals N=2, L=6, E=3, H=4 unnoticed), then any of them `fixed`; weights, biases,
+    x and h0."""
     sizes = distinct_sizes(rng, ["N", "L", "E", "H"], low=2, high=10)
     while (sizes["N"], sizes["L"], sizes["E"], sizes["H"]) in [(2, 6, 3, 4)]:
         sizes = distinct_sizes(rng, ["N", "L", "E", "H"], low=2, high=10)
+    sizes.update(fixed)
     N, L, E, H = (sizes[name] for name in ("N", "L", "E", "H"))
     return (
         rng.normal(size=(N, L, E)),
         rng.normal(scale=0.5, size=(N, H)),
         _rnn_parameters(rng, E, H),
     )
+
+
+def _long_case(rng):
+    """64 or more steps whose Jacobian neither vanishes nor explodes: W_hh orthogonal, and inputs,
+    biases and h0 small, so that every tanh' is close to 1 and dh_L/dh_0 is close to W_hh^L."""
+    sizes = distinct_sizes(rng, ["N", "E", "H"], low=2, high=8)
+    N, E, H, L = sizes["N"], sizes["E"], sizes["H"], int(rng.integers(LONG, LONG + 16))
+    W_hh, _ = np.linalg.qr(rng.normal(size=(H, H)))
+    params = (rng.normal(scale=0.01, size=(H, E)), W_hh, np.zeros(H), np.zeros(H))
+    return rng.normal(scale=0.01, size=(N, L, E)), rng.normal(scale=0.01, size=(N, H)), params
+
+
+def _extreme_cases(rng):
+    """L = 1, N = 1, E = 1, H = 1, 64 or more steps, and inputs x1000 (tanh saturated: a tanh
+    written with exp overflows)."""
+    x, h0, params = _forward_case(rng)
+    return [
+        _forward_case(rng, L=1),
+        _forward_case(rng, N=1),
+        _forward_case(rng, E=1),
+        _forward_case(rng, H=1),
+        _long_case(rng),
+        (1000.0 * x, h0, params),
+    ]
 
 
 def _check_forward(rnn_forward, x, initial, params):
@@ -68,25 +96,26 @@ def _check_forward(rnn_forward, x, initial, params):
 
 
 def check_rnn_forward(rng, rnn_forward):
-    """From a given h0, at two sets of sizes."""
-    for _ in range(2):
-        x, h0, params = _forward_case(rng)
+    """From a given h0, at two sets of sizes, then at each extreme of _extreme_cases."""
+    for x, h0, params in [_forward_case(rng), _forward_case(rng), *_extreme_cases(rng)]:
         _check_forward(rnn_forward, x, h0, params)
 
 
 def check_rnn_forward_zero_state(rng, rnn_forward):
-    """h0=None: the state starts at zeros."""
-    x, _, params = _forward_case(rng)
-    _check_forward(rnn_forward, x, None, params)
+    """h0=None: the state starts at zeros; also with 64 or more steps, and H = 1."""
+    for x, _, params in [_forward_case(rng), _long_case(rng), _forward_case(rng, H=1)]:
+        _check_forward(rnn_forward, x, None, params)
 
 
 def check_rnn_jacobian(rng, rnn_jacobian):
-    for _ in range(2):
-        _check_jacobian(rng, rnn_jacobian)
+    """Two sets of sizes; 64 or more steps with a Jacobian of order 1; L = 1, N = 1, H = 1."""
+    cases = [_forward_case(rng), _forward_case(rng), _long_case(rng)]
+    cases += [_forward_case(rng, **{name: 1}) for name in ("L", "N", "H")]
+    for case in cases:
+        _check_jacobian(rnn_jacobian, *case)
 
 
-def _check_jacobian(rng, rnn_jacobian):
-    x, h0, params = _forward_case(rng)
+def _check_jacobian(rnn_jacobian, x, h0, params):
     N, H = h0.shape
     rnn = _torch_rnn(*params)
     x, h0 = tensor(x), tensor(h0)
@@ -109,4 +138,50 @@ CHECKS = {
     "rnn-forward": check_rnn_forward,
     "rnn-forward-zero-state": check_rnn_forward_zero_state,
     "rnn-jacobian": check_rnn_jacobian,
+}
+
+
+AXES = {
+    "rnn_forward": stress.axes(
+        Axis("length", "64 or more steps", lambda c: c.x.shape[1] >= LONG),
+        Axis("magnitude", "inputs x1000 (tanh saturated)", lambda c: stress.large(c.x)),
+        Axis("size extremes", "L = 1", lambda c: c.x.shape[1] == 1),
+        Axis("size extremes", "N = 1", lambda c: c.x.shape[0] == 1),
+        Axis("size extremes", "E = 1", lambda c: c.x.shape[2] == 1),
+        Axis("size extremes", "H = 1", lambda c: c.W_hh.shape[0] == 1),
+        Axis("size extremes", "h0 given", lambda c: c.h0 is not None),
+        Axis("size extremes", "h0 None", lambda c: c.h0 is None),
+    ),
+    "rnn_jacobian": stress.axes(
+        Axis("length", "64 or more steps", lambda c: c.hidden_states.shape[1] >= LONG),
+        Axis("size extremes", "L = 1", lambda c: c.hidden_states.shape[1] == 1),
+        Axis("size extremes", "N = 1", lambda c: c.hidden_states.shape[0] == 1),
+        Axis("size extremes", "H = 1", lambda c: c.W_hh.shape[0] == 1),
+    ),
+}
+
+COVERAGE = {
+    "rnn-forward": {
+        "64 or more steps": "L = 64..79, orthogonal W_hh",
+        "inputs x1000 (tanh saturated)": "x scaled by 1000",
+        "L = 1": "one step",
+        "N = 1": "one sequence",
+        "E = 1": "inputs of width 1",
+        "H = 1": "a state of width 1",
+        "h0 given": "every case",
+        **stress.EVERY_CALL,
+    },
+    "rnn-forward-zero-state": {
+        "64 or more steps": "L = 64..79 from zeros",
+        "H = 1": "a state of width 1",
+        "h0 None": "every case",
+        **stress.EVERY_CALL,
+    },
+    "rnn-jacobian": {
+        "64 or more steps": "L = 64..79 with orthogonal W_hh: a Jacobian of order 1",
+        "L = 1": "one step",
+        "N = 1": "one sequence",
+        "H = 1": "a state of width 1",
+        **stress.EVERY_CALL,
+    },
 }

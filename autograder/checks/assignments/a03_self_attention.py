@@ -10,7 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import stress
 from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..stress import LONG, Axis
 
 
 def _unpack(description, result, count):
@@ -56,12 +58,19 @@ def _cases(sizes):
     return [*((batch, 0.5, "") for batch in _batches(sizes)), large]
 
 
+def _ones(sizes, names):
+    """`sizes` with each of `names` set to 1 in turn: the size extremes."""
+    return [dict(sizes, **{name: 1}) for name in names]
+
+
 def check_qkv_projections(rng, qkv_projections):
     """X of rank 2, 3 and 4; W_q, W_k, W_v of three different widths, so none can stand in for
-    another."""
+    another; then L, E, d_k, d_v and N at 1 in turn."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
-    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
-    for batch in _batches(sizes):
+    cases = [(sizes, batch) for batch in _batches(sizes)]
+    cases += [(case, (case["N"],)) for case in _ones(sizes, ("L", "E", "d_k", "d_v", "N"))]
+    for case, batch in cases:
+        L, E, d_k, d_v = (case[name] for name in ("L", "E", "d_k", "d_v"))
         X = rng.normal(size=(*batch, L, E))
         W_q, W_k, W_v = _weights(rng, E, d_k, d_v)
         call = f"qkv_projections(X {X.shape}, W_q {W_q.shape}, W_k {W_k.shape}, W_v {W_v.shape})"
@@ -73,10 +82,14 @@ def check_qkv_projections(rng, qkv_projections):
 
 
 def check_attention_scores(rng, attention_scores):
-    """Q and K of rank 2, 3 and 4, with L != S."""
+    """Q and K of rank 2, 3 and 4, with L != S; then L, S, d_k and N at 1 in turn, and S of 64 or
+    more."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "S", "d_k"], high=11)
-    L, S, d_k = sizes["L"], sizes["S"], sizes["d_k"]
-    for batch in _batches(sizes):
+    cases = [(sizes, batch) for batch in _batches(sizes)]
+    cases += [(case, (case["N"],)) for case in _ones(sizes, ("L", "S", "d_k", "N"))]
+    cases.append((dict(sizes, S=int(rng.integers(LONG, 2 * LONG))), ()))
+    for case, batch in cases:
+        L, S, d_k = case["L"], case["S"], case["d_k"]
         Q, K = rng.normal(size=(*batch, L, d_k)), rng.normal(size=(*batch, S, d_k))
         call = f"attention_scores(Q {Q.shape}, K {K.shape})"
         expected = numpy(tensor(Q) @ tensor(K).transpose(-1, -2))
@@ -152,12 +165,25 @@ def _check_attention(description, result, expected_output, expected_weights):
     check_array(f"{description}: output", output, expected_output)
 
 
+def _attention_cases(rng, sizes, long_name):
+    """_cases, then one query or key (L = 1 or S = 1), width-1 projections, and 64 or more
+    positions along `long_name` ("L" or "S")."""
+    cases = [(sizes, *case) for case in _cases(sizes)]
+    batch = (sizes["N"],)
+    ones = [name for name in ("L", "S", "d_k", "d_v") if name in sizes]
+    cases += [(case, batch, 0.5, "") for case in _ones(sizes, ones)]
+    long = dict(sizes, **{long_name: int(rng.integers(LONG, 2 * LONG))})
+    cases.append((long, batch, 0.5, ""))
+    return cases
+
+
 def check_self_attention(rng, self_attention):
     """X of rank 2, 3 and 4, then inputs large enough that a softmax without its max subtracted
-    overflows. Q, K, V and the scores come from torch stand-ins, not the learner's part 1."""
+    overflows, L = 1, d_k = d_v = 1 and L of 64 or more. Q, K, V and the scores come from torch
+    stand-ins, not the learner's part 1."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "E", "d_k", "d_v"], high=11)
-    L, E, d_k, d_v = (sizes[name] for name in ("L", "E", "d_k", "d_v"))
-    for batch, scale, size in _cases(sizes):
+    for case, batch, scale, size in _attention_cases(rng, sizes, "L"):
+        L, E, d_k, d_v = (case[name] for name in ("L", "E", "d_k", "d_v"))
         X = rng.normal(scale=scale, size=(*batch, L, E))
         weights = _weights(rng, E, d_k, d_v)
         call = _described("self_attention", {"X": X}, weights, size, ["projections", "scores"])
@@ -169,11 +195,12 @@ def check_self_attention(rng, self_attention):
 
 
 def check_cross_attention(rng, cross_attention):
-    """Queries and context of rank 2, 3 and 4 with L != S, then large values. The scores come
-    from a torch stand-in, not the learner's attention_scores."""
+    """Queries and context of rank 2, 3 and 4 with L != S, large values, L = 1, S = 1,
+    d_k = d_v = 1 and S of 64 or more. The scores come from a torch stand-in, not the learner's
+    attention_scores."""
     sizes = distinct_sizes(rng, ["N", "M", "L", "S", "E", "d_k", "d_v"], high=12)
-    L, S, E, d_k, d_v = (sizes[name] for name in ("L", "S", "E", "d_k", "d_v"))
-    for batch, scale, size in _cases(sizes):
+    for case, batch, scale, size in _attention_cases(rng, sizes, "S"):
+        L, S, E, d_k, d_v = (case[name] for name in ("L", "S", "E", "d_k", "d_v"))
         X_query = rng.normal(scale=scale, size=(*batch, L, E))
         X_context = rng.normal(scale=scale, size=(*batch, S, E))
         weights = _weights(rng, E, d_k, d_v)
@@ -191,4 +218,105 @@ CHECKS = {
     "attention-scores": check_attention_scores,
     "self-attention": check_self_attention,
     "cross-attention": check_cross_attention,
+}
+
+
+def _unscaled(q, k):
+    return stress.scores(q, k) * np.sqrt(np.shape(q)[-1])
+
+
+def _scores_of(X_query, X_context, W_q, W_k):
+    return _unscaled(np.asarray(X_query) @ W_q, np.asarray(X_context) @ W_k)
+
+
+AXES = {
+    "qkv_projections": stress.axes(
+        Axis("size extremes", "X of rank 2", lambda c: np.ndim(c.X) == 2),
+        Axis("size extremes", "X of rank 4", lambda c: np.ndim(c.X) == 4),
+        Axis("size extremes", "L = 1", lambda c: c.X.shape[-2] == 1),
+        Axis("size extremes", "E = 1", lambda c: c.X.shape[-1] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.W_q.shape[1] == 1),
+        Axis("size extremes", "d_v = 1", lambda c: c.W_v.shape[1] == 1),
+        Axis("size extremes", "N = 1", lambda c: np.ndim(c.X) == 3 and c.X.shape[0] == 1),
+    ),
+    "attention_scores": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.K.shape[-2] >= LONG),
+        Axis("size extremes", "rank 2", lambda c: np.ndim(c.Q) == 2),
+        Axis("size extremes", "rank 4", lambda c: np.ndim(c.Q) == 4),
+        Axis("size extremes", "L = 1", lambda c: c.Q.shape[-2] == 1),
+        Axis("size extremes", "S = 1", lambda c: c.K.shape[-2] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.Q.shape[-1] == 1),
+        Axis("size extremes", "N = 1", lambda c: np.ndim(c.Q) == 3 and c.Q.shape[0] == 1),
+    ),
+    "self_attention": stress.axes(
+        Axis("length", "L of 64 or more", lambda c: c.X.shape[-2] >= LONG),
+        Axis(
+            "magnitude",
+            "scores in the thousands",
+            lambda c: stress.large(_scores_of(c.X, c.X, c.W_q, c.W_k)),
+        ),
+        Axis("size extremes", "rank 2", lambda c: np.ndim(c.X) == 2),
+        Axis("size extremes", "rank 4", lambda c: np.ndim(c.X) == 4),
+        Axis("size extremes", "L = 1", lambda c: c.X.shape[-2] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.W_q.shape[1] == 1),
+        Axis("size extremes", "d_v = 1", lambda c: c.W_v.shape[1] == 1),
+    ),
+    "cross_attention": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.X_context.shape[-2] >= LONG),
+        Axis(
+            "magnitude",
+            "scores in the thousands",
+            lambda c: stress.large(_scores_of(c.X_query, c.X_context, c.W_q, c.W_k)),
+        ),
+        Axis("size extremes", "rank 2", lambda c: np.ndim(c.X_query) == 2),
+        Axis("size extremes", "rank 4", lambda c: np.ndim(c.X_query) == 4),
+        Axis("size extremes", "L = 1", lambda c: c.X_query.shape[-2] == 1),
+        Axis("size extremes", "S = 1", lambda c: c.X_context.shape[-2] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.W_q.shape[1] == 1),
+        Axis("size extremes", "d_v = 1", lambda c: c.W_v.shape[1] == 1),
+    ),
+}
+
+COVERAGE = {
+    "qkv-projections": {
+        "X of rank 2": "X (L, E)",
+        "X of rank 4": "X (N, M, L, E)",
+        "L = 1": "each of L, E, d_k, d_v and N set to 1 in turn",
+        "E = 1": "the same",
+        "d_k = 1": "the same",
+        "d_v = 1": "the same",
+        "N = 1": "the same",
+        **stress.EVERY_CALL,
+    },
+    "attention-scores": {
+        "S of 64 or more": "S = 64..127",
+        "rank 2": "Q (L, d_k)",
+        "rank 4": "Q (N, M, L, d_k)",
+        "L = 1": "each of L, S, d_k and N set to 1 in turn",
+        "S = 1": "the same",
+        "d_k = 1": "the same",
+        "N = 1": "the same",
+        **stress.EVERY_CALL,
+    },
+    "self-attention": {
+        "L of 64 or more": "L = 64..127",
+        "scores in the thousands": "X ~ N(0, 30)",
+        "rank 2": "X (L, E)",
+        "rank 4": "X (N, M, L, E)",
+        "L = 1": "each of L, d_k and d_v set to 1 in turn",
+        "d_k = 1": "the same",
+        "d_v = 1": "the same",
+        **stress.EVERY_CALL,
+    },
+    "cross-attention": {
+        "S of 64 or more": "S = 64..127",
+        "scores in the thousands": "inputs ~ N(0, 30)",
+        "rank 2": "no batch axis",
+        "rank 4": "(N, M) batch axes",
+        "L = 1": "each of L, S, d_k and d_v set to 1 in turn",
+        "S = 1": "the same",
+        "d_k = 1": "the same",
+        "d_v = 1": "the same",
+        **stress.EVERY_CALL,
+    },
 }

@@ -8,23 +8,25 @@ Long by design (over 300 lines): one module per exercise, as ``__init__.py`` exp
 """
 
 import itertools
-import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import stress
 from ..oracle import (
     call_learner,
-    call_numpy_only,
     check_array,
     describe,
     head_sizes,
+    mask_over_the_top,
     numpy,
     quiet,
     random_multihead_attention,
+    require_error,
     tensor,
 )
+from ..stress import LARGE_SCORES, LONG, Axis
 
 # ---------------------------------------------------------------- inputs
 
@@ -151,74 +153,87 @@ def _hint(failure, module, options) -> str:
 # ---------------------------------------------------------------- checks
 
 
+def _head_extremes(rng, sizes):
+    """General sizes, then one head (h = 1), heads of width one (h = E), N = 1, L = 1 and a
+    sequence of 64 or more."""
+    E = sizes["E"]
+    return [
+        sizes,
+        dict(sizes, h=1, d_k=E),
+        dict(sizes, h=E, d_k=1),
+        dict(sizes, N=1),
+        dict(sizes, L=1),
+        dict(sizes, L=int(rng.integers(LONG, 2 * LONG))),
+    ]
+
+
 def check_split_heads(rng, split_heads):
+    """The general case and _head_extremes; E not a multiple of num_heads: a ValueError whose
+    message names E and num_heads."""
     sizes = head_sizes(rng, MHA_SIZES)
-    N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
-    x = rng.normal(size=(N, L, E))
-    # The oracle is torch's own layout inside F.multi_head_attention_forward (sequence first there):
-    # q.view(L, N * h, d_k).transpose(0, 1) gives (N * h, L, d_k), batch-major, head-minor.
-    expected = numpy(
-        tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k)
-    )
-    what = f"split_heads(x of shape {x.shape}, num_heads={h})"
-    got = call_learner(what, split_heads, x.copy(), h)
-    if isinstance(got, np.ndarray) and got.shape == expected.shape:
-        check_array(
-            f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
-            got[0, h - 1],
-            x[0, :, (h - 1) * d_k :],
+    for case in _head_extremes(rng, sizes):
+        N, L, h, d_k, E = (case[name] for name in ("N", "L", "h", "d_k", "E"))
+        x = rng.normal(size=(N, L, E))
+        # The oracle is torch's own layout inside F.multi_head_attention_forward (sequence first):
+        # q.view(L, N * h, d_k).transpose(0, 1) gives (N * h, L, d_k), batch-major, head-minor.
+        expected = numpy(
+            tensor(x).transpose(0, 1).reshape(L, N * h, d_k).transpose(0, 1).reshape(N, h, L, d_k)
         )
-    check_array(what, got, expected)
-    # E not a multiple of num_heads: a ValueError whose message names E. The width is above every
-    # size drawn, so numpy's own reshape message ("cannot reshape ... into shape (N, L, h, w)")
-    # cannot name it.
-    width = next(w for w in range(max(E + 1, 10), 4 * E + 10) if w % h)
-    _check_value_error(split_heads, rng.normal(size=(N, L, width)), h)
-
-
-def _check_value_error(split_heads, x, h):
-    E = x.shape[-1]
-    what = f"split_heads(x of shape {x.shape}, num_heads={h}), with E={E} not a multiple of {h},"
-    try:
-        call_numpy_only(split_heads, x, h)
-    except ValueError as error:
-        if not re.search(rf"\b{E}\b", str(error)):
-            raise AssertionError(
-                f"{what} raised ValueError({str(error)!r}), whose message does not name E={E}"
-            ) from None
-        return
-    except AssertionError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any other exception is the learner's, reported as such
-        raise AssertionError(
-            f"{what} must raise ValueError, but raised {type(error).__name__}: {error}"
-        ) from None
-    raise AssertionError(f"{what} must raise ValueError, but returned")
+        what = f"split_heads(x of shape {x.shape}, num_heads={h})"
+        got = call_learner(what, split_heads, x.copy(), h)
+        if isinstance(got, np.ndarray) and got.shape == expected.shape:
+            check_array(
+                f"{what}[0, {h - 1}] must be features {(h - 1) * d_k}..{h * d_k - 1} of sequence 0",
+                got[0, h - 1],
+                x[0, :, (h - 1) * d_k :],
+            )
+        check_array(what, got, expected)
+    # E not a multiple of num_heads: a ValueError whose message names E and num_heads. The width
+    # is above every size drawn, so numpy's own reshape message ("cannot reshape ... into shape
+    # (N, L, h, w)") cannot name it.
+    N, L, h, E = (sizes[name] for name in ("N", "L", "h", "E"))
+    width = next(w for w in range(max(E + 1, 10), 4 * E + 10) if w % h and str(h) not in str(w))
+    require_error(
+        f"split_heads(x of shape {(N, L, width)}, num_heads={h})",
+        split_heads,
+        rng.normal(size=(N, L, width)),
+        h,
+        why=f"E={width} is not a multiple of num_heads={h}",
+        naming=(("E", width), ("num_heads", h)),
+    )
 
 
 def check_merge_heads(rng, merge_heads):
+    """The general case and _head_extremes."""
     sizes = head_sizes(rng, MHA_SIZES)
-    N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
-    heads = rng.normal(size=(N, h, L, d_k))
-    # torch: attn_output.transpose(0, 1).reshape(L * N, E) on the (N * h, L, d_k) head outputs.
-    merged = tensor(heads).reshape(N * h, L, d_k).transpose(0, 1).reshape(L, N, E).transpose(0, 1)
-    check_array(
-        f"merge_heads(x of shape {heads.shape})",
-        call_learner("merge_heads", merge_heads, heads.copy()),
-        numpy(merged),
-    )
+    for case in _head_extremes(rng, sizes):
+        N, L, h, d_k, E = (case[name] for name in ("N", "L", "h", "d_k", "E"))
+        heads = rng.normal(size=(N, h, L, d_k))
+        # torch: attn_output.transpose(0, 1).reshape(L * N, E) on the (N * h, L, d_k) outputs.
+        merged = (
+            tensor(heads).reshape(N * h, L, d_k).transpose(0, 1).reshape(L, N, E).transpose(0, 1)
+        )
+        what = f"merge_heads(x of shape {heads.shape})"
+        check_array(what, call_learner(what, merge_heads, heads.copy()), numpy(merged))
 
 
 def check_pack_in_proj(rng, pack_in_proj):
+    """The general case, one head (h = 1) and heads of width one (h = E)."""
     sizes = head_sizes(rng, MHA_SIZES)
+    for case in _head_extremes(rng, sizes)[:3]:
+        _check_packing(pack_in_proj, rng, case)
+
+
+def _check_packing(pack_in_proj, rng, sizes):
     N, L, h, d_k, E = (sizes[name] for name in ("N", "L", "h", "d_k", "E"))
     X = rng.normal(size=(N, L, E))
     W_Q, W_K, W_V = (rng.normal(scale=0.5, size=(h, E, d_k)) for _ in range(3))
-    packed = call_learner("pack_in_proj", pack_in_proj, W_Q.copy(), W_K.copy(), W_V.copy())
+    what = f"pack_in_proj(W_Q, W_K, W_V of shape {W_Q.shape})"
+    packed = call_learner(what, pack_in_proj, W_Q.copy(), W_K.copy(), W_V.copy())
     if type(packed) is not np.ndarray or packed.shape != (3 * E, E):
         shape = getattr(packed, "shape", None)
         raise AssertionError(
-            f"pack_in_proj: expected an array of shape {(3 * E, E)} (3E, E), got "
+            f"{what}: expected an array of shape {(3 * E, E)} (3E, E), got "
             f"{type(packed).__name__} of shape {shape}"
         )
     # Expected: each head attends with the article's Q_i = X W_Q[i], ...; heads concatenated.
@@ -248,6 +263,8 @@ def check_pack_in_proj(rng, pack_in_proj):
 
 
 def check_mha_self_attention(rng, multi_head_attention):
+    """Self- and cross-attention, scores in the thousands; then h = 1, h = E, N = 1, L = 1, S = 1
+    and S of 64 or more."""
     sizes = head_sizes(rng, MHA_SIZES)
     N, L, S, h, E = (sizes[name] for name in ("N", "L", "S", "h", "E"))
     module = random_multihead_attention(rng, E, h)
@@ -262,6 +279,17 @@ def check_mha_self_attention(rng, multi_head_attention):
         (X * 30.0, key * 30.0, value),
         f"cross-attention with scores in the thousands ({describe(sizes)})",
     )
+    extremes = _head_extremes(rng, sizes)[1:]
+    extremes += [dict(sizes, S=1), dict(sizes, S=int(rng.integers(LONG, 2 * LONG)))]
+    for case in extremes:
+        N, L, S, h, E = (case[name] for name in ("N", "L", "S", "h", "E"))
+        module = random_multihead_attention(rng, E, h)
+        inputs = (
+            rng.normal(size=(N, L, E)),
+            rng.normal(size=(N, S, E)),
+            rng.normal(size=(N, S, E)),
+        )
+        _compare(multi_head_attention, module, inputs, f"cross-attention ({describe(case)})")
 
 
 def _setting(rng):
@@ -291,7 +319,7 @@ def check_mha_kdim_vdim_bias(rng, multi_head_attention):
     N, L, S, h, E, kdim, vdim = (sizes[name] for name in ("N", "L", "S", "h", "E", "kdim", "vdim"))
     query = rng.normal(size=(N, L, E))
     for bias, (kd, vd) in itertools.product(
-        [True, False], [(None, None), (kdim, vdim), (kdim, None)]
+        [True, False], [(None, None), (kdim, vdim), (kdim, None), (None, vdim)]
     ):
         module = random_multihead_attention(rng, E, h, bias=bias, kdim=kd, vdim=vd)
         key, value = rng.normal(size=(N, S, kd or E)), rng.normal(size=(N, S, vd or E))
@@ -311,7 +339,45 @@ def _mask_setting(rng):
     return sizes, module, inputs, _bool_masks(rng, N, h, L, S)
 
 
+def _large_mask_setting(rng):
+    """A setting with S of 64 or more keys whose query is scaled so that the largest score is
+    3000 or so: in the thousands, where exp overflows, and no larger, so that the rounding of
+    scores in the tens of thousands (which torch and numpy round differently) cannot reach the
+    tolerance. Returns it with its scores (N, h, L, S)."""
+    sizes, module, (query, _, _) = _setting(rng)
+    sizes["S"] = int(rng.integers(LONG, 2 * LONG))
+    N, S, E = sizes["N"], sizes["S"], sizes["E"]
+    key, value = rng.normal(size=(N, S, E)), rng.normal(size=(N, S, E))
+    for _ in range(3):  # the in-projection's bias makes the scores affine in the scale
+        query = query * (LARGE_SCORES * 3 / np.max(np.abs(_mha_scores(module, query, key))))
+    return sizes, module, (query, key, value), _mha_scores(module, query, key)
+
+
+def _mha_scores(module, query, key):
+    """The module's scaled scores (N, h, L, S) for query and key (same width E)."""
+    arguments = _arguments(module)
+    return _scores(
+        query, key, arguments["num_heads"], arguments["in_proj_weight"], arguments["in_proj_bias"]
+    )
+
+
+def _scores(query, key, h, in_proj_weight, in_proj_bias, k_proj_weight=None, q_proj_weight=None):
+    E = query.shape[-1]
+    if in_proj_weight is not None:
+        q_proj_weight, k_proj_weight = in_proj_weight[:E], in_proj_weight[E : 2 * E]
+    bias = np.zeros(3 * E) if in_proj_bias is None else in_proj_bias
+    q = query @ q_proj_weight.T + bias[:E]
+    k = key @ k_proj_weight.T + bias[E : 2 * E]
+
+    def heads(x):
+        return x.reshape(*x.shape[:2], h, E // h).transpose(0, 2, 1, 3)
+
+    return stress.scores(heads(q), heads(k))
+
+
 def check_mha_attn_mask(rng, multi_head_attention):
+    """2-D and 3-D attn_masks, boolean and float; then scores in the thousands over 64 or more
+    keys under masks of both kinds and ranks that hide each row's largest score."""
     sizes, module, inputs, (_, mask_2d, mask_3d) = _mask_setting(rng)
     attn_masks = {
         "boolean 2-D attn_mask": mask_2d,
@@ -319,19 +385,45 @@ def check_mha_attn_mask(rng, multi_head_attention):
         "boolean 3-D attn_mask": mask_3d,
         "float 3-D attn_mask": _float_mask(rng, mask_3d),
     }
-    for name, attn_mask in attn_masks.items():
-        _compare(
-            multi_head_attention,
-            module,
-            inputs,
-            f"{name} ({describe(sizes)})",
-            attn_mask=attn_mask,
-            average_attn_weights=False,
-        )
+    sizes_large, module_large, inputs_large, scores = _large_mask_setting(rng)
+    N, h, L, S = scores.shape
+    hide_2d = mask_over_the_top(rng, scores, (L, S))
+    hide_3d = mask_over_the_top(rng, scores.reshape(N * h, L, S), (N * h, L, S))
+    large = {
+        "boolean 2-D attn_mask over the largest scores": hide_2d,
+        "float 2-D attn_mask over the largest scores": _float_mask(rng, hide_2d),
+        "boolean 3-D attn_mask over the largest scores": hide_3d,
+        "float 3-D attn_mask over the largest scores": _float_mask(rng, hide_3d),
+    }
+    for setting, masks in [
+        ((sizes, module, inputs), attn_masks),
+        ((sizes_large, module_large, inputs_large), large),
+    ]:
+        for name, attn_mask in masks.items():
+            _compare(
+                multi_head_attention,
+                setting[1],
+                setting[2],
+                f"{name} ({describe(setting[0])})",
+                attn_mask=attn_mask,
+                average_attn_weights=False,
+            )
+
+
+def _padding_over_the_top(rng, scores):
+    """A boolean key_padding_mask (N, S) that hides, in each sequence, the key with the largest
+    score of head 0's first query, and leaves another key free."""
+    N, _, _, S = scores.shape
+    top = np.argmax(scores[:, 0, 0, :], axis=-1)
+    padding = rng.random((N, S)) < 0.3
+    padding[np.arange(N), top] = True
+    padding[np.arange(N), (top + rng.integers(1, S, size=N)) % S] = False
+    return padding
 
 
 def check_mha_key_padding_mask(rng, multi_head_attention):
-    """key_padding_mask alone, and together with a 2-D attn_mask (boolean or float)."""
+    """key_padding_mask alone, and together with a 2-D attn_mask (boolean or float); then scores
+    in the thousands over 64 or more keys, with padding of both kinds over the largest score."""
     sizes, module, inputs, (padding, mask_2d, _) = _mask_setting(rng)
     padding_masks = {
         "boolean key_padding_mask": padding,
@@ -354,6 +446,17 @@ def check_mha_key_padding_mask(rng, multi_head_attention):
             key_padding_mask=key_padding_mask,
             average_attn_weights=False,
         )
+    sizes, module, inputs, scores = _large_mask_setting(rng)
+    hiding = _padding_over_the_top(rng, scores)
+    for name, key_padding_mask in [("boolean", hiding), ("float", _float_mask(rng, hiding))]:
+        _compare(
+            multi_head_attention,
+            module,
+            inputs,
+            f"{name} key_padding_mask over the largest scores ({describe(sizes)})",
+            key_padding_mask=key_padding_mask,
+            average_attn_weights=False,
+        )
 
 
 CHECKS = {
@@ -365,4 +468,177 @@ CHECKS = {
     "mha-kdim-vdim-bias": check_mha_kdim_vdim_bias,
     "mha-attn-mask": check_mha_attn_mask,
     "mha-key-padding-mask": check_mha_key_padding_mask,
+}
+
+
+def _call_scores(c):
+    return _scores(
+        c.query,
+        c.key,
+        c.num_heads,
+        c.in_proj_weight,
+        c.in_proj_bias,
+        c.k_proj_weight,
+        c.q_proj_weight,
+    )
+
+
+def _hidden_top(c, mask, reshape):
+    if mask is None:
+        return False
+    score = _call_scores(c)
+    return stress.hides_the_top(score, reshape(np.asarray(mask), score.shape))
+
+
+def _attn_shape(mask, shape):
+    return mask.reshape(shape) if mask.ndim == 3 else mask
+
+
+def _padding_shape(mask, shape):
+    return mask[:, None, None, :]
+
+
+AXES = {
+    "split_heads": stress.axes(
+        Axis("length", "L of 64 or more", lambda c: c.x.shape[1] >= LONG),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "h = E", lambda c: c.num_heads == c.x.shape[-1]),
+        Axis("size extremes", "N = 1", lambda c: c.x.shape[0] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.x.shape[1] == 1),
+        Axis("size extremes", "E not a multiple of h", lambda c: c.x.shape[-1] % c.num_heads),
+    ),
+    "merge_heads": stress.axes(
+        Axis("length", "L of 64 or more", lambda c: c.x.shape[2] >= LONG),
+        Axis("size extremes", "h = 1", lambda c: c.x.shape[1] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.x.shape[3] == 1),
+        Axis("size extremes", "N = 1", lambda c: c.x.shape[0] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.x.shape[2] == 1),
+    ),
+    "pack_in_proj": stress.axes(
+        Axis("size extremes", "h = 1", lambda c: c.W_Q.shape[0] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.W_Q.shape[2] == 1),
+    ),
+    "multi_head_attention": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.key.shape[1] >= LONG),
+        Axis("magnitude", "scores in the thousands", lambda c: stress.large(_call_scores(c))),
+        Axis(
+            "magnitude",
+            "a boolean attn_mask hiding the largest score",
+            lambda c: stress.is_bool_mask(c.attn_mask) and _hidden_top(c, c.attn_mask, _attn_shape),
+        ),
+        Axis(
+            "magnitude",
+            "a float attn_mask hiding the largest score",
+            lambda c: (
+                stress.is_float_mask(c.attn_mask) and _hidden_top(c, c.attn_mask, _attn_shape)
+            ),
+        ),
+        Axis(
+            "magnitude",
+            "a boolean key_padding_mask hiding the largest score",
+            lambda c: (
+                stress.is_bool_mask(c.key_padding_mask)
+                and _hidden_top(c, c.key_padding_mask, _padding_shape)
+            ),
+        ),
+        Axis(
+            "magnitude",
+            "a float key_padding_mask hiding the largest score",
+            lambda c: (
+                stress.is_float_mask(c.key_padding_mask)
+                and _hidden_top(c, c.key_padding_mask, _padding_shape)
+            ),
+        ),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "h = E", lambda c: c.num_heads == c.query.shape[-1]),
+        Axis("size extremes", "N = 1", lambda c: c.query.shape[0] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.query.shape[1] == 1),
+        Axis("size extremes", "S = 1", lambda c: c.key.shape[1] == 1),
+        Axis(
+            "size extremes",
+            "kdim != E = vdim",
+            lambda c: c.key.shape[-1] != c.query.shape[-1] == c.value.shape[-1],
+        ),
+        Axis(
+            "size extremes",
+            "vdim != E = kdim",
+            lambda c: c.value.shape[-1] != c.query.shape[-1] == c.key.shape[-1],
+        ),
+        Axis(
+            "size extremes",
+            "kdim != vdim, both != E",
+            lambda c: len({c.key.shape[-1], c.value.shape[-1], c.query.shape[-1]}) == 3,
+        ),
+        Axis("size extremes", "no biases", lambda c: c.in_proj_bias is None),
+        Axis("size extremes", "a 3-D attn_mask", lambda c: np.ndim(c.attn_mask) == 3),
+        Axis(
+            "size extremes",
+            "both masks",
+            lambda c: c.attn_mask is not None and c.key_padding_mask is not None,
+        ),
+        Axis(
+            "size extremes",
+            "weights per head",
+            lambda c: c.need_weights and not c.average_attn_weights,
+        ),
+        Axis("size extremes", "no weights", lambda c: not c.need_weights),
+    ),
+}
+
+COVERAGE = {
+    "split-heads": {
+        "L of 64 or more": "L = 64..127",
+        "h = 1": "one head of width E",
+        "h = E": "E heads of width 1",
+        "N = 1": "one sequence",
+        "L = 1": "one position",
+        "E not a multiple of h": "a width above every size drawn; E and num_heads named",
+        **stress.EVERY_CALL,
+    },
+    "merge-heads": {
+        "L of 64 or more": "L = 64..127",
+        "h = 1": "one head",
+        "d_k = 1": "heads of width 1",
+        "N = 1": "one sequence",
+        "L = 1": "one position",
+        **stress.EVERY_CALL,
+    },
+    "pack-in-proj": {"h = 1": "one head", "d_k = 1": "heads of width 1", **stress.EVERY_CALL},
+    "mha-self-attention": {
+        "S of 64 or more": "S = 64..127",
+        "scores in the thousands": "query and key x 30",
+        "h = 1": "one head",
+        "h = E": "heads of width 1",
+        "N = 1": "one sequence",
+        "L = 1": "one query",
+        "S = 1": "one key",
+        **stress.EVERY_CALL,
+    },
+    "mha-need-weights": {
+        "weights per head": "average_attn_weights=False",
+        "no weights": "need_weights=False",
+        **stress.EVERY_CALL,
+    },
+    "mha-kdim-vdim-bias": {
+        "kdim != E = vdim": "(kdim, None)",
+        "vdim != E = kdim": "(None, vdim)",
+        "kdim != vdim, both != E": "(kdim, vdim)",
+        "no biases": "bias=False",
+        **stress.EVERY_CALL,
+    },
+    "mha-attn-mask": {
+        "S of 64 or more": "S = 64..127 with scores in the thousands",
+        "scores in the thousands": "query scaled to a largest score of 3000",
+        "a boolean attn_mask hiding the largest score": "2-D and 3-D, over each row's largest",
+        "a float attn_mask hiding the largest score": "-inf there, N(0, 1.5) elsewhere",
+        "a 3-D attn_mask": "(N h, L, S)",
+        **stress.EVERY_CALL,
+    },
+    "mha-key-padding-mask": {
+        "S of 64 or more": "S = 64..127 with scores in the thousands",
+        "a boolean key_padding_mask hiding the largest score": "each sequence's largest key",
+        "a float key_padding_mask hiding the largest score": "-inf there",
+        "both masks": "with a boolean or a float 2-D attn_mask",
+        **stress.EVERY_CALL,
+    },
 }

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import stress
 from ..oracle import (
     call_learner,
     check_array,
@@ -24,6 +25,7 @@ from ..oracle import (
     random_parameters,
     tensor,
 )
+from ..stress import LONG, Axis
 
 
 def _params(module):
@@ -113,32 +115,43 @@ def _vaswani_encoding(L, E):
 
 
 def check_positional_encoding(rng, sinusoidal_positional_encoding):
+    """Three even widths for one length; one position (L = 1); the narrowest table (E = 2); a wide
+    one (E >= 64); and more positions than any table a learner might build in advance (5001 to
+    6000: PyTorch's tutorial keeps 5000)."""
     L = int(rng.integers(5, 60))
     widths = [E for E in range(4, 80, 2) if E != L]  # E even, and different from L
-    for E in sorted(int(E) for E in rng.choice(widths, size=3, replace=False)):
-        what = f"sinusoidal_positional_encoding({L}, {E})"
+    cases = [(L, int(E)) for E in sorted(rng.choice(widths, size=3, replace=False))]
+    cases += [(1, 6), (L, 2), (L, int(rng.integers(LONG // 2, LONG)) * 2)]
+    cases.append((int(rng.integers(5001, 6001)), 6))
+    for length, width in cases:
+        what = f"sinusoidal_positional_encoding({length}, {width})"
+        expected = _vaswani_encoding(length, width)
         check_array(
-            what, call_learner(what, sinusoidal_positional_encoding, L, E), _vaswani_encoding(L, E)
+            what, call_learner(what, sinusoidal_positional_encoding, length, width), expected
         )
 
 
 def check_self_attention(rng, multi_head_self_attention):
+    """Scores at x1 and in the thousands (x30); then one head (h = 1), heads of width one
+    (h = E), N = 1, L = 1 and L of 64 or more."""
     sizes = head_sizes(rng, ["N", "L", "h", "d_k"], high=7)
-    N, L, E, h = sizes["N"], sizes["L"], sizes["E"], sizes["h"]
-    module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
-    params = _params(random_parameters(module, rng, scale=0.5))
-    x = rng.normal(size=(N, L, E))
-    for scale in (
-        1.0,
-        30.0,
-    ):  # 30: scores in the thousands, where an exponential without its maximum overflows
+    E = sizes["E"]
+    cases = [(sizes, 1.0), (sizes, 30.0)]  # 30: scores in the thousands (a naive exp overflows)
+    cases += [(dict(sizes, h=1, d_k=E), 1.0), (dict(sizes, h=E, d_k=1), 1.0)]
+    cases += [(dict(sizes, N=1), 1.0), (dict(sizes, L=1), 1.0)]
+    cases.append((dict(sizes, L=int(rng.integers(LONG, 2 * LONG))), 1.0))
+    for case, scale in cases:
+        N, L, E, h = case["N"], case["L"], case["E"], case["h"]
+        module = torch.nn.MultiheadAttention(E, h, batch_first=True, dtype=torch.float64).eval()
+        params = _params(random_parameters(module, rng, scale=0.5))
+        x = scale * rng.normal(size=(N, L, E))
         with quiet(), torch.no_grad():
-            expected = numpy(module(*(tensor(scale * x),) * 3, need_weights=False)[0])
+            expected = numpy(module(*(tensor(x),) * 3, need_weights=False)[0])
         what = f"multi_head_self_attention({scale:g} * x of shape {x.shape}, num_heads={h})"
         got = call_learner(
             what,
             multi_head_self_attention,
-            scale * x,
+            x.copy(),
             h,
             params["in_proj_weight"].copy(),
             params["in_proj_bias"].copy(),
@@ -149,6 +162,8 @@ def check_self_attention(rng, multi_head_self_attention):
 
 
 def check_layer_norm(rng, layer_norm):
+    """Rows of very different spreads, two eps and the default; rows offset by 1e4 times their
+    spread; constant rows; E = 1; inputs of rank 1, 2 and 4."""
     sizes = distinct_sizes(rng, ["N", "L", "E"], low=3)
     shape = (sizes["N"], sizes["L"], sizes["E"])
     weight, bias = rng.normal(size=shape[-1]), rng.normal(size=shape[-1])
@@ -171,8 +186,30 @@ def check_layer_norm(rng, layer_norm):
     check_array(
         what, call_learner(what, layer_norm, x.copy(), weight.copy(), bias.copy()), expected
     )
-    # (..., E): 2-D and 4-D inputs too.
-    for other in [(sizes["L"], sizes["E"]), (sizes["N"], 2, sizes["L"], sizes["E"])]:
+    # Rows with a large offset: a variance taken as E[x^2] - E[x]^2 loses its digits there.
+    # The offsets are 1e4 times the rows' spread: the two-pass variance keeps 1e-12 of it.
+    spread = 10.0 ** rng.uniform(-1, 1, size=shape[:-1] + (1,))
+    offset = spread * 1e4 * rng.choice([-1.0, 1.0], size=shape[:-1] + (1,))
+    y = offset + spread * rng.normal(size=shape)
+    expected = numpy(F.layer_norm(tensor(y), (shape[-1],), tensor(weight), tensor(bias)))
+    what = f"layer_norm(x of shape {shape} whose rows are offset by 1e4 times their spread)"
+    check_array(
+        what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected
+    )
+    # Constant rows (variance 0: the output is the bias) and one number per row (E = 1).
+    y = np.repeat(rng.normal(size=shape[:-1] + (1,)), shape[-1], axis=-1)
+    expected = numpy(F.layer_norm(tensor(y), (shape[-1],), tensor(weight), tensor(bias)))
+    what = f"layer_norm(x of shape {shape} with constant rows)"
+    check_array(
+        what, call_learner(what, layer_norm, y.copy(), weight.copy(), bias.copy()), expected
+    )
+    one = rng.normal(size=shape[:-1] + (1,))
+    w1, b1 = rng.normal(size=1), rng.normal(size=1)
+    expected = numpy(F.layer_norm(tensor(one), (1,), tensor(w1), tensor(b1)))
+    what = f"layer_norm(x of shape {one.shape}, E = 1)"
+    check_array(what, call_learner(what, layer_norm, one.copy(), w1.copy(), b1.copy()), expected)
+    # (..., E): 1-D, 2-D and 4-D inputs too.
+    for other in [(sizes["E"],), (sizes["L"], sizes["E"]), (sizes["N"], 2, sizes["L"], sizes["E"])]:
         y = rng.normal(size=other) * 3.0 + rng.normal()
         expected = numpy(F.layer_norm(tensor(y), (sizes["E"],), tensor(weight), tensor(bias)))
         what = f"layer_norm(x of shape {other})"
@@ -182,52 +219,65 @@ def check_layer_norm(rng, layer_norm):
 
 
 def check_encoder_layer(rng, transformer_encoder_layer):
+    """Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot
+    pass, the second with another eps; then one head, N = 1, L = 1, a feed-forward width of 1,
+    and L of 64 or more."""
     sizes = head_sizes(rng, ["N", "L", "h", "d_k", "F"], high=7)
+    long = int(rng.integers(LONG, 2 * LONG))
+    cases = [
+        (sizes, sizes["h"], None),
+        (sizes, sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5))),
+        (sizes, 1, None),
+        (dict(sizes, N=1), sizes["h"], None),
+        (dict(sizes, L=1), sizes["h"], None),
+        (dict(sizes, F=1), sizes["h"], None),
+        (dict(sizes, L=long), sizes["h"], None),
+    ]
+    for case, num_heads, eps in cases:
+        _check_encoder_layer(rng, transformer_encoder_layer, case, num_heads, eps)
+
+
+def _check_encoder_layer(rng, transformer_encoder_layer, sizes, num_heads, eps):
     N, L, E = sizes["N"], sizes["L"], sizes["E"]
-    # Two head counts for one width (h, then d_k: E = h * d_k), so a hard-coded count cannot pass.
-    for num_heads, eps in (
-        (sizes["h"], None),
-        (sizes["d_k"], float(10.0 ** rng.uniform(-3, -1.5))),
-    ):
-        layer = torch.nn.TransformerEncoderLayer(
-            E,
-            num_heads,
-            dim_feedforward=sizes["F"],
-            dropout=0.0,
-            batch_first=True,
-            layer_norm_eps=1e-5 if eps is None else eps,
-            dtype=torch.float64,
+    layer = torch.nn.TransformerEncoderLayer(
+        E,
+        num_heads,
+        dim_feedforward=sizes["F"],
+        dropout=0.0,
+        batch_first=True,
+        layer_norm_eps=1e-5 if eps is None else eps,
+        dtype=torch.float64,
+    )
+    params = _params(random_parameters(layer.eval(), rng, scale=0.5))
+    # A small input: the sums the layer normalises have small spread, so eps matters.
+    x = rng.normal(scale=0.05, size=(N, L, E))
+    with quiet(), torch.no_grad():
+        expected = numpy(layer(tensor(x)))
+    attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
+    keywords = {} if eps is None else {"eps": eps}
+    what = (
+        f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, "
+        "attention, "
+        + ("" if eps is None else f"eps={eps:.3g}, ")
+        + f"norm=norm) with dim_feedforward={sizes['F']}"
+    )
+    got = call_learner(
+        what,
+        transformer_encoder_layer,
+        x.copy(),
+        {k: v.copy() for k, v in params.items()},
+        num_heads,
+        attention,
+        norm=norm,
+        **keywords,
+    )
+    if "attention" not in used:
+        raise AssertionError(f"{what} never called the `attention` function it was given")
+    if not {"norm1", "norm2"} <= set(used):
+        raise AssertionError(
+            f"{what} must call the `norm` it is given for both layer norms; it called {used}"
         )
-        params = _params(random_parameters(layer.eval(), rng, scale=0.5))
-        # A small input: the sums the layer normalises have small spread, so eps matters.
-        x = rng.normal(scale=0.05, size=(N, L, E))
-        with quiet(), torch.no_grad():
-            expected = numpy(layer(tensor(x)))
-        attention, norm, used = _stand_ins(params, num_heads, 1e-5 if eps is None else eps)
-        keywords = {} if eps is None else {"eps": eps}
-        what = (
-            f"transformer_encoder_layer(x of shape {x.shape}, params, num_heads={num_heads}, "
-            "attention, "
-            + ("" if eps is None else f"eps={eps:.3g}, ")
-            + f"norm=norm) with dim_feedforward={sizes['F']}"
-        )
-        got = call_learner(
-            what,
-            transformer_encoder_layer,
-            x.copy(),
-            {k: v.copy() for k, v in params.items()},
-            num_heads,
-            attention,
-            norm=norm,
-            **keywords,
-        )
-        if "attention" not in used:
-            raise AssertionError(f"{what} never called the `attention` function it was given")
-        if not {"norm1", "norm2"} <= set(used):
-            raise AssertionError(
-                f"{what} must call the `norm` it is given for both layer norms; it called {used}"
-            )
-        check_array(what, got, expected)
+    check_array(what, got, expected)
 
 
 CHECKS = {
@@ -235,4 +285,84 @@ CHECKS = {
     "self-attention": check_self_attention,
     "layer-norm": check_layer_norm,
     "encoder-layer": check_encoder_layer,
+}
+
+
+def _layer_norm_offset(x) -> bool:
+    """Rows whose mean is at least 1e3 times their spread (a one-pass variance loses digits)."""
+    x = np.asarray(x, dtype=np.float64)
+    spread = np.std(x, axis=-1)
+    return bool(np.any(np.abs(np.mean(x, axis=-1)) > 1e3 * np.where(spread > 0, spread, np.inf)))
+
+
+AXES = {
+    "sinusoidal_positional_encoding": stress.axes(
+        Axis("length", "more than 5000 positions", lambda c: c.L > 5000),
+        Axis("size extremes", "L = 1", lambda c: c.L == 1),
+        Axis("size extremes", "E = 2", lambda c: c.E == 2),
+        Axis("size extremes", "E of 64 or more", lambda c: c.E >= LONG),
+    ),
+    "multi_head_self_attention": stress.axes(
+        Axis("length", "L of 64 or more", lambda c: c.x.shape[1] >= LONG),
+        Axis("magnitude", "scores in the thousands", lambda c: stress.large(c.x, 20.0)),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "h = E", lambda c: c.num_heads == c.x.shape[-1]),
+        Axis("size extremes", "N = 1", lambda c: c.x.shape[0] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.x.shape[1] == 1),
+    ),
+    "layer_norm": stress.axes(
+        Axis(
+            "magnitude", "rows offset by 1e4 times their spread", lambda c: _layer_norm_offset(c.x)
+        ),
+        Axis("degenerate geometry", "constant rows", lambda c: np.any(np.ptp(c.x, axis=-1) == 0)),
+        Axis("size extremes", "E = 1", lambda c: c.x.shape[-1] == 1),
+        Axis("size extremes", "rank 1", lambda c: np.ndim(c.x) == 1),
+        Axis("size extremes", "rank 4", lambda c: np.ndim(c.x) == 4),
+        Axis("size extremes", "another eps", lambda c: c.eps != 1e-5),
+    ),
+    "transformer_encoder_layer": stress.axes(
+        Axis("length", "L of 64 or more", lambda c: c.x.shape[1] >= LONG),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "N = 1", lambda c: c.x.shape[0] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.x.shape[1] == 1),
+        Axis("size extremes", "dim_feedforward = 1", lambda c: len(c.params["linear1.bias"]) == 1),
+        Axis("size extremes", "another eps", lambda c: c.eps != 1e-5),
+    ),
+}
+
+COVERAGE = {
+    "positional-encoding": {
+        "more than 5000 positions": "L = 5001..6000, E = 6",
+        "L = 1": "(1, 6)",
+        "E = 2": "(L, 2)",
+        "E of 64 or more": "E = 64..126",
+        **stress.EVERY_CALL,
+    },
+    "self-attention": {
+        "L of 64 or more": "L = 64..127",
+        "scores in the thousands": "x scaled by 30",
+        "h = 1": "one head",
+        "h = E": "heads of width 1",
+        "N = 1": "one sequence",
+        "L = 1": "one position",
+        **stress.EVERY_CALL,
+    },
+    "layer-norm": {
+        "rows offset by 1e4 times their spread": "offsets of +-1e4 spreads, spreads 0.1..10",
+        "constant rows": "every row constant",
+        "E = 1": "one number per row",
+        "rank 1": "x (E,)",
+        "rank 4": "x (N, 2, L, E)",
+        "another eps": "eps 1e-4..1e-2",
+        **stress.EVERY_CALL,
+    },
+    "encoder-layer": {
+        "L of 64 or more": "L = 64..127",
+        "h = 1": "one head",
+        "N = 1": "one sequence",
+        "L = 1": "one position",
+        "dim_feedforward = 1": "a feed-forward width of 1",
+        "another eps": "eps 1e-3..3e-2",
+        **stress.EVERY_CALL,
+    },
 }

@@ -14,18 +14,21 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
+from .. import stress
 from ..oracle import (
     call_learner,
-    call_numpy_only,
     check_array,
     check_mask,
     describe,
     distinct_sizes,
+    mask_over_the_top,
     numpy,
     quiet,
     random_multihead_attention,
+    require_error,
     tensor,
 )
+from ..stress import LARGE_SCORES, LONG, Axis
 
 # Scales that put the scores in the thousands, where a naive exp overflows (exp(710) = inf).
 # decoding: x scaled, so queries and keys both grow; scores ~ 40**2 * (0.6**2 E) / sqrt(d_k)
@@ -54,7 +57,9 @@ def check_causal_mask_lower_right(rng, causal_mask_lower_right):
     if sizes["L"] > sizes["S"]:  # L new queries at the end of S >= L keys
         sizes["L"], sizes["S"] = sizes["S"], sizes["L"]
     N, L, S, d_k = (sizes[name] for name in ("N", "L", "S", "d_k"))
-    for rows, columns in [(L, S), (1, S), (S, S)]:  # a chunk; one decoding step; a square mask
+    big = int(rng.integers(1025, 1400))
+    # a chunk; one decoding step; a square mask; one of one; past any table built in advance
+    for rows, columns in [(L, S), (1, S), (S, S), (1, 1), (big - S, big)]:
         mask = call_learner(
             f"causal_mask_lower_right({rows}, {columns})", causal_mask_lower_right, rows, columns
         )
@@ -128,9 +133,22 @@ def _decode_sizes(rng):
             return sizes
 
 
-def _one_step(rng, decode_step, scale=1.0):
+def _extremes(rng, sizes):
+    """The size extremes of a decoding step: one head (h = 1, E = d_k), heads of width one (h = E),
+    one sequence, an empty cache, and a cache of 64 tokens or more."""
+    long = int(rng.integers(LONG, 2 * LONG))
+    return [
+        dict(sizes, h=1, E=sizes["d_k"]),
+        dict(sizes, d_k=1, E=sizes["h"]),
+        dict(sizes, N=1),
+        dict(sizes, t=0),
+        dict(sizes, t=long),
+    ]
+
+
+def _one_step(rng, decode_step, scale=1.0, sizes=None):
     """A module, a prefix of t tokens with its cache, one new token, and the learner's answer."""
-    sizes = _decode_sizes(rng)
+    sizes = sizes or _decode_sizes(rng)
     N, t, h, E = (sizes[name] for name in ("N", "t", "h", "E"))
     module = random_multihead_attention(rng, E, h)
     x = scale * rng.normal(size=(N, t + 1, E))  # the prefix and the new token
@@ -149,28 +167,23 @@ def _one_step(rng, decode_step, scale=1.0):
 
 
 def check_decode_cache(rng, decode_step):
-    module, x, (_, cache_k, cache_v), what = _one_step(rng, decode_step)
-    expected_k, expected_v = _torch_cache(module, x)  # every position, the new one last
-    check_array(f"{what}: returned cache_k", cache_k, expected_k)
-    check_array(f"{what}: returned cache_v", cache_v, expected_v)
-
-
-def _expect_value_error(what, why, fn, *args):
-    """The learner's fn must refuse these arguments (bad because `why`) with a ValueError."""
-    try:
-        call_numpy_only(fn, *args)
-    except ValueError:
-        return
-    except Exception as error:  # another error type: the docstring promises ValueError
-        raise AssertionError(
-            f"{what} raised {type(error).__name__}, but {why}: the docstring asks for a ValueError"
-        ) from None
-    raise AssertionError(f"{what} returned a result, but {why}: it should raise ValueError")
+    """General sizes; h = 1, h = E, N = 1, an empty cache and a cache of 64 or more tokens."""
+    sizes = _decode_sizes(rng)
+    for case in [sizes, *_extremes(rng, sizes)]:
+        module, x, (_, cache_k, cache_v), what = _one_step(rng, decode_step, sizes=case)
+        expected_k, expected_v = _torch_cache(module, x)  # every position, the new one last
+        check_array(f"{what}: returned cache_k", cache_k, expected_k)
+        check_array(f"{what}: returned cache_v", cache_v, expected_v)
 
 
 def check_decode_step(rng, decode_step):
-    for scale, note in [(1.0, ""), (LARGE, f", inputs x {LARGE:g} (scores in the thousands)")]:
-        module, x, (output, _, _), what = _one_step(rng, decode_step, scale)
+    """Inputs x1 and x40 (scores in the thousands), the size extremes of _extremes, and a
+    num_heads that does not divide E (ValueError)."""
+    sizes = _decode_sizes(rng)
+    cases = [(sizes, 1.0), (sizes, LARGE), *((case, 1.0) for case in _extremes(rng, sizes))]
+    for case, scale in cases:
+        note = "" if scale == 1.0 else f", inputs x {scale:g} (scores in the thousands)"
+        module, x, (output, _, _), what = _one_step(rng, decode_step, scale, case)
         expected = _torch_causal_pass(module, x)[:, -1:]  # the new token's output
         check_array(f"{what}{note}: output", output, expected)
     # num_heads that does not divide E: nn.MultiheadAttention refuses such a layer too.
@@ -185,33 +198,42 @@ def check_decode_step(rng, decode_step):
         else:  # pragma: no cover - torch's behaviour, not the learner's
             raise RuntimeError(f"nn.MultiheadAttention accepted E={E}, num_heads={h}")
     weights = [rng.normal(size=shape) for shape in ((3 * E, E), (3 * E,), (E, E), (E,))]
-    _expect_value_error(
+    require_error(
         f"decode_step(x_new {(N, 1, E)}, caches {(N, h, t, d_k)}, num_heads={h})",
-        f"num_heads={h} does not divide E={E}",
         decode_step,
         rng.normal(size=(N, 1, E)),
         np.zeros((N, h, t, d_k)),
         np.zeros((N, h, t, d_k)),
         h,
         *weights,
+        why=f"num_heads={h} does not divide E={E}",
     )
 
 
 def check_decode_sequence(rng, decode_step):
+    """64 or more tokens decoded one at a time from empty caches at general sizes, then a shorter
+    run with one head (so that no number of heads read from elsewhere can pass both)."""
     sizes = _decode_sizes(rng)
+    long = dict(sizes, t=int(rng.integers(LONG, LONG + 16)))
+    for case in (long, dict(sizes, h=1, E=sizes["d_k"])):
+        _decode_run(rng, decode_step, case)
+
+
+def _decode_run(rng, decode_step, sizes):
     N, T, h, d_k, E = (sizes[name] for name in ("N", "t", "h", "d_k", "E"))
     module = random_multihead_attention(rng, E, h)
     x = rng.normal(size=(N, T, E))
     expected = _torch_causal_pass(module, x)  # (N, T, E): one causal pass over the whole sequence
     cache_k = np.zeros((N, h, 0, d_k))
     cache_v = np.zeros((N, h, 0, d_k))
+    weights = _weights(module)
     for step in range(T):
         what = (
             f"decoding {T} tokens one at a time from empty caches, step {step} (caches of shape "
             f"{np.shape(cache_k)} before it; {describe(sizes)})"
         )
         result = call_learner(
-            what, decode_step, x[:, step : step + 1].copy(), cache_k, cache_v, h, *_weights(module)
+            what, decode_step, x[:, step : step + 1].copy(), cache_k, cache_v, h, *weights
         )
         if not isinstance(result, tuple) or len(result) != 3:
             raise AssertionError(
@@ -264,12 +286,20 @@ def _compare_gqa(fn, q, k, v, what, mask=None, sdpa_mask=None):
     check_array(f"{what} vs k, v repeat_interleave'd to h heads", got, explicit)
 
 
+def _gqa_inputs(rng, sizes, groups=None):
+    N, L, S, d_k, h = (sizes[name] for name in ("N", "L", "S", "d_k", "h"))
+    g = sizes["g"] if groups is None else groups
+    q = rng.normal(size=(N, h, L, d_k))
+    return q, rng.normal(size=(N, g, S, d_k)), rng.normal(size=(N, g, S, d_k))
+
+
 def check_gqa(rng, grouped_query_attention):
+    """g = g, 1 and h, each also with q x 1000; one head (h = g = 1), L = 1, S = 1, d_k = 1 and
+    S of 64 or more; g that does not divide h (ValueError)."""
     sizes = _gqa_sizes(rng)
     N, L, S, d_k, g, h = (sizes[name] for name in ("N", "L", "S", "d_k", "g", "h"))
-    q = rng.normal(size=(N, h, L, d_k))
     for groups in (g, 1, h):  # grouped, multi-query, multi-head
-        k, v = rng.normal(size=(N, groups, S, d_k)), rng.normal(size=(N, groups, S, d_k))
+        q, k, v = _gqa_inputs(rng, sizes, groups)
         shapes = f"q {q.shape}, k and v {k.shape}"
         _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
         _compare_gqa(
@@ -279,6 +309,12 @@ def check_gqa(rng, grouped_query_attention):
             v,
             f"grouped_query_attention({shapes}), q x {LARGE_Q:g} (scores in the thousands)",
         )
+    extremes = [dict(sizes, h=1, g=1), dict(sizes, L=1), dict(sizes, S=1), dict(sizes, d_k=1)]
+    extremes.append(dict(sizes, S=int(rng.integers(LONG, 2 * LONG))))
+    for case in extremes:
+        q, k, v = _gqa_inputs(rng, case)
+        shapes = f"q {q.shape}, k and v {k.shape}"
+        _compare_gqa(grouped_query_attention, q, k, v, f"grouped_query_attention({shapes})")
     # g that does not divide h: more query heads than key/value heads, and fewer (h // g = 0).
     g_bad = int(rng.integers(3, 6))
     for h_bad in (
@@ -296,45 +332,55 @@ def check_gqa(rng, grouped_query_attention):
                 pass
             else:  # pragma: no cover - torch's behaviour, not the learner's
                 raise RuntimeError(f"scaled_dot_product_attention accepted h={h_bad}, g={g_bad}")
-        _expect_value_error(
+        require_error(
             f"grouped_query_attention(q {q_bad.shape}, k and v {k_bad.shape})",
-            f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
             grouped_query_attention,
             q_bad,
             k_bad,
             v_bad,
+            why=f"g={g_bad} key/value heads do not divide h={h_bad} query heads",
         )
+
+
+def _random_mask(rng, shape):
+    boolean = rng.random(shape) < 0.4  # True = may NOT attend
+    keep = rng.integers(0, shape[-1], size=shape[:-1])
+    np.put_along_axis(boolean, keep[..., None], False, axis=-1)  # every row keeps one key
+    return boolean
+
+
+def _compare_masked(fn, q, k, v, boolean, additive, note=""):
+    """Both kinds of mask: `boolean` (the course's convention) and the float mask `additive`."""
+    shapes = f"q {q.shape}, k and v {k.shape}"
+    for mask, sdpa_mask in [(boolean, ~boolean), (additive, additive)]:
+        kind = "boolean" if mask.dtype == bool else f"{mask.dtype} float"
+        what = f"grouped_query_attention({shapes}, {kind} mask {mask.shape}){note}"
+        _compare_gqa(fn, q, k, v, what, mask=mask, sdpa_mask=sdpa_mask)
 
 
 def check_gqa_masked(rng, grouped_query_attention):
+    """Boolean and float masks (float64 and float32) of shape (L, S) and (N, h, L, S); q x 1000
+    under masks that hide each row's largest score, over S of 64 or more keys too."""
     sizes = _gqa_sizes(rng)
-    N, L, S, d_k, g, h = (sizes[name] for name in ("N", "L", "S", "d_k", "g", "h"))
-    q = rng.normal(size=(N, h, L, d_k))
-    k, v = rng.normal(size=(N, g, S, d_k)), rng.normal(size=(N, g, S, d_k))
+    N, L, S, h = (sizes[name] for name in ("N", "L", "S", "h"))
+    q, k, v = _gqa_inputs(rng, sizes)
     for shape in [(L, S), (N, h, L, S)]:
-        boolean = rng.random(shape) < 0.4  # True = may NOT attend
-        keep = rng.integers(0, S, size=shape[:-1])
-        np.put_along_axis(boolean, keep[..., None], False, axis=-1)  # every row keeps one key
-        shapes = f"q {q.shape}, k and v {k.shape}"
-        _compare_gqa(
-            grouped_query_attention,
-            q,
-            k,
-            v,
-            f"grouped_query_attention({shapes}, boolean mask {shape})",
-            mask=boolean,
-            sdpa_mask=~boolean,
-        )
+        boolean = _random_mask(rng, shape)
         additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
-        _compare_gqa(
-            grouped_query_attention,
-            q,
-            k,
-            v,
-            f"grouped_query_attention({shapes}, float mask {shape})",
-            mask=additive,
-            sdpa_mask=additive,
-        )
+        _compare_masked(grouped_query_attention, q, k, v, boolean, additive)
+        float32 = additive.astype(np.float32)
+        what = f"grouped_query_attention(q {q.shape}, k and v {k.shape}, float32 mask {shape})"
+        # torch adds the float32 mask as float64, as numpy's scores + mask does
+        _compare_gqa(grouped_query_attention, q, k, v, what, float32, float32.astype(np.float64))
+    for case in (sizes, dict(sizes, S=int(rng.integers(LONG, 2 * LONG)))):
+        q, k, v = _gqa_inputs(rng, case)
+        q = LARGE_SCORES * q
+        score = stress.scores(q, k)
+        for shape in [(case["L"], case["S"]), score.shape]:
+            boolean = mask_over_the_top(rng, score, shape)
+            additive = np.where(boolean, -np.inf, rng.normal(loc=500.0, scale=100.0, size=shape))
+            note = f", q x {LARGE_SCORES:g} and the largest scores masked"
+            _compare_masked(grouped_query_attention, q, k, v, boolean, additive, note)
 
 
 CHECKS = {
@@ -344,4 +390,117 @@ CHECKS = {
     "decode-sequence": check_decode_sequence,
     "gqa": check_gqa,
     "gqa-masked": check_gqa_masked,
+}
+
+
+def _decode_scores(call):
+    """The scores of the new token's query against the cached keys (N, h, 1, t)."""
+    N, _, E = call.x_new.shape
+    h = call.num_heads
+    q = call.x_new @ call.in_proj_weight[:E].T + call.in_proj_bias[:E]
+    return stress.scores(q.reshape(N, 1, h, E // h).transpose(0, 2, 1, 3), call.cache_k)
+
+
+def _gqa_scores(call):
+    return stress.scores(call.q, call.k)
+
+
+AXES = {
+    "causal_mask_lower_right": stress.axes(
+        Axis("length", "more than 1024 keys", lambda c: c.S > 1024),
+        Axis("size extremes", "L = 1", lambda c: c.L == 1),
+        Axis("size extremes", "L = S", lambda c: c.L == c.S),
+        Axis("size extremes", "L = S = 1", lambda c: c.L == c.S == 1),
+        Axis("size extremes", "1 < L < S", lambda c: 1 < c.L < c.S),
+    ),
+    "decode_step": stress.axes(
+        Axis("length", "a cache of 64 or more", lambda c: c.cache_k.shape[2] >= LONG),
+        Axis("magnitude", "scores in the thousands", lambda c: stress.large(_decode_scores(c))),
+        Axis("size extremes", "an empty cache", lambda c: c.cache_k.shape[2] == 0),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "h = E", lambda c: c.num_heads == c.x_new.shape[-1]),
+        Axis("size extremes", "N = 1", lambda c: c.x_new.shape[0] == 1),
+        Axis("size extremes", "h not dividing E", lambda c: c.x_new.shape[-1] % c.num_heads),
+    ),
+    "grouped_query_attention": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.k.shape[2] >= LONG),
+        *stress.attention_magnitude(_gqa_scores, lambda c: c.mask),
+        Axis("size extremes", "g = 1", lambda c: c.k.shape[1] == 1),
+        Axis("size extremes", "g = h", lambda c: c.k.shape[1] == c.q.shape[1] > 1),
+        Axis("size extremes", "1 < g < h", lambda c: 1 < c.k.shape[1] < c.q.shape[1]),
+        Axis("size extremes", "h = 1", lambda c: c.q.shape[1] == 1),
+        Axis("size extremes", "L = 1", lambda c: c.q.shape[2] == 1),
+        Axis("size extremes", "S = 1", lambda c: c.k.shape[2] == 1),
+        Axis("size extremes", "d_k = 1", lambda c: c.q.shape[3] == 1),
+        Axis("size extremes", "g not dividing h", lambda c: c.q.shape[1] % c.k.shape[1]),
+        Axis("size extremes", "a mask of shape (L, S)", lambda c: np.ndim(c.mask) == 2),
+        Axis("size extremes", "a mask of shape (N, h, L, S)", lambda c: np.ndim(c.mask) == 4),
+        Axis("dtype", "a boolean mask", lambda c: stress.is_bool_mask(c.mask)),
+        Axis("dtype", "a float64 mask", lambda c: c.mask.dtype == np.float64),
+        Axis("dtype", "a float32 mask", lambda c: c.mask.dtype == np.float32),
+    ),
+}
+
+COVERAGE = {
+    "causal-mask-lower-right": {
+        "more than 1024 keys": "(S' - S, S') with S' in 1025..1399",
+        "L = 1": "(1, S)",
+        "L = S": "(S, S)",
+        "L = S = 1": "(1, 1)",
+        "1 < L < S": "(L, S) as drawn",
+        **stress.EVERY_CALL,
+    },
+    "decode-cache": {
+        "a cache of 64 or more": "t = 64..127 cached tokens",
+        "an empty cache": "t = 0",
+        "h = 1": "one head of width E",
+        "h = E": "E heads of width 1",
+        "N = 1": "one sequence",
+        **stress.EVERY_CALL,
+    },
+    "decode-step": {
+        "a cache of 64 or more": "t = 64..127 cached tokens",
+        "scores in the thousands": "x scaled by 40",
+        "an empty cache": "t = 0",
+        "h = 1": "one head of width E",
+        "h = E": "E heads of width 1",
+        "N = 1": "one sequence",
+        "h not dividing E": "E = h d_k + 1..h-1, ValueError expected",
+        **stress.EVERY_CALL,
+    },
+    "decode-sequence": {
+        "a cache of 64 or more": "64..79 tokens decoded from empty caches",
+        "an empty cache": "the first step",
+        "h = 1": "a second run with one head",
+        **stress.EVERY_CALL,
+    },
+    "gqa": {
+        "S of 64 or more": "S = 64..127",
+        "scores x1000": "q x 1000 for g = g, 1, h",
+        "g = 1": "multi-query",
+        "g = h": "multi-head",
+        "1 < g < h": "grouped, h = g r with g, r >= 2",
+        "h = 1": "h = g = 1",
+        "L = 1": "one query",
+        "S = 1": "one key",
+        "d_k = 1": "heads of width 1",
+        "g not dividing h": "h = g r + 1..g-1 and h < g, ValueError expected",
+        **stress.EVERY_CALL,
+    },
+    "gqa-masked": {
+        "S of 64 or more": "S = 64..127 under masks, q x 1000",
+        "scores x1000 under a boolean mask hiding the largest": (
+            "boolean masks (L, S) and (N, h, L, S) over each row's largest score, q x 1000"
+        ),
+        "scores x1000 under a float mask hiding the largest": (
+            "float masks with -inf there and N(500, 100) elsewhere"
+        ),
+        "1 < g < h": "grouped heads",
+        "a mask of shape (L, S)": "random and top-hiding masks",
+        "a mask of shape (N, h, L, S)": "random and top-hiding masks",
+        "a boolean mask": "every row keeps one key",
+        "a float64 mask": "-inf and N(0, 2) entries",
+        "a float32 mask": "the same mask in float32",
+        **stress.EVERY_CALL,
+    },
 }
