@@ -104,6 +104,27 @@ def built_book(tmp_path_factory) -> dict:
     return once_per_run(tmp_path_factory, "book-build", lambda folder: book_build.build_book())
 
 
+def nbgrader_in(folder, *arguments: str) -> subprocess.CompletedProcess:
+    """`nbgrader ARGUMENTS` run inside `folder`, a course root whose nbgrader_config.py nbgrader
+    reads there, by this virtual environment's nbgrader; the test fails if it fails."""
+    import sys
+
+    environment = dict(
+        os.environ,  # nbgrader runs `alembic` from PATH
+        PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *arguments],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"nbgrader {' '.join(arguments)}: {run.stderr[-3000:]}"
+    return run
+
+
 @dataclass(frozen=True)
 class GradedClass:
     """The demo class (every assignment) as `python -m autograder grade` left it. Read only: a test
@@ -124,6 +145,7 @@ class GradedClass:
 
 
 DEMO_CLASS_SECRET = "demo-class-secret"
+DEMO_CLASS_OPTIONS = ["--timeout", "20"]  # a re-run with the same options reuses the journal
 
 
 def _grade_demo_class(folder: Path) -> dict:
@@ -131,7 +153,7 @@ def _grade_demo_class(folder: Path) -> dict:
 
     submitted, out = write_class(demo_class(), folder / "submitted"), folder / "out"
     run = subprocess.run(
-        command_argv("grade", submitted, "--out", out, "--timeout", "20"),
+        command_argv("grade", submitted, "--out", out, *DEMO_CLASS_OPTIONS),
         cwd=REPO_ROOT,
         env=dict(os.environ, MHA_GRADING_SECRET=DEMO_CLASS_SECRET),
         capture_output=True,
@@ -150,7 +172,7 @@ def _grade_demo_class(folder: Path) -> dict:
 @pytest.fixture(scope="session")
 def graded_demo_class(tmp_path_factory) -> GradedClass:
     """The demo class of every assignment graded by the grading command, once per run, with the
-    secret DEMO_CLASS_SECRET and `--timeout 20`."""
+    secret DEMO_CLASS_SECRET and DEMO_CLASS_OPTIONS."""
     made = once_per_run(tmp_path_factory, "graded-demo-class", _grade_demo_class)
     return GradedClass(
         Path(made["submitted"]),

@@ -238,7 +238,7 @@ def mutants(assignment: str, notebook) -> list[Mutant]:
     return [
         mutant
         for cell in notebook.cells
-        if notebook_format.nbgrader_metadata(cell).get("solution")
+        if notebook_format.is_autograded_answer(cell)  # written answers are scored by a person
         for mutant in mutants_of_cell(
             assignment, notebook_format.nbgrader_metadata(cell)["grade_id"], cell.source
         )

@@ -74,11 +74,18 @@ def test_invalid_json_is_named_and_costs_nobody_else(demo):
 
 
 def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
+    """Full auto marks for the solution, zero for the release; the written answers (scored by a
+    person) count in max_score, await a grader for the solution, and score 0 as released."""
     points = notebook_format.graded_tests(solution_notebooks[assignment])
+    written = notebook_format.manually_graded(solution_notebooks[assignment])
     full = demo.results[("full-marks", assignment)]
     assert {t["grade_id"]: t["score"] for t in full["tests"]} == points
-    assert full["score"] == full["max_score"] == sum(points.values())
-    assert demo.results[("untouched", assignment)]["score"] == 0
+    assert full["score"] == sum(points.values())
+    assert full["max_score"] == sum(points.values()) + sum(written.values())
+    assert {w["grade_id"]: w["score"] for w in full["written"]} == dict.fromkeys(written)
+    untouched = demo.results[("untouched", assignment)]
+    assert untouched["score"] == 0
+    assert {w["grade_id"]: w["score"] for w in untouched["written"]} == dict.fromkeys(written, 0)
 
 
 def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebooks):
@@ -134,14 +141,22 @@ def test_every_key_detector_exists_in_the_course():
 
 def test_feedback_and_plots(demo):
     text = (
-        demo.out / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.txt"
+        demo.out
+        / "feedback"
+        / "mistakes-03"
+        / "04-scaling-softmax-masks"
+        / "04-scaling-softmax-masks.txt"
     ).read_text()
     assert (
         "[FAILED] test-attention" in text
         and "This looks like a known mistake: no scaling by sqrt(d_k)." in text
     )
     html = (
-        demo.out / "feedback" / "mistakes-03" / "04-scaling-softmax-masks" / "feedback.html"
+        demo.out
+        / "feedback"
+        / "mistakes-03"
+        / "04-scaling-softmax-masks"
+        / "04-scaling-softmax-masks.html"
     ).read_text()
     assert "no scaling by sqrt(d_k)" in html and "hidden_check" not in html
     for assignment in course.assignments():

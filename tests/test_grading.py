@@ -26,9 +26,28 @@ def graded(assignment, tmp_path_factory):
     return nbgrader_runs.autograde(root, assignment, submissions)
 
 
+def auto(scores: dict, notebook) -> dict:
+    """The scores of the autograded test cells alone."""
+    return {grade_id: scores[grade_id] for grade_id in notebook_format.graded_tests(notebook)}
+
+
 def test_solution_gets_full_marks(assignment, graded, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
-    assert graded["solution"] == points
+    assert auto(graded["solution"], solution_notebooks[assignment]) == points
+
+
+def test_written_answers_await_a_grader_unless_left_as_released(
+    assignment, graded, solution_notebooks
+):
+    """nbgrader leaves an answered written cell to a person (no score yet) and scores the
+    release's placeholder 0."""
+    written = notebook_format.manually_graded(solution_notebooks[assignment])
+    assert {grade_id: graded["solution"][grade_id] for grade_id in written} == dict.fromkeys(
+        written
+    )
+    assert {grade_id: graded["release"][grade_id] for grade_id in written} == dict.fromkeys(
+        written, 0
+    )
 
 
 def test_untouched_release_gets_zero(graded):
@@ -43,4 +62,6 @@ def test_each_known_wrong_variant_loses_exactly_its_points(assignment, graded, s
             grade_id: 0.0 if grade_id in mistake.fails else value
             for grade_id, value in points.items()
         }
-        assert graded[f"mistake-{index:02d}"] == expected, mistake.name
+        assert auto(graded[f"mistake-{index:02d}"], solution_notebooks[assignment]) == expected, (
+            mistake.name
+        )

@@ -57,6 +57,18 @@ def skips_execution(cell) -> bool:
     return isinstance(tags, list) and SKIP_EXECUTION_TAG in tags
 
 
+def is_manually_graded(cell) -> bool:
+    """A written answer that a person scores (nbgrader's "manually graded answer": scored, and an
+    answer), in a markdown or a code cell."""
+    return is_grade(cell) and is_solution(cell)
+
+
+def is_autograded_answer(cell) -> bool:
+    """An answer that the test cells check (nbgrader's "autograded answer"): code, not scored
+    itself."""
+    return is_solution(cell) and not is_grade(cell)
+
+
 def cell_source(cell) -> str:
     """A cell's source as one string, whatever shape a notebook gives it."""
     source = cell.get("source", "") if isinstance(cell, dict) else ""
@@ -71,6 +83,15 @@ def graded_tests(notebook) -> dict[str, float]:
         cell_grade_id(cell): float(nbgrader_metadata(cell).get("points", 0))
         for cell in notebook.cells
         if is_autograded_test(cell)
+    }
+
+
+def manually_graded(notebook) -> dict[str, float]:
+    """grade_id -> points of every manually graded answer."""
+    return {
+        cell_grade_id(cell): float(nbgrader_metadata(cell).get("points", 0))
+        for cell in notebook.cells
+        if is_manually_graded(cell)
     }
 
 

@@ -35,18 +35,25 @@ import resource
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
 from autograder.grade.cluster import ClusterRefused, GradingCluster, remote_security
-from autograder.grade.collect import collect
+from autograder.grade.collect import collect, submission_time
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.results import NotebookResult, Status, not_graded
 from autograder.report.command import after_grading
-from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
+from autograder.report.gradebook import (
+    GradebookUnavailable,
+    GradebookWriter,
+    LatePolicyUnavailable,
+    gradebook_url,
+    late_policy,
+)
 from autograder.report.outputs import write_reports
 from autograder.sandbox.host import Limits
 
@@ -193,8 +200,28 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
+    try:
+        policy = late_policy()
+    except LatePolicyUnavailable as error:
+        print(
+            f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
+            f"({error}): fix AssignLatePenalties.plugin_class or LateSubmissionPlugin",
+            file=sys.stderr,
+        )
+        return REFUSAL
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
+    # When each notebook was handed in (its timestamp.txt, else the file's time): the gradebook
+    # records it, and the late penalty follows from it.
+    times = {
+        (task.student, task.assignment): submission_time(task.path)
+        for task in tasks
+        if task.path is not None
+    }
+
+    def timed(result: NotebookResult) -> NotebookResult:
+        return replace(result, submitted=times.get((result.student, result.assignment)))
+
     limits = Limits(
         timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory
     )
@@ -250,7 +277,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             fcntl.flock(lock, fcntl.LOCK_EX)
         db_url = gradebook_url(out, arguments.db_url)
         try:
-            gradebook = GradebookWriter(db_url, known).open()
+            gradebook = GradebookWriter(db_url, known, policy=policy).open()
         except GradebookUnavailable as error:
             print(f"error: cannot open the gradebook {error}", file=sys.stderr)
             return REFUSAL
@@ -270,7 +297,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
                 task.student, task.assignment, task.path, digests[index]
             )
             if recorded is not None:
-                finished[index] = safe_strings(recorded)
+                finished[index] = safe_strings(timed(recorded))
         to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
@@ -299,12 +326,14 @@ def _grade_class(arguments: argparse.Namespace) -> int:
                     index = index_of[result.student, result.assignment]
                     with interrupt.recording():  # Ctrl-C here waits until both hold it
                         finished[index] = safe_strings(
-                            journal.record(
-                                result.student,
-                                result.assignment,
-                                tasks[index].path,
-                                digests[index],
-                                result,
+                            timed(
+                                journal.record(
+                                    result.student,
+                                    result.assignment,
+                                    tasks[index].path,
+                                    digests[index],
+                                    result,
+                                )
                             )
                         )
                         gradebook.add(finished[index])
@@ -329,6 +358,9 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             gradebook.close()
         grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
     results = rows + [finished[index] for index in range(len(tasks))]
+    # As the gradebook has them (written answers a grader scored, late penalties), or error rows
+    # for those it refused.
+    results = [gradebook.settled.get((r.student, r.assignment), r) for r in results]
     results = [_refused_by_gradebook(result, gradebook.refused) for result in results]
     if arguments.assignment:  # the rest of the class stays in every report
         kept = earlier_results(out, set(arguments.assignment))

@@ -6,7 +6,8 @@ marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid 
 assignment (each named in grades.csv with status error, nobody else affected), and
 ``mistakes-01`` ... each make one known mistake per assignment (the assignment's known mistakes
 in turn, :func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
-``not-json`` K times, for the benchmark.
+``not-json`` K times, for the benchmark. Beside each notebook, a ``timestamp.txt`` says when it was
+handed in, as nbgrader's collect writes it (:data:`HANDED_IN`, the same for everyone).
 
 Beside the class it writes a Canvas gradebook export for it, ``SUBMITTED-canvas-export.csv``, laid
 out as Canvas exports one, to try ``python -m autograder report OUT --canvas-template`` on. Like a
@@ -25,6 +26,9 @@ import nbformat
 from autograder import course
 from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
+from autograder.grade.collect import TIMESTAMP_FILE
+
+HANDED_IN = "2026-12-01 09:00:00.000000 UTC"
 
 
 def strip_solution_markers(notebook):
@@ -72,11 +76,15 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
     return students
 
 
-def write_class(students: dict, folder: Path) -> Path:
+def write_class(students: dict, folder: Path, handed_in: str | None = HANDED_IN) -> Path:
+    """Write `students` as nbgrader's submitted folder, with a timestamp.txt holding `handed_in`
+    beside each notebook (none if None)."""
     for student, notebooks in students.items():
         for assignment, notebook in notebooks.items():
             path = folder / student / assignment / course.notebook_name(assignment)
             path.parent.mkdir(parents=True, exist_ok=True)
+            if handed_in is not None:
+                (path.parent / TIMESTAMP_FILE).write_text(handed_in + "\n")
             if isinstance(notebook, bytes):
                 path.write_bytes(notebook)
             else:

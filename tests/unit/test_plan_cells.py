@@ -151,3 +151,34 @@ def test_defined_names_are_the_top_level_definitions():
     )
     assert _defined_names(source) == {"f", "Model", "scale", "a", "b", "c"}
     assert _defined_names("def broken(:") == set()
+
+
+def test_written_answers_are_found_by_id_and_unchanged_ones_score_zero():
+    """Is a written answer (markdown or code) that differs from the release left to a grader,
+    one left as released scored 0, and one that is missing noted and scored 0?"""
+    from types import SimpleNamespace
+
+    from autograder.grade.notebook import written_answers
+
+    spec = SimpleNamespace(
+        written={
+            "essay": (2.0, "YOUR ANSWER HERE"),
+            "sketch": (1.0, "# YOUR CODE HERE\nraise NotImplementedError()"),
+            "gone": (1.0, "YOUR ANSWER HERE"),
+        }
+    )
+    cells = [
+        {
+            "cell_type": "markdown",
+            "metadata": {"nbgrader": {"grade_id": "essay"}},
+            "source": "One.",
+        },
+        code("# YOUR CODE HERE\nraise NotImplementedError()", "sketch", solution=True, grade=True),
+    ]
+    answers, notes = written_answers(spec, cells)
+    assert [(a.grade_id, a.answered, a.score) for a in answers] == [
+        ("essay", True, None),
+        ("sketch", False, 0.0),
+        ("gone", False, 0.0),
+    ]
+    assert notes == ["written answers not found by their nbgrader id (no response): gone"]
