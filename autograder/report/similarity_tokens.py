@@ -19,7 +19,6 @@ the learner wrote, where they wrote it.
 import ast
 import bisect
 import builtins
-import heapq
 import io
 import keyword
 import re
@@ -168,9 +167,9 @@ class _CanonicalOrder:
       ordered by their normalised text.
     - **Independent assignments sorted.** Each run of assignments to plain names, between
       other statements, is put in one order: a statement comes after those it depends on (it
-      reads or writes a name they write, or writes a name they read), and among the statements
-      free to go next, the one with the smallest normalised text goes first. Swapping two
-      independent lines changes nothing.
+      reads or writes a name they write, or writes a name they read), by its depth in those
+      dependencies, then by its normalised text. Swapping two independent lines changes
+      nothing.
 
     Every token keeps its place in the learner's source, so the report still highlights the
     learner's code where it is.
@@ -403,28 +402,21 @@ class _CanonicalOrder:
         return items + self._sorted_run(run)
 
     def _sorted_run(self, run: list) -> list:
-        """Kahn's topological sort, the smallest normalised text first among those free to go."""
+        """The run by depth, then by normalised text: a statement's depth is one more than the
+        deepest statement it must follow (0 if none). Depth and text do not change when
+        independent statements swap, so neither does this order, which Kahn's sort with the
+        smallest text first among those free to go does not guarantee: there, which statement
+        frees a later one first depends on how equal texts were arranged."""
         names = [written_read for written_read, _ in run]
-        waiting = [0] * len(run)  # statements each one must follow, not yet placed
-        followers = [[] for _ in run]
+        depth = [0] * len(run)
         for later in range(len(run)):
             for earlier in range(later):
                 if names[earlier][0] & (names[later][0] | names[later][1]) or (
                     names[later][0] & names[earlier][1]
                 ):
-                    waiting[later] += 1
-                    followers[earlier].append(later)
-        free = [(self._key(run[i][1]), i) for i in range(len(run)) if not waiting[i]]
-        heapq.heapify(free)
-        items = []
-        while free:
-            _, chosen = heapq.heappop(free)
-            items += run[chosen][1]
-            for later in followers[chosen]:
-                waiting[later] -= 1
-                if not waiting[later]:
-                    heapq.heappush(free, (self._key(run[later][1]), later))
-        return items
+                    depth[later] = max(depth[later], depth[earlier] + 1)
+        order = sorted(range(len(run)), key=lambda i: (depth[i], self._key(run[i][1]), i))
+        return [item for i in order for item in run[i][1]]
 
 
 def _plain_parameters(function: ast.FunctionDef) -> bool:

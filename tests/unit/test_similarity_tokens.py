@@ -43,6 +43,29 @@ def test_independent_lines_swapped_give_the_same_tokens():
     assert one != dependent, "a line that reads a name must stay after the line that writes it"
 
 
+def test_a_line_moved_up_past_lines_of_equal_text_gives_the_same_tokens():
+    """Three projections that normalise alike, and a line that needs two of them moved up to
+    just after those two: the same tokens (a sort that picks the next line by text alone
+    places it by which projection came last)."""
+    written = texts("""
+        def f(x, a, b, c, s):
+            k = x @ a
+            v = x @ b
+            q = x @ c
+            e = q / s @ k
+            return e, v
+    """)
+    moved = texts("""
+        def f(x, a, b, c, s):
+            k = x @ a
+            q = x @ c
+            e = q / s @ k
+            v = x @ b
+            return e, v
+    """)
+    assert written == moved
+
+
 def test_a_helper_inlined_gives_the_same_tokens_as_the_helper():
     """Does inlining a helper (its locals and tuple unpacking substituted) change nothing?"""
     with_helper = texts("""
