@@ -204,6 +204,27 @@ def test_answers_written_outside_the_answer_cells_are_compared(tmp_path):
     assert sum(", added" in a.lines[header] for header in a.headers) == 4
 
 
+def test_a_side_shows_its_shared_code_and_folds_the_rest(tmp_path):
+    """A copy padded with 2,000 cells of its own: the page shows the shared lines, folds the
+    padding into lines that count it, and stays small (a 10,000-cell copy made 1.6 MB)."""
+    copied = honest_answers.honest_notebook(1)
+    padded = json.loads(json.dumps(copied))
+    padded["cells"] += [
+        {"cell_type": "code", "metadata": {}, "source": f"padding_{n} = {n}", "outputs": []}
+        for n in range(2000)
+    ]
+    students = {f"honest-{n}": honest_answers.honest_notebook(n) for n in range(2, 6)}
+    students.update({"copied": copied, "padded": padded})
+    honest_answers.write_notebooks(students, tmp_path)
+    report = similarity.compare_class(tmp_path, [ASSIGNMENT])[0]
+    assert {report.pairs[0].student_a, report.pairs[0].student_b} == {"copied", "padded"}
+    page = similarity_files.similarity_html([report], limit=1)
+    assert "lines without shared code</span>" in page
+    assert "padding_1000 " not in page and "padding_1999 " not in page
+    assert page.count("<mark>") > 50
+    assert len(page) < 150_000, len(page)
+
+
 def test_template_only_pair_does_not_rank_above_honest_ones(report):
     """Do notebooks that hold only the released template (untouched, or with trivial lines) score
     nothing together?"""

@@ -24,6 +24,11 @@ CSV_FIELDS = [
 CSV_PAIRS = 100  # pairs per assignment in similarity.csv
 HTML_PAIRS = 10  # pairs per assignment shown side by side in similarity.html
 SET_APART_SHOWN = 10  # pairs with too little shared code, listed apart in similarity.html
+# Each side of a pair shows its matched lines with this many lines around them; longer stretches
+# without shared code fold into one line that counts them, and past MAX_LINES_SHOWN lines a side
+# stops (a notebook of 10,000 added cells made a 1.6 MB page).
+CONTEXT_LINES = 3
+MAX_LINES_SHOWN = 600
 
 MEANING = (
     "This report is evidence for a person to look at, never a verdict. Pairs are ranked by "
@@ -90,8 +95,24 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
             line[-1] = (line[-1][0], token.end)
         else:
             spans[token.line].append((token.start, token.end))
-    out = []
+    near = {
+        number
+        for matched in spans
+        for number in range(matched - CONTEXT_LINES, matched + CONTEXT_LINES + 1)
+    }
+    out, folded, shown = [], 0, 0
     for number, line in enumerate(submission.lines):
+        if number not in near:
+            folded += 1
+            continue
+        if folded:
+            out.append(_folded(folded))
+            folded = 0
+        if shown == MAX_LINES_SHOWN:
+            rest = len(submission.lines) - number
+            out.append(f"<span class='gap'>… {rest:,} more lines not shown</span>")
+            return "\n".join(out)
+        shown += 1
         pieces, position = [], 0
         for start, end in sorted(spans.get(number, [])):
             start = max(start, position)
@@ -107,7 +128,15 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
         pieces.append(html.escape(line[position:]))
         label = " class='cell'" if number in submission.headers else ""
         out.append(f"<span{label}><span class='n'>{number + 1}</span>{''.join(pieces)}</span>")
+    if folded:
+        out.append(_folded(folded))
     return "\n".join(out)
+
+
+def _folded(lines: int) -> str:
+    return (
+        f"<span class='gap'>… {lines:,} line{'s' if lines != 1 else ''} without shared code</span>"
+    )
 
 
 STYLE = (
@@ -119,7 +148,7 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #ccc;padding:.3em .
 pre{background:#f7f7f7;border:1px solid """
     """#ddd;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}
 mark{background:#ffd27a;color:inherit}.n{display:inline-block;width:3em;color:#888;user-select:none}
-.cell{color:#0072B2;font-weight:bold}h3{margin-top:2em}
+.cell{color:#0072B2;font-weight:bold}h3{margin-top:2em}.gap{color:#888;font-style:italic}
 """
 )
 

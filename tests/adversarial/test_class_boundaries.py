@@ -398,6 +398,6 @@ def test_missing_work_is_its_own_status_and_keeps_earlier_scores(graded):
         assert rows[student, EARLIER]["status"] == "missing", rows[student, EARLIER]
     assert rows["late", ASSIGNMENT]["status"] == "missing"
     # 3 graded (04), 5 missing (01 of honest, surrogate, formula; 01 and 04 of late), 3 errors
-    assert "3 graded, 5 missing (not handed in), 3 could not be graded (status error)" in run.stderr
+    assert "3 graded, 5 missing (not handed in), 3 could not be graded (status error)" in run.stdout
     scores = exported_scores(out, EARLIER)
     assert scores["honest"] == scores["surrogate"] > 0 and "late" not in scores
