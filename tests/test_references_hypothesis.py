@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -165,6 +165,20 @@ def prop_nearest_neighbours(ns, data):
     )
 
 
+def prop_table_entries_read(ns, data):
+    a01 = load_assignment("01-word-embeddings")
+    V = data.draw(st.one_of(st.integers(1, 9), st.just(50_000)), label="V")
+    dtype = data.draw(st.sampled_from([np.int64, np.int32, np.uint8]), label="ids dtype")
+    rank = data.draw(st.integers(0, 3), label="rank")
+    shape = tuple(size(data, "dim", 0, 5) for _ in range(rank))
+    if rank and data.draw(st.booleans(), label="long"):
+        shape = (*shape[:-1], LONG)
+    elements = st.integers(0, min(V, np.iinfo(dtype).max + 1) - 1)
+    ids = data.draw(hnp.arrays(dtype, shape, elements=elements), label="ids")
+    given = ids.tolist() if rank and data.draw(st.booleans(), label="a nested list") else ids
+    a01._check_entries_read(ns["table_entries_read"], given, size(data, "E", 1, 6))
+
+
 # ---------------------------------------------------------------- 02
 
 
@@ -185,6 +199,20 @@ def prop_rnn_jacobian(ns, data):
     params = (rng.normal(scale=0.05, size=(H, E)), W_hh, np.zeros(H), np.zeros(H))
     x, h0 = rng.normal(scale=0.05, size=(N, L, E)), rng.normal(scale=0.05, size=(N, H))
     a02._check_jacobian(ns["rnn_jacobian"], x, h0, params)
+
+
+def prop_steps_until_gradient_below(ns, data):
+    a02 = load_assignment("02-rnn-limitations")
+    kinds = ["general", "normal", "transient", "zero", "nilpotent", "slow", "growing"]
+    kind = data.draw(st.sampled_from(kinds), label="kind of W_hh")
+    H = size(data, "H", 1, 6)
+    W_hh = a02._recurrent_weights(seeded(data), kind, H)
+    exponent = data.draw(st.sampled_from([(-6.0, -1.0), (-200.0, -100.0), (0.0, 2.0)]))
+    eps = float(10 ** data.draw(st.floats(*exponent), label="log10 eps"))
+    if data.draw(st.booleans(), label="eps = 1"):
+        eps = 1.0
+    assume(a02._clear(W_hh, eps))
+    a02._check_steps(ns["steps_until_gradient_below"], W_hh, eps)
 
 
 # ---------------------------------------------------------------- 03
