@@ -272,6 +272,18 @@ def prop_cross_attention(ns, data):
     a03._check_attention("cross_attention", result, *expected)
 
 
+def prop_attention_multiply_adds(ns, data):
+    a03 = load_assignment("03-self-attention")
+    scale = data.draw(st.sampled_from(["small", "long", "huge"]), label="scale")
+    low, high = {"small": (1, 9), "long": (LONG, 5000), "huge": (2**20, 2**28)}[scale]
+    sizes = {name: data.draw(st.integers(1, 9), label=name) for name in a03.SIZES}
+    sizes.update(L=data.draw(st.integers(low, high), label="L"))
+    sizes.update(S=sizes["L"] if data.draw(st.booleans()) else data.draw(st.integers(low, high)))
+    if scale == "huge":  # counts past 2**63; the (N, L, S) meta scores stay below 2**62 entries
+        sizes.update(N=data.draw(st.integers(1, 16)), d_k=data.draw(st.integers(1, 300)))
+    a03._check_multiply_adds(ns["attention_multiply_adds"], sizes)
+
+
 # ---------------------------------------------------------------- 04
 
 
@@ -347,6 +359,16 @@ def prop_to_sdpa_mask(ns, data):
     got = call_learner("to_sdpa_mask", ns["to_sdpa_mask"], mask)
     check_array("to_sdpa_mask", got, mask)
     assert got.dtype == mask.dtype
+
+
+def prop_visible_keys(ns, data):
+    a04 = load_assignment("04-scaling-softmax-masks")
+    L, S = size(data, "L", long=True), size(data, "S", long=True)
+    lengths = data.draw(st.lists(st.integers(0, S), min_size=1, max_size=4), label="lengths")
+    given = data.draw(st.sampled_from([list, np.array]), label="kind")(lengths)
+    alignment = data.draw(st.sampled_from(a04.ALIGNMENTS), label="alignment")
+    padding_side = data.draw(st.sampled_from(a04.PADDING_SIDES), label="padding side")
+    a04._check_visible_keys(ns["visible_keys"], given, L, S, alignment, padding_side)
 
 
 # ---------------------------------------------------------------- 05

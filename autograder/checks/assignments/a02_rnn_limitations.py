@@ -313,9 +313,11 @@ AXES = {
         Axis(
             "degenerate geometry",
             "a normal W_hh (norm = radius)",
-            lambda c: c.W_hh.shape[0] > 1
-            and np.allclose(c.W_hh @ c.W_hh.T, c.W_hh.T @ c.W_hh)
-            and np.any(c.W_hh),
+            lambda c: (
+                c.W_hh.shape[0] > 1
+                and np.allclose(c.W_hh @ c.W_hh.T, c.W_hh.T @ c.W_hh)
+                and np.any(c.W_hh)
+            ),
         ),
         Axis(
             "degenerate geometry",
@@ -347,6 +349,7 @@ def _numpy_steps(W_hh, eps) -> int:
     while np.linalg.norm(power, ord=2) > eps and steps <= MOST_STEPS:
         power, steps = W_hh @ power, steps + 1
     return steps
+
 
 COVERAGE = {
     "rnn-forward": {
