@@ -449,6 +449,18 @@ def prop_multi_head_attention(ns, data):
     a05._compare(ns["multi_head_attention"], module, (query, key, value), "mha", **options)
 
 
+def prop_attention_weights_bytes(ns, data):
+    a05 = load_assignment("05-multi-head-attention")
+    N, h = size(data, "N", 1, 4), size(data, "h", 1, 8)
+    if data.draw(st.booleans(), label="huge"):  # more than 2**54 bytes: floats round them
+        L, S = (data.draw(st.integers(2**25, 2**27), label=name) for name in "LS")
+    else:
+        L, S = size(data, "L", long=True), size(data, "S", long=True)
+    dtype = data.draw(st.sampled_from(a05.DTYPES), label="dtype")
+    options = data.draw(st.sampled_from(a05.OPTIONS), label="options")
+    a05._check_weights_bytes(ns["attention_weights_bytes"], N, L, S, h, dtype, **options)
+
+
 # ---------------------------------------------------------------- 06
 
 
@@ -496,6 +508,22 @@ def prop_transformer_encoder_layer(ns, data):
     sizes["F"] = size(data, "F", 1, 6)
     eps = data.draw(st.sampled_from([None, 1e-2]), label="eps")
     a06._check_encoder_layer(seeded(data), ns["transformer_encoder_layer"], sizes, sizes["h"], eps)
+
+
+def prop_encoder_layer_parameters(ns, data):
+    a06 = load_assignment("06-why-multi-head")
+    h = size(data, "h", 1, 6)
+    scale = data.draw(st.sampled_from(["small", "long", "wide", "huge"]), label="scale")
+    low, high = {"small": (1, 6), "long": (LONG, 200), "wide": (2**24, 2**26)}.get(scale, (1, 1))
+    E = h * data.draw(st.integers(low, high), label="d_k")
+    F = data.draw(st.integers(1, 6) if scale == "small" else st.integers(low, 4 * high), label="F")
+    if scale == "huge":  # past 2**63 parameters
+        E, h = data.draw(st.integers(1_100_000_000, 1_300_000_000), label="E"), 1
+        F = 2 * E + data.draw(st.integers(0, 1000), label="F - 2E")
+    if h > 1 and data.draw(st.booleans(), label="h does not divide E"):
+        E += 1
+    options = {name: data.draw(st.booleans(), label=name) for name in ("bias", "norm_first")}
+    a06._check_parameters(ns["encoder_layer_parameters"], E, h, F, **options)
 
 
 # ---------------------------------------------------------------- 07
