@@ -47,11 +47,15 @@ $(POSTGRESQL):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
 
 # Every test, the strict book build, the browser tests and the PostgreSQL tests included: what CI
-# runs.
+# runs. pytest-xdist runs them on every core (-n auto), keeping each xdist group on one worker
+# (--dist loadgroup, set in pyproject.toml; tests/conftest.py says what joins a group), and names
+# the ten slowest at the end.
 test: lint $(STAMP) $(if $(CHROMIUM),,chromium) $(POSTGRESQL)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n auto --durations=10
 
-# For development: the unit tests and the quick checks, under 2 minutes on 2 cores.
+# For development: the linter, the unit tests and the quick checks, under 30 s on 2 cores. In one
+# process: a second worker's start-up (torch, nbformat, collection) costs about what it would
+# save on these few seconds of tests, and more on a busy machine (add -n auto on a quiet one).
 test-fast: lint $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow and not browser"
 

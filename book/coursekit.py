@@ -10,6 +10,7 @@ width, h heads, d_k = E / h head width; arrays are batch first, (N, L, E).
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 
@@ -136,3 +137,21 @@ def grading_tolerance() -> tuple[float, float]:
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     return float(helpers.ATOL), float(helpers.RTOL)
+
+
+def reference_answers(assignment: str) -> dict:
+    """The namespace left by running the course's reference solution of an exercise: every code
+    cell of solutions/<assignment>/<assignment>.ipynb except its test cells, in order.
+
+    A chapter runs it to measure a claim about correct answers (how far inside the tests'
+    tolerance one lies) and never prints it: the answers belong to the exercise, not the page.
+    """
+    path = Path(__file__).resolve().parent.parent / "solutions" / assignment / f"{assignment}.ipynb"
+    namespace: dict = {"__name__": f"reference_{assignment.replace('-', '_')}"}
+    for cell in json.loads(path.read_text())["cells"]:
+        grading = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or grading.get("grade"):  # test cells are graded
+            continue
+        source = "".join(cell["source"])
+        exec(compile(source, f"{path.name}: {grading.get('grade_id')}", "exec"), namespace)
+    return namespace

@@ -1,4 +1,4 @@
-"""Training many seeds at once, and the statistics of chapter 6's experiment.
+"""Training many seeds at once, for the experiments of chapters 6 and 7.
 
 Chapter 6 trains the same small model from many random seeds. Training them one after another
 would cost most of the page's build time in Python overhead, because the model is tiny. Instead,
@@ -9,18 +9,17 @@ own stream of training batches and its own loss; the losses are summed only so t
 Adam over the stacked tensors is R independent Adams. The chapter checks that one member of the
 ensemble gives the same outputs as the plain model built from the same seed.
 
-Statistics: the book's one method, in seed_statistics.py (re-exported here for the chapter).
+The task and the model are in two_relation.py; the statistics in seed_statistics.py.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from seed_statistics import bootstrap_mean_interval, wilson_interval  # noqa: F401
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -33,6 +32,8 @@ class SeedEnsemble:
     params: dict[str, torch.Tensor]  # name -> (R, *shape)
     seeds: list[int]
     steps: int
+    # the same runs after fewer steps, when train_seeds was asked to keep them: steps -> ensemble
+    earlier: dict[int, "SeedEnsemble"] = field(default_factory=dict)
 
     def __call__(self, *inputs: torch.Tensor):
         """Run every model on its own inputs: each input is (R, ...) and row r goes to model r."""
@@ -72,12 +73,15 @@ def train_seeds(
     steps: int,
     learning_rate: float,
     num_inputs: int = 2,
+    keep: Sequence[int] = (),
 ) -> SeedEnsemble:
     """Train one model per seed with Adam, all at once; return the trained ensemble.
 
     build() makes one model (called after torch.manual_seed(seed), so the seed sets its
     initialisation); sample(rng) draws one training batch as a tuple of tensors, the inputs
     first (num_inputs of them); loss_of(outputs, batch) returns one loss per model, shape (R,).
+    keep: step counts below `steps` at which a copy of the ensemble is kept, in `.earlier`; it
+    is exactly what training for that many steps would have returned.
     """
     models = []
     for seed in seeds:
@@ -88,12 +92,15 @@ def train_seeds(
     ensemble = SeedEnsemble(template, params, list(seeds), steps)
     optimiser = torch.optim.Adam(params.values(), lr=learning_rate)
     rngs = [np.random.default_rng(seed) for seed in seeds]
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         batch = stack_batches(sample, rngs)
         losses = loss_of(ensemble(*batch[:num_inputs]), batch)  # (R,)
         optimiser.zero_grad()
         losses.sum().backward()  # model r's parameters get the gradient of losses[r] only
         optimiser.step()
+        if step in keep and step < steps:
+            frozen = {name: value.detach().clone() for name, value in params.items()}
+            ensemble.earlier[step] = SeedEnsemble(template, frozen, list(seeds), step)
     for value in params.values():
         value.requires_grad_(False)
     return ensemble

@@ -19,12 +19,14 @@ raises loses its points. It is much cheaper than the sandboxed grader or real nb
 import ast
 import contextlib
 import copy
+import functools
 import io
 import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import course
 from autograder.course import notebook_format
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -218,11 +220,11 @@ def mutants_of_cell(assignment: str, cell_id: str, source: str) -> list[Mutant]:
         if getattr(node, "lineno", None) not in inside:
             continue
         for label, replacement in _edits(node):
-            mutated = copy.deepcopy(tree)
+            mutated = ast.parse(source)  # a fresh copy of `tree`, faster than deepcopy
             target = list(ast.walk(mutated))[index]
             replacement = None if replacement is None else copy.deepcopy(replacement)
             _Replace(target, replacement).visit(mutated)
-            text = ast.unparse(ast.fix_missing_locations(mutated))
+            text = ast.unparse(mutated)
             if text in seen:
                 continue
             seen.add(text)
@@ -232,14 +234,39 @@ def mutants_of_cell(assignment: str, cell_id: str, source: str) -> list[Mutant]:
 
 
 def mutants(assignment: str, notebook) -> list[Mutant]:
+    """Every mutant of every solution cell of `notebook`, in the notebook's order."""
     return [
         mutant
         for cell in notebook.cells
-        if notebook_format.nbgrader_metadata(cell).get("solution")
+        if notebook_format.is_autograded_answer(cell)  # written answers are scored by a person
         for mutant in mutants_of_cell(
             assignment, notebook_format.nbgrader_metadata(cell)["grade_id"], cell.source
         )
     ]
+
+
+def solution(assignment: str):
+    return course.read_notebook(course.solution_notebook(assignment))
+
+
+@functools.cache
+def course_mutants() -> tuple[Mutant, ...]:
+    """Every mutant of every assignment in solutions/, in a fixed order (each xdist worker collects
+    the same tests)."""
+    return tuple(
+        mutant
+        for assignment in course.assignments()
+        for mutant in mutants(assignment, solution(assignment))
+    )
+
+
+def course_mutants_by_key() -> list[tuple[Mutant, ...]]:
+    """The mutants of course_mutants() that share a key, together, in order: a key can name two
+    mutants (two equal constants on one line), and the reviewed list names keys."""
+    by_key: dict[tuple[str, str], list[Mutant]] = {}
+    for mutant in course_mutants():
+        by_key.setdefault((mutant.assignment, mutant.key), []).append(mutant)
+    return [tuple(same) for same in by_key.values()]
 
 
 class _TimedOut(Exception):
@@ -266,8 +293,8 @@ def failing_test(notebook, mutant: Mutant) -> str | None:
     The test cells after the mutated cell run first: they are the likeliest to catch it."""
     code, tests, position = [], [], None
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or notebook_format.skips_execution(cell):
+            continue  # markdown, and the ungraded demonstration no grader runs
         metadata = notebook_format.nbgrader_metadata(cell)
         grade_id = metadata.get("grade_id", "cell")
         if metadata.get("grade") and not metadata.get("solution"):
@@ -298,6 +325,7 @@ def failing_test(notebook, mutant: Mutant) -> str | None:
     return None
 
 
+@functools.cache
 def reviewed_equivalents(assignment: str) -> dict[str, str]:
     """The reviewed list: mutant key -> the one-line reason it computes the same function.
 
@@ -313,7 +341,3 @@ def reviewed_equivalents(assignment: str) -> dict[str, str]:
         key, _, reason = line.rpartition(" ## ")
         reviewed[key.strip() or line.strip()] = reason.strip()
     return reviewed
-
-
-# Filled by the mutation test, printed by the terminal-summary hook in tests/conftest.py.
-SCORES: dict[str, dict] = {}

@@ -28,9 +28,10 @@ def _cells(notebook, *, solution=None, grade=None):
 
 
 def test_every_answer_cell_has_a_known_wrong_variant(assignment, solution_notebooks):
+    """Every answer the tests check (written answers are scored by a person) has one."""
     answer_cells = {
         metadata["grade_id"]
-        for _, metadata in _cells(solution_notebooks[assignment], solution=True)
+        for _, metadata in _cells(solution_notebooks[assignment], solution=True, grade=False)
     }
     covered = {mistake.cell for mistake in known_mistakes(assignment)}
     assert answer_cells and answer_cells <= covered, (
@@ -118,3 +119,19 @@ def test_mistake_names_are_unique(assignment):
     """Feedback names a learner's likely mistake: two variants must not share a name."""
     names = [mistake.name for mistake in known_mistakes(assignment)]
     assert len(names) == len(set(names)), sorted(name for name in names if names.count(name) > 1)
+
+
+def test_written_answers_are_worth_points_and_cleared_in_the_release(
+    assignment, solution_notebooks
+):
+    """Is every manually graded answer worth points, and does the release keep its question but
+    not the model answer?"""
+    release = course.read_notebook(course.release_notebook(assignment))
+    released = {notebook_format.cell_grade_id(cell): cell.source for cell in release.cells}
+    for cell, metadata in _cells(solution_notebooks[assignment], solution=True, grade=True):
+        assert metadata.get("points", 0) > 0, metadata["grade_id"]
+        question = cell.source.split("### BEGIN SOLUTION")[0]
+        model_answer = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+        text = released[metadata["grade_id"]]
+        assert text.startswith(question) and model_answer.strip() not in text
+        assert "YOUR ANSWER HERE" in text

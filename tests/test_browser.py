@@ -11,7 +11,7 @@ identical to exercises/.
 Search finds pages. A full-page screenshot of every page under book/ goes to _build/screenshots/:
 look at them.
 
-The HTML is the strict build of tests/test_book.py (built once per session). To test another build
+The HTML is the strict build of tests/test_book.py (built once per run). To test another build
 folder, set BOOK_HTML=/path/to/_build/html.
 """
 
@@ -27,7 +27,8 @@ import pytest
 
 from autograder import course
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# One worker builds the book, then opens it (tests/test_book.py is in the same group).
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHAPTER = re.compile(r"^\d\d-[a-z0-9-]+$")  # book/04-scaling-softmax-masks.html and its siblings
@@ -137,13 +138,14 @@ class Visit:
 
 
 @pytest.fixture(scope="module")
-def html_root():
+def html_root(request):
     if os.environ.get("BOOK_HTML"):
         root = Path(os.environ["BOOK_HTML"]).resolve()
     else:
-        from book_build import HTML, build_book  # the same session-wide build as test_book.py
+        from book_build import HTML
 
-        if build_book().returncode != 0:
+        # The same build as test_book.py's, made once per run; not made when BOOK_HTML is set.
+        if request.getfixturevalue("built_book")["returncode"] != 0:
             pytest.fail("the book does not build; tests/test_book.py says why")
         root = HTML
     assert (root / "index.html").is_file(), f"no built book at {root}"

@@ -23,8 +23,8 @@ def run_hidden_tests(notebook) -> dict:
     namespace = {"__name__": "__main__"}
     results = {}
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or notebook_format.skips_execution(cell):
+            continue  # markdown, and the ungraded demonstration no grader runs
         metadata = notebook_format.nbgrader_metadata(cell)
         if metadata.get("grade") and not metadata.get("solution"):
             hidden = cell.source.split(HIDDEN_BEGIN)[1].split(HIDDEN_END)[0]

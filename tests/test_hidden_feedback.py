@@ -230,3 +230,15 @@ def test_the_sandboxed_grader_sees_arguments_changed_and_results_shared(
     for test in failed.values():
         assert test.message.startswith(sentence) and test.message.count(". ") == 0, test.message
         assert test.mistakes == (mistake.name,), test.mistakes
+
+
+def test_the_sandboxed_grader_measures_memory_where_the_function_runs(tmp_path):
+    """Through the course's grader, the learner's tiled_attention runs in the sandbox, so its
+    memory must be measured there: does the variant that builds the whole (L, S) matrix lose
+    exactly the memory check, with one sentence that says how much it held at once?"""
+    mistake = _mistake("07-attention-at-inference", "whole (L, S) matrix")
+    result = _graded(tmp_path, "07-attention-at-inference", mistake, "memory-test")
+    failed = {test.grade_id: test.message for test in result.tests if not test.passed}
+    assert set(failed) == {"test-tiled-memory"} == set(mistake.fails)
+    message = failed["test-tiled-memory"]
+    assert "MB at once, more than an eighth" in message and message.count(". ") == 0, message

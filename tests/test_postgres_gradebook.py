@@ -3,7 +3,8 @@ grades there, `nbgrader export --db URL` reads them back equal to grades.csv, tw
 students at the same time both land completely, a re-run keeps a grader's manual score and adds
 no rows, and results are committed in batches as they arrive.
 
-The server is Debian's (`make postgresql`), started in a temporary folder by tests/servers.py."""
+The server is Debian's (`make postgresql`), started in a temporary folder by tests/servers.py, once
+per worker process (the session fixture `postgresql_server`)."""
 
 import csv
 import os
@@ -13,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from servers import PostgreSQLServer
 
 from autograder import REPO_ROOT, command_argv, course
 from autograder.__main__ import main as command_line
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.slow  # grades classes with real processes and servers
 
 ASSIGNMENT = "03-self-attention"
 SECRET = "postgres-gradebook-secret"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with PostgreSQLServer() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +126,8 @@ def row_counts(db_url: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def graded_once(server, demo_class, tmp_path_factory):
-    url = server.create_database("whole_class")
+def graded_once(postgresql_server, demo_class, tmp_path_factory):
+    url = postgresql_server.create_database("whole_class")
     out = tmp_path_factory.mktemp("whole") / "out"
     finished(grade(demo_class, out, url))
     return {"url": url, "out": out}
@@ -148,10 +142,10 @@ def test_export_from_postgresql_equals_grades_csv(graded_once, tmp_path):
     assert not (out / "gradebook.db").exists()
 
 
-def test_concurrent_runs_on_disjoint_students_both_land(server, demo_class, tmp_path):
+def test_concurrent_runs_on_disjoint_students_both_land(postgresql_server, demo_class, tmp_path):
     """Two runs start together on an empty database (both create the schema and the assignment's
     cells), each with half the students: every score of both is in the database once."""
-    url = server.create_database("two_runs")
+    url = postgresql_server.create_database("two_runs")
     students = sorted(path.name for path in demo_class.iterdir())
     halves = [tmp_path / "first", tmp_path / "second"]
     for index, half in enumerate(halves):
@@ -217,9 +211,9 @@ def result(student: str, score_each: float = 1.0) -> NotebookResult:
     )
 
 
-def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
+def test_writer_commits_each_batch_as_it_arrives(postgresql_server, tmp_path):
     """Another connection sees results after every `batch` of them, before the writer ends."""
-    url = server.create_database("batches")
+    url = postgresql_server.create_database("batches")
 
     def submissions() -> int:
         return row_counts(url)["submitted_assignment"]
@@ -235,12 +229,12 @@ def test_writer_commits_each_batch_as_it_arrives(server, tmp_path):
     assert exported(url, tmp_path) == {f"learner-{index}": result("x").score for index in range(5)}
 
 
-def test_gradebook_patch_is_scoped_to_the_opening(server):
+def test_gradebook_patch_is_scoped_to_the_opening(postgresql_server):
     """nbgrader's get_alembic_version is replaced while a gradebook opens, not afterwards."""
     import nbgrader.api
 
     original = nbgrader.api.get_alembic_version
-    with GradebookWriter(server.create_database("scoped"), course.assignments()):
+    with GradebookWriter(postgresql_server.create_database("scoped"), course.assignments()):
         assert nbgrader.api.get_alembic_version is original
     assert nbgrader.api.get_alembic_version is original
 

@@ -54,7 +54,6 @@ COMMON = dict(
 AGREE = settings(max_examples=EXAMPLES, **COMMON)
 # No shrinking: the search only has to find one failing input.
 SEEK = settings(max_examples=SEARCH, phases=[Phase.generate], **COMMON)
-TIMES: dict[str, float] = {}  # reference function -> seconds of its property run
 
 LONG = 64
 
@@ -592,6 +591,143 @@ def prop_grouped_query_attention(ns, data):
     a07._compare_gqa(fn, q, k, v, "gqa", mask, mask.astype(np.float64))
 
 
+def prop_tiled_attention(ns, data):
+    a07 = load_assignment("07-attention-at-inference")
+    fn = ns["tiled_attention"]
+    rng = seeded(data)
+    if data.draw(st.integers(0, 5), label="memory") == 0:  # one check in six: the memory bound
+        a07.check_tiled_memory(rng, fn)
+        return
+    lead = tuple(size(data, "leading axis", 1, 2) for _ in range(data.draw(st.integers(0, 2))))
+    L, S = size(data, "L"), size(data, "S", long=True)
+    sizes = {"L": L, "S": S, "d_k": size(data, "d_k"), "d_v": size(data, "d_v")}
+    block = data.draw(st.integers(1, max(L, S) + 2), label="block")
+    q, k, v = a07._tiled_inputs(rng, sizes, lead)
+    q = scale(data) * q
+    kind = data.draw(st.sampled_from([None, "bool", "float", "float32", "tiles"]), label="mask")
+    if kind is None:
+        a07._compare_tiled(fn, q, k, v, None, block)
+        return
+    score = a07.stress.scores(q, k)
+    shape = data.draw(st.sampled_from([score.shape[-2:], score.shape]), label="mask shape")
+    if kind == "tiles" and S > block:
+        hidden = a07._leading_keys_masked(rng, shape, block)
+    else:
+        hidden = mask_over_the_top(rng, score, shape) if S > 1 else np.zeros(shape, bool)
+    if kind in ("bool", "tiles"):
+        a07._compare_tiled(fn, q, k, v, hidden, block)
+        return
+    mask = np.where(hidden, -np.inf, rng.normal(scale=2.0, size=shape))
+    a07._compare_tiled(fn, q, k, v, mask.astype(np.float32) if kind == "float32" else mask, block)
+
+
+# ---------------------------------------------------------------- 08
+
+
+def _a08():
+    return load_assignment("08-small-gpt")
+
+
+def prop_rms_norm(ns, data):
+    E = size(data, "E", 1, 6)
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = tuple(size(data, "axis", 1, 4) for _ in range(rank - 1)) + (E,)
+    if data.draw(st.booleans(), label="long"):
+        shape = (size(data, "N", 1, 2), size(data, "L", LONG, LONG + 16), E)
+    magnitude = data.draw(st.sampled_from([1e-3, 1.0, 1e8]), label="magnitude")
+    x = magnitude * floats(data, shape)
+    weight = floats(data, (E,), 0.5, 1.5)
+    eps = data.draw(st.sampled_from([1e-6, 1e-2]), label="eps")
+    if data.draw(st.booleans(), label="float32"):
+        x, weight = x.astype(np.float32), weight.astype(np.float32)
+        _a08()._compare_rms_norm(ns["rms_norm"], x, weight, eps, "float32", atol=1e-6, rtol=1e-5)
+    else:
+        _a08()._compare_rms_norm(ns["rms_norm"], x, weight, eps, "float64")
+
+
+def prop_apply_rope(ns, data):
+    lead = tuple(size(data, "leading axis", 1, 3) for _ in range(data.draw(st.integers(0, 3))))
+    L, pairs = size(data, "L", long=True), size(data, "pairs", 1, 4)
+    x = floats(data, (*lead, L, 2 * pairs))
+    far = data.draw(st.sampled_from([50, 100_000]), label="largest position")
+    dtype = data.draw(st.sampled_from([np.int64, np.int32]), label="positions dtype")
+    positions = data.draw(hnp.arrays(dtype, (L,), elements=st.integers(0, far)), label="positions")
+    base = data.draw(st.sampled_from([None, 500.0]), label="base")
+    _a08()._compare_rope(ns["apply_rope"], x, positions, "property", base)
+
+
+def prop_decoder_block(ns, data):
+    h, d_k = size(data, "h", 1, 3), size(data, "d_k", 1, 3)
+    sizes = {
+        "N": size(data, "N", 1, 3),
+        "L": size(data, "L", long=True),
+        "h": h,
+        "d_k": d_k,
+        "E": h * d_k,
+        "d_ff": size(data, "d_ff", 1, 5),
+    }
+    rng = seeded(data)
+    kind = data.draw(st.sampled_from(["plain", "offset", "large scores", "eps"]), label="kind")
+    x = rng.normal(size=(sizes["N"], sizes["L"], sizes["E"]))
+    options = {
+        "plain": {},
+        "offset": dict(x=1e6 + x),
+        "large scores": dict(attention_scale=30.0),
+        "eps": dict(x=0.05 * x, eps=1e-3),
+    }[kind]
+    _a08()._compare_block(rng, ns["decoder_block"], sizes, kind, **options)
+
+
+def prop_next_token_loss(ns, data):
+    N, L, V = size(data, "N", 1, 3), size(data, "L", long=True), size(data, "V", long=True)
+    rng = seeded(data)
+    scale = data.draw(st.sampled_from([1.0, 1e4]), label="scale")
+    logits = scale * rng.normal(size=(N, L, V))
+    tokens = rng.integers(0, V, size=(N, L))
+    pad_id = data.draw(st.sampled_from([-100, 0, V - 1]), label="pad_id")
+    padding = data.draw(st.sampled_from([0.0, 0.3, 1.0]), label="share of padding")
+    tokens = np.where(rng.random((N, L)) < padding, pad_id, tokens)
+    if data.draw(st.booleans(), label="int32"):
+        tokens = tokens.astype(np.int32)
+    _a08()._compare_loss(ns["next_token_loss"], logits, tokens, pad_id, "property")
+
+
+def _gpt_sizes(data):
+    h, pairs = size(data, "h", 1, 3), size(data, "pairs", 1, 2)
+    return {
+        "N": size(data, "N", 1, 2),
+        "V": size(data, "V", 1, 5),
+        "h": h,
+        "d_k": 2 * pairs,
+        "E": 2 * pairs * h,
+        "d_ff": size(data, "d_ff", 1, 4),
+        "layers": size(data, "layers", 1, 2),
+    }
+
+
+def prop_gpt_forward(ns, data):
+    sizes = _gpt_sizes(data)
+    L = size(data, "L", 1, 4)
+    t = data.draw(st.one_of(st.integers(0, 5), st.sampled_from([LONG, 1030])), label="t")
+    cache = data.draw(st.sampled_from(["arrays", None]) if t == 0 else st.just("arrays"))
+    options = dict(
+        cache=cache,
+        scale=data.draw(st.sampled_from([1.0, 30.0]), label="attention scale"),
+        dtype=data.draw(st.sampled_from([np.int64, np.int32]), label="tokens dtype"),
+    )
+    _a08()._compare_forward(seeded(data), ns["gpt_forward"], sizes, t + L, t, "gpt", **options)
+
+
+def prop_generate_greedy(ns, data):
+    sizes = _gpt_sizes(data)
+    prompt = data.draw(st.one_of(st.integers(1, 4), st.just(1030)), label="prompt length")
+    new = data.draw(st.one_of(st.integers(1, 5), st.integers(LONG + 1, LONG + 8)), label="new")
+    dtype = data.draw(st.sampled_from([None, np.int32]), label="prompt dtype")
+    if prompt > LONG:  # a long prompt: one sequence, one block, a few new tokens
+        sizes, new = dict(sizes, N=1, layers=1), min(new, 3)
+    _a08()._compare_generation(seeded(data), ns["generate_greedy"], sizes, prompt, new, "", dtype)
+
+
 PROPERTIES = {
     name[len("prop_") :]: value for name, value in globals().items() if name.startswith("prop_")
 }
@@ -631,13 +767,15 @@ def run_property(function_name, namespace, profile):
     run()
 
 
-def test_reference_agrees_with_torch(assignment, specs):
+def test_reference_agrees_with_torch(assignment, specs, record_property):
     """Does every reference answer agree with PyTorch on EXAMPLES inputs along its axes?"""
     reference = specs[assignment].detector.reference
     for name, _ in graded_functions(assignment, specs[assignment]):
         started = time.perf_counter()
         run_property(name, reference, AGREE)
-        TIMES[f"{assignment}: {name}"] = time.perf_counter() - started
+        # Gathered for the run's summary by tests/conftest.py, from every xdist worker.
+        seconds = time.perf_counter() - started
+        record_property("hypothesis run", (f"{assignment}: {name}", seconds, EXAMPLES))
 
 
 def test_each_known_mistake_fails_somewhere(assignment, specs):

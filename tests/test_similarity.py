@@ -1,8 +1,12 @@
 """The similarity report on a constructed class of exercise 05 (autograder/tools/honest_answers.py):
-30 independently written correct answers, a renamed, re-commented and reordered copy of one of
-them, and three notebooks that hold nothing but the released template."""
+30 independently written correct answers; a copy of one of them with every name changed, its
+statements reordered, its comments changed and its helpers inlined; three notebooks that hold
+nothing but the released template; two that each add the same single line to it; and two students
+who kept the stubs in the answer cells and wrote the same answers in cells of their own below."""
 
+import ast
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -27,9 +31,36 @@ def _function_checked(check: str) -> str:
     return "multi_head_attention" if check.startswith("mha-") else check.replace("-", "_")
 
 
+def _one_line(line: str) -> dict:
+    """The release with one line added above the stub of merge_heads."""
+    notebook = honest_answers.release()
+    cell = honest_answers._solution_cells(notebook)["merge-heads"]
+    cell["source"] = honest_answers._source(cell).replace(
+        honest_answers.STUB, f"    {line}\n{honest_answers.STUB}"
+    )
+    return notebook
+
+
+def _added_cells(notebook: dict, bodies: dict[str, str]) -> dict:
+    """`notebook` with new code cells (no nbgrader metadata) after the last one, each holding one
+    of the given answers as a whole function."""
+    notebook = json.loads(json.dumps(notebook))
+    for grade_id, body in bodies.items():
+        source = honest_answers._source(honest_answers._solution_cells(notebook)[grade_id])
+        answer = source.replace(honest_answers.STUB, body.rstrip("\n"))
+        notebook["cells"].append(
+            {"cell_type": "code", "metadata": {}, "source": answer, "outputs": []}
+        )
+    return notebook
+
+
 @pytest.fixture(scope="module")
 def students():
-    return honest_answers.constructed_class(honest=30, seed=0)
+    students = honest_answers.constructed_class(honest=30, seed=0)
+    # Two notebooks whose only own code is the same short line: one shared fingerprint, all of
+    # each one's own code (the old ratio scored them 1.00).
+    students["one-line-a"] = students["one-line-b"] = _one_line("n = x")
+    return students
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +73,22 @@ def report(students, tmp_path_factory):
 
 
 def _namespace(notebook: dict) -> dict:
-    """The notebook's tools cell and solution cells, run (they are our own code, not a
-    learner's)."""
+    """The notebook's tools cell, solution cells and added cells, run in order (they are our own
+    code, not a learner's)."""
     namespace = {"np": np}
     for cell in notebook["cells"]:
-        grade_id = nbgrader_metadata(cell).get("grade_id")
-        if grade_id == "tools" or nbgrader_metadata(cell).get("solution"):
+        metadata = nbgrader_metadata(cell)
+        added = cell["cell_type"] == "code" and not metadata
+        if metadata.get("grade_id") == "tools" or metadata.get("solution") or added:
             exec(honest_answers._source(cell), namespace)
     return namespace
 
 
 def test_every_constructed_answer_is_correct(students):
-    """Do the honest answers and the copy pass every hidden check against PyTorch?"""
+    """Do the honest answers and the copies pass every hidden check against PyTorch?"""
     checks = load_assignment(ASSIGNMENT).CHECKS
     for student, notebook in students.items():
-        if student.startswith("template"):
+        if student.startswith(("template", "one-line")):
             continue
         namespace = _namespace(notebook)
         for check, run in checks.items():
@@ -95,25 +127,81 @@ def test_honest_answers_are_not_one_answer_renamed(students):
         assert len(forms) >= 4, f"{grade_id}: only {len(forms)} different ways of writing it"
 
 
+def _defined_names(source: str) -> set[str]:
+    """The names the student chose: functions, variables and helpers' parameters (the graded
+    function's own name and parameters are the exercise's)."""
+    tree = ast.parse(source)
+    graded = tree.body[0]
+    parameters = graded.args.posonlyargs + graded.args.args + graded.args.kwonlyargs
+    fixed = {graded.name} | {argument.arg for argument in parameters}
+    chosen = {
+        node.name if isinstance(node, ast.FunctionDef) else node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        or (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
+    }
+    return chosen - fixed
+
+
 def test_copy_is_disguised(students):
-    """Is the copy renamed, re-commented and reordered, not the same text?"""
-    original = dict(similarity.code_cells(students["honest-000"], True))["multi-head-attention"]
-    copy = dict(similarity.code_cells(students["copier"], True))["multi-head-attention"]
-    assert original != copy
-    original_lines = {line.strip() for line in original.splitlines() if line.strip()}
-    copy_lines = {line.strip() for line in copy.splitlines() if line.strip()}
+    """Is the copy renamed, re-commented, reordered and its helpers inlined, not the same text?"""
+    original = dict(similarity.code_cells(students["honest-000"], True))
+    copy = dict(similarity.code_cells(students["copier"], True))
+    for grade_id in original:
+        assert original[grade_id] != copy[grade_id]
+        chosen = _defined_names(original[grade_id])
+        assert not chosen & _defined_names(copy[grade_id]), f"{grade_id}: a name was kept"
+    mha = original["multi-head-attention"], copy["multi-head-attention"]
+    original_lines = {line.strip() for line in mha[0].splitlines() if line.strip()}
+    copy_lines = {line.strip() for line in mha[1].splitlines() if line.strip()}
     assert len(original_lines & copy_lines) < len(original_lines) / 3, (
         "the copy kept most lines verbatim"
     )
+    helpers = [source.count("    def ") for source in mha]
+    assert helpers[0] > helpers[1], "no helper was inlined"
+    comments = [{line for line in source.splitlines() if "#" in line} for source in mha]
+    assert comments[1] and not comments[0] & comments[1], "the comments were not changed"
 
 
-def test_copied_pair_ranks_first(report):
-    """Does the renamed, re-commented and reordered copy rank first, clearly above honest pairs?"""
-    first = report.pairs[0]
+def test_copied_pair_ranks_first_by_a_clear_margin(report):
+    """Does the disguised copy rank first, with at least twice the evidence of any other pair?"""
+    first, second = report.pairs[:2]
     assert {first.student_a, first.student_b} == {"copier", "honest-000"}, report.pairs[:5]
+    assert first.evidence > 2 * second.evidence, (first, second)
     honest = [p for p in report.pairs if {p.student_a[:6], p.student_b[:6]} == {"honest"}]
-    assert first.score > honest[0].score, (first, honest[0])
-    assert first.score > 3 * honest[len(honest) // 2].score
+    assert first.shared > max(pair.shared for pair in honest)
+    assert first.share_a == first.share_b == 1.0
+    assert report.match(first).tokens > max(report.match(pair).tokens for pair in honest[:10])
+
+
+def test_one_shared_fingerprint_is_set_apart_not_ranked(report):
+    """Do two notebooks whose only own code is one shared line stay below the copy, listed apart
+    with the reason, however rare that line is?"""
+    ranked = {(pair.student_a, pair.student_b): rank for rank, pair in enumerate(report.pairs)}
+    assert ("one-line-a", "one-line-b") not in ranked
+    apart = {(pair.student_a, pair.student_b): pair for pair in report.ranking.too_little}
+    pair = apart[("one-line-a", "one-line-b")]
+    assert pair.shared == 1 and pair.share_a == pair.share_b == 1.0
+    assert pair.evidence < report.pairs[0].evidence / 10
+    page = similarity_files.similarity_html([report])
+    assert "Set apart: fewer than" in page and "one-line-a" in page
+
+
+def test_answers_written_outside_the_answer_cells_are_compared(tmp_path):
+    """Are two students who kept every stub and wrote the same answers in cells of their own
+    below paired first, with all of that code compared?"""
+    kept = _added_cells(honest_answers.release(), honest_answers.answers(4242))
+    students = {f"honest-{n}": honest_answers.honest_notebook(n) for n in range(6)}
+    students["stubs-kept-a"] = kept
+    students["stubs-kept-b"] = honest_answers.disguised_copy(kept, 7)
+    honest_answers.write_notebooks(students, tmp_path)
+    report = similarity.compare_class(tmp_path, [ASSIGNMENT])[0]
+    first = report.pairs[0]
+    assert (first.student_a, first.student_b) == ("stubs-kept-a", "stubs-kept-b"), report.pairs
+    assert first.share_a == first.share_b == 1.0
+    assert all(first.evidence > 2 * pair.evidence for pair in report.pairs[1:])
+    a = report.submissions["stubs-kept-a"]
+    assert sum(", added" in a.lines[header] for header in a.headers) == 4
 
 
 def test_template_only_pair_does_not_rank_above_honest_ones(report):
@@ -153,20 +241,22 @@ def test_outputs_are_escaped_and_safe(report, tmp_path):
         ASSIGNMENT,
         {hostile: report.submissions[pair.student_a], "b": report.submissions[pair.student_b]},
         {},
-        [
-            similarity.Pair(
-                hostile, "b", pair.score, pair.shared, pair.fingerprints_a, pair.fingerprints_b
-            )
-        ],
+        similarity.Ranking(
+            [dataclasses.replace(pair, student_a=hostile, student_b="b")],
+            1,
+            [dataclasses.replace(pair, student_a=hostile + "2", student_b="b")],
+            1,
+            0,
+        ),
         report.excluded,
         [],
     )
     page = similarity_files.similarity_html([fake])
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in page and page.count("&lt;script&gt;") >= 4
     rows = list(csv.reader(io.StringIO(similarity_files.similarity_csv([fake]))))
     assert rows[0] == similarity_files.CSV_FIELDS
-    assert rows[1][1].startswith("'=")
-    assert int(rows[1][4]) > 0
+    assert rows[1][2].startswith("'=")
+    assert int(rows[1][-1]) > 0
 
 
 def test_report_names_itself_evidence_not_a_verdict(report):

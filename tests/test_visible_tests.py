@@ -27,8 +27,8 @@ def run_tests(notebook, *, hidden: bool) -> dict:
     namespace = {"__name__": "__main__"}
     results = {}
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
+        if cell.cell_type != "code" or notebook_format.skips_execution(cell):
+            continue  # markdown, and the ungraded demonstration no grader runs
         metadata = notebook_format.nbgrader_metadata(cell)
         source = cell.source
         if metadata.get("grade") and not metadata.get("solution"):
@@ -194,6 +194,147 @@ def grouped_query_attention(q, k, v, mask=None):
     if mask is not None:
         scores = np.where(mask, -np.inf, scores) if mask.dtype == np.bool_ else scores + mask
     return softmax(scores, axis=-1) @ v
+""",
+    ),
+    (  # the Euclidean norm, then divided by E: its float32 stays float32
+        "08-small-gpt",
+        "rms-norm",
+        """
+def rms_norm(x, weight, eps):
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.sqrt(norm * norm / x.shape[-1] + eps) * weight
+""",
+    ),
+    (  # complex numbers in numpy, as the oracle does in torch
+        "08-small-gpt",
+        "apply-rope",
+        """
+def apply_rope(x, positions, base=10000.0):
+    d_k = x.shape[-1]
+    pairs = x[..., 0::2] + 1j * x[..., 1::2]
+    theta = base ** (-np.arange(0, d_k, 2) / d_k)
+    turned = pairs * np.exp(1j * np.outer(positions, theta))
+    out = np.empty(x.shape)
+    out[..., 0::2], out[..., 1::2] = turned.real, turned.imag
+    return out
+""",
+    ),
+    (  # numpy's two-pass variance, einsum for the heads, a float causal mask
+        "08-small-gpt",
+        "decoder-block",
+        """
+def decoder_block(x, params, num_heads, eps=1e-5):
+    N, L, E = x.shape
+    d_k = E // num_heads
+
+    def norm(z, name):
+        scaled = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + eps)
+        return scaled * params[name + ".weight"] + params[name + ".bias"]
+
+    W, b = params["self_attn.in_proj_weight"], params["self_attn.in_proj_bias"]
+    n = norm(x, "norm1")
+    q, k, v = (
+        (np.einsum("nle,fe->nlf", n, W[i * E : (i + 1) * E]) + b[i * E : (i + 1) * E]).reshape(
+            N, L, num_heads, d_k
+        )
+        for i in range(3)
+    )
+    scores = np.einsum("nlhd,nshd->nhls", q, k) / np.sqrt(d_k)
+    scores = scores + np.triu(np.full((L, L), -np.inf), k=1)
+    heads = np.einsum("nhls,nshd->nlhd", softmax(scores), v).reshape(N, L, E)
+    y = x + heads @ params["self_attn.out_proj.weight"].T + params["self_attn.out_proj.bias"]
+    hidden = np.maximum(norm(y, "norm2") @ params["linear1.weight"].T + params["linear1.bias"], 0)
+    return y + hidden @ params["linear2.weight"].T + params["linear2.bias"]
+""",
+    ),
+    (  # every target looked up, padding first replaced by an id that exists, then left out
+        "08-small-gpt",
+        "next-token-loss",
+        """
+def next_token_loss(logits, tokens, pad_id):
+    targets = tokens[:, 1:]
+    counts = targets != pad_id
+    safe = np.where(counts, targets, 0)
+    scores = logits[:, :-1]
+    top = scores.max(axis=-1, keepdims=True)
+    log_probabilities = scores - top - np.log(np.exp(scores - top).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(log_probabilities, safe[..., None], axis=-1)[..., 0]
+    return -np.sum(np.where(counts, picked, 0.0)) / counts.sum()
+""",
+    ),
+    (  # a copy of the cache list updated, chapter 7's bottom-right mask by S - L
+        "08-small-gpt",
+        "gpt-forward",
+        """
+def gpt_forward(tokens, cache, params, num_heads):
+    N, L = tokens.shape
+    E = params["embed"].shape[1]
+    d_k = E // num_heads
+    blocks = params["blocks"]
+    empty = (np.zeros((N, num_heads, 0, d_k)), np.zeros((N, num_heads, 0, d_k)))
+    updated = list(cache) if cache is not None else [empty] * len(blocks)
+    positions = updated[0][0].shape[2] + np.arange(L)
+    x = params["embed"][tokens]
+    for i, block in enumerate(blocks):
+        qkv = rms_norm(x, block["norm1"], 1e-5) @ block["in_proj"].T
+        q, k, v = (
+            qkv[..., j * E : (j + 1) * E].reshape(N, L, num_heads, d_k).transpose(0, 2, 1, 3)
+            for j in range(3)
+        )
+        k = np.concatenate([updated[i][0], apply_rope(k, positions)], axis=2)
+        v = np.concatenate([updated[i][1], v], axis=2)
+        updated[i] = (k, v)
+        S = k.shape[2]
+        scores = apply_rope(q, positions) @ k.transpose(0, 1, 3, 2) / np.sqrt(d_k)
+        scores = np.where(np.triu(np.ones((L, S), dtype=bool), k=S - L + 1), -np.inf, scores)
+        out = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
+        x = x + out @ block["out_proj"].T
+        inner = np.maximum(rms_norm(x, block["norm2"], 1e-5) @ block["linear1"].T, 0)
+        x = x + inner @ block["linear2"].T
+    return rms_norm(x, params["norm"], 1e-5) @ params["embed"].T, updated
+""",
+    ),
+    (  # the last token never fed back: no wasted forward pass
+        "08-small-gpt",
+        "generate-greedy",
+        """
+def generate_greedy(prompt, new_tokens, params, num_heads):
+    logits, cache = gpt_forward(prompt, None, params, num_heads)
+    tokens, chosen = np.asarray(prompt), []
+    for step in range(new_tokens):
+        last = logits[:, -1]
+        chosen.append(last)
+        token = last.argmax(axis=-1)[:, None]
+        tokens = np.concatenate([tokens, token], axis=1)
+        if step + 1 < new_tokens:
+            logits, cache = gpt_forward(token, cache, params, num_heads)
+    return tokens, np.stack(chosen, axis=1)
+""",
+    ),
+    (  # scalar starting state; the NaN of a tile seen only masked replaced after the fact
+        "07-attention-at-inference",
+        "tiled-attention",
+        """
+def tiled_attention(q, k, v, mask, block):
+    L, S = q.shape[-2], k.shape[-2]
+    out = np.zeros(q.shape[:-1] + v.shape[-1:])
+    for i in range(0, L, block):
+        qi = q[..., i : i + block, :] / np.sqrt(q.shape[-1])
+        m, total, o = -np.inf, 0.0, 0.0
+        for j in range(0, S, block):
+            s = qi @ np.swapaxes(k[..., j : j + block, :], -1, -2)
+            if mask is not None:
+                part = mask[..., i : i + block, j : j + block]
+                s = np.where(part, -np.inf, s) if part.dtype == np.bool_ else s + part
+            m_new = np.maximum(m, s.max(axis=-1, keepdims=True))
+            with np.errstate(invalid="ignore"):
+                shrink = np.where(np.isneginf(m_new), 0.0, np.exp(m - m_new))
+                p = np.where(np.isneginf(m_new), 0.0, np.exp(s - m_new))
+            total = total * shrink + p.sum(axis=-1, keepdims=True)
+            o = o * shrink + p @ v[..., j : j + block, :]
+            m = m_new
+        out[..., i : i + block, :] = o / total
+    return out
 """,
     ),
     (  # the variance of numpy, any table length

@@ -58,13 +58,19 @@ def create_grading_secret() -> Path | None:
     $MHA_GRADING_SECRET unset, no file): the path when this call created it, else None."""
     if GRADING_SECRET.get() or os.environ.get(environment.GRADING_SECRET) or SECRET_FILE.exists():
         return None
-    # O_EXCL: two graders starting at once agree on whichever secret was written first.
+    # Written whole to a file of its own, then linked into place (a link never replaces a file):
+    # graders starting at once agree on whichever secret was linked first, and none of them reads
+    # the file before its secret is in it.
+    written = SECRET_FILE.with_name(f"{SECRET_FILE.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        os.link(written, SECRET_FILE)
     except FileExistsError:
         return None
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+    finally:
+        written.unlink()
     return SECRET_FILE
 
 

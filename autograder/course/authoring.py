@@ -10,6 +10,7 @@ nbgrader's cell metadata by hand (the Create Assignment toolbar in Jupyter does 
         a.helpers(),
         a.solution("softmax", "def softmax(x, axis=-1):\\n    ### BEGIN SOLUTION\\n ..."),
         a.tests("test-softmax", 2, '\"\"\"Check ...\"\"\"\\n...'),
+        a.written_answer("why-scale", 1, "Why ...?\\n\\n### BEGIN SOLUTION\\n..."),
     ])
 """
 
@@ -71,6 +72,16 @@ def tests(grade_id: str, points: float, source: str):
     """An autograded test cell worth `points`; it may hold ### BEGIN HIDDEN TESTS blocks."""
     return nbformat.v4.new_code_cell(
         _clean(source), metadata=_metadata(grade_id, grade=True, points=points)
+    )
+
+
+def written_answer(grade_id: str, points: float, source: str):
+    """A question answered in words, scored by a person in formgrader (nbgrader's manually graded
+    answer): the question, then a model answer between ### BEGIN SOLUTION / ### END SOLUTION,
+    which the release replaces with "YOUR ANSWER HERE"."""
+    return nbformat.v4.new_markdown_cell(
+        _clean(source),
+        metadata=_metadata(grade_id, grade=True, solution=True, locked=False, points=points),
     )
 
 

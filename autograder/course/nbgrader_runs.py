@@ -70,7 +70,8 @@ def autograde(
     """Grade notebooks with the real `nbgrader autograde` in the scratch course at `course_root`.
 
     `submissions` maps student id -> notebook. The assignment's solution must already be in
-    `course_root`/solutions. Returns student id -> {test grade_id: score}.
+    `course_root`/solutions. Returns student id -> {grade_id: score} for every scored cell: a
+    written answer's score is None while it awaits a grader (0 when left as released).
     """
     from nbgrader.api import Gradebook
 
@@ -86,7 +87,10 @@ def autograde(
             notebook = gradebook.find_submission_notebook(
                 Path(notebook_name(assignment)).stem, assignment, student
             )
+            # Grade.score counts a cell that awaits a grader as 0; its auto_score is None.
             scores[student] = {
-                grade.name: grade.score for grade in notebook.grades if grade.max_score
+                grade.name: grade.score if grade.manual_score is not None else grade.auto_score
+                for grade in notebook.grades
+                if grade.max_score
             }
     return scores

@@ -9,12 +9,17 @@ import json
 from typing import TYPE_CHECKING
 
 import nbformat
+from nbclient import NotebookClient
 
 if TYPE_CHECKING:
     from autograder.checks.mistakes import Mistake
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+# The tag of a cell that nbclient, and so `nbgrader autograde`, does not run (its
+# `skip_cells_with_tag`, read here from nbclient itself): the course's grader and the tests leave
+# such a cell out too. It marks an ungraded demonstration that a learner runs in Jupyter.
+SKIP_EXECUTION_TAG = NotebookClient.class_traits()["skip_cells_with_tag"].default_value
 
 
 def nbgrader_metadata(cell) -> dict:
@@ -45,6 +50,25 @@ def is_autograded_test(cell) -> bool:
     return is_grade(cell) and not is_solution(cell)
 
 
+def skips_execution(cell) -> bool:
+    """Whether graders leave this cell out: it carries the SKIP_EXECUTION_TAG among its tags."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return isinstance(tags, list) and SKIP_EXECUTION_TAG in tags
+
+
+def is_manually_graded(cell) -> bool:
+    """A written answer that a person scores (nbgrader's "manually graded answer": scored, and an
+    answer), in a markdown or a code cell."""
+    return is_grade(cell) and is_solution(cell)
+
+
+def is_autograded_answer(cell) -> bool:
+    """An answer that the test cells check (nbgrader's "autograded answer"): code, not scored
+    itself."""
+    return is_solution(cell) and not is_grade(cell)
+
+
 def cell_source(cell) -> str:
     """A cell's source as one string, whatever shape a notebook gives it."""
     source = cell.get("source", "") if isinstance(cell, dict) else ""
@@ -59,6 +83,15 @@ def graded_tests(notebook) -> dict[str, float]:
         cell_grade_id(cell): float(nbgrader_metadata(cell).get("points", 0))
         for cell in notebook.cells
         if is_autograded_test(cell)
+    }
+
+
+def manually_graded(notebook) -> dict[str, float]:
+    """grade_id -> points of every manually graded answer."""
+    return {
+        cell_grade_id(cell): float(nbgrader_metadata(cell).get("points", 0))
+        for cell in notebook.cells
+        if is_manually_graded(cell)
     }
 
 

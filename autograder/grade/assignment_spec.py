@@ -1,6 +1,8 @@
 """What the grader knows of one assignment, all of it from the course and none from a
 submission: the solution notebook's test cells (points and code), answer cells and read-only
-cells, the names each test needs from the learner, and the assignment's mistake detector."""
+cells, the cells no grader runs (an ungraded demonstration, tagged skip-execution), its
+written answers (manually graded, with the release's text), the names each test needs from
+the learner, and the assignment's mistake detector."""
 
 import ast
 import builtins
@@ -8,7 +10,13 @@ import json
 
 from autograder import course
 from autograder.checks.mistakes import known_mistakes
-from autograder.course.notebook_format import cell_source, nbgrader_metadata
+from autograder.course.notebook_format import (
+    cell_grade_id,
+    cell_source,
+    is_manually_graded,
+    nbgrader_metadata,
+    skips_execution,
+)
 from autograder.grade.diagnosis import MistakeDetector
 from autograder.grade.trusted import run_trusted
 
@@ -67,7 +75,19 @@ class AssignmentSpec:
     def __init__(self, assignment: str):
         self.assignment = assignment
         notebook = json.loads(course.solution_notebook(assignment).read_text())
+        release = json.loads(course.release_notebook(assignment).read_text())
+        released = {cell_grade_id(cell): cell_source(cell) for cell in release["cells"]}
         self.readonly, self.answers, self.tests = {}, {}, {}
+        self.skipped = set()  # grade_ids of the cells no grader runs, whatever a submission says
+        # grade_id -> (points, the release's text: a learner who left it as it was wrote nothing)
+        self.written = {
+            cell_grade_id(cell): (
+                float(nbgrader_metadata(cell).get("points", 0)),
+                released.get(cell_grade_id(cell), ""),
+            )
+            for cell in notebook["cells"]
+            if is_manually_graded(cell) and cell_grade_id(cell)
+        }
         for cell in notebook["cells"]:
             if cell.get("cell_type") != "code":
                 continue
@@ -75,13 +95,15 @@ class AssignmentSpec:
             grade_id, source = metadata.get("grade_id"), cell_source(cell)
             if not grade_id:
                 continue
-            if metadata.get("solution"):
+            if skips_execution(cell):
+                self.skipped.add(grade_id)
+            elif metadata.get("solution"):
                 self.answers[grade_id] = source
             elif metadata.get("grade"):
                 self.tests[grade_id] = (float(metadata.get("points", 0)), source)
             else:
                 self.readonly[grade_id] = source
-        self.max_score = sum(points for points, _ in self.tests.values())
+        self.max_score = sum(points for points, _ in [*self.tests.values(), *self.written.values()])
         self.answer_names = {
             grade_id: _defined_names(source) for grade_id, source in self.answers.items()
         }

@@ -5,6 +5,7 @@ read-only cells), with notes on how the submission differs from the course's not
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.course.notebook_format import (
     BEGIN_HIDDEN_TESTS,
@@ -13,8 +14,10 @@ from autograder.course.notebook_format import (
     cell_source,
     nbgrader_metadata,
 )
-from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES, file_problem, open_submission
+
+if TYPE_CHECKING:  # the spec runs the course's cells, with torch: the grading client never needs it
+    from autograder.grade.assignment_spec import AssignmentSpec
 
 
 class NotebookProblem(Exception):
@@ -114,23 +117,35 @@ class _CellTransformer:
             return source
 
 
-def learner_sources(spec: AssignmentSpec, cells: list) -> list[str]:
-    """The submission's own code: its code cells other than the course's tests and read-only cells
-    (which run from the course's copy), as written. Their digest seeds the hidden inputs."""
+def learner_sources(spec: "AssignmentSpec", cells: list) -> list[str]:
+    """The submission's own code: its code cells other than the course's tests, read-only cells
+    (which run from the course's copy) and cells no grader runs, as written. Their digest seeds the
+    hidden inputs."""
+    course_cells = set(spec.tests) | set(spec.readonly) | spec.skipped
     return [
         cell_source(cell)
         for cell in cells
-        if cell.get("cell_type") == "code"
-        and cell_grade_id(cell) not in spec.tests
-        and cell_grade_id(cell) not in spec.readonly
+        if cell.get("cell_type") == "code" and cell_grade_id(cell) not in course_cells
     ]
 
 
-def plan_cells(spec: AssignmentSpec, cells: list):
+def code_cell_labels(cells: list) -> list[tuple[str, dict]]:
+    """(label, cell) of each code cell of a submission, in order: its nbgrader id, else "cell N"
+    (N counting code cells from 1). The plan, the results and the autograded notebook name a
+    learner's cell by this label."""
+    code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
+    return [
+        (cell_grade_id(cell) or f"cell {number}", cell)
+        for number, cell in enumerate(code_cells, start=1)
+    ]
+
+
+def plan_cells(spec: "AssignmentSpec", cells: list):
     """What runs in the sandbox, and notes on how the submission differs from the course's notebook.
 
     The course's read-only cells (imports, helpers) come from the solution; test cells are left out
-    (they run in the trusted process from the solution); every other code cell is the learner's."""
+    (they run in the trusted process from the solution), and so are the course's cells that no
+    grader runs (spec.skipped: an ungraded demonstration); any other code cell is the learner's."""
     transform = _CellTransformer()
     notes, run, seen = [], [], {}
     code_cells = [cell for cell in cells if cell.get("cell_type") == "code"]
@@ -138,15 +153,15 @@ def plan_cells(spec: AssignmentSpec, cells: list):
     missing_readonly = [grade_id for grade_id in spec.readonly if grade_id not in present]
     for grade_id in missing_readonly:
         run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
-    for number, cell in enumerate(code_cells, start=1):
+    for label, cell in code_cell_labels(cells):
         grade_id, source = cell_grade_id(cell), cell_source(cell)
         seen[grade_id] = seen.get(grade_id, 0) + 1
-        if grade_id in spec.tests:
+        if grade_id in spec.tests or grade_id in spec.skipped:
             continue
         if grade_id in spec.readonly:
             run.append((f"course cell {grade_id}", spec.readonly[grade_id], False))
             continue
-        run.append((grade_id or f"cell {number}", transform(source), True))
+        run.append((label, transform(source), True))
     if not any(grade_id for grade_id in present):
         notes.append(
             "the notebook has no nbgrader metadata: every code cell was run, and the "

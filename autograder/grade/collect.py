@@ -1,14 +1,22 @@
-"""Finding the submissions: one grading task per (student, assignment), and a ready-made error
-row for whatever cannot be graded (a folder name that cannot be an id, an unknown assignment, a
-symbolic link, a notebook over the size limit or with several names...)."""
+"""Finding the submissions: one grading task per (student, assignment), a ready-made error row
+for whatever cannot be graded (a folder name that cannot be an id, an unknown assignment, a
+symbolic link, a notebook over the size limit or with several names...), and when each notebook
+was handed in."""
 
+import datetime
+import os
+import stat
 from pathlib import Path
 
 from autograder import course
 from autograder.grade.messages import name_problem, shown_name
-from autograder.grade.results import NotebookResult, Task, not_graded
+from autograder.grade.results import NotebookResult, Submitted, Task, not_graded
 from autograder.grade.submission_file import file_problem
 from autograder.report.gradebook import student_id_problem
+
+# nbgrader's, beside the notebook, one line: "2015-02-02 14:58:23.948203 America/Los_Angeles"
+TIMESTAMP_FILE = "timestamp.txt"
+MAX_TIMESTAMP_BYTES = 256
 
 
 def collect(
@@ -113,3 +121,50 @@ def _checked(task: Task) -> Task | NotebookResult:
     if problem is None:
         return task
     return not_graded(task.student, task.assignment, f"{task.path.name}: {problem}")
+
+
+def utc_text(when: datetime.datetime) -> str:
+    """A naive UTC time as nbgrader writes timestamp.txt, and reads it back exactly."""
+    return f"{when:%Y-%m-%d %H:%M:%S.%f} UTC"
+
+
+def _timestamp_file(folder: Path) -> tuple[datetime.datetime | None, str]:
+    """The time in `folder`'s timestamp.txt (UTC, naive, as nbgrader's parse_utc gives it), or
+    None and why there is none. A link, a FIFO or a large file is not read."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        descriptor = os.open(folder / TIMESTAMP_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, "there is no timestamp.txt"
+    except OSError as error:
+        return None, f"timestamp.txt cannot be read ({error.strerror})"
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None, "timestamp.txt is not a file"
+        data = handle.read(MAX_TIMESTAMP_BYTES + 1)
+    text = data.decode("utf-8", "replace").strip()
+    try:
+        if not text or len(data) > MAX_TIMESTAMP_BYTES:
+            raise ValueError(text)
+        when = parse_utc(text)
+        if not isinstance(when, datetime.datetime):
+            raise ValueError(text)
+        return when, ""
+    except (ValueError, OverflowError, TypeError, LookupError):
+        return None, f"timestamp.txt holds no time nbgrader reads ({shown_name(text[:60])!r})"
+
+
+def submission_time(notebook: Path) -> Submitted | None:
+    """When `notebook` was handed in: the timestamp.txt in its folder, which nbgrader's collect
+    and zip_collect write, else the notebook file's modification time (the source says so, and
+    the row's notes then name it). None when neither can be read."""
+    when, problem = _timestamp_file(notebook.parent)
+    if when is not None:
+        return Submitted(utc_text(when), TIMESTAMP_FILE)
+    try:
+        modified = os.stat(notebook, follow_symlinks=False).st_mtime
+    except OSError:
+        return None
+    when = datetime.datetime.fromtimestamp(modified, datetime.UTC).replace(tzinfo=None)
+    return Submitted(utc_text(when), f"the notebook file's time, as {problem}")

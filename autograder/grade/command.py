@@ -28,27 +28,39 @@ in the order of its steps, so that what a run does can be read top to bottom.
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import resource
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
 from autograder.grade.cluster import ClusterRefused, GradingCluster, remote_security
-from autograder.grade.collect import collect
+from autograder.grade.collect import collect, submission_time
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.results import NotebookResult, Status, not_graded
 from autograder.report.command import after_grading
-from autograder.report.gradebook import GradebookUnavailable, GradebookWriter, gradebook_url
+from autograder.report.gradebook import (
+    GradebookUnavailable,
+    GradebookWriter,
+    LatePolicyUnavailable,
+    gradebook_url,
+    late_policy,
+)
 from autograder.report.outputs import write_reports
 from autograder.sandbox.host import Limits
 
+ROOT_WARNING = (
+    "warning: running as root. The sandbox holds without root too, and the instructor's guide "
+    "advises an unprivileged user: a fault outside the sandbox then has less to reach."
+)
 REFUSAL = 2  # nothing was graded
 INCOMPLETE = 3  # graded, but some notebooks could not be
 INTERRUPTED = 130  # Ctrl-C: the shells' 128 + SIGINT
@@ -171,6 +183,8 @@ def run(arguments: argparse.Namespace) -> int:
 
 def _grade_class(arguments: argparse.Namespace) -> int:
     submitted, out = arguments.submitted, arguments.out
+    if os.geteuid() == 0:
+        print(ROOT_WARNING, file=sys.stderr)
     if not submitted.is_dir():
         print(
             f"error: {submitted} is not a folder of submissions "
@@ -186,8 +200,28 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
+    try:
+        policy = late_policy()
+    except LatePolicyUnavailable as error:
+        print(
+            f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
+            f"({error}): fix AssignLatePenalties.plugin_class or LateSubmissionPlugin",
+            file=sys.stderr,
+        )
+        return REFUSAL
     started = time.monotonic()
     tasks, rows = collect(submitted, known, arguments.assignment)
+    # When each notebook was handed in (its timestamp.txt, else the file's time): the gradebook
+    # records it, and the late penalty follows from it.
+    times = {
+        (task.student, task.assignment): submission_time(task.path)
+        for task in tasks
+        if task.path is not None
+    }
+
+    def timed(result: NotebookResult) -> NotebookResult:
+        return replace(result, submitted=times.get((result.student, result.assignment)))
+
     limits = Limits(
         timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory
     )
@@ -243,7 +277,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             fcntl.flock(lock, fcntl.LOCK_EX)
         db_url = gradebook_url(out, arguments.db_url)
         try:
-            gradebook = GradebookWriter(db_url, known).open()
+            gradebook = GradebookWriter(db_url, known, policy=policy).open()
         except GradebookUnavailable as error:
             print(f"error: cannot open the gradebook {error}", file=sys.stderr)
             return REFUSAL
@@ -263,7 +297,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
                 task.student, task.assignment, task.path, digests[index]
             )
             if recorded is not None:
-                finished[index] = safe_strings(recorded)
+                finished[index] = safe_strings(timed(recorded))
         to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
@@ -283,21 +317,23 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         for result in [finished[index] for index in sorted(finished)] + rows:
             gradebook.add(result)
         grading_began, cpu_began = time.monotonic(), client_cpu()
-        graded = cluster.grade(
-            [tasks[index] for index in to_grade], budget, not arguments.no_progress
-        )
+        # The bar is for a person watching: drawn only on a terminal, never into a log file.
+        progress = not arguments.no_progress and sys.stderr.isatty()
+        graded = cluster.grade([tasks[index] for index in to_grade], budget, progress)
         try:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
                     index = index_of[result.student, result.assignment]
                     with interrupt.recording():  # Ctrl-C here waits until both hold it
                         finished[index] = safe_strings(
-                            journal.record(
-                                result.student,
-                                result.assignment,
-                                tasks[index].path,
-                                digests[index],
-                                result,
+                            timed(
+                                journal.record(
+                                    result.student,
+                                    result.assignment,
+                                    tasks[index].path,
+                                    digests[index],
+                                    result,
+                                )
                             )
                         )
                         gradebook.add(finished[index])
@@ -321,19 +357,30 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             journal.close()
             gradebook.close()
         grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
-    # Sorted, as the order in which results arrive is not the class's.
     results = rows + [finished[index] for index in range(len(tasks))]
+    # As the gradebook has them (written answers a grader scored, late penalties), or error rows
+    # for those it refused.
+    results = [gradebook.settled.get((r.student, r.assignment), r) for r in results]
     results = [_refused_by_gradebook(result, gradebook.refused) for result in results]
+    if arguments.assignment:  # the rest of the class stays in every report
+        kept = earlier_results(out, set(arguments.assignment))
+        if kept:
+            others = sorted({result.assignment for result in kept})
+            print(
+                f"kept {len(kept)} rows of {', '.join(others)} from the last complete run "
+                f"({out / 'results.json'}): this run graded only {', '.join(arguments.assignment)}"
+            )
+        results += kept
+    # Sorted, as the order in which results arrive is not the class's.
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
     elapsed = time.monotonic() - started
     print(
         f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
-        f"{out / 'grades.csv'})",
-        file=sys.stderr,
+        f"{out / 'grades.csv'})"
     )
-    print(cost_line(startup, grading, grading_cpu), file=sys.stderr)
+    print(cost_line(startup, grading, grading_cpu))
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
 
@@ -349,6 +396,27 @@ def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResu
         f"graded, but the gradebook refused to store the result ({reason}); nothing of it is in "
         "the gradebook",
     )
+
+
+def earlier_results(out: Path, graded: set[str]) -> list[NotebookResult]:
+    """The rows of OUT/results.json, written by the last run that completed, for assignments
+    other than `graded`: a run with --assignment X rewrites the reports with the whole class."""
+    try:
+        records = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        return [
+            NotebookResult.from_dict(record)
+            for record in records
+            if record["assignment"] not in graded
+        ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        print(
+            f"warning: {out / 'results.json'} cannot be read ({type(error).__name__}: {error}): "
+            "the reports hold only the assignments graded now",
+            file=sys.stderr,
+        )
+        return []
 
 
 def client_cpu() -> float:

@@ -11,13 +11,18 @@ import numpy as np
 
 from autograder.checks.hidden import HIDDEN_CHECK_RUNNING
 from autograder.checks.notebook_helpers import course_error, side_effect_problem
-from autograder.grade.results import MAX_LISTED, clipped
+from autograder.grade.results import MAX_LISTED, CellOutput, clipped
 from autograder.sandbox.host import Limits, Sandbox, SandboxDied
 from autograder.sandbox.wire import Unsupported
 
 MAX_SANDBOX_STARTS = 12
 # The results of one test's calls kept for the mistake detector; beyond this, no diagnosis.
 MAX_KEPT_RESULT_BYTES = 64 << 20
+# What the learner's cells printed, kept for the autograded notebook: each cell's first
+# MAX_CELL_OUTPUT_CHARS characters (autograder/sandbox/host.py), at most this many characters in
+# all and this many cells; the rest is counted as omitted, or dropped.
+MAX_NOTEBOOK_OUTPUT_CHARS = 32_000
+MAX_CELLS_WITH_OUTPUT = 64
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Call:
     raised: str | None = None  # "Type: message" when the learner's function raised
     # (changed argument positions and keywords, shared result) as watched_call reports them
     effects: tuple = (frozenset(), False)
+    peak_bytes: int | None = None  # what the call allocated at most, when it was measured
 
 
 class OutOfBudget(AssertionError):
@@ -60,6 +66,8 @@ class LearnerSession:
         self.deadline = deadline  # time.monotonic() when the notebook's budget runs out
         self.sandbox, self.starts = None, 0
         self.skipped, self.cell_errors, self.events = set(), {}, []
+        self.cell_outputs: dict[str, CellOutput] = {}  # label -> its first run's output
+        self.output_room = MAX_NOTEBOOK_OUTPUT_CHARS
         self.more_cell_errors = 0
         self.calls: list[Call] = []
         self.kept_bytes = 0
@@ -88,12 +96,15 @@ class LearnerSession:
             sandbox = Sandbox(self.limits)
             try:
                 sources = [self.cells[i][1] for i in indices]
-                for position, error in sandbox.run_cells(sources, self.deadline):
-                    label, _, learners = self.cells[indices[position]]
-                    if not error or not learners or clipped(label, 100) in self.cell_errors:
+                for run in sandbox.execute(sources, self.deadline):
+                    label, _, learners = self.cells[indices[run.index]]
+                    if not learners:
+                        continue
+                    self._keep_output(label, run.streams, run.omitted)
+                    if not run.error or clipped(label, 100) in self.cell_errors:
                         continue
                     if len(self.cell_errors) < MAX_LISTED:
-                        self.cell_errors[clipped(label, 100)] = clipped(error)
+                        self.cell_errors[clipped(label, 100)] = clipped(run.error)
                     else:
                         self.more_cell_errors += 1
                 self.sandbox = sandbox
@@ -108,6 +119,23 @@ class LearnerSession:
                 self.skipped.add(index)
                 self.events.append(f"{self.cells[index][0]}: {died}; the cell was skipped")
 
+    def _keep_output(self, label: str, streams: tuple, omitted: int) -> None:
+        """Keep what a learner's cell printed on its first run, within the notebook's caps (keyed
+        by its label clipped as cell_errors' keys are)."""
+        label = clipped(label, 100)
+        if label in self.cell_outputs or not (streams or omitted):
+            return
+        if len(self.cell_outputs) >= MAX_CELLS_WITH_OUTPUT:
+            return
+        kept = []
+        for name, text in streams:
+            piece = text[: self.output_room]
+            omitted += len(text) - len(piece)
+            self.output_room -= len(piece)
+            if piece:
+                kept.append((name, piece))
+        self.cell_outputs[label] = CellOutput(label, tuple(kept), omitted)
+
     def lookup(self, names):
         if not names:
             return {}
@@ -121,12 +149,14 @@ class LearnerSession:
                 f"the notebook's process ended while looking up {', '.join(names)}: {died}"
             ) from None
 
-    def call(self, name, args, kwargs):
+    def call(self, name, args, kwargs, measure_memory=False):
         record = Call(name, args, kwargs)
         self.calls.append(record)
         self._ensure()
         try:
-            kind, value, effects = self.sandbox.call(name, args, kwargs, self.deadline)
+            kind, value, effects = self.sandbox.call(
+                name, args, kwargs, self.deadline, measure_memory=measure_memory
+            )
         except SandboxDied as died:
             self.sandbox = None
             self.events.append(f"{name}(...): {died}")
@@ -156,6 +186,7 @@ class LearnerSession:
             self.kept_bytes += size
             record.result, record.ok = value, True
         record.effects = effects
+        record.peak_bytes = self.sandbox.peak_bytes if measure_memory else None
         return value
 
     def data_globals(self, name) -> list:
@@ -259,7 +290,16 @@ class LearnerFunction:
         self._session = session
 
     def __call__(self, *args, **kwargs):
-        result = self._session.call(self.sandbox_function_name, args, kwargs)
+        return self._call(args, kwargs)
+
+    def call_measuring_memory(self, *args, **kwargs):
+        """(result, the peak bytes the call allocated in the sandbox, or None if unmeasured): a
+        check of memory use calls the learner's function this way, where it runs."""
+        result = self._call(args, kwargs, measure_memory=True)
+        return result, self._session.calls[-1].peak_bytes
+
+    def _call(self, args, kwargs, measure_memory=False):
+        result = self._session.call(self.sandbox_function_name, args, kwargs, measure_memory)
         changed, shared = self._session.calls[-1].effects
         problem = side_effect_problem(self, sorted(changed, key=str), shared)
         if problem:

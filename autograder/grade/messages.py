@@ -108,14 +108,63 @@ def shorten(parts: list, limit: int = MESSAGE_LIMIT) -> str:
     return SEPARATOR.join(kept)
 
 
+def total_score(result: NotebookResult) -> float:
+    """What a notebook scores: its test cells' points and its written answers' graded points,
+    less the late penalty (never below 0), as ``nbgrader export`` computes a submission's score."""
+    earned = sum(test.score for test in result.tests)
+    earned += sum(answer.score or 0.0 for answer in result.written)
+    penalty = result.submitted.late_penalty if result.submitted else 0.0
+    return float(max(0.0, earned - penalty))
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    """1 d 2 h, 3 h 5 min, 12 min, 40 s: the two largest units."""
+    units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
+    parts, left = [], int(round(seconds))
+    for name, size in units:
+        if left >= size or (name == "s" and not parts):
+            parts.append(f"{left // size} {name}")
+            left %= size
+    return " ".join(parts[:2])
+
+
+def standing_notes(result: NotebookResult) -> list[str]:
+    """What the gradebook adds to a graded row: written answers still to grade, lateness and its
+    penalty, and a submission time read from the file when there was no timestamp.txt."""
+    notes = []
+    awaiting = result.awaiting
+    if awaiting:
+        points = sum(answer.points for answer in awaiting)
+        names = ", ".join(answer.grade_id for answer in awaiting)
+        notes.append(
+            f"{_points(points)} of written answers await a grader ({names}): counted as 0 until "
+            "graded in formgrader"
+        )
+    submitted = result.submitted
+    if submitted is not None:
+        if submitted.source != "timestamp.txt":
+            notes.append(f"submitted at {submitted.timestamp}: {submitted.source}")
+        if submitted.seconds_late > 0:
+            notes.append(
+                f"handed in {_duration(submitted.seconds_late)} late (due {submitted.duedate}): "
+                f"late penalty {_points(submitted.late_penalty)}"
+            )
+    return notes
+
+
 def summary(result: NotebookResult) -> str:
-    """The one-line message of grades.csv for a NotebookResult: how many tests passed, then every
-    failure in full, every cell that raised, what stopped the learner's code, and the notes about
-    the notebook."""
+    """The one-line message of grades.csv for a NotebookResult: how many tests passed, then the
+    written answers awaiting a grader and the late penalty, every failure in full, every cell
+    that raised, what stopped the learner's code, and the notes about the notebook."""
     if result.status is not Status.GRADED:
         return shorten([result.message, *result.notes])
     tests = result.tests
     parts = [f"{sum(test.passed for test in tests)} of {len(tests)} tests passed"]
+    parts += standing_notes(result)
     for test in tests:
         if not test.passed:
             hint = f" (looks like: {'; '.join(test.mistakes)})" if test.mistakes else ""

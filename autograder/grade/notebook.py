@@ -27,11 +27,19 @@ from pathlib import Path
 
 from autograder.checks.oracle import quiet
 from autograder.checks.secret import STUDENT_ID, SUBMISSION_DIGEST, code_digest
+from autograder.course.notebook_format import cell_grade_id, cell_source
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import NotebookProblem, learner_sources, plan_cells, read_submission
 from autograder.grade.learner_session import LearnerFunction, LearnerSession, unsupported
-from autograder.grade.messages import summary
-from autograder.grade.results import RETRIED, NotebookResult, Status, TestCellResult, bounded
+from autograder.grade.messages import summary, total_score
+from autograder.grade.results import (
+    RETRIED,
+    NotebookResult,
+    Status,
+    TestCellResult,
+    WrittenAnswer,
+    bounded,
+)
 from autograder.sandbox.host import Limits, SandboxUnavailable
 
 HIDDEN_TEXT = "[its message: not shown, as it may hold the hidden inputs]"
@@ -97,6 +105,27 @@ def _run_test(
     return replace(test, passed=True, score=test.points, message="passed")
 
 
+def written_answers(spec: AssignmentSpec, cells: list) -> tuple[tuple[WrittenAnswer, ...], list]:
+    """The submission's manually graded answers, each found by its nbgrader id (the first cell
+    that has it), and notes on those not found. As nbgrader does, an answer left as the release
+    had it scores 0 ("No response."); any other awaits a grader (score None)."""
+    sources = {}
+    for cell in cells:
+        sources.setdefault(cell_grade_id(cell), cell_source(cell))
+    answers, missing = [], []
+    for grade_id, (points, released) in spec.written.items():
+        if grade_id not in sources:
+            missing.append(grade_id)
+        answered = sources.get(grade_id, released) != released
+        answers.append(WrittenAnswer(grade_id, points, answered, None if answered else 0.0))
+    notes = (
+        [f"written answers not found by their nbgrader id (no response): {', '.join(missing)}"]
+        if missing
+        else []
+    )
+    return tuple(answers), notes
+
+
 def grade_notebook(
     spec: AssignmentSpec,
     student: str,
@@ -132,7 +161,10 @@ def grade_notebook(
             )
         )
     run, plan_notes = plan_cells(spec, cells)
-    result = replace(result, notes=result.notes + tuple(plan_notes))
+    written, written_notes = written_answers(spec, cells)
+    result = replace(
+        result, notes=result.notes + tuple(plan_notes + written_notes), written=written
+    )
     session = LearnerSession(run, limits, deadline)
     namespace = spec.fresh_namespace()
     # Read by the hidden checks, which run here, in this thread (autograder/checks/hidden.py).
@@ -167,11 +199,12 @@ def grade_notebook(
             cell_errors=dict(session.cell_errors),
             events=bounded(session.events, "events"),
             notes=bounded(notes, "notes"),
+            cell_outputs=tuple(session.cell_outputs.values()),
         )
     )
 
 
 def _summarise(result: NotebookResult) -> NotebookResult:
-    """`result` with its score (the sum of its test cells') and its one-line message."""
-    result = replace(result, score=float(sum(test.score for test in result.tests)))
-    return replace(result, message=summary(result))
+    """`result` with its score (the sum of its test cells' and its graded written answers') and
+    its one-line message."""
+    return replace(result, score=total_score(result), message=summary(result))

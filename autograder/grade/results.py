@@ -2,7 +2,12 @@
 cell earned, and what became of one student's notebook for one assignment.
 
 A result crosses process boundaries (the workers' pipes, a journal file) and is written to
-results.json as ``to_dict()``; ``from_dict()`` reads one back.
+results.json as ``to_dict()``; ``from_dict()`` reads one back. Fields added since the journal's
+first format are optional in ``from_dict()``, so a journal written before them is still read.
+
+A worker fills in what grading found (test cells, the written answers' state, what the learner's
+cells printed); the grading command adds what only the course's gradebook knows (when the notebook
+was handed in, the late penalty, the scores a grader gave written answers) with ``replace``.
 """
 
 from dataclasses import dataclass, field
@@ -88,10 +93,90 @@ class TestCellResult:
 
 
 @dataclass(frozen=True)
+class CellOutput:
+    """What one of the learner's cells printed when the grader ran it in the sandbox: text only,
+    in the order written, as ("stdout" | "stderr", text) pieces, cut at the caps of
+    autograder/grade/learner_session.py; `omitted` counts the characters left out."""
+
+    label: str  # the cell's label in the plan: its nbgrader id, else "cell N" (cell_plan.py)
+    streams: tuple[tuple[str, str], ...] = ()
+    omitted: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "streams": [list(piece) for piece in self.streams],
+            "omitted": self.omitted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CellOutput":
+        return cls(
+            label=data["label"],
+            streams=tuple((name, text) for name, text in data["streams"]),
+            omitted=data["omitted"],
+        )
+
+
+@dataclass(frozen=True)
+class WrittenAnswer:
+    """A manually graded answer cell (nbgrader's grade + solution): a person gives its points.
+    `answered` is False when the learner left the release's text as it was, which nbgrader scores
+    0 with the comment "No response."; `score` is the grader's score from the gradebook, None while
+    it awaits grading (and 0.0 when unanswered)."""
+
+    grade_id: str
+    points: float
+    answered: bool
+    score: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "grade_id": self.grade_id,
+            "points": self.points,
+            "answered": self.answered,
+            "score": self.score,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WrittenAnswer":
+        return cls(data["grade_id"], data["points"], data["answered"], data["score"])
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """When a notebook was handed in, and what that cost: `timestamp` is UTC, written as nbgrader
+    writes timestamp.txt ("2026-12-01 17:05:00.000000 UTC"); `source` says where it was read
+    ("timestamp.txt", or "file time" when there was none); `late_penalty` is what the course's
+    late-submission policy took off (nbgrader's LateSubmissionPlugin), against the due date
+    recorded in the gradebook, if any."""
+
+    timestamp: str
+    source: str
+    duedate: str | None = None
+    seconds_late: float = 0.0
+    late_penalty: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "timestamp": self.timestamp,
+            "source": self.source,
+            "duedate": self.duedate,
+            "seconds_late": self.seconds_late,
+            "late_penalty": self.late_penalty,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Submitted":
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class NotebookResult:
     """One student's notebook for one assignment. `max_score` is None when the assignment is
-    unknown (a folder that is no assignment of this course); `notebook` is the file that was
-    read, None when none was."""
+    unknown (a folder that is no assignment of this course), else every point of the assignment,
+    written answers included; `score` is the test cells' points plus the written answers' graded
+    points, less any late penalty; `notebook` is the file that was read, None when none was."""
 
     student: str
     assignment: str
@@ -104,6 +189,15 @@ class NotebookResult:
     notes: tuple[str, ...] = ()  # how the submission differs from the course's notebook
     events: tuple[str, ...] = ()  # what stopped the learner's code (a crash, a time-out)
     cell_errors: dict = field(default_factory=dict)  # the learner's cell label -> its error
+    cell_outputs: tuple[CellOutput, ...] = ()  # what the learner's cells printed, when run
+    written: tuple[WrittenAnswer, ...] = ()  # the manually graded answers
+    submitted: Submitted | None = None  # set by the grading command, from the submission's folder
+
+    @property
+    def awaiting(self) -> tuple[WrittenAnswer, ...]:
+        """The written answers that still await a grader."""
+        return tuple(answer for answer in self.written if answer.score is None)
+
     # A fault of the grading infrastructure, not of the notebook (a worker that crashed twice, an
     # internal error, a sandbox that could not start): the journal has the next run grade it again.
     retryable: bool = False
@@ -120,6 +214,9 @@ class NotebookResult:
             "notes": list(self.notes),
             "events": list(self.events),
             "cell_errors": dict(self.cell_errors),
+            "cell_outputs": [output.to_dict() for output in self.cell_outputs],
+            "written": [answer.to_dict() for answer in self.written],
+            "submitted": None if self.submitted is None else self.submitted.to_dict(),
             "retryable": self.retryable,
         }
         if self.notebook is not None or self.status is not Status.ERROR:
@@ -142,6 +239,10 @@ class NotebookResult:
             notes=tuple(data["notes"]),
             events=tuple(data["events"]),
             cell_errors=dict(data["cell_errors"]),
+            # Optional: a journal written before these fields existed is still read.
+            cell_outputs=tuple(CellOutput.from_dict(item) for item in data.get("cell_outputs", [])),
+            written=tuple(WrittenAnswer.from_dict(item) for item in data.get("written", [])),
+            submitted=(Submitted.from_dict(data["submitted"]) if data.get("submitted") else None),
             retryable=data.get("retryable", False),
         )
 

@@ -2,16 +2,18 @@
 
 Written under OUT, from OUT/grades.csv and the submitted notebooks:
 
-- ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose solution
-  cells are most alike (autograder/report/similarity.py): evidence for a person to look at, never a
-  verdict;
+- ``similarity.csv`` and ``similarity.html``: per assignment, the pairs of students whose code
+  carries the most evidence of copying (autograder/report/similarity.py): evidence for a person
+  to look at, never a verdict;
 - ``grades-wide.csv``: one row per student, one column per assignment, and the total;
 - with ``--canvas-template FILE`` (the gradebook CSV exported from Canvas): ``canvas-import.csv``,
   the same file with the course's assignment columns filled, and ``canvas-summary.txt``, which
   names the students on one side and not the other (autograder/report/lms.py).
 
 The grading command writes the first three at its end; run this command again to add the
-Canvas file, or after changing the grades.
+Canvas file, or after changing the grades. A canvas-import.csv made from other grades than
+grades.csv's (a regrade since) is removed, and the output says so. What the command found goes
+to stdout; errors go to stderr.
 """
 
 import argparse
@@ -43,53 +45,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the gradebook CSV exported from Canvas, to fill in as OUT/canvas-import.csv",
     )
     parser.add_argument(
-        "--common",
+        "--min-shared",
         type=int,
-        default=similarity.COMMON,
-        help=f"ignore code that more than this many students share (default {similarity.COMMON})",
+        default=similarity.MIN_SHARED,
+        metavar="N",
+        help="rank only pairs that share at least N fingerprints; others are listed apart "
+        f"(default {similarity.MIN_SHARED}, about two lines of code)",
     )
 
 
-def write_similarity(
-    out: Path, submitted: Path, known: list[str], common: int = similarity.COMMON
-) -> str:
-    reports = similarity.compare_class(submitted, known, common)
+def similarity_reports(
+    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+) -> list[similarity.AssignmentReport]:
+    """Compare the class, write OUT/similarity.csv and OUT/similarity.html, return the reports."""
+    reports = similarity.compare_class(submitted, known, min_shared)
     _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
-    _write(out / "similarity.html", similarity_files.similarity_html(reports, common=common))
+    _write(
+        out / "similarity.html", similarity_files.similarity_html(reports, min_shared=min_shared)
+    )
+    return reports
+
+
+def write_similarity(
+    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+) -> str:
+    reports = similarity_reports(out, submitted, known, min_shared)
     top = [
         f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} "
-        f"({r.pairs[0].score:.2f})"
+        f"({r.pairs[0].evidence:.0f} bits)"
         for r in reports
         if r.pairs
     ]
     return (
         f"similarity.html: {sum(len(r.submissions) for r in reports)} notebooks compared; the "
-        "most alike "
-        f"pair per assignment (evidence to read, not a verdict): {'; '.join(top) or 'none'}"
+        "pair with the most evidence per assignment (to read, not a verdict): "
+        f"{'; '.join(top) or 'none'}"
     )
 
 
 def write_grades(out: Path, known: list[str], canvas_template: Path | None = None) -> str:
     grades = lms.read_grades(out / "grades.csv", known)
     _write(out / "grades-wide.csv", lms.grades_wide_csv(grades))
-    message = (
+    lines = [
         f"grades-wide.csv: {len(grades.students)} students, {len(grades.assignments)} assignments"
-    )
+    ]
+    source = lms.file_sha256(out / "grades.csv")
     if canvas_template is not None:
         template = canvas_template.read_bytes().decode("utf-8")
         result = lms.canvas_import(template, grades)
+        result.source_sha256 = source
         _write(out / "canvas-import.csv", result.text.encode("utf-8"))
         _write(out / "canvas-summary.txt", result.summary())
-        message += "\n" + result.summary().rstrip("\n")
-    return message
+        lines.append(result.summary().rstrip("\n"))
+    else:
+        lines += lms.ungradable_lines(grades)
+        lines += remove_stale_canvas_import(out, source)
+    return "\n".join(lines)
+
+
+def remove_stale_canvas_import(out: Path, source_sha256: str) -> list[str]:
+    """Remove canvas-import.csv and canvas-summary.txt when they were made from other grades
+    than grades.csv's (a regrade since): an upload of them would undo it."""
+    imported, summary = out / "canvas-import.csv", out / "canvas-summary.txt"
+    if not imported.exists():
+        return []
+    try:
+        made_from = summary.read_text(encoding="utf-8")
+    except OSError:
+        made_from = ""
+    if f"{lms.SOURCE_LINE}{source_sha256}." in made_from:
+        return []
+    for path in (imported, summary):
+        path.unlink(missing_ok=True)
+    return [
+        "removed canvas-import.csv and canvas-summary.txt: they were made from other grades "
+        "than grades.csv's. Write them again with: python -m autograder report "
+        f"{out} --canvas-template EXPORT.csv"
+    ]
 
 
 def after_grading(out: Path, submitted: Path) -> None:
     """The grading command's last step. A failure here is reported and costs no grade."""
     try:
         known = course.assignments()
-        print(write_grades(out, known), file=sys.stderr)
-        print(write_similarity(out, submitted, known), file=sys.stderr)
+        print(write_grades(out, known))
+        print(write_similarity(out, submitted, known))
     except Exception as error:  # grades.csv is written already: say so, and how to retry
         print(
             f"warning: the after-grading reports failed ({type(error).__name__}: {error}); "
@@ -114,7 +154,7 @@ def run(arguments: argparse.Namespace) -> int:
         return 2
     known = course.assignments()
     try:
-        print(write_grades(out, known, arguments.canvas_template), file=sys.stderr)
+        print(write_grades(out, known, arguments.canvas_template))
     except (ValueError, UnicodeDecodeError) as error:
         print(
             f"error: {arguments.canvas_template} is not a Canvas gradebook export: {error}",
@@ -122,5 +162,5 @@ def run(arguments: argparse.Namespace) -> int:
         )
         return 2
     submitted = arguments.submitted or out / "autograded"
-    print(write_similarity(out, submitted, known, arguments.common), file=sys.stderr)
+    print(write_similarity(out, submitted, known, arguments.min_shared))
     return 0

@@ -23,15 +23,30 @@ reason, and the rest of the batch is written: the command turns it into an error
 Only a graded notebook writes scores. A notebook missing or not gradable in this run records the
 student and leaves any earlier submission as it was: a re-run into the same OUT never replaces a
 recorded score by a zero (``nbgrader export`` counts a student without a submission as 0).
+
+A graded notebook's submission carries what nbgrader's autograde records: its timestamp (the
+submission's timestamp.txt, else the notebook file's time: formgrader counts a submission as
+autograded only when the two agree), the test cells' auto scores, its written answers (an answer
+left as released scores 0 with the comment "No response.", as nbgrader's SaveAutoGrades does; any
+other awaits a grader), and the late penalty. The penalty is nbgrader's: the due date is the
+assignment's in the gradebook (set in formgrader or with ``nbgrader db assignment add ID
+--duedate=...``) and the policy is nbgrader's LateSubmissionPlugin (or the class set as
+``AssignLatePenalties.plugin_class``), configured as for ``python -m autograder nbgrader``
+(``late_policy``). The writer then hands back each result as the gradebook has it (``settled``):
+the written answers' scores a grader gave, and the penalty, which grades.csv reports too.
 """
 
 import contextlib
+import types
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from autograder import course
+from autograder.course.nbgrader_runs import NBGRADER_CONFIG
 from autograder.course.notebook_format import cell_source, nbgrader_metadata
-from autograder.grade.results import Status
+from autograder.grade.messages import summary, total_score
+from autograder.grade.results import NotebookResult, Status
 
 BATCH = 50  # results per commit: a crash loses at most this many, and commits stay few
 ADVISORY_LOCK = 0x6D68615F67726164  # any fixed 64-bit key; "mha_grad" in ASCII
@@ -127,6 +142,58 @@ def _record_assignment(gradebook, assignment: str) -> None:
         )
 
 
+class LatePolicyUnavailable(Exception):
+    """The late-submission policy that nbgrader's configuration names cannot be loaded."""
+
+
+class LatePolicy:
+    """nbgrader's late-submission policy: the plugin that ``nbgrader autograde`` would use
+    (``AssignLatePenalties.plugin_class``, by default LateSubmissionPlugin with its
+    ``penalty_method``, "none" or "zero"), and nbgrader's own bounds on what it returns (from 0 to
+    the notebook's score)."""
+
+    def __init__(self, config=None):
+        from nbgrader.preprocessors import AssignLatePenalties
+
+        try:
+            self._assigner = AssignLatePenalties(config=config)
+            self._assigner.init_plugin()
+        except Exception as error:  # an instructor's class that cannot be imported or built
+            raise LatePolicyUnavailable(f"{type(error).__name__}: {error}") from error
+        self.plugin = self._assigner.plugin_inst
+
+    def describe(self) -> str:
+        plugin = type(self.plugin)
+        method = getattr(self.plugin, "penalty_method", None)
+        return f"{plugin.__module__}.{plugin.__qualname__}" + (f" ({method!r})" if method else "")
+
+    def penalty(self, student: str, score: float, seconds_late: float) -> float:
+        """What to take off a notebook scored `score` that came `seconds_late` after its due
+        date."""
+        if seconds_late <= 0:
+            return 0.0
+        penalty = self.plugin.late_submission_penalty(student, score, seconds_late)
+        if penalty is None:
+            return 0.0
+        bounded = self._assigner._check_late_penalty(types.SimpleNamespace(score=score), penalty)
+        return float(bounded)
+
+
+def late_policy() -> LatePolicy:
+    """The policy in nbgrader's configuration as ``python -m autograder nbgrader`` reads it: the
+    course's nbgrader_config.py (autograder/course/), then the instructor's Jupyter configuration
+    (``~/.jupyter/nbgrader_config.py``, $JUPYTER_CONFIG_PATH...)."""
+    from nbgrader.apps.baseapp import NbGrader
+
+    app = NbGrader(config_dir=str(NBGRADER_CONFIG.parent))
+    app.load_cwd_config = False  # the grading command's folder is incidental
+    try:
+        app.load_config_file()
+    except Exception as error:
+        raise LatePolicyUnavailable(f"{type(error).__name__}: {error}") from error
+    return LatePolicy(app.config)
+
+
 def _alembic_head() -> str:
     """The schema version nbgrader stamps on a new gradebook, read in-process (nbgrader runs the
     `alembic` script for it, which needs the venv's bin/ on PATH and a temporary folder)."""
@@ -164,8 +231,12 @@ class GradebookWriter:
     exception, so what was graded is kept). A result the database refuses to store is left out,
     its reason kept in `refused`: {(student, assignment): the database's reason}."""
 
-    def __init__(self, db_url: str, known: list, batch: int = BATCH):
+    def __init__(
+        self, db_url: str, known: list, batch: int = BATCH, policy: LatePolicy | None = None
+    ):
         self.db_url, self.known, self.batch = db_url, list(known), batch
+        self.policy = policy or LatePolicy()  # nbgrader's default: no penalty
+        self.settled = {}  # (student, assignment) -> the result as the gradebook has it
         self.refused: dict[tuple[str, str], str] = {}
         self.gradebook = None
         self._lock_connection = None
@@ -279,8 +350,9 @@ class GradebookWriter:
             self._write(result)
         self.gradebook.db.commit()
 
-    def _write(self, result: dict) -> None:
+    def _write(self, result: NotebookResult) -> None:
         from nbgrader.api import MissingEntry
+        from nbgrader.utils import parse_utc
 
         gradebook = self.gradebook
         student, assignment = result.student, result.assignment
@@ -292,13 +364,78 @@ class GradebookWriter:
             return
         notebook = Path(course.notebook_name(assignment)).stem
         try:
-            gradebook.find_submission(assignment, student)
+            submission = gradebook.find_submission(assignment, student)
         except MissingEntry:
-            gradebook.add_submission(assignment, student)
+            submission = gradebook.add_submission(assignment, student)
+        timestamp = parse_utc(result.submitted.timestamp) if result.submitted else None
+        resubmitted = submission.timestamp != timestamp
+        submission.timestamp = timestamp
+        grades = []  # every grade of the notebook: its test cells' and its written answers'
         for test in result.tests:
-            grade = gradebook.find_grade(test.grade_id, notebook, assignment, student)
+            grade = _row("grade", gradebook, test.grade_id, notebook, assignment, student)
             grade.auto_score = float(test.score)
             grade.needs_manual_grade = grade.manual_score is not None
+            grades.append(grade)
+        written = []
+        for answer in result.written:
+            grade = _row("grade", gradebook, answer.grade_id, notebook, assignment, student)
+            grades.append(grade)
+            grade.auto_score = None if answer.answered else 0.0
+            # A grader's score stands until the learner hands in again (nbgrader flags it on
+            # every autograde; a re-run of this command that grades nothing new must not).
+            if answer.answered:
+                grade.needs_manual_grade = grade.manual_score is None or resubmitted
+            else:
+                grade.needs_manual_grade = grade.manual_score is not None and resubmitted
+            comment = _row("comment", gradebook, answer.grade_id, notebook, assignment, student)
+            comment.auto_comment = None if answer.answered else "No response."
+            given = grade.manual_score if grade.manual_score is not None else grade.auto_score
+            extra = grade.extra_credit or 0.0
+            written.append(replace(answer, score=None if given is None else given + extra))
+        settled = replace(result, written=tuple(written))
+        seconds_late = submission.total_seconds_late
+        penalty = self.policy.penalty(student, sum(map(_score, grades)), seconds_late)
+        for submitted in {id(grade.notebook): grade.notebook for grade in grades}.values():
+            submitted.late_submission_penalty = penalty if seconds_late > 0 else None
+        if result.submitted is not None:
+            duedate = submission.duedate
+            settled = replace(
+                settled,
+                submitted=replace(
+                    result.submitted,
+                    duedate=None if duedate is None else f"{duedate:%Y-%m-%d %H:%M:%S} UTC",
+                    seconds_late=float(seconds_late),
+                    late_penalty=penalty,
+                ),
+            )
+        settled = replace(settled, score=total_score(settled))
+        self.settled[student, assignment] = replace(settled, message=summary(settled))
+
+
+def _score(grade) -> float:
+    """nbgrader's Grade.score, from the objects in this session (the column is computed by the
+    database, which has not seen this session's changes yet)."""
+    given = grade.manual_score if grade.manual_score is not None else grade.auto_score
+    return 0.0 if given is None else given + (grade.extra_credit or 0.0)
+
+
+def _row(kind: str, gradebook, grade_id: str, notebook: str, assignment: str, student: str):
+    """The submission's "grade" or "comment" row of a cell; created when the submission predates
+    the cell (a written answer added to an assignment after its first grading)."""
+    from nbgrader.api import Comment, Grade, MissingEntry
+
+    find, find_cell, row_class = {
+        "grade": (gradebook.find_grade, gradebook.find_grade_cell, Grade),
+        "comment": (gradebook.find_comment, gradebook.find_solution_cell, Comment),
+    }[kind]
+    try:
+        return find(grade_id, notebook, assignment, student)
+    except MissingEntry:
+        cell = find_cell(grade_id, notebook, assignment)
+        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        row = row_class(cell_id=cell.id, notebook=submitted)
+        gradebook.db.add(row)
+        return row
 
 
 def _first_line(error: Exception) -> str:

@@ -1,35 +1,48 @@
 """Grades for the learning platform: OUT/grades-wide.csv for any LMS, and a Canvas import file.
 
 - ``grades-wide.csv``: one row per student, one column per assignment (points), and the total;
-  an assignment not handed in (status ``missing``) is an empty cell, not 0.
+  an assignment not handed in (status ``missing``) is an empty cell, not 0, and so is one that
+  could not be graded (status ``error``), whose student's total is left empty too: a total that
+  leaves out an assignment nobody could grade would look complete.
 - ``canvas-import.csv``: the gradebook CSV that Canvas exports (columns Student, ID, SIS User ID,
   SIS Login ID, Section, then one column per assignment titled ``<name> (<canvas id>)``, a
   ``Points Possible`` row under the header), with the course's assignment columns filled in.
-  Only those cells change: every other byte of the export is written back as it was, so Canvas
-  sees the layout it produced. Students are matched by SIS Login ID or e-mail, whichever the
-  template holds, to the student ids of the grades (the folder names of SUBMITTED).
+  Only those cells change, and only where this grader has a grade: every other byte of the
+  export is written back as it was, so Canvas sees the layout it produced and no grade it holds
+  is cleared. Students are matched by SIS Login ID or e-mail, whichever the template holds, to
+  the student ids of the grades (the folder names of SUBMITTED), exactly: an id that differs
+  from Canvas's only in case or surrounding spaces, or that would match two rows (or a row that
+  would match two ids), is refused and named.
 
-Nothing is dropped silently: a Canvas student with no grade gets an empty cell, and a graded
-student whom Canvas does not list is named in the summary (stderr and OUT/canvas-summary.txt).
+Nothing happens silently: OUT/canvas-summary.txt (and stdout) names every graded student Canvas
+does not list, every Canvas student with no grade here, every match refused, every notebook that
+could not be graded (with the reason), and every grade Canvas holds that the import changes.
 """
 
 import csv
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.report.outputs import csv_text
+from autograder.report.outputs import counted, csv_text, spreadsheet_value
 
 CANVAS_FIXED_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-MATCH_COLUMNS = ("sis login id", "email", "e-mail", "email address")  # compared case-insensitively
+MATCH_COLUMNS = ("sis login id", "email", "e-mail", "email address")  # header names, any case
 ASSIGNMENT_COLUMN = re.compile(
     r"^(?P<name>.*\S)\s+\((?P<id>\d+)\)$"
 )  # "05-multi-head-attention (12345)"
+REASON_CHARACTERS = 300  # of grades.csv's message, in canvas-summary.txt
+SOURCE_LINE = "Made from grades.csv with SHA-256 "  # canvas-summary.txt's last line
 
 
 def points(value: float) -> str:
     """A score as a plain decimal: 12, 12.5, 3.3333 (never 1e+01)."""
     return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -41,42 +54,75 @@ class Grades:
     assignments: list[str]  # course order
     scores: dict[str, dict[str, float]]  # student -> assignment -> points
     max_scores: dict[str, float] = field(default_factory=dict)
+    ungradable: dict[str, dict[str, str]] = field(default_factory=dict)  # student -> assignment
+    # -> why it could not be graded (grades.csv's status error)
 
     @property
     def students(self) -> list[str]:
-        return sorted(self.scores)
+        return sorted(set(self.scores) | set(self.ungradable))
+
+    def ungradable_rows(self) -> list[tuple[str, str, str]]:
+        return [
+            (student, assignment, why)
+            for student in sorted(self.ungradable)
+            for assignment, why in sorted(self.ungradable[student].items())
+        ]
+
+
+def _reason(message: str) -> str:
+    first = " ".join(message.split())
+    return first if len(first) <= REASON_CHARACTERS else first[: REASON_CHARACTERS - 1] + "…"
 
 
 def read_grades(path: Path, known: list[str]) -> Grades:
-    """OUT/grades.csv (one row per student and assignment) for the course's assignments."""
-    scores, max_scores = {}, {}
+    """OUT/grades.csv (one row per student and assignment) for the course's assignments, each
+    cell read back as grades.csv's writer made it (spreadsheet_value)."""
+    scores, max_scores, ungradable = {}, {}, {}
     with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            student, assignment = row.get("student_id") or "", row.get("assignment") or ""
+        for raw in csv.DictReader(handle):
+            row = {key: spreadsheet_value(value or "") for key, value in raw.items() if key}
+            student, assignment = row.get("student_id", ""), row.get("assignment", "")
             if not student or assignment not in known:
                 continue  # an unknown assignment folder: grades.csv already names it
             scores.setdefault(student, {})
-            if row.get("status") == "missing":
-                continue  # not handed in: an empty cell, not a grade of 0
-            scores[student][assignment] = float(row.get("score") or 0)
             if row.get("max_score"):
                 max_scores[assignment] = float(row["max_score"])
+            if row.get("status") == "missing":
+                continue  # not handed in: an empty cell, not a grade of 0
+            if row.get("status") == "error":  # no grade: an empty cell, and the reason named
+                ungradable.setdefault(student, {})[assignment] = _reason(row.get("message", ""))
+                continue
+            scores[student][assignment] = float(row.get("score") or 0)
     present = {assignment for by_student in scores.values() for assignment in by_student}
-    return Grades([a for a in known if a in present], scores, max_scores)
+    present |= {assignment for by_student in ungradable.values() for assignment in by_student}
+    return Grades([a for a in known if a in present], scores, max_scores, ungradable)
 
 
 def grades_wide_csv(grades: Grades) -> str:
     rows = []
     for student in grades.students:
-        own = grades.scores[student]
+        own = grades.scores.get(student, {})
+        complete = not grades.ungradable.get(student)
         rows.append(
             {
                 "student_id": student,
-                "total": points(sum(own.values())),
+                "total": points(sum(own.values())) if complete else "",
                 **{assignment: points(own[assignment]) for assignment in own},
             }
         )
     return csv_text(["student_id", *grades.assignments, "total"], rows)
+
+
+def ungradable_lines(grades: Grades) -> list[str]:
+    """Each notebook that could not be graded, with the reason (for the summaries)."""
+    rows = grades.ungradable_rows()
+    if not rows:
+        return []
+    return [
+        f"{counted(len(rows), 'notebook')} could not be graded: their cells in grades-wide.csv "
+        "and canvas-import.csv are empty, not 0, and so is the student's total in grades-wide.csv "
+        "(fix the notebook or grade it by hand, then grade again):"
+    ] + [f"  {student} / {assignment}: {why}" for student, assignment, why in rows]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,34 +185,75 @@ class CanvasResult:
     text: str  # canvas-import.csv
     filled: dict[str, str]  # our assignment -> the Canvas column it filled
     matched: list[str]  # graded students found in Canvas
-    no_grade: list[str]  # Canvas students (as Canvas names them) with no grade: empty cells
+    no_grade: list[str]  # Canvas students (as Canvas names them) not matched: cells kept
     not_in_canvas: list[str]  # graded students whom Canvas does not list
     missing_columns: list[str]  # our assignments with no column in the template
     warnings: list[str]
+    refused: list[str] = field(default_factory=list)  # fuzzy or ambiguous matches, explained
+    changed: list[str] = field(default_factory=list)  # grades Canvas holds that the import changes
+    kept: list[str] = field(default_factory=list)  # Canvas grades kept where we have none
+    ungradable: list[str] = field(default_factory=list)  # ungradable_lines of the grades
+    source_sha256: str = ""  # of the grades.csv this was made from
 
     def summary(self) -> str:
         lines = [
-            f"canvas-import.csv: {len(self.matched)} students matched, "
-            f"{len(self.filled)} assignment columns filled "
+            f"canvas-import.csv: {counted(len(self.matched), 'student')} matched, "
+            f"{counted(len(self.filled), 'assignment column')} filled "
             f"({', '.join(f'{a} -> {c!r}' for a, c in self.filled.items()) or 'none'})."
         ]
+        lines += self.ungradable
+        sections = [
+            (
+                self.refused,
+                f"{counted(len(self.refused), 'match', 'matches')} refused: ids are matched "
+                "exactly (rename the student's folder to the id Canvas shows, or fix Canvas, and "
+                "run again):",
+            ),
+            (
+                self.changed,
+                f"{counted(len(self.changed), 'grade')} that Canvas holds would change with this "
+                "import (check before you upload):",
+            ),
+            (
+                self.kept,
+                f"{counted(len(self.kept), 'grade')} that Canvas holds and this grader has none "
+                "for, left as in Canvas:",
+            ),
+        ]
+        for items, title in sections:
+            if items:
+                lines += [title] + [f"  {item}" for item in items]
         if self.not_in_canvas:
             lines.append(
-                f"{len(self.not_in_canvas)} graded students are not in the Canvas export "
+                f"{counted(len(self.not_in_canvas), 'graded student')} not in the Canvas export "
                 "(no row for them; their grades are in grades-wide.csv): "
                 f"{', '.join(self.not_in_canvas)}"
             )
         if self.no_grade:
             lines.append(
-                f"{len(self.no_grade)} Canvas students have no grade here (their cells are "
-                f"left empty): {', '.join(self.no_grade)}"
+                f"{counted(len(self.no_grade), 'Canvas student')} with no grade here (their "
+                f"cells are left as Canvas has them): {', '.join(self.no_grade)}"
             )
         if self.missing_columns:
             lines.append(
                 f"no Canvas column for {', '.join(self.missing_columns)}: create the assignment "
                 "in Canvas (named exactly as the assignment id), export again and re-run"
             )
-        return "\n".join(lines + self.warnings) + "\n"
+        lines += self.warnings
+        if self.source_sha256:
+            lines.append(f"{SOURCE_LINE}{self.source_sha256}.")
+        return "\n".join(lines) + "\n"
+
+
+def _fold(value: str) -> str:
+    return value.strip().casefold()
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return abs(float(a) - float(b)) < 1e-9
+    except ValueError:
+        return a == b
 
 
 def canvas_import(template: str, grades: Grades) -> CanvasResult:
@@ -176,8 +263,7 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
     if not records:
         raise ValueError("the Canvas export is empty")
     header = [unquote(raw).strip() for raw in records[0].fields]
-    lowered = [name.lower() for name in header]
-    keys = [index for index, name in enumerate(lowered) if name in MATCH_COLUMNS]
+    keys = [index for index, name in enumerate(header) if name.lower() in MATCH_COLUMNS]
     if not keys:
         raise ValueError(
             "the Canvas export has no SIS Login ID or Email column to match students by"
@@ -189,8 +275,8 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
         for assignment in grades.assignments:
             if title.lower() == assignment.lower():
                 columns[assignment] = index
-    by_key = {student.strip().lower(): student for student in grades.students}
-    matched, no_grade, seen = [], [], set()
+    students = set(grades.students)
+    rows = []  # (record, Canvas's name for the row, the ids it matches exactly)
     for record in records[1:]:
         if not any(unquote(raw).strip() for raw in record.fields):
             continue  # a blank line
@@ -200,34 +286,76 @@ def canvas_import(template: str, grades: Grades) -> CanvasResult:
             continue
         if first == "Student, Test" or not (first or any(record.value(i).strip() for i in keys)):
             continue  # Canvas's test student, or a row of column settings ("Manual Posting")
-        student = next(
-            (
-                by_key[record.value(i).strip().lower()]
-                for i in keys
-                if record.value(i).strip().lower() in by_key
-            ),
-            None,
-        )
+        found = {record.value(i) for i in keys} & students
+        rows.append((record, first or record.value(keys[0]), found))
+    matched_rows = {}  # id -> the rows that match it exactly
+    for record, name, found in rows:
+        for student in found:
+            matched_rows.setdefault(student, []).append(name)
+    refused, result = [], CanvasResult("", {}, [], [], [], [], warnings)
+    for record, name, found in rows:
+        student = next(iter(found)) if len(found) == 1 else None
+        if len(found) > 1:
+            ids = ", ".join(repr(student) for student in sorted(found))
+            refused.append(f"Canvas row {name!r} matches {len(found)} ids: {ids}")
+        elif student is not None and len(matched_rows[student]) > 1:
+            why = f"{student!r} matches {len(matched_rows[student])} Canvas rows: " + ", ".join(
+                repr(row) for row in matched_rows[student]
+            )
+            refused += [] if why in refused else [why]  # said once, not once a row
+            student = None
         while len(record.fields) <= max(columns.values(), default=-1):
             record.fields.append("")
         if student is None:
-            no_grade.append(first or record.value(keys[0]))
+            result.no_grade.append(name)
         else:
-            matched.append(student)
-            seen.add(student)
+            result.matched.append(student)
         for assignment, index in columns.items():
-            score = grades.scores.get(student, {}).get(assignment) if student else None
-            record.fields[index] = "" if score is None else quote(points(score))
-    text = bom + "".join(",".join(record.fields) + record.end for record in records)
-    return CanvasResult(
-        text,
-        {a: header[i] for a, i in columns.items()},
-        matched,
-        no_grade,
-        [student for student in grades.students if student not in seen],
-        [a for a in grades.assignments if a not in columns],
-        warnings,
-    )
+            _fill(result, record, index, name, student, assignment, grades)
+    matched = set(result.matched)
+    for student in grades.students:
+        if student in matched:
+            continue
+        near = sorted(
+            {
+                record.value(i)
+                for record, _, _ in rows
+                for i in keys
+                if record.value(i) != student and _fold(record.value(i)) == _fold(student)
+            }
+        )
+        if near:
+            refused.append(
+                f"{student!r} is not {', '.join(repr(value) for value in near)} in Canvas: they "
+                "differ only in case or surrounding spaces"
+            )
+        elif student not in matched_rows:  # (one that matched two rows is refused above)
+            result.not_in_canvas.append(student)
+    result.text = bom + "".join(",".join(record.fields) + record.end for record in records)
+    result.filled = {a: header[i] for a, i in columns.items()}
+    result.missing_columns = [a for a in grades.assignments if a not in columns]
+    result.refused = refused
+    result.ungradable = ungradable_lines(grades)
+    return result
+
+
+def _fill(result, record, index, name, student, assignment, grades) -> None:
+    """Write one cell: the grade if there is one; otherwise Canvas's value is kept (an import
+    never clears a grade), and an ungradable notebook's cell is left empty."""
+    held = record.value(index).strip()
+    score = grades.scores.get(student, {}).get(assignment) if student else None
+    if score is not None:
+        new = points(score)
+        if held and not _same_number(held, new):
+            result.changed.append(f"{name} ({student}) / {assignment}: {held} -> {new}")
+        record.fields[index] = quote(new)
+    elif held:
+        why = (
+            "could not be graded"
+            if student and assignment in grades.ungradable.get(student, {})
+            else "no grade here"
+        )
+        result.kept.append(f"{name} / {assignment}: {held} ({why})")
 
 
 def _points_possible_warnings(record: Record, columns: dict, grades: Grades) -> list[str]:

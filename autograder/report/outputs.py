@@ -1,8 +1,11 @@
 """What the grading command writes under OUT: grades.csv, results.json, one feedback page per
-student and assignment, a score-distribution plot per assignment, the nbgrader gradebook, a copy
-of each graded notebook in autograded/ (where formgrader looks for them), and an
-nbgrader_config.py that sends ``nbgrader export`` run in OUT to nbgrader-grades.csv, never over
-the grader's own grades.csv.
+student and assignment, a score-distribution plot per assignment, the nbgrader gradebook, and what
+makes OUT an nbgrader course root that formgrader opens: source/ and release/ (the course's
+notebooks of each assignment graded), submitted/<student>/<assignment>/timestamp.txt, the
+autograded notebooks (autograder/report/autograded.py), feedback named after the notebook as
+nbgrader names it, and an nbgrader_config.py that names no path outside OUT (OUT can be moved),
+turns on nbconvert's HTML sanitising and sends ``nbgrader export`` run in OUT to
+nbgrader-grades.csv, never over the grader's own grades.csv.
 
 Every file is written to a temporary name and then renamed, so a run that is interrupted leaves
 the previous complete files, and a re-run with the same secret writes the same bytes. Text is
@@ -19,8 +22,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from autograder import REPO_ROOT
+from autograder import course
 from autograder.grade.results import NotebookResult, Status
+from autograder.report.autograded import autograded_bytes
 from autograder.report.gradebook import write_gradebook
 
 FIELDS = ["student_id", "assignment", "score", "max_score", "status", "message"]
@@ -58,9 +62,21 @@ def _write(path: Path, data: bytes | str) -> None:
 
 def spreadsheet_safe(value) -> str:
     """A CSV cell that no spreadsheet evaluates: text starting like a formula gets a leading
-    quote."""
+    quote, and so does text that starts with a quote, so that no two values are written alike
+    (`=a` is `'=a`, `'=a` is `''=a`) and spreadsheet_value reads back each one as it was."""
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.startswith(FORMULA_STARTS + ("'",)) else text
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 grade", "3 grades": a count in the words of a summary."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def spreadsheet_value(cell: str) -> str:
+    """The value a cell written by spreadsheet_safe holds: its one leading quote, if any, taken
+    off."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def csv_text(fields: list, rows: list) -> str:
@@ -79,13 +95,15 @@ def _number(value):
 
 
 def grades_csv(results: list[NotebookResult]) -> str:
+    """One row per notebook. A notebook that could not be graded (status error) has no score,
+    not 0: its status and message say why, and no sum or upload mistakes it for a real 0."""
     return csv_text(
         FIELDS,
         [
             {
                 "student_id": result.student,
                 "assignment": result.assignment,
-                "score": _number(result.score),
+                "score": "" if result.status is Status.ERROR else _number(result.score),
                 "max_score": _number(result.max_score),
                 "status": result.status.value,
                 "message": result.message,
@@ -203,31 +221,88 @@ def score_plot(
 
 
 NBGRADER_CONFIG = """\
-\"\"\"Written by `python -m autograder grade`. nbgrader run in this folder uses its gradebook, and
-`nbgrader export` writes {export}: grades.csv here is the grader's own.\"\"\"
+\"\"\"Written by `python -m autograder grade`, and rewritten by every run. nbgrader run in this
+folder (nbgrader's commands, or a Jupyter server started here for formgrader) takes it as the
+course root: source/, release/, submitted/ (timestamps only: no notebook that `nbgrader
+autograde` could run), autograded/ and feedback/, and its gradebook. nbconvert sanitises the HTML
+of the notebooks formgrader renders; nbgrader's feedback leaves the hidden tests out; and
+`nbgrader export` writes {export} (grades.csv here is the grader's own). It names
+no path outside this folder: the folder can be moved.\"\"\"
 
-import sys
 from pathlib import Path
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 OUT = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(OUT)
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = {db_url}
+# formgrader renders the autograded notebooks: clean their outputs' HTML too (the notebooks hold
+# text outputs only, and learners' markdown already cleaned).
+c.HTMLExporter.sanitize_html = True
+# nbgrader's own feedback (formgrader's "Generate Feedback") is made from the autograded notebooks:
+# without the hidden tests' code, as the course's feedback pages.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 c.ExportPlugin.to = str(OUT / {export!r})  # `--to FILE` still wins
-sys.path.append({repository!r})  # where the course's exporter below is found
-c.ExportApp.plugin_class = {plugin!r}
+try:  # the course's CSV writer, where the course's package is installed (its virtual environment)
+    import {plugin_module}  # noqa: F401
+except ImportError:  # nbgrader of another environment: its own writer
+    pass
+else:
+    c.ExportApp.plugin_class = {plugin!r}
 """
 
 
 def nbgrader_config(db_url: str | None = None) -> str:
     """OUT/nbgrader_config.py: nbgrader reads it when run inside OUT (after any other
-    configuration), so that there it uses the run's gradebook (OUT's, or `db_url`), exports with
-    the course's spreadsheet-safe CSV writer, and writes nbgrader-grades.csv, never the grader's
-    grades.csv."""
+    configuration), so that there it uses OUT as its course root and the run's gradebook (OUT's,
+    or `db_url`), exports with the course's spreadsheet-safe CSV writer, and writes
+    nbgrader-grades.csv, never the grader's grades.csv."""
     db_url = repr(db_url) if db_url else "f\"sqlite:///{OUT / 'gradebook.db'}\""
     return NBGRADER_CONFIG.format(
-        export=NBGRADER_EXPORT, repository=str(REPO_ROOT), plugin=EXPORT_PLUGIN, db_url=db_url
+        export=NBGRADER_EXPORT,
+        plugin=EXPORT_PLUGIN,
+        plugin_module=EXPORT_PLUGIN.rsplit(".", 1)[0],
+        db_url=db_url,
     )
+
+
+def feedback_files(out: Path, result: NotebookResult) -> tuple[Path, Path]:
+    """The feedback page and its text version, named after the notebook as nbgrader names them:
+    feedback/<student>/<assignment>/<notebook>.html (and .txt)."""
+    folder = out / "feedback" / result.student / result.assignment
+    notebook = Path(course.notebook_name(result.assignment)).stem
+    return folder / f"{notebook}.html", folder / f"{notebook}.txt"
+
+
+def _write_course_root(results: list[NotebookResult], out: Path, known: list) -> None:
+    """What makes OUT an nbgrader course root for formgrader: each graded assignment's source/ and
+    release/ notebooks, submitted/<student>/<assignment>/timestamp.txt for each notebook handed in
+    (the time the gradebook records: formgrader counts a submission as autograded only when the
+    two agree), and the autograded notebooks."""
+    for assignment in sorted({result.assignment for result in results} & set(known)):
+        name = course.notebook_name(assignment)
+        for folder, notebook in [
+            ("source", course.solution_notebook(assignment)),
+            ("release", course.release_notebook(assignment)),
+        ]:
+            _write(out / folder / assignment / name, notebook.read_bytes())
+    for result in results:
+        if result.submitted is not None and result.assignment in known:
+            stamp = out / "submitted" / result.student / result.assignment / "timestamp.txt"
+            _write(stamp, result.submitted.timestamp + "\n")
+        if result.status is Status.GRADED and result.notebook:
+            data = autograded_bytes(result)
+            if data is not None:
+                name = course.notebook_name(result.assignment)
+                _write(out / "autograded" / result.student / result.assignment / name, data)
 
 
 def write_reports(
@@ -247,26 +322,13 @@ def write_reports(
     _write(out / "nbgrader_config.py", nbgrader_config(db_url))
     for result in results:
         if result.student and result.assignment:  # a folder that is no id has no feedback page
-            folder = out / "feedback" / result.student / result.assignment
-            _write(folder / "feedback.txt", feedback_text(result))
-            _write(folder / "feedback.html", feedback_html(result))
-    for result in results:  # formgrader opens the submitted notebooks from autograded/
-        if result.status is Status.GRADED and result.notebook:
-            try:
-                with os.fdopen(
-                    os.open(result.notebook, os.O_RDONLY | os.O_NOFOLLOW), "rb"
-                ) as handle:
-                    data = handle.read()
-            except OSError:
-                continue
-            _write(
-                out
-                / "autograded"
-                / result.student
-                / result.assignment
-                / f"{result.assignment}.ipynb",
-                data,
-            )
+            page, text = feedback_files(out, result)
+            _write(text, feedback_text(result))
+            _write(page, feedback_html(result))
+            for old in ("feedback.html", "feedback.txt"):  # the names of earlier versions
+                with contextlib.suppress(FileNotFoundError):
+                    (page.parent / old).unlink()
+    _write_course_root(results, out, known)
     for assignment in sorted(
         {result.assignment for result in results if result.assignment in known}
     ):

@@ -1,148 +1,122 @@
-"""The similarity report: per assignment, the pairs of students whose solution cells are most alike.
+"""The similarity report: per assignment, the pairs of students whose code shares the most
+evidence of copying, most first.
 
-It is evidence for a human to look at, never a verdict. A high score says that two students'
-code shares long runs of tokens once names, comments, whitespace and literal values are set
-aside, beyond what the released notebook and the book give everyone. It cannot say why.
+It is evidence for a person to look at, never a verdict. A pair ranks high when the two students
+wrote long runs of the same code, once names, comments, layout and the arrangement of lines are
+set aside, beyond what the released notebook and the book give everyone, and when that code is
+rare in the class. It cannot say why.
 
-The method is winnowing (Schleimer, Wilkerson and Aiken, SIGMOD 2003, the method behind MOSS):
+The method, step by step:
 
-1. **Normalise.** Python's own tokenizer reads each solution cell. Comments, blank lines,
-   indentation and docstrings are dropped; every name the learner chose becomes ``V``, every
-   number ``0`` and every string ``S``. Keywords, operators, builtins, ``np`` and attribute
-   names (``.reshape``, ``.T``) are kept: the library fixes them, the learner does not.
-2. **Fingerprint.** Each run of ``KGRAM`` tokens is hashed (BLAKE2b: the same on every run and
-   machine); winnowing keeps the smallest hash of every window of ``WINDOW`` hashes, so any
-   match of ``KGRAM + WINDOW - 1`` tokens or more is guaranteed to be seen.
-3. **Leave out what everyone shares.** Every k-gram of the released notebook's code and of the
-   code cells in book/ is dropped, and so is a fingerprint that more than ``COMMON`` students
-   hold (a common way of writing a line is no evidence about two of them).
-4. **Index.** Fingerprint -> students that hold it (an inverted index). A pair's count of shared
-   fingerprints is summed from the posting lists, so pairs that share nothing are never visited.
-5. **Score** a pair by the Dice coefficient of their remaining fingerprint sets,
-   2|A ∩ B| / (|A| + |B|): 1 when both hold the same fingerprints, 0 when they share none.
+1. **Read all the code a student wrote.** Every code cell of the notebook: the answer cells and
+   any cell the learner added or changed. A cell equal to one of the released notebook's is
+   skipped whole; what is left of the release inside a changed cell is removed in step 3.
+2. **Normalise** (autograder/report/similarity_tokens.py). Names, numbers, strings, comments,
+   layout and grouping parentheses are set aside; helpers are inlined, definitions put first and
+   independent assignments put in one order. Renaming, re-commenting, swapping lines, moving a
+   helper or inlining it then leave the tokens as they were.
+3. **Fingerprint** (winnowing: Schleimer, Wilkerson and Aiken, SIGMOD 2003, the method behind
+   MOSS). Each run of ``KGRAM`` tokens within a cell is hashed (BLAKE2b: the same on every run
+   and machine); the smallest hash of every window of ``WINDOW`` hashes is kept, so any match of
+   ``KGRAM + WINDOW - 1`` tokens or more is seen. Every run that the released notebook's code or
+   a code cell of the book holds is dropped: from the matches and from each student's total.
+4. **Weigh by rarity, instead of cutting off.** A fingerprint that ``n`` of the ``N`` students
+   hold is worth ``log2(N / (n - 1))`` bits to a pair that shares it: 10 bits when no one else
+   in a class of 1,000 holds it, 1 bit when half the class does, nearly 0 when everyone does.
+   This is the frequency weighting of JPlag's match weighting (rare matches count more), in
+   place of MOSS's ``-m``, which drops a passage held by more than ``m`` students. A fixed
+   cut-off throws away exactly the evidence a large class needs: in a class of 1,000 most
+   correct code is held by more than 10 students, and so was all of what a copy shared.
+5. **Evidence of a pair**, in bits: the rarity of every fingerprint they share, less
+   ``UNSHARED_BITS`` for each fingerprint that the one whose code is more nearly contained in
+   the other's does not share. It is the weight of evidence (the log-likelihood ratio, with
+   fingerprints taken as independent) that one student's code was copied from the other's, a
+   copy keeping each fingerprint of its source with probability 3/4, rather than that both wrote
+   their own: shared rare code counts for, code of the source that the copy lacks counts
+   against, and code a copier added of their own counts for nothing either way. So the score
+   grows with the amount of matched code (as Dolos ranks by total overlap), counts rare code
+   more (as JPlag's frequency weighting does), and is not fooled by a ratio: two notebooks whose
+   only own code is one shared line score a few bits, a copied answer hundreds.
+6. **A minimum of evidence.** A pair that shares fewer than ``MIN_SHARED`` fingerprints (about
+   two lines of code) is not ranked, however rare they are, as JPlag ignores matches below a
+   minimum number of tokens: the report lists such pairs apart and says why. A pair whose
+   evidence is zero or less is left out and counted.
+7. **The index.** Fingerprint -> students that hold it, as a sparse matrix (SciPy); the products
+   ``X diag(bits) Xᵀ`` and ``X Xᵀ``, a block of students at a time, give every pair's evidence
+   and shared count without visiting pairs that share nothing.
 
-Why not ``copydetect`` (PyPI, 0.5.0, read for this module): its ``CopyDetector`` compares every
-pair of files in turn (O(n²) full comparisons), hashes k-grams with Python's ``hash()``, which is
-salted per process, so winnowing keeps different fingerprints on every run and the report is not
-reproducible; its HTML report loads Bootstrap from a CDN (the report must open offline); it reads
-files rather than notebook cells, and keeps numbers as they are.
+For the pairs shown, the report also counts the matched tokens (tokens in a run of ``KGRAM``
+that both hold) and the longest matched fragment (the longest run both wrote in the same order),
+and says what share of each student's fingerprints the other holds.
 
-The files written from the ranked pairs are autograder/report/similarity_files.py. This module
-keeps the method whole, from tokens to ranked pairs, as the five steps above describe it.
+Why this differs from the method it replaced: that one scored a pair by the Dice ratio of their
+fingerprint sets, after dropping every fingerprint held by more than 10 students, and compared
+the answer cells only. A score of 1.00 could rest on one shared fingerprint; a copy that renamed,
+reordered and inlined ranked below such a pair; at 1,000 students, 99-100 % of each original's
+fingerprints were dropped as common, and four of five planted copies were not ranked at all; and
+code copied into cells below an untouched answer cell was never compared.
+
+Why not ``copydetect`` (PyPI, 0.5.0): its ``CopyDetector`` compares every pair of files in turn,
+hashes k-grams with Python's ``hash()``, which is salted per process (the report would not be
+reproducible), its HTML report loads Bootstrap from a CDN (this one must open offline), and it
+reads files, not notebook cells.
+
+The files written from the ranking are autograder/report/similarity_files.py.
 """
 
-import builtins
 import functools
 import hashlib
 import io
 import json
-import keyword
 import os
 import re
-import tokenize
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from autograder import REPO_ROOT, course
 from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
+from autograder.report.similarity_tokens import Token, normalise
 
 KGRAM = 10  # tokens per k-gram: shorter runs are noise (one line such as `V = V @ V . T + V ;`)
 WINDOW = 5  # winnowing window: every match of KGRAM + WINDOW - 1 = 14 tokens is seen
-COMMON = 10  # a fingerprint held by more students than this is common, not evidence (MOSS's -m)
+UNSHARED_BITS = 2.0  # log2(1 / (1 - 3/4)): a copy is taken to keep 3/4 of its source's prints
+MIN_SHARED = 8  # fewer shared fingerprints (about two lines of code) is too little to rank
+KEPT_PAIRS = 500  # ranked pairs kept per assignment, most evidence first (the rest are counted)
+BLOCK_ENTRIES = 4_000_000  # pairs scored at a time: bounds the memory of a very large class
 BOOK = REPO_ROOT / "book"
-
-KEPT_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"np", "numpy", "math"}
-_DROPPED = {
-    tokenize.COMMENT,
-    tokenize.NL,
-    tokenize.INDENT,
-    tokenize.DEDENT,
-    tokenize.ENCODING,
-    tokenize.ENDMARKER,
-}
-_FALLBACK_TOKEN = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|'[^']*'|\"[^\"]*\"|\*\*|//|[^\s\w]")
-
-
-# ------------------------------------------------------------------------------------------------
-# Normalised tokens
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str  # normalised: V, 0, S, a keyword, an operator, a kept name
-    line: int  # 0-based line of the document's text
-    start: int  # column where the token starts on that line
-    end: int  # column where it ends (on its last line, for a multi-line string)
-    last_line: int
-
-
-def normalise(source: str, first_line: int = 0) -> list[Token]:
-    """The tokens of `source` with names, numbers and strings replaced, and layout dropped."""
-    try:
-        raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return _normalise_loosely(source, first_line)
-    tokens, previous = [], None
-    for index, token in enumerate(raw):
-        kind, text = token.type, token.string
-        if kind in _DROPPED or (kind == tokenize.NEWLINE and (previous is None or previous == ";")):
-            continue
-        if kind == tokenize.STRING and previous in (None, ";", ":") and _ends_statement(raw, index):
-            continue  # a docstring, or a string standing alone as a comment
-        if kind == tokenize.NAME:
-            text = text if text in KEPT_NAMES or previous == "." else "V"
-        elif kind == tokenize.NUMBER:
-            text = "0"
-        elif kind == tokenize.STRING:
-            text = "S"
-        elif kind == tokenize.NEWLINE:
-            text = ";"
-        (row, column), (last_row, end) = token.start, token.end
-        tokens.append(Token(text, first_line + row - 1, column, end, first_line + last_row - 1))
-        previous = text
-    return tokens
-
-
-def _ends_statement(raw, index) -> bool:
-    following = [token for token in raw[index + 1 : index + 3] if token.type not in _DROPPED]
-    return not following or following[0].type == tokenize.NEWLINE
-
-
-def _normalise_loosely(source: str, first_line: int) -> list[Token]:
-    """For code Python cannot tokenize (a syntax error): a regex tokenizer, comments dropped."""
-    tokens = []
-    for row, line in enumerate(source.splitlines()):
-        line = line.split("#", 1)[0]
-        for match in _FALLBACK_TOKEN.finditer(line):
-            text = match.group()
-            if text[0] in "'\"":
-                text = "S"
-            elif text[0].isdigit():
-                text = "0"
-            elif text[0].isalpha() or text[0] == "_":
-                previous = tokens[-1].text if tokens else None
-                text = text if text in KEPT_NAMES or previous == "." else "V"
-            tokens.append(
-                Token(text, first_line + row, match.start(), match.end(), first_line + row)
-            )
-        if tokens and tokens[-1].text != ";" and line.strip():
-            tokens.append(Token(";", first_line + row, len(line), len(line), first_line + row))
-    return tokens
 
 
 def kgram_hashes(tokens: list[Token], k: int = KGRAM) -> list[int]:
-    """A stable 64-bit hash of every run of k tokens (index i covers tokens i ... i + k - 1)."""
-    texts = [token.text for token in tokens]
-    return [
-        int.from_bytes(
-            hashlib.blake2b("\x1f".join(texts[i : i + k]).encode(), digest_size=8).digest(),
-            "little",
-        )
-        for i in range(len(texts) - k + 1)
-    ]
+    """A stable 64-bit hash of every run of k tokens (index i covers tokens i ... i + k - 1).
+
+    Each token's text has a 64-bit code (BLAKE2b: the same on every run and machine); a run's
+    hash is the polynomial sum of its codes modulo 2**64, mixed (Rabin-Karp, as MOSS and Dolos
+    hash k-grams), computed for all runs at once.
+    """
+    if len(tokens) < k:
+        return []
+    codes = np.array([_token_code(token.text) for token in tokens], dtype=np.uint64)
+    runs = len(codes) - k + 1
+    hashes = np.zeros(runs, dtype=np.uint64)
+    for offset in range(k):  # uint64 arithmetic wraps: modulo 2**64
+        hashes = hashes * _BASE + codes[offset : offset + runs]
+    hashes ^= hashes >> np.uint64(31)
+    hashes *= _MIX
+    hashes ^= hashes >> np.uint64(29)
+    return hashes.tolist()
+
+
+_BASE = np.uint64(0x100000001B3)  # the 64-bit FNV prime: odd, so no code is ever lost
+_MIX = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's multiplier: spreads the sum over all bits
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_code(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
@@ -161,7 +135,8 @@ def winnow(hashes: list[int], window: int = WINDOW) -> set[int]:
 
 def code_cells(notebook: dict, only_solutions: bool = False) -> list[tuple[str, str]]:
     """(label, source) of the code cells of a notebook read as JSON (solution cells only if
-    asked)."""
+    asked). The label is the cell's nbgrader grade_id, else "cell N, added" (N counts every cell
+    from 1): a cell without one is not the release's."""
     cells = []
     for number, cell in enumerate(notebook.get("cells") or [], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -175,7 +150,7 @@ def code_cells(notebook: dict, only_solutions: bool = False) -> list[tuple[str, 
         label = (
             nbgrader.get("grade_id")
             if isinstance(nbgrader, dict) and nbgrader.get("grade_id")
-            else f"cell {number}"
+            else f"cell {number}, added"
         )
         cells.append((str(label), source))
     return cells
@@ -196,10 +171,16 @@ def book_code(book: Path = BOOK) -> list[str]:
     return sources
 
 
-def shared_kgrams(assignment: str, book: Path = BOOK) -> set[int]:
-    """Every k-gram hash of the released notebook's code cells and of the book's code cells."""
+def release_sources(assignment: str) -> frozenset[str]:
+    """The source of every code cell of the released notebook: a learner's cell equal to one of
+    them is the release's, not theirs."""
     release = json.loads(course.release_notebook(assignment).read_text())
-    return _kgram_set(tuple(source for _, source in code_cells(release))) | _kgram_set(
+    return frozenset(source for _, source in code_cells(release))
+
+
+def shared_kgrams(assignment: str, book: Path = BOOK) -> frozenset[int]:
+    """Every k-gram hash of the released notebook's code cells and of the book's code cells."""
+    return _kgram_set(tuple(sorted(release_sources(assignment)))) | _kgram_set(
         tuple(book_code(book))
     )
 
@@ -216,16 +197,18 @@ def _kgram_set(sources: tuple[str, ...]) -> frozenset[int]:
 @dataclass
 class Submission:
     student: str
-    lines: list[str]  # the solution cells as displayed: a `# cell <grade_id>` line before each
-    tokens: list[Token]
+    lines: list[str]  # the cells compared, as displayed: a `# cell <label>` line before each
+    tokens: list[Token]  # normalised, in canonical order; each where the learner wrote it
     kgrams: list[tuple[int, int]]  # (first token, hash) of every k-gram; none spans two cells
     headers: set[int] = field(default_factory=set)  # the `# cell ...` lines this report added
     fingerprints: set[int] = field(default_factory=set)
 
 
-def read_submission(student: str, path: Path, only_solutions: bool = True) -> Submission:
-    """The learner's solution cells, normalised; all code cells if no cell is marked as a
-    solution."""
+def read_submission(
+    student: str, path: Path, handed_out: frozenset[str] = frozenset()
+) -> Submission:
+    """Every code cell of the learner's notebook, normalised, except those equal to a cell of
+    the release (`handed_out`)."""
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
         data = handle.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
@@ -233,9 +216,10 @@ def read_submission(student: str, path: Path, only_solutions: bool = True) -> Su
     notebook = json.loads(data)
     if not isinstance(notebook, dict):
         raise ValueError("not a notebook")
-    cells = code_cells(notebook, only_solutions) or code_cells(notebook)
     lines, tokens, kgrams, fingerprints, headers = [], [], [], set(), set()
-    for label, source in cells:
+    for label, source in code_cells(notebook):
+        if source in handed_out:
+            continue
         headers.add(len(lines))
         lines.append(f"# cell {label}")
         cell_tokens = normalise(source, first_line=len(lines))
@@ -243,69 +227,137 @@ def read_submission(student: str, path: Path, only_solutions: bool = True) -> Su
         kgrams += [(len(tokens) + offset, value) for offset, value in enumerate(hashes)]
         fingerprints |= winnow(hashes)
         tokens += cell_tokens
-        lines += source.splitlines() or [""]
+        # The tokenizer's lines: split at "\n" only, as it reads them.
+        lines += [line.rstrip("\r\n") for line in io.StringIO(source).readlines()] or [""]
     return Submission(student, lines, tokens, kgrams, headers, fingerprints)
 
 
 # ------------------------------------------------------------------------------------------------
-# The index and the ranking
+# The evidence of every pair, from the index
 
 
 @dataclass(frozen=True)
 class Pair:
     student_a: str
     student_b: str
-    score: float  # Dice coefficient of the fingerprint sets, 0 ... 1
-    shared: int  # fingerprints held by both
-    fingerprints_a: int  # A's fingerprints beyond what everyone shares and what is common
+    evidence: float  # bits: see the module's docstring, step 5
+    shared: int  # fingerprints both hold
+    fingerprints_a: int  # A's fingerprints beyond what the release and the book hold
     fingerprints_b: int
 
+    @property
+    def share_a(self) -> float:
+        """The share of A's fingerprints that B holds too."""
+        return self.shared / self.fingerprints_a if self.fingerprints_a else 0.0
 
-def rank_pairs(submissions: list[Submission], common: int = COMMON) -> tuple[list[Pair], set[int]]:
-    """Every pair that shares a fingerprint, most alike first; and the set of common fingerprints.
+    @property
+    def share_b(self) -> float:
+        return self.shared / self.fingerprints_b if self.fingerprints_b else 0.0
 
-    Built from an inverted index: each fingerprint's posting list adds one to each pair in it.
-    """
+
+@dataclass
+class Ranking:
+    pairs: list[Pair]  # ranked, most evidence first (the first KEPT_PAIRS)
+    ranked: int  # pairs with positive evidence and at least MIN_SHARED shared fingerprints
+    too_little: list[Pair]  # positive evidence, fewer shared fingerprints (the first KEPT_PAIRS)
+    too_little_count: int
+    no_evidence: int  # pairs that share a fingerprint but whose evidence is zero or less
+
+
+def fingerprint_bits(holders: np.ndarray, students: int) -> np.ndarray:
+    """The rarity, in bits, of fingerprints held by `holders` (each at least 2) of `students`."""
+    return np.log2(students / (holders - 1.0))
+
+
+def rank_pairs(
+    submissions: list[Submission], min_shared: int = MIN_SHARED, keep: int = KEPT_PAIRS
+) -> Ranking:
+    """Every pair's evidence, from a sparse matrix of who holds which fingerprint."""
+    students = len(submissions)
     postings = defaultdict(list)
     for index, submission in enumerate(submissions):
         for value in submission.fingerprints:
             postings[value].append(index)
-    too_common = {value for value, holders in postings.items() if len(holders) > common}
-    by_length = defaultdict(list)
-    for value, holders in postings.items():
-        if 2 <= len(holders) <= common:
-            by_length[len(holders)].append(holders)
-    count = len(submissions)
-    codes = []
-    for length, lists in by_length.items():
-        holders = np.sort(np.array(lists, dtype=np.int64), axis=1)  # (fingerprints, length)
-        first, second = np.triu_indices(length, k=1)
-        codes.append((holders[:, first] * count + holders[:, second]).ravel())
-    if not codes:
-        return [], too_common
-    pair_codes, shared = np.unique(np.concatenate(codes), return_counts=True)
-    sizes = np.array([len(submission.fingerprints - too_common) for submission in submissions])
-    first, second = pair_codes // count, pair_codes % count
-    scores = 2 * shared / (sizes[first] + sizes[second])
-    order = np.lexsort((second, first, -shared, -scores))
-    pairs = []
-    for i in order:
-        a, b = submissions[first[i]], submissions[second[i]]
-        pairs.append(
+    # Only a fingerprint that two or more hold can be shared: one column of the matrix each.
+    shared_prints = [holders for _, holders in sorted(postings.items()) if len(holders) > 1]
+    sizes = np.array([len(submission.fingerprints) for submission in submissions], dtype=float)
+    if not shared_prints:
+        return Ranking([], 0, [], 0, 0)
+    holders = np.array([len(h) for h in shared_prints], dtype=float)
+    rows = np.concatenate([np.asarray(h) for h in shared_prints])
+    columns = np.repeat(np.arange(len(shared_prints)), holders.astype(int))
+    held = sparse.csr_matrix(
+        (np.ones(len(rows)), (rows, columns)), shape=(students, len(shared_prints))
+    )
+    bits = fingerprint_bits(holders, students)
+    weighted_transpose = sparse.csr_matrix(held.multiply(bits)).T.tocsr()
+    transpose = held.T.tocsr()
+    found = {"ranked": [], "too_little": []}
+    counts = {"ranked": 0, "too_little": 0, "no_evidence": 0}
+    step = max(1, BLOCK_ENTRIES // students)
+    for first in range(0, students, step):
+        block = held[first : first + step]
+        gain = (block @ weighted_transpose).tocoo()
+        shared = (block @ transpose).tocsr()
+        a, b = gain.row + first, gain.col
+        upper = a < b
+        a, b, gain_bits = a[upper], b[upper], gain.data[upper]
+        count = np.asarray(shared[a - first, b]).ravel()
+        unshared = np.minimum(sizes[a] - count, sizes[b] - count)
+        evidence = np.round(gain_bits - UNSHARED_BITS * unshared, 6)
+        kinds = {
+            "ranked": (evidence > 0) & (count >= min_shared),
+            "too_little": (evidence > 0) & (count < min_shared),
+        }
+        counts["no_evidence"] += int(np.count_nonzero(evidence <= 0))
+        for kind, chosen in kinds.items():
+            counts[kind] += int(np.count_nonzero(chosen))
+            best = np.lexsort((b[chosen], a[chosen], -count[chosen], -evidence[chosen]))[:keep]
+            values = evidence[chosen], count[chosen].astype(int), a[chosen], b[chosen]
+            found[kind] += [tuple(column[i].item() for column in values) for i in best]
+
+    def pairs(kind: str) -> list[Pair]:
+        ordered = sorted(found[kind], key=lambda item: (-item[0], -item[1], item[2], item[3]))
+        return [
             Pair(
-                a.student,
-                b.student,
-                round(float(scores[i]), 4),
-                int(shared[i]),
-                int(sizes[first[i]]),
-                int(sizes[second[i]]),
+                submissions[a].student,
+                submissions[b].student,
+                evidence,
+                count,
+                int(sizes[a]),
+                int(sizes[b]),
             )
-        )
-    return pairs, too_common
+            for evidence, count, a, b in ordered[:keep]
+        ]
+
+    return Ranking(
+        pairs("ranked"),
+        counts["ranked"],
+        pairs("too_little"),
+        counts["too_little"],
+        counts["no_evidence"],
+    )
 
 
-def matched_tokens(a: Submission, b: Submission, excluded: set[int]) -> tuple[set[int], set[int]]:
-    """Indices of the tokens of a and of b that lie in a k-gram both hold (excluded ones aside)."""
+# ------------------------------------------------------------------------------------------------
+# What two students share, for the pairs shown
+
+
+@dataclass(frozen=True)
+class Match:
+    tokens_a: frozenset[int]  # indices of A's tokens in a k-gram both hold
+    tokens_b: frozenset[int]
+    longest: int  # tokens in the longest run both wrote in the same order
+
+    @property
+    def tokens(self) -> int:
+        """Matched tokens, on the side with fewer."""
+        return min(len(self.tokens_a), len(self.tokens_b))
+
+
+def match(a: Submission, b: Submission, excluded: frozenset[int]) -> Match:
+    """The tokens of a and of b in a k-gram both hold, and the longest common run of k-grams
+    (the release's and the book's set aside)."""
     common = ({value for _, value in a.kgrams} & {value for _, value in b.kgrams}) - excluded
 
     def covered(submission):
@@ -313,12 +365,29 @@ def matched_tokens(a: Submission, b: Submission, excluded: set[int]) -> tuple[se
         for start, value in submission.kgrams:
             if value in common:
                 indices.update(range(start, start + KGRAM))
-        return indices
+        return frozenset(indices)
 
-    return covered(a), covered(b)
+    return Match(covered(a), covered(b), _longest_run(a, b, common))
 
 
-def matched_lines(submission: Submission, indices: set[int]) -> set[int]:
+def _longest_run(a: Submission, b: Submission, common: set[int]) -> int:
+    """The longest run of consecutive k-grams of a, all in `common`, found consecutively in b
+    (within one cell of each), in tokens."""
+    where = defaultdict(list)  # hash -> first tokens of its k-grams in b (64 at most)
+    for start, value in b.kgrams:
+        if value in common and len(where[value]) < 64:
+            where[value].append(start)
+    longest, previous, previous_start = 0, {}, None
+    for start, value in a.kgrams:
+        if previous_start != start - 1:
+            previous = {}  # a new cell of a
+        current = {other: previous.get(other - 1, 0) + 1 for other in where.get(value, ())}
+        longest = max([longest, *current.values()])
+        previous, previous_start = current, start
+    return longest + KGRAM - 1 if longest else 0
+
+
+def matched_lines(submission: Submission, indices) -> set[int]:
     return {
         line
         for i in indices
@@ -335,29 +404,43 @@ class AssignmentReport:
     assignment: str
     submissions: dict[str, Submission]
     unreadable: dict[str, str]  # student -> why the notebook could not be read
-    pairs: list[Pair]
-    excluded: set[int]  # shared with the release or the book, or common
+    ranking: Ranking
+    excluded: frozenset[int]  # k-grams the release or the book holds
     no_own_code: list[str]  # students with no fingerprint beyond what everyone shares
+    _matches: dict = field(default_factory=dict, repr=False)
 
-    def matches(self, pair: Pair):
-        a, b = self.submissions[pair.student_a], self.submissions[pair.student_b]
-        return matched_tokens(a, b, self.excluded)
+    @property
+    def pairs(self) -> list[Pair]:
+        return self.ranking.pairs
+
+    def match(self, pair: Pair) -> Match:
+        key = (pair.student_a, pair.student_b)
+        if key not in self._matches:
+            self._matches[key] = match(
+                self.submissions[pair.student_a], self.submissions[pair.student_b], self.excluded
+            )
+        return self._matches[key]
 
     def matched_line_count(self, pair: Pair) -> int:
         """The smaller of the two students' counts of lines that lie in matched regions."""
-        tokens_a, tokens_b = self.matches(pair)
+        found = self.match(pair)
         a, b = self.submissions[pair.student_a], self.submissions[pair.student_b]
-        return min(len(matched_lines(a, tokens_a)), len(matched_lines(b, tokens_b)))
+        return min(len(matched_lines(a, found.tokens_a)), len(matched_lines(b, found.tokens_b)))
 
 
 def compare_assignment(
-    assignment: str, notebooks: dict[str, Path], common: int = COMMON, book: Path = BOOK
+    assignment: str,
+    notebooks: dict[str, Path],
+    min_shared: int = MIN_SHARED,
+    book: Path = BOOK,
+    keep: int = KEPT_PAIRS,
 ) -> AssignmentReport:
     """Read, fingerprint and rank the submissions (student -> notebook path) of one assignment."""
+    handed_out = release_sources(assignment)
     submissions, unreadable = {}, {}
     for student, path in sorted(notebooks.items()):
         try:
-            submissions[student] = read_submission(student, path)
+            submissions[student] = read_submission(student, path, handed_out)
         except (
             OSError,
             ValueError,
@@ -368,13 +451,11 @@ def compare_assignment(
     shared = shared_kgrams(assignment, book)
     for submission in submissions.values():
         submission.fingerprints -= shared
-    pairs, too_common = rank_pairs(list(submissions.values()), common)
+    ranking = rank_pairs(list(submissions.values()), min_shared, keep)
     no_own_code = [
         student for student, submission in submissions.items() if not submission.fingerprints
     ]
-    return AssignmentReport(
-        assignment, submissions, unreadable, pairs, shared | too_common, no_own_code
-    )
+    return AssignmentReport(assignment, submissions, unreadable, ranking, shared, no_own_code)
 
 
 def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]:
@@ -411,12 +492,12 @@ def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]
 
 
 def compare_class(
-    folder: Path, known: list[str] | None = None, common: int = COMMON
+    folder: Path, known: list[str] | None = None, min_shared: int = MIN_SHARED
 ) -> list[AssignmentReport]:
     known = known if known is not None else course.assignments()
     found = find_notebooks(folder, known)
     return [
-        compare_assignment(assignment, found[assignment], common)
+        compare_assignment(assignment, found[assignment], min_shared)
         for assignment in known
         if assignment in found
     ]

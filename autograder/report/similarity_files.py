@@ -1,25 +1,58 @@
 """similarity.csv and similarity.html: the pairs that autograder/report/similarity.py ranks, written
-for a person to read (the page opens offline: its style is inline, nothing is fetched)."""
+for a person to read (the page opens offline: its style is inline, nothing is fetched; every
+string a learner chose, ids and code alike, is escaped)."""
 
 import html
 import re
 from collections import defaultdict
 
-from autograder.report.similarity import COMMON, AssignmentReport, Submission
+from autograder.report.similarity import MIN_SHARED, AssignmentReport, Pair, Submission
 
-CSV_FIELDS = ["assignment", "student_a", "student_b", "score", "matched_lines"]
+CSV_FIELDS = [
+    "assignment",
+    "rank",
+    "student_a",
+    "student_b",
+    "evidence_bits",
+    "shared_fingerprints",
+    "share_a",
+    "share_b",
+    "matched_tokens",
+    "longest_fragment",
+    "matched_lines",
+]
 CSV_PAIRS = 100  # pairs per assignment in similarity.csv
 HTML_PAIRS = 10  # pairs per assignment shown side by side in similarity.html
+SET_APART_SHOWN = 10  # pairs with too little shared code, listed apart in similarity.html
 
 MEANING = (
-    "This report is evidence for a person to look at, never a verdict. The score (0 to 1) says how "
-    "much of two students' solution code is the same run of tokens once names, comments, layout "
-    "and literal values are set aside, leaving out the released notebook, the book's code and "
-    "any fingerprint that more than {common} students share. A high score does not say that anyone "
-    "copied, nor who from whom: short exercises have few natural answers, students may work "
-    "together as allowed, and both may have used the same outside source. A low score does not "
-    "prove independent work either. Read the code side by side, and talk to the students."
+    "This report is evidence for a person to look at, never a verdict. Pairs are ranked by "
+    "evidence: how much code two students wrote alike once names, comments, layout and the "
+    "order of independent lines are set aside, leaving out the released notebook and the "
+    "book's code, with code that few students share counting most, and code of the one whose "
+    "work is more nearly contained in the other's that the other lacks counting against. A "
+    "high rank does not say that anyone copied, nor who from whom: short exercises have few "
+    "natural answers, students may work together as allowed, and both may have used the same "
+    "outside source. A low rank does not prove independent work either. Read the code side by "
+    "side, and talk to the students."
 )
+
+
+def _csv_row(report: AssignmentReport, rank: int, pair: Pair) -> dict:
+    found = report.match(pair)
+    return {
+        "assignment": report.assignment,
+        "rank": str(rank),
+        "student_a": pair.student_a,
+        "student_b": pair.student_b,
+        "evidence_bits": f"{pair.evidence:.1f}",
+        "shared_fingerprints": str(pair.shared),
+        "share_a": f"{pair.share_a:.2f}",
+        "share_b": f"{pair.share_b:.2f}",
+        "matched_tokens": str(found.tokens),
+        "longest_fragment": str(found.longest),
+        "matched_lines": str(report.matched_line_count(pair)),
+    }
 
 
 def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> str:
@@ -28,15 +61,9 @@ def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> s
     return csv_text(
         CSV_FIELDS,
         [
-            {
-                "assignment": report.assignment,
-                "student_a": pair.student_a,
-                "student_b": pair.student_b,
-                "score": f"{pair.score:.4f}",
-                "matched_lines": str(report.matched_line_count(pair)),
-            }
+            _csv_row(report, rank, pair)
             for report in reports
-            for pair in report.pairs[:limit]
+            for rank, pair in enumerate(report.pairs[:limit], start=1)
         ],
     )
 
@@ -53,8 +80,14 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
                 )
             continue
         previous = submission.tokens[i - 1] if i - 1 in indices else None
-        if previous is not None and previous.last_line == token.line and spans[token.line]:
-            spans[token.line][-1] = (spans[token.line][-1][0], token.end)  # one run: no gap
+        line = spans[token.line]
+        if (  # the previous token ends where the last span does, before this one: one run
+            previous is not None
+            and previous.last_line == token.line
+            and line
+            and line[-1][1] == previous.end <= token.start
+        ):
+            line[-1] = (line[-1][0], token.end)
         else:
             spans[token.line].append((token.start, token.end))
     out = []
@@ -91,8 +124,48 @@ mark{background:#ffd27a;color:inherit}.n{display:inline-block;width:3em;color:#8
 )
 
 
+def _pair_row(report: AssignmentReport, rank: int, pair: Pair, slug: str) -> str:
+    escape, found = html.escape, report.match(pair)
+    return (
+        f"<tr><td><a href='#{escape(slug)}-{rank}'>{rank}</a></td>"
+        f"<td>{escape(pair.student_a)} ({pair.share_a:.0%})</td>"
+        f"<td>{escape(pair.student_b)} ({pair.share_b:.0%})</td>"
+        f"<td>{pair.evidence:.1f}</td><td>{pair.shared}</td><td>{found.tokens}</td>"
+        f"<td>{found.longest}</td><td>{report.matched_line_count(pair)}</td></tr>"
+    )
+
+
+TABLE_HEAD = (
+    "<table><tr><th>rank</th><th>student A (share of A's code that B has)</th>"
+    "<th>student B (share of B's code that A has)</th><th>evidence (bits)</th>"
+    "<th>shared fingerprints</th><th>matched tokens</th><th>longest fragment (tokens)</th>"
+    "<th>matched lines</th></tr>"
+)
+
+
+def _counts(report: AssignmentReport, min_shared: int) -> str:
+    from autograder.report.outputs import counted
+
+    ranking = report.ranking
+    return (
+        f"<p>{counted(len(report.submissions), 'notebook')} compared: all the code each student "
+        f"wrote, answer cells and added cells. {counted(ranking.ranked, 'pair')} ranked "
+        f"(positive evidence and at least {min_shared} shared fingerprints)"
+        f"{_shown(ranking.ranked)}. {counted(ranking.too_little_count, 'pair')} set apart: "
+        f"sharing fewer than {min_shared} fingerprints, about two lines of code, too little to be "
+        f"evidence however rare. {counted(ranking.no_evidence, 'pair')} sharing some code but no "
+        "evidence: what they share is common in this class, or each wrote much the other did "
+        f"not. {counted(len(report.no_own_code), 'notebook')} with no code beyond what everyone "
+        "shares (for example the untouched release).</p>"
+    )
+
+
+def _shown(ranked: int) -> str:
+    return f"; the first {HTML_PAIRS} are shown below" if ranked > HTML_PAIRS else ""
+
+
 def similarity_html(
-    reports: list[AssignmentReport], limit: int = HTML_PAIRS, common: int = COMMON
+    reports: list[AssignmentReport], limit: int = HTML_PAIRS, min_shared: int = MIN_SHARED
 ) -> str:
     escape = html.escape
     parts = [
@@ -100,17 +173,16 @@ def similarity_html(
         "<title>Similarity report: evidence to look at, not a verdict</title>",
         f"<style>{STYLE}</style></head><body>",
         "<h1>Similarity report</h1>",
-        f"<p class='note'>{escape(MEANING.format(common=common))}</p>",
-        "<p>Highlighted: code in runs of tokens that both students wrote, after normalisation.</p>",
+        f"<p class='note'>{escape(MEANING)}</p>",
+        "<p>Highlighted: code in runs of tokens that both students wrote, after normalisation. "
+        "Evidence is in bits: each shared fingerprint adds log2(N / (n - 1)) when n of the N "
+        "students hold it, and each fingerprint of the more nearly contained student that the "
+        "other lacks takes 2 away.</p>",
     ]
     for report in reports:
         slug = re.sub(r"[^a-z0-9-]", "-", report.assignment.lower())
         parts.append(f"<h2 id='{escape(slug)}'>{escape(report.assignment)}</h2>")
-        parts.append(
-            f"<p>{len(report.submissions)} notebooks compared; {len(report.pairs)} pairs share "
-            f"at least one fingerprint. {len(report.no_own_code)} notebooks hold no code beyond "
-            "what everyone shares (for example the untouched release).</p>"
-        )
+        parts.append(_counts(report, min_shared))
         if report.unreadable:
             parts.append(
                 "<p>Not compared (could not be read): "
@@ -120,40 +192,42 @@ def similarity_html(
                 )
                 + "</p>"
             )
-        if not report.pairs:
-            parts.append(
-                f"<p>No two notebooks share a fingerprint that at most {common} notebooks hold "
-                "(code that more students share is common, and no evidence).</p>"
-            )
-            continue
-        parts.append(
-            "<table><tr><th>rank</th><th>student A</th><th>student B</th><th>score</th>"
-            "<th>matched lines</th></tr>"
-        )
         shown = report.pairs[:limit]
-        for rank, pair in enumerate(shown, start=1):
+        if shown:
+            parts.append(TABLE_HEAD)
+            parts += [_pair_row(report, rank, pair, slug) for rank, pair in enumerate(shown, 1)]
+            parts.append("</table>")
+        else:
+            parts.append("<p>No pair carries enough evidence to be ranked.</p>")
+        apart = report.ranking.too_little[:SET_APART_SHOWN]
+        if apart:
             parts.append(
-                "<tr><td><a "
-                f"href='#{escape(slug)}-{rank}'>{rank}</a></td><td>{escape(pair.student_a)}</td>"
-                f"<td>{escape(pair.student_b)}</td><td>{pair.score:.2f}</td>"
-                f"<td>{report.matched_line_count(pair)}</td></tr>"
+                f"<h3>Set apart: fewer than {min_shared} shared fingerprints</h3>"
+                "<p>Too little shared code to rank, however rare: listed so that nothing is "
+                "hidden.</p><table><tr><th>student A</th><th>student B</th>"
+                "<th>evidence (bits)</th><th>shared fingerprints</th></tr>"
+                + "".join(
+                    f"<tr><td>{escape(pair.student_a)}</td><td>{escape(pair.student_b)}</td>"
+                    f"<td>{pair.evidence:.1f}</td><td>{pair.shared}</td></tr>"
+                    for pair in apart
+                )
+                + "</table>"
             )
-        parts.append("</table>")
         for rank, pair in enumerate(shown, start=1):
-            tokens_a, tokens_b = report.matches(pair)
+            found = report.match(pair)
             a, b = report.submissions[pair.student_a], report.submissions[pair.student_b]
             parts.append(
                 f"<h3 id='{escape(slug)}-{rank}'>{rank}. {escape(pair.student_a)} and "
-                f"{escape(pair.student_b)}: "
-                f"score {pair.score:.2f}</h3><p>{pair.shared} shared fingerprints; "
-                f"{pair.fingerprints_a} of "
-                f"{escape(pair.student_a)}'s own, {pair.fingerprints_b} of "
-                f"{escape(pair.student_b)}'s.</p>"
+                f"{escape(pair.student_b)}: evidence {pair.evidence:.1f} bits</h3>"
+                f"<p>{pair.shared} shared fingerprints: {pair.share_a:.0%} of "
+                f"{escape(pair.student_a)}'s {pair.fingerprints_a} and {pair.share_b:.0%} of "
+                f"{escape(pair.student_b)}'s {pair.fingerprints_b}; {found.tokens} matched "
+                f"tokens, the longest run {found.longest} tokens.</p>"
                 "<div "
                 f"class='pair'><div><h4>{escape(pair.student_a)}</h4>"
-                f"<pre>{_code_html(a, tokens_a)}</pre></div>"
+                f"<pre>{_code_html(a, found.tokens_a)}</pre></div>"
                 f"<div><h4>{escape(pair.student_b)}</h4>"
-                f"<pre>{_code_html(b, tokens_b)}</pre></div></div>"
+                f"<pre>{_code_html(b, found.tokens_b)}</pre></div></div>"
             )
     parts.append("</body></html>\n")
     return "".join(parts)

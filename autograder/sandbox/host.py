@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,6 +39,40 @@ from autograder.sandbox.wire import (
 )
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
+# What one cell's printing may bring back (characters); the rest is only counted.
+MAX_CELL_OUTPUT_CHARS = 4000
+OUTPUT_STREAMS = ("stdout", "stderr")
+
+
+class CellRun(NamedTuple):
+    """One cell run in the sandbox: its position among the cells sent, its error ("Type:
+    message") or None, what it printed as ("stdout" | "stderr", text) pieces, at most
+    MAX_CELL_OUTPUT_CHARS characters in all, and how many characters were left out."""
+
+    index: int
+    error: str | None
+    streams: tuple[tuple[str, str], ...] = ()
+    omitted: int = 0
+
+
+def _cell_output(header: dict) -> tuple[tuple[tuple[str, str], ...], int]:
+    """The output a "cell" message reports, checked as untrusted data: well-formed pieces only,
+    cut to MAX_CELL_OUTPUT_CHARS, and what is cut counted."""
+    pieces, omitted = header.get("output"), header.get("omitted")
+    omitted = omitted if type(omitted) is int and omitted > 0 else 0
+    streams, room = [], MAX_CELL_OUTPUT_CHARS
+    for piece in pieces if type(pieces) is list else []:
+        if type(piece) is not list or len(piece) != 2:
+            continue
+        name, text = piece
+        if name not in OUTPUT_STREAMS or type(text) is not str or not text:
+            continue
+        kept = text[:room]
+        omitted += len(text) - len(kept)
+        room -= len(kept)
+        if kept:
+            streams.append((name, kept))
+    return tuple(streams), omitted
 
 
 class SandboxUnavailable(RuntimeError):
@@ -160,6 +195,7 @@ class Sandbox:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.seq = 0
+        self.peak_bytes: int | None = None  # of the last call made with measure_memory
         self.grader_messages: set[str] = (
             set()
         )  # what the grader's own functions said to the learner's
@@ -169,6 +205,7 @@ class Sandbox:
         config = {
             "fd": child.fileno(),
             "scratch": scratch,
+            "output_chars": MAX_CELL_OUTPUT_CHARS,
             "tmpfs_bytes": limits.tmpfs_bytes,
             "site_packages": str(Path(np.__file__).resolve().parent.parent),
             "read_only": read_only,
@@ -270,9 +307,15 @@ class Sandbox:
 
     # -- operations ----------------------------------------------------------------------------
     def run_cells(self, cells: list[str], budget_end: float | None = None):
-        """Execute the cells in order; yield (index, error message or None) as each finishes.
-        Raises SandboxDied (its `.index` is the cell) if a cell ends the process or runs too long.
-        Each cell has the per-cell timeout, and none runs past `budget_end`."""
+        """Execute the cells in order; yield (index, error message or None) as each finishes
+        (execute() also gives what each printed)."""
+        for run in self.execute(cells, budget_end):
+            yield run.index, run.error
+
+    def execute(self, cells: list[str], budget_end: float | None = None):
+        """Execute the cells in order; yield a CellRun as each finishes. Raises SandboxDied (its
+        `.index` is the cell) if a cell ends the process or runs too long. Each cell has the
+        per-cell timeout, and none runs past `budget_end`."""
         seq = self._send({"op": "run", "cells": cells})
         for index in range(len(cells)):
             try:
@@ -285,7 +328,8 @@ class Sandbox:
                 died.index = index
                 raise died
             error = header.get("error")
-            yield index, (str(error)[:500] if error is not None else None)
+            streams, omitted = _cell_output(header)
+            yield CellRun(index, str(error)[:500] if error is not None else None, streams, omitted)
         header, _ = self._receive(*self._deadline(budget_end), seq)  # index None: no cell running
         if header.get("op") != "ready":
             raise self._died("it sent an answer out of turn")
@@ -325,11 +369,21 @@ class Sandbox:
             raise self._died("it sent an answer out of turn")
         return names
 
-    def call(self, name: str, args: tuple, kwargs: dict, budget_end: float | None = None):
+    def call(
+        self,
+        name: str,
+        args: tuple,
+        kwargs: dict,
+        budget_end: float | None = None,
+        *,
+        measure_memory: bool = False,
+    ):
         """Call the learner's function; returns ("result", value, effects) or ("raised", (type,
         message), None). `effects` is ({positions and keywords of the arguments the call changed},
         whether a repeated call returned arrays sharing memory with it): checked against the
-        arguments sent, so it names nothing the grader did not send.
+        arguments sent, so it names nothing the grader did not send. With `measure_memory`, the
+        child measures the call's peak allocation with tracemalloc and `self.peak_bytes` holds it
+        afterwards (None when it could not be measured).
         Grader functions among the arguments run here, in the grader, when the learner calls them,
         on arrays of the shapes this call passed in only. One deadline covers the whole call, the
         callbacks included."""
@@ -339,7 +393,9 @@ class Sandbox:
             "name": name,
             "args": encode(tuple(args), blobs, callbacks),
             "kwargs": encode(dict(kwargs), blobs, callbacks),
+            "measure_memory": measure_memory,
         }
+        self.peak_bytes = None
         shapes = set()
         array_shapes((args, kwargs), shapes)
         deadline, late = self._deadline(budget_end)
@@ -362,6 +418,8 @@ class Sandbox:
                 type(key) in (int, str) and key in sent for key in changed
             ):
                 raise self._died("it sent a malformed answer")
+            peak = reply.get("peak_bytes")
+            self.peak_bytes = peak if measure_memory and type(peak) is int and peak >= 0 else None
             return "result", value, (frozenset(changed), reply.get("shared") is True)
         if reply.get("op") == "raised":
             message = str(reply.get("message"))[:500]

@@ -6,10 +6,19 @@ marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid 
 assignment (each named in grades.csv with status error, nobody else affected), and
 ``mistakes-01`` ... each make one known mistake per assignment (the assignment's known mistakes
 in turn, :func:`mistake_index`), which the feedback names. ``--copies K`` repeats every student but
-``not-json`` K times, for the benchmark.
+``not-json`` K times, for the benchmark. Beside each notebook, a ``timestamp.txt`` says when it was
+handed in, as nbgrader's collect writes it (:data:`HANDED_IN`, the same for everyone).
+
+Beside the class it writes a Canvas gradebook export for it, ``SUBMITTED-canvas-export.csv``, laid
+out as Canvas exports one, to try ``python -m autograder report OUT --canvas-template`` on. Like a
+real course's, it is not quite the class: one Canvas student handed nothing in and has a grade
+entered by hand, one demo student already has a grade in Canvas that the import changes, and one
+login differs from the folder name in case only, a match the report refuses.
 """
 
 import argparse
+import csv
+import io
 from pathlib import Path
 
 import nbformat
@@ -17,6 +26,9 @@ import nbformat
 from autograder import course
 from autograder.checks.mistakes import known_mistakes
 from autograder.course import notebook_format
+from autograder.grade.collect import TIMESTAMP_FILE
+
+HANDED_IN = "2026-12-01 09:00:00.000000 UTC"
 
 
 def strip_solution_markers(notebook):
@@ -64,16 +76,64 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
     return students
 
 
-def write_class(students: dict, folder: Path) -> Path:
+def write_class(students: dict, folder: Path, handed_in: str | None = HANDED_IN) -> Path:
+    """Write `students` as nbgrader's submitted folder, with a timestamp.txt holding `handed_in`
+    beside each notebook (none if None)."""
     for student, notebooks in students.items():
         for assignment, notebook in notebooks.items():
             path = folder / student / assignment / course.notebook_name(assignment)
             path.parent.mkdir(parents=True, exist_ok=True)
+            if handed_in is not None:
+                (path.parent / TIMESTAMP_FILE).write_text(handed_in + "\n")
             if isinstance(notebook, bytes):
                 path.write_bytes(notebook)
             else:
                 nbformat.write(notebook, path)
     return folder
+
+
+# Canvas's own columns, before the assignments, and its read-only score columns after them.
+CANVAS_FIRST = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+CANVAS_LAST = ["Current Score", "Unposted Current Score", "Final Score", "Unposted Final Score"]
+CANVAS_ONLY = "absent-ann"  # a Canvas student with no folder: their hand-entered grade is kept
+CHANGED = "mistakes-01"  # a demo student with a grade in Canvas already (3, for the first one)
+OTHER_CASE = {"untouched": "Untouched"}  # logins that differ from the folder name in case only
+
+
+def canvas_export(students: list[str], assignments: list[str]) -> str:
+    """A Canvas gradebook export (Grades > Export) for the demo class: a byte-order mark, CRLF,
+    a Points Possible row, Canvas's test student, assignment columns titled "<id> (<number>)"."""
+    possible = [
+        notebook_format.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
+        for assignment in assignments
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    columns = [f"{assignment} ({12340 + number})" for number, assignment in enumerate(assignments)]
+    writer.writerow(CANVAS_FIRST + columns + CANVAS_LAST)
+    writer.writerow(
+        ["    Points Possible", "", "", "", ""]
+        + [f"{sum(points.values()):.2f}" for points in possible]
+        + ["(read only)"] * len(CANVAS_LAST)
+    )
+    rows = [(student, OTHER_CASE.get(student, student)) for student in students]
+    rows.append((CANVAS_ONLY, CANVAS_ONLY))
+    for number, (student, login) in enumerate(sorted(rows), start=1):
+        cells = [""] * len(assignments)
+        if student in (CANVAS_ONLY, CHANGED):
+            cells[0] = "3.00"
+        name = "Ann, Absent" if student == CANVAS_ONLY else f"Demo, {student}"
+        writer.writerow(
+            [name, 1000 + number, f"S-{number:04d}", login, "Section A"]
+            + cells
+            + [""] * len(CANVAS_LAST)
+        )
+    writer.writerow(["Student, Test", 9999, "", "", "Section A"] + [""] * (len(columns) + 4))
+    return "\ufeff" + buffer.getvalue()
+
+
+def canvas_export_path(folder: Path) -> Path:
+    return folder.with_name(f"{folder.name}-canvas-export.csv")
 
 
 DESCRIPTION = __doc__.split("\n\n")[0].replace("``", "")
@@ -90,6 +150,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    write_class(demo_class(arguments.assignment, arguments.copies), arguments.folder)
-    print(f"wrote a demo class to {arguments.folder}")
+    students = demo_class(arguments.assignment, arguments.copies)
+    write_class(students, arguments.folder)
+    export = canvas_export_path(arguments.folder)
+    export.write_text(
+        canvas_export(sorted(students), arguments.assignment or course.assignments()),
+        encoding="utf-8",
+        newline="",
+    )
+    print(
+        f"wrote a demo class to {arguments.folder}, and its Canvas gradebook export to {export}. "
+        f"Grade it with: python -m autograder grade {arguments.folder} --out OUT; then fill "
+        f"the export with: python -m autograder report OUT --canvas-template {export}"
+    )
     return 0

@@ -14,6 +14,7 @@ step); the code that draws, assembles and disguises them is the last third.
 
 import ast
 import builtins
+import copy
 import json
 import random
 import re
@@ -585,7 +586,8 @@ def template_notebook(trivial_lines: tuple[str, ...] = ()) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# A disguised copy: renamed, re-commented and reordered, done to the text as a copier would
+# A disguised copy: helpers inlined, renamed, re-commented and reordered, done to the text as a
+# copier would
 
 PROTECTED = {
     "split_heads",
@@ -713,9 +715,88 @@ def _reorder(body: list, rng: random.Random) -> None:
                 _reorder(inner, rng)
 
 
+class _Substitute(ast.NodeTransformer):
+    """Replace names by (copies of) expressions."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            return copy.deepcopy(self.values[node.id])
+        return node
+
+
+def _as_expression(helper: ast.FunctionDef) -> ast.expr | None:
+    """The value a helper returns, as one expression of its parameters, when its body is
+    assignments to names followed by a return (`h, E, d = W.shape` binds h to W.shape[0]...)."""
+    arguments = helper.args
+    if arguments.vararg or arguments.kwarg or arguments.kwonlyargs or arguments.defaults:
+        return None
+    *steps, last = helper.body
+    if not isinstance(last, ast.Return) or last.value is None:
+        return None
+    values = {}
+    for step in steps:
+        if not (isinstance(step, ast.Assign) and len(step.targets) == 1):
+            return None
+        target, value = step.targets[0], _Substitute(values).visit(copy.deepcopy(step.value))
+        if isinstance(target, ast.Name):
+            values[target.id] = value
+        elif isinstance(target, ast.Tuple) and all(isinstance(e, ast.Name) for e in target.elts):
+            for index, element in enumerate(target.elts):
+                values[element.id] = ast.Subscript(value, ast.Constant(index), ast.Load())
+        else:
+            return None
+    return _Substitute(values).visit(copy.deepcopy(last.value))
+
+
+def _inline_helpers(function: ast.FunctionDef) -> None:
+    """Inline the helpers defined inside `function` that `_as_expression` can write as one
+    expression and that are only ever called (with positional arguments): each call becomes the
+    helper's expression with the arguments in place of the parameters, and the helper goes."""
+    for helper in [s for s in function.body if isinstance(s, ast.FunctionDef)]:
+        expression = _as_expression(helper)
+        parameters = [argument.arg for argument in helper.args.args]
+        uses = [
+            node
+            for node in ast.walk(function)
+            if isinstance(node, ast.Name) and node.id == helper.name
+        ]
+        calls = [
+            node
+            for node in ast.walk(function)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == helper.name
+        ]
+        if (
+            expression is None
+            or not calls
+            or len(uses) != len(calls)
+            or any(len(call.args) != len(parameters) or call.keywords for call in calls)
+        ):
+            continue
+
+        class _Inline(ast.NodeTransformer):
+            def visit_Call(self, node):
+                self.generic_visit(node)
+                if node in calls:
+                    values = dict(zip(parameters, node.args))
+                    return _Substitute(values).visit(copy.deepcopy(expression))
+                return node
+
+        function.body.remove(helper)
+        _Inline().visit(function)
+
+
 def disguise(source: str, rng: random.Random) -> str:
-    """`source` renamed, its comments replaced by others, independent lines swapped, re-laid out."""
+    """`source` with its simple helpers inlined, renamed, its comments replaced by others,
+    independent lines swapped, re-laid out."""
     tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            _inline_helpers(node)
     local = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -724,7 +805,7 @@ def disguise(source: str, rng: random.Random) -> str:
             local.add(node.arg)
         elif isinstance(node, ast.FunctionDef):
             local.add(node.name)
-    pool = list(NEW_NAMES)
+    pool = [name for name in NEW_NAMES if name not in local]  # every name really changes
     rng.shuffle(pool)
     mapping = {
         name: pool[i % len(pool)] + ("" if i < len(pool) else str(i // len(pool)))
@@ -747,11 +828,14 @@ def disguise(source: str, rng: random.Random) -> str:
 
 
 def disguised_copy(notebook: dict, seed: int) -> dict:
-    """A copy of `notebook` whose solution cells are disguised (see `disguise`)."""
+    """A copy of `notebook` whose own code cells (every code cell that is not the release's:
+    answer cells and cells the student added) are disguised (see `disguise`)."""
     rng = random.Random(seed)
     copy = json.loads(json.dumps(notebook))
-    for cell in _solution_cells(copy).values():
-        cell["source"] = disguise(_source(cell), rng)
+    handed_out = {_source(cell) for cell in release()["cells"] if cell["cell_type"] == "code"}
+    for cell in copy["cells"]:
+        if cell["cell_type"] == "code" and _source(cell) not in handed_out:
+            cell["source"] = disguise(_source(cell), rng)
     return copy
 
 

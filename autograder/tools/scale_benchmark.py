@@ -96,7 +96,7 @@ def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, 
         text=True,
     )
     wall = time.perf_counter() - started
-    cost = COST_LINE.search(done.stderr)
+    cost = COST_LINE.search(done.stdout)
     if done.returncode not in (0, 3) or cost is None:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"{label}: the grade command ended with exit status {done.returncode}")

@@ -33,7 +33,7 @@ TO_SDPA = """def to_sdpa_mask(mask):
 class Case:
     student: str
     score: float
-    message: str  # must appear (case-insensitively) in the student's feedback.txt
+    message: str  # must appear (case-insensitively) in the student's feedback text
     status: str = "graded"
 
 

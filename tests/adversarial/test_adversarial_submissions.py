@@ -170,7 +170,11 @@ def test_each_submission_gets_its_score_and_message(graded, index):
     case = graded["cases"][index]
     row = rows(graded["out"])[case.student]
     feedback = (
-        graded["out"] / "feedback" / case.student / hostile_class.ASSIGNMENT / "feedback.txt"
+        graded["out"]
+        / "feedback"
+        / case.student
+        / hostile_class.ASSIGNMENT
+        / f"{hostile_class.ASSIGNMENT}.txt"
     ).read_text()
     assert (float(row["score"]), float(row["max_score"]), row["status"]) == (
         case.score,
@@ -224,7 +228,7 @@ def test_gradebook_matches_grades_csv_and_exports(graded, tmp_path):
 
 
 def test_feedback_never_shows_hidden_check_code(graded):
-    for feedback in (graded["out"] / "feedback").rglob("feedback.*"):
+    for feedback in (graded["out"] / "feedback").rglob("*.*"):
         text = feedback.read_text()
         assert (
             "hidden_check" not in text

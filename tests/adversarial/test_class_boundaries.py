@@ -96,7 +96,8 @@ def test_writers_cope_with_a_lone_surrogate(tmp_path):
     write_reports([bad], tmp_path, course.assignments())
     assert "ValueError: \\ud800" in (tmp_path / "grades.csv").read_text(encoding="utf-8")
     assert (
-        "\\ud800" in (tmp_path / "feedback" / "surrogate" / ASSIGNMENT / "feedback.txt").read_text()
+        "\\ud800"
+        in (tmp_path / "feedback" / "surrogate" / ASSIGNMENT / f"{ASSIGNMENT}.txt").read_text()
     )
     assert safe_text("a\ud800b\udcff") == "a\\ud800b\\udcff"
 
@@ -264,7 +265,7 @@ def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
     assert drawn == [
         (ASSIGNMENT, [10.0], 10.0, {"missing (not handed in)": 2, "could not be graded": 1})
     ]
-    feedback = (tmp_path / "feedback" / "bob" / ASSIGNMENT / "feedback.txt").read_text()
+    feedback = (tmp_path / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.txt").read_text()
     assert "No notebook was handed in" in feedback
 
 

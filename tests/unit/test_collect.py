@@ -148,3 +148,45 @@ def test_a_notebook_that_is_a_symbolic_link_is_refused(tmp_path):
     assert [task.student for task in tasks] == ["ada"]
     assert [(row.student, row.assignment) for row in rows] == [("bob", "01-a")]
     assert "is a symbolic link, which is not followed" in rows[0].message
+
+
+def test_submission_time_is_read_from_timestamp_txt_in_utc(tmp_path):
+    """Is nbgrader's timestamp.txt, with a zone name, read and written back in UTC?"""
+    from autograder.grade.collect import submission_time
+
+    path = notebook(tmp_path, "ada", "01-a")
+    (path.parent / "timestamp.txt").write_text("2015-02-02 14:58:23.948203 America/Los_Angeles\n")
+    assert submission_time(path).timestamp == "2015-02-02 22:58:23.948203 UTC"
+    assert submission_time(path).source == "timestamp.txt"
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (None, "there is no timestamp.txt"),
+        ("next tuesday-ish", "timestamp.txt holds no time nbgrader reads ('next tuesday-ish')"),
+        ("", "timestamp.txt holds no time nbgrader reads"),
+    ],
+)
+def test_without_a_readable_timestamp_the_file_time_is_used_and_said(tmp_path, content, reason):
+    """Without a timestamp.txt nbgrader reads, is the notebook's modification time taken, and
+    the reason given?"""
+    from autograder.grade.collect import submission_time
+
+    path = notebook(tmp_path, "ada", "01-a")
+    os.utime(path, (1_700_000_000, 1_700_000_000.25))
+    if content is not None:
+        (path.parent / "timestamp.txt").write_text(content)
+    found = submission_time(path)
+    assert found.timestamp == "2023-11-14 22:13:20.250000 UTC"
+    assert found.source.startswith("the notebook file's time, as " + reason)
+
+
+def test_a_linked_timestamp_is_not_followed(tmp_path):
+    """Is a timestamp.txt that is a symbolic link left unread?"""
+    from autograder.grade.collect import submission_time
+
+    path = notebook(tmp_path, "ada", "01-a")
+    (tmp_path / "elsewhere.txt").write_text("2015-02-02 14:58:23 UTC")
+    (path.parent / "timestamp.txt").symlink_to(tmp_path / "elsewhere.txt")
+    assert "cannot be read" in submission_time(path).source

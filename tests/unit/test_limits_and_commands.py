@@ -89,3 +89,42 @@ def test_unknown_options_of_other_commands_are_refused(capsys):
         parse(["grade", "s", "--out", "o", "--no-such-option"])
     assert exit.value.code == 2
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("uid", [0, 1000])
+def test_grading_as_root_is_warned_about(uid, monkeypatch, tmp_path, capsys):
+    """Does the grade command warn when run as root, as the guide advises against it, and only
+    then?"""
+    from autograder.__main__ import main
+    from autograder.grade import command
+
+    monkeypatch.setattr(command.os, "geteuid", lambda: uid)
+    assert main(["grade", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    assert (command.ROOT_WARNING in capsys.readouterr().err) == (uid == 0)
+
+
+def test_the_demo_writes_a_canvas_export_beside_the_class(tmp_path, capsys):
+    """Does `demo FOLDER` write FOLDER-canvas-export.csv, a Canvas export the report can fill, and
+    say how to use it?"""
+    from autograder.__main__ import main
+    from autograder.report import lms
+    from autograder.tools import demo
+
+    folder = tmp_path / "class"
+    assert main(["demo", str(folder), "--assignment", "01-word-embeddings"]) == 0
+    export = tmp_path / "class-canvas-export.csv"
+    assert f"--canvas-template {export}" in capsys.readouterr().out
+    data = export.read_bytes()
+    assert data.startswith("\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,".encode())
+    assert b"\r\n    Points Possible,,,,,8.00," in data
+    grades = lms.Grades(
+        ["01-word-embeddings"],
+        {student.name: {"01-word-embeddings": 8.0} for student in folder.iterdir()},
+    )
+    result = lms.canvas_import(data.decode("utf-8"), grades)
+    assert set(result.matched) == {student.name for student in folder.iterdir()} - {"untouched"}
+    summary = result.summary()
+    assert "'untouched' is not 'Untouched' in Canvas" in summary
+    assert "(absent-ann) / 01-word-embeddings" not in summary  # kept, not changed
+    assert "Ann, Absent / 01-word-embeddings: 3.00 (no grade here)" in summary
+    assert f"Demo, {demo.CHANGED} ({demo.CHANGED}) / 01-word-embeddings: 3.00 -> 8" in summary

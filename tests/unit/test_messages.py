@@ -93,3 +93,32 @@ def test_summary_of_an_ungraded_notebook_is_its_message():
     """Is a missing notebook summarised by its message and notes alone?"""
     result = NotebookResult("ada", "01-a", Status.MISSING, "not handed in", notes=("no folder",))
     assert messages.summary(result) == "not handed in | no folder"
+
+
+def test_written_answers_and_lateness_are_in_the_summary_and_the_score():
+    """Does a graded row say which written answers await a grader and what lateness cost, and
+    is its score the tests' plus the graded answers' less the penalty?"""
+    from autograder.grade.results import Submitted, WrittenAnswer
+
+    result = NotebookResult(
+        "ada",
+        "06",
+        Status.GRADED,
+        "",
+        max_score=7.0,
+        tests=(TestCellResult("t", 4.0, 4.0, True),),
+        written=(WrittenAnswer("w1", 2.0, True, None), WrittenAnswer("w2", 1.0, True, 0.5)),
+        submitted=Submitted(
+            "2026-12-02 10:00:00.000000 UTC",
+            "timestamp.txt",
+            "2026-12-01 09:00:00 UTC",
+            90060.0,
+            1.5,
+        ),
+    )
+    assert messages.total_score(result) == 4.0 + 0.5 - 1.5
+    assert messages.summary(result) == (
+        "1 of 1 tests passed | 2 points of written answers await a grader (w1): counted as 0 "
+        "until graded in formgrader | handed in 1 d 1 h late (due 2026-12-01 09:00:00 UTC): "
+        "late penalty 1.5 points"
+    )

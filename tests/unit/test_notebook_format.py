@@ -35,6 +35,19 @@ def test_malformed_cells_read_as_empty(cell):
     assert nf.cell_grade_id(cell) is None
     assert nf.cell_source(cell) == ""
     assert not nf.is_grade(cell) and not nf.is_solution(cell)
+    assert not nf.skips_execution(cell)
+
+
+def test_a_cell_tagged_skip_execution_is_skipped_and_other_tags_are_not():
+    """Is nbclient's own tag (which `nbgrader autograde` honours) the one read, among others, and
+    are tags of the wrong type ignored?"""
+    assert nf.SKIP_EXECUTION_TAG == "skip-execution"
+    demo = code("train()", "demo", locked=True)
+    demo["metadata"]["tags"] = ["hide-input", "skip-execution"]
+    assert nf.skips_execution(demo)
+    for tags in (["hide-input"], "skip-execution", None, {"skip-execution": 1}):
+        demo["metadata"]["tags"] = tags
+        assert not nf.skips_execution(demo)
 
 
 def test_a_grade_id_that_is_not_a_string_is_no_id():

@@ -7,7 +7,7 @@ import pytest
 from cells import code, markdown
 
 from autograder.grade.assignment_spec import _defined_names, _free_names
-from autograder.grade.cell_plan import plan_cells
+from autograder.grade.cell_plan import learner_sources, plan_cells
 
 pytestmark = pytest.mark.unit
 
@@ -19,6 +19,7 @@ class Spec:
     readonly: dict = field(default_factory=lambda: {"imports": "import math"})
     answers: dict = field(default_factory=lambda: {"f": "def f():\n    return 1"})
     tests: dict = field(default_factory=lambda: {"test-f": (2.0, "assert f() == 1")})
+    skipped: set = field(default_factory=set)
 
 
 def course_cells():
@@ -39,6 +40,18 @@ def test_a_faithful_submission_runs_course_cells_then_answers_with_no_notes():
         ("f", "def f():\n    return 1", True),
     ]
     assert notes == []
+
+
+def test_a_cell_no_grader_runs_is_left_out_even_when_its_tag_is_gone():
+    """Is the course's ungraded demonstration (tagged skip-execution in the course's notebook) left
+    out of the run, also when a submission's copy has lost its tag or changed its code, and is it
+    not counted as the learner's own code?"""
+    cells = [*course_cells(), code("import torch; train_for_an_hour()", "demo", locked=True)]
+    spec = Spec(skipped={"demo"})
+    run, notes = plan_cells(spec, cells)
+    assert [label for label, _, _ in run] == ["course cell imports", "f"]
+    assert notes == []
+    assert learner_sources(spec, cells) == ["def f():\n    return 1"]
 
 
 def test_read_only_cells_come_from_the_course_even_when_edited():
@@ -138,3 +151,34 @@ def test_defined_names_are_the_top_level_definitions():
     )
     assert _defined_names(source) == {"f", "Model", "scale", "a", "b", "c"}
     assert _defined_names("def broken(:") == set()
+
+
+def test_written_answers_are_found_by_id_and_unchanged_ones_score_zero():
+    """Is a written answer (markdown or code) that differs from the release left to a grader,
+    one left as released scored 0, and one that is missing noted and scored 0?"""
+    from types import SimpleNamespace
+
+    from autograder.grade.notebook import written_answers
+
+    spec = SimpleNamespace(
+        written={
+            "essay": (2.0, "YOUR ANSWER HERE"),
+            "sketch": (1.0, "# YOUR CODE HERE\nraise NotImplementedError()"),
+            "gone": (1.0, "YOUR ANSWER HERE"),
+        }
+    )
+    cells = [
+        {
+            "cell_type": "markdown",
+            "metadata": {"nbgrader": {"grade_id": "essay"}},
+            "source": "One.",
+        },
+        code("# YOUR CODE HERE\nraise NotImplementedError()", "sketch", solution=True, grade=True),
+    ]
+    answers, notes = written_answers(spec, cells)
+    assert [(a.grade_id, a.answered, a.score) for a in answers] == [
+        ("essay", True, None),
+        ("sketch", False, 0.0),
+        ("gone", False, 0.0),
+    ]
+    assert notes == ["written answers not found by their nbgrader id (no response): gone"]

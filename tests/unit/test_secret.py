@@ -1,6 +1,8 @@
 """autograder/checks/secret.py: the hidden inputs' seed is deterministic, and depends on the
 secret, the student, the assignment, the check and the submission."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,29 @@ def test_the_secret_comes_from_the_environment_first(monkeypatch):
     """Is $MHA_GRADING_SECRET used, when set, without reading or creating .grading-secret?"""
     monkeypatch.setenv(environment.GRADING_SECRET, "from-the-environment")
     assert secret.grading_secret() == b"from-the-environment"
+
+
+def test_a_grader_starting_while_another_writes_the_secret_reads_a_whole_one(tmp_path, monkeypatch):
+    """While one grader is writing a new .grading-secret, does another that starts then read a
+    whole secret, the one that ends up in the file, and is no other file left behind?"""
+    monkeypatch.delenv(environment.GRADING_SECRET, raising=False)
+    monkeypatch.setattr(secret, "SECRET_FILE", tmp_path / ".grading-secret")
+    drawing, may_go_on = threading.Event(), threading.Event()
+    token_hex = secret.secrets.token_hex
+
+    def slow_token_hex(size):  # the first grader stops as it draws its secret
+        if threading.current_thread() is first:
+            drawing.set()
+            may_go_on.wait(30)
+        return token_hex(size)
+
+    monkeypatch.setattr(secret.secrets, "token_hex", slow_token_hex)
+    first = threading.Thread(target=secret.create_grading_secret)
+    first.start()
+    assert drawing.wait(30)
+    secret.create_grading_secret()
+    read = secret.grading_secret()
+    may_go_on.set()
+    first.join(30)
+    assert len(read) == 64 and read == secret.SECRET_FILE.read_text().strip().encode()
+    assert [path.name for path in tmp_path.iterdir()] == [".grading-secret"]

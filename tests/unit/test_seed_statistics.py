@@ -57,3 +57,40 @@ def test_holm_adjusts_step_down_and_keeps_order():
     """Holm on (0.01, 0.04, 0.03): 3 x 0.01, then max(0.03, 2 x 0.03), then max(0.06, 0.04)."""
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_compare_paired_counts_and_adjusts_a_family():
+    """Does compare_paired count solved and discordant seeds, apply Holm over the family, and
+    widen each bootstrap interval to the family's Bonferroni level?"""
+    a = np.array([1.0, 1.0, 1.0, 0.5, 1.0, 0.2])
+    b = np.array([0.1, 0.2, 1.0, 1.0, 0.3, 0.1])
+    c = a[::-1].copy()
+    family = stats.compare_paired({"a-b": (a, b), "a-c": (a, c)}, bar=0.99)
+    first = family[0]
+    assert first.name == "a-b" and first.solved == (4, 2) and first.only == (3, 1)
+    raw = [stats.exact_mcnemar(a >= 0.99, b >= 0.99), stats.exact_mcnemar(a >= 0.99, c >= 0.99)]
+    assert [row.p_value for row in family] == pytest.approx(raw)
+    assert [row.p_holm for row in family] == pytest.approx(stats.holm(raw))
+    wide = stats.paired_bootstrap_difference(a, b, level=1 - 0.05 / 2)
+    assert (first.difference, first.low, first.high) == pytest.approx(wide)
+    narrow = stats.paired_bootstrap_difference(a, b)
+    assert first.low <= narrow[1] and first.high >= narrow[2]
+
+
+def test_compare_paired_of_one_comparison_is_unadjusted():
+    """With a family of one, is the Holm-adjusted p-value the raw one and the interval at 95%?"""
+    a, b = [0.2, 0.9, 1.0, 1.0], [0.1, 0.1, 0.2, 1.0]
+    (row,) = stats.compare_paired({"only": (a, b)}, bar=0.99)
+    raw = stats.exact_mcnemar(np.array(a) >= 0.99, np.array(b) >= 0.99)
+    assert row.p_holm == row.p_value == raw
+    unadjusted = stats.paired_bootstrap_difference(a, b)
+    assert (row.difference, row.low, row.high) == pytest.approx(unadjusted)
+
+
+def test_comparison_table_has_one_line_per_row_and_fits_80_columns():
+    """Does the table give a header and one line per comparison, none wider than 80 columns?"""
+    a, b = [1.0, 1.0, 0.5, 0.2], [0.1, 1.0, 0.5, 0.1]
+    rows = stats.compare_paired({"a much longer name - b": (a, b), "b - a": (b, a)}, bar=0.99)
+    lines = stats.comparison_table(rows).splitlines()
+    assert len(lines) == 3 and lines[1].startswith("a much longer name - b")
+    assert max(len(line) for line in lines) <= 80

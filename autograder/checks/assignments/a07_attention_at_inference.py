@@ -4,10 +4,14 @@ Oracles: ``torch.nn.attention.bias.causal_lower_right`` (through ``F.scaled_dot_
 for the bottom-right causal mask; ``torch.nn.MultiheadAttention(batch_first=True)`` in eval mode,
 float64, every parameter random, run once over the whole sequence with a causal mask, for the
 decoding step; ``F.scaled_dot_product_attention(..., enable_gqa=True)`` and the explicit
-``repeat_interleave`` form for grouped-query attention.
+``repeat_interleave`` form for grouped-query attention; ``F.scaled_dot_product_attention`` for
+tiled attention (whose boolean masks the course's convention flips: in SDPA, True = may attend),
+and tracemalloc, in the learner's process, for the memory that tiled attention holds at once.
 
 Long by design (over 300 lines): one module per exercise, as ``__init__.py`` explains.
 """
+
+import tracemalloc
 
 import numpy as np
 import torch
@@ -372,15 +376,182 @@ def check_gqa_masked(rng, grouped_query_attention):
         what = f"grouped_query_attention(q {q.shape}, k and v {k.shape}, float32 mask {shape})"
         # torch adds the float32 mask as float64, as numpy's scores + mask does
         _compare_gqa(grouped_query_attention, q, k, v, what, float32, float32.astype(np.float64))
+    for q, k, v, boolean, additive in _masked_over_the_top(rng, sizes, _gqa_inputs):
+        note = f", q x {LARGE_SCORES:g} and the largest scores masked"
+        _compare_masked(grouped_query_attention, q, k, v, boolean, additive, note)
+
+
+def _masked_over_the_top(rng, sizes, inputs):
+    """For the drawn sizes and again with 64 or more keys: `inputs(rng, sizes)` with q x
+    LARGE_SCORES, and boolean and float masks, of shape (L, S) and of the scores' shape, that hide
+    each row's largest score: (q, k, v, boolean, additive) each time."""
     for case in (sizes, dict(sizes, S=int(rng.integers(LONG, 2 * LONG)))):
-        q, k, v = _gqa_inputs(rng, case)
+        q, k, v = inputs(rng, case)
         q = LARGE_SCORES * q
         score = stress.scores(q, k)
         for shape in [(case["L"], case["S"]), score.shape]:
             boolean = mask_over_the_top(rng, score, shape)
             additive = np.where(boolean, -np.inf, rng.normal(loc=500.0, scale=100.0, size=shape))
-            note = f", q x {LARGE_SCORES:g} and the largest scores masked"
-            _compare_masked(grouped_query_attention, q, k, v, boolean, additive, note)
+            yield q, k, v, boolean, additive
+
+
+# ---------------------------------------------------------------- part 4: tiled attention
+
+MEMORY_SHARE = 8  # tiled attention may hold at most this fraction (1/8) of one (..., L, S) matrix
+
+
+def _torch_attention(q, k, v, mask=None):
+    """F.scaled_dot_product_attention of numpy arrays; `mask` in the course's convention (True = may
+    NOT attend), flipped for SDPA, or float (given to torch as float64, as numpy adds it)."""
+    if mask is not None:
+        mask = ~mask if mask.dtype == np.bool_ else mask.astype(np.float64)
+    with quiet():
+        output = F.scaled_dot_product_attention(
+            tensor(q), tensor(k), tensor(v), attn_mask=None if mask is None else tensor(mask)
+        )
+    return numpy(output)
+
+
+def _tiled_call(q, k, v, mask, block, note=""):
+    shown = "None" if mask is None else f"{mask.dtype} {mask.shape}"
+    return (
+        f"tiled_attention(q {q.shape}, k {k.shape}, v {v.shape}, mask {shown}, block={block})"
+        + (f", {note}" if note else "")
+    )
+
+
+def _compare_tiled(fn, q, k, v, mask, block, note=""):
+    what = _tiled_call(q, k, v, mask, block, note)
+    arguments = (q.copy(), k.copy(), v.copy(), None if mask is None else mask.copy(), block)
+    got = call_learner(what, fn, *arguments)
+    check_array(f"{what} vs F.scaled_dot_product_attention", got, _torch_attention(q, k, v, mask))
+
+
+def _tiled_sizes(rng):
+    """N, h, L, S, d_k, d_v pairwise different, and a block of 2 or more that divides neither L
+    nor S (L and S drawn again until one exists)."""
+    while True:
+        sizes = distinct_sizes(rng, ["N", "h", "L", "S", "d_k", "d_v"], high=11)
+        L, S = sizes["L"], sizes["S"]
+        blocks = [b for b in range(2, S) if L % b and S % b]  # b < S: a key after the block
+        if blocks:
+            sizes["block"] = int(rng.choice(blocks))
+            return sizes
+
+
+def _tiled_inputs(rng, sizes, leading=None):
+    L, S, d_k, d_v = (sizes[name] for name in ("L", "S", "d_k", "d_v"))
+    leading = (sizes["N"], sizes["h"]) if leading is None else leading
+    return (
+        rng.normal(size=(*leading, L, d_k)),
+        rng.normal(size=(*leading, S, d_k)),
+        rng.normal(size=(*leading, S, d_v)),
+    )
+
+
+def check_tiled(rng, tiled_attention):
+    """No mask: a block dividing neither L nor S, block 1, a block larger than L and S, one that
+    divides S; ranks 2 to 4; L = 1, S = 1; S of 64 or more; q x 1000 (scores in the thousands)."""
+    sizes = _tiled_sizes(rng)
+    L, S, block = sizes["L"], sizes["S"], sizes["block"]
+    q, k, v = _tiled_inputs(rng, sizes)
+    for b in (block, 1, max(L, S) + int(rng.integers(1, 5)), S):
+        _compare_tiled(tiled_attention, q, k, v, None, b, describe(sizes))
+    for leading in ((), (sizes["N"],)):
+        _compare_tiled(tiled_attention, *_tiled_inputs(rng, sizes, leading), None, block)
+    cases = [
+        (dict(sizes, L=1), "one query"),
+        (dict(sizes, S=1), "one key"),
+        (dict(sizes, S=int(rng.integers(LONG, 2 * LONG))), "64 or more keys"),
+    ]
+    for case, note in cases:
+        _compare_tiled(tiled_attention, *_tiled_inputs(rng, case), None, block, note)
+    q, k, v = _tiled_inputs(rng, sizes)
+    note = f"q x {LARGE_SCORES:g} (scores in the thousands)"
+    _compare_tiled(tiled_attention, LARGE_SCORES * q, k, v, None, block, note)
+
+
+def _leading_keys_masked(rng, shape, block):
+    """A boolean mask of `shape` (True = may NOT attend) that hides the first `block` keys from
+    every query (a whole tile, read while a query has seen nothing yet) and some others at random,
+    and leaves one key after them free in every row."""
+    mask = rng.random(shape) < 0.3
+    mask[..., :block] = True
+    free = rng.integers(block, shape[-1], size=shape[:-1])
+    np.put_along_axis(mask, free[..., None], False, axis=-1)
+    return mask
+
+
+def check_tiled_masked(rng, tiled_attention):
+    """Boolean and float masks (float64 and float32) of shape (L, S) and (N, h, L, S) that hide
+    whole tiles, the first one of every row among them; q x 1000 under masks hiding each row's
+    largest score, over 64 or more keys too."""
+    sizes = _tiled_sizes(rng)
+    N, h, L, S, block = (sizes[name] for name in ("N", "h", "L", "S", "block"))
+    q, k, v = _tiled_inputs(rng, sizes)
+    for shape in [(L, S), (N, h, L, S)]:
+        boolean = _leading_keys_masked(rng, shape, block)
+        additive = np.where(boolean, -np.inf, rng.normal(scale=2.0, size=shape))
+        for mask in (boolean, additive, additive.astype(np.float32)):
+            _compare_tiled(tiled_attention, q, k, v, mask, block, "whole tiles masked")
+    note = f"q x {LARGE_SCORES:g} and the largest scores masked"
+    for q, k, v, boolean, additive in _masked_over_the_top(rng, sizes, _tiled_inputs):
+        for mask in (boolean, additive):
+            _compare_tiled(tiled_attention, q, k, v, mask, block, note)
+
+
+def _peak_bytes(function, what, *args) -> int:
+    """The most memory (bytes) that function(*args) held at once, as tracemalloc counts numpy's and
+    Python's allocations, through call_numpy_only: in the course's grader, measured in the sandbox
+    where the learner's function runs (call_measuring_memory); else (nbgrader, the learner's own
+    kernel) here."""
+    measured = getattr(function, "call_measuring_memory", None)
+    if callable(measured):
+        try:
+            _, peak = measured(*args)
+        except AssertionError:
+            raise
+        except Exception as error:  # the learner's bug, as call_learner reports it
+            raise AssertionError(f"{what}: your function raised {type(error).__name__}: {error}")
+    else:
+        already = tracemalloc.is_tracing()
+        if not already:
+            tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        try:
+            call_learner(what, function, *args)
+            peak = tracemalloc.get_traced_memory()[1] - before if tracemalloc.is_tracing() else None
+        finally:
+            if not already:
+                tracemalloc.stop()
+    if peak is None:
+        raise AssertionError(f"{what}: its memory could not be measured (tracemalloc was stopped)")
+    return peak
+
+
+def check_tiled_memory(rng, tiled_attention):
+    """L and S of 1000 to 1500, a block of 96 to 128: the call may hold at most an eighth of one
+    (N, L, S) float64 matrix of scores at once (arguments copied by the check included)."""
+    sizes = dict(
+        N=int(rng.integers(1, 3)),
+        L=int(rng.integers(1000, 1500)),
+        S=int(rng.integers(1000, 1500)),
+        d_k=int(rng.integers(2, 6)),
+        d_v=int(rng.integers(2, 6)),
+    )
+    N, L, S, block = sizes["N"], sizes["L"], sizes["S"], int(rng.integers(96, 129))
+    q, k, v = _tiled_inputs(rng, sizes, leading=(N,))
+    # No mask: an (L, S) mask would itself be as large as the share allowed.
+    what = _tiled_call(q, k, v, None, block, describe(sizes))
+    peak = _peak_bytes(tiled_attention, what, q, k, v, None, block)
+    allowed = N * L * S * 8 / MEMORY_SHARE
+    if peak > allowed:
+        raise AssertionError(
+            f"{what}: it held {peak / 1e6:.1f} MB at once, more than an eighth of the "
+            f"{N * L * S * 8 / 1e6:.1f} MB of one (N, L, S) matrix of scores; read the queries "
+            "and the keys one block at a time, and keep only each tile's scores"
+        )
 
 
 CHECKS = {
@@ -390,6 +561,9 @@ CHECKS = {
     "decode-sequence": check_decode_sequence,
     "gqa": check_gqa,
     "gqa-masked": check_gqa_masked,
+    "tiled": check_tiled,
+    "tiled-masked": check_tiled_masked,
+    "tiled-memory": check_tiled_memory,
 }
 
 
@@ -403,6 +577,28 @@ def _decode_scores(call):
 
 def _gqa_scores(call):
     return stress.scores(call.q, call.k)
+
+
+def _tiled_scores(call):
+    return stress.scores(call.q, call.k)
+
+
+def _hidden(call) -> np.ndarray:
+    """Where the mask hides a key (True or -inf), broadcast to (..., L, S)."""
+    mask = np.asarray(call.mask)
+    hidden = mask if mask.dtype == np.bool_ else np.isneginf(mask)
+    return np.broadcast_to(hidden, _tiled_scores(call).shape)
+
+
+def _a_tile_all_masked(call) -> bool:
+    """Does the mask hide a whole (block, block) tile, for some leading index?"""
+    hidden, b = _hidden(call), call.block
+    L, S = hidden.shape[-2:]
+    return any(
+        np.any(np.all(hidden[..., i : i + b, j : j + b], axis=(-1, -2)))
+        for i in range(0, L, b)
+        for j in range(0, S, b)
+    )
 
 
 AXES = {
@@ -433,6 +629,36 @@ AXES = {
         Axis("size extremes", "S = 1", lambda c: c.k.shape[2] == 1),
         Axis("size extremes", "d_k = 1", lambda c: c.q.shape[3] == 1),
         Axis("size extremes", "g not dividing h", lambda c: c.q.shape[1] % c.k.shape[1]),
+        Axis("size extremes", "a mask of shape (L, S)", lambda c: np.ndim(c.mask) == 2),
+        Axis("size extremes", "a mask of shape (N, h, L, S)", lambda c: np.ndim(c.mask) == 4),
+        Axis("dtype", "a boolean mask", lambda c: stress.is_bool_mask(c.mask)),
+        Axis("dtype", "a float64 mask", lambda c: c.mask.dtype == np.float64),
+        Axis("dtype", "a float32 mask", lambda c: c.mask.dtype == np.float32),
+    ),
+    "tiled_attention": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.k.shape[-2] >= LONG),
+        Axis(
+            "length",
+            "L and S of 1000 or more, memory measured",
+            lambda c: min(c.q.shape[-2], c.k.shape[-2]) >= 1000,
+        ),
+        *stress.attention_magnitude(_tiled_scores, lambda c: c.mask),
+        Axis(
+            "degenerate geometry",
+            "a block dividing neither L nor S",
+            lambda c: c.q.shape[-2] % c.block and c.k.shape[-2] % c.block,
+        ),
+        Axis("degenerate geometry", "a whole tile masked", _a_tile_all_masked),
+        Axis("size extremes", "block = 1", lambda c: c.block == 1),
+        Axis(
+            "size extremes",
+            "a block larger than L and S",
+            lambda c: c.block > max(c.q.shape[-2], c.k.shape[-2]),
+        ),
+        Axis("size extremes", "L = 1", lambda c: c.q.shape[-2] == 1),
+        Axis("size extremes", "S = 1", lambda c: c.k.shape[-2] == 1),
+        Axis("size extremes", "no leading axis (L, d_k)", lambda c: c.q.ndim == 2),
+        Axis("size extremes", "one leading axis (N, L, d_k)", lambda c: c.q.ndim == 3),
         Axis("size extremes", "a mask of shape (L, S)", lambda c: np.ndim(c.mask) == 2),
         Axis("size extremes", "a mask of shape (N, h, L, S)", lambda c: np.ndim(c.mask) == 4),
         Axis("dtype", "a boolean mask", lambda c: stress.is_bool_mask(c.mask)),
@@ -501,6 +727,41 @@ COVERAGE = {
         "a boolean mask": "every row keeps one key",
         "a float64 mask": "-inf and N(0, 2) entries",
         "a float32 mask": "the same mask in float32",
+        **stress.EVERY_CALL,
+    },
+    "tiled": {
+        "S of 64 or more": "S = 64..127",
+        "scores x1000": "q x 1000",
+        "a block dividing neither L nor S": "drawn among those that exist",
+        "block = 1": "one query and one key per tile",
+        "a block larger than L and S": "max(L, S) + 1..4: one tile",
+        "L = 1": "one query",
+        "S = 1": "one key",
+        "no leading axis (L, d_k)": "q (L, d_k)",
+        "one leading axis (N, L, d_k)": "q (N, L, d_k)",
+        **stress.EVERY_CALL,
+    },
+    "tiled-masked": {
+        "S of 64 or more": "S = 64..127 under masks, q x 1000",
+        "scores x1000 under a boolean mask hiding the largest": (
+            "boolean masks (L, S) and (N, h, L, S) over each row's largest score, q x 1000"
+        ),
+        "scores x1000 under a float mask hiding the largest": (
+            "float masks with -inf there and N(500, 100) elsewhere"
+        ),
+        "a block dividing neither L nor S": "drawn among those that exist",
+        "a whole tile masked": "the first block of keys hidden from every query",
+        "a mask of shape (L, S)": "masked tiles and top-hiding masks",
+        "a mask of shape (N, h, L, S)": "masked tiles and top-hiding masks",
+        "a boolean mask": "every row keeps a key after the first block",
+        "a float64 mask": "-inf and N(0, 2) entries",
+        "a float32 mask": "the same mask in float32",
+        **stress.EVERY_CALL,
+    },
+    "tiled-memory": {
+        "L and S of 1000 or more, memory measured": (
+            "L, S = 1000..1499, block 96..128: at most an eighth of one (N, L, S) matrix"
+        ),
         **stress.EVERY_CALL,
     },
 }
