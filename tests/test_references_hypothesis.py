@@ -621,6 +621,30 @@ def prop_tiled_attention(ns, data):
     a07._compare_tiled(fn, q, k, v, mask.astype(np.float32) if kind == "float32" else mask, block)
 
 
+def _odd(data, label, low, high):
+    return data.draw(st.integers(low, high), label=label) | 1
+
+
+def prop_kv_cache_bytes(ns, data):
+    a07 = load_assignment("07-attention-at-inference")
+    g, r = size(data, "g", 1, 4), size(data, "h / g", 1, 4)
+    layers, N = size(data, "layers", 1, 5), size(data, "N", 1, 4)
+    S, d_k = size(data, "S", long=True), size(data, "d_k", 1, 6)
+    dtype = data.draw(st.sampled_from(a07.DTYPES), label="dtype")
+    scale = data.draw(st.sampled_from(["small", "wide", "huge"]), label="scale")
+    if scale == "wide":  # the odd part of the count past 2**53: floats round it
+        layers, N, g = (_odd(data, name, 5, 9) for name in ("layers", "N", "g"))
+        S, d_k = _odd(data, "S", 3 * 2**25, 2**27), _odd(data, "d_k", 2**21, 2**22)
+    elif scale == "huge":  # 2**64 bytes or more: int64 wraps
+        layers, N, S, g, r = data.draw(st.integers(9, 16), label="layers"), 1, 2**40 + 1, 1, 2
+        d_k, dtype = 2**17, "float64"
+    window = data.draw(st.one_of(st.none(), st.integers(1, S + LONG)), label="window")
+    h = g * r
+    if g > 1 and data.draw(st.booleans(), label="g does not divide h"):
+        h += 1
+    a07._check_cache_bytes(ns["kv_cache_bytes"], layers, N, S, h, g, d_k, dtype, window=window)
+
+
 # ---------------------------------------------------------------- 08
 
 
@@ -726,6 +750,25 @@ def prop_generate_greedy(ns, data):
     if prompt > LONG:  # a long prompt: one sequence, one block, a few new tokens
         sizes, new = dict(sizes, N=1, layers=1), min(new, 3)
     _a08()._compare_generation(seeded(data), ns["generate_greedy"], sizes, prompt, new, "", dtype)
+
+
+def prop_gpt_parameters(ns, data):
+    h, pairs = size(data, "h", 1, 4), size(data, "d_k / 2", 1, 3)
+    V, E, layers = size(data, "V", 1, 6, long=True), 2 * pairs * h, size(data, "layers", 1, 3)
+    d_ff = size(data, "d_ff", 1, 8)
+    scale = data.draw(st.sampled_from(["small", "long", "wide", "huge"]), label="scale")
+    if scale == "long":
+        layers = data.draw(st.integers(LONG, LONG + 16), label="layers")
+    elif scale == "wide":  # twice an odd count past 2**53: floats round it
+        h, layers, V = 1, 1, 2 * data.draw(st.integers(2**24, 2**25), label="V / 2")
+        E = 2 * (data.draw(st.integers(2**25, 2**26), label="E / 2") | 1)
+        d_ff = data.draw(st.integers(2**26, 2**27), label="d_ff") | 1
+    elif scale == "huge":  # past 2**63 parameters
+        h, layers = data.draw(st.sampled_from([1, 2]), label="h"), 1
+        E = 4 * data.draw(st.integers(275_000_000, 325_000_000), label="E / 4")
+        d_ff = 2 * E + data.draw(st.integers(0, 1000), label="d_ff - 2E")
+    tied = data.draw(st.booleans(), label="tied")
+    _a08()._check_parameters(ns["gpt_parameters"], V, E, h, layers, d_ff, tied=tied)
 
 
 PROPERTIES = {
