@@ -248,10 +248,6 @@ def _check_multiply_adds(attention_multiply_adds, sizes):
     check_count(what, got, _torch_multiply_adds(*(sizes[name] for name in SIZES)))
 
 
-def _odd(rng, low, high):
-    return int(rng.integers(low, high)) | 1  # odd: a float's rounding of the count shows
-
-
 def check_attention_multiply_adds(rng, attention_multiply_adds):
     """Cross-attention with every size different, self-attention (S = L), each size at 1 and all
     at once, 64 to 4096 tokens, and counts beyond 2**53 (about 17 million tokens) and beyond
@@ -260,10 +256,18 @@ def check_attention_multiply_adds(rng, attention_multiply_adds):
     cases = [sizes, dict(sizes, S=sizes["L"])]
     cases += [dict(sizes, **{name: 1}) for name in SIZES] + [dict.fromkeys(SIZES, 1)]
     cases.append(dict(sizes, L=int(rng.integers(LONG, 4096)), S=int(rng.integers(LONG, 4096))))
-    beyond_float = dict(N=_odd(rng, 3, 8), L=_odd(rng, 2**24, 2**25), S=_odd(rng, 2**24, 2**25))
-    beyond_float.update(E=_odd(rng, 65, 512), d_k=_odd(rng, 9, 64), d_v=_odd(rng, 9, 64))
-    beyond_int64 = dict(N=_odd(rng, 5, 8), L=_odd(rng, 2**27, 2**28), S=_odd(rng, 2**27, 2**28))
-    beyond_int64.update(E=_odd(rng, 65, 512), d_k=_odd(rng, 65, 128), d_v=_odd(rng, 65, 128))
+    beyond_float = dict(
+        N=stress.odd(rng, 3, 8), L=stress.odd(rng, 2**24, 2**25), S=stress.odd(rng, 2**24, 2**25)
+    )
+    beyond_float.update(
+        E=stress.odd(rng, 65, 512), d_k=stress.odd(rng, 9, 64), d_v=stress.odd(rng, 9, 64)
+    )
+    beyond_int64 = dict(
+        N=stress.odd(rng, 5, 8), L=stress.odd(rng, 2**27, 2**28), S=stress.odd(rng, 2**27, 2**28)
+    )
+    beyond_int64.update(
+        E=stress.odd(rng, 65, 512), d_k=stress.odd(rng, 65, 128), d_v=stress.odd(rng, 65, 128)
+    )
     for case in [*cases, beyond_float, beyond_int64]:
         _check_multiply_adds(attention_multiply_adds, case)
 

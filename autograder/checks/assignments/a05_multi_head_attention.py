@@ -463,7 +463,7 @@ def check_mha_key_padding_mask(rng, multi_head_attention):
 
 # ---------------------------------------------------------------- part 4: the analysis question
 
-DTYPES = ("float16", "bfloat16", "float32", "float64")
+DTYPES = stress.FLOAT_DTYPES
 OPTIONS = ({}, {"average_attn_weights": False}, {"need_weights": False})
 
 
@@ -487,10 +487,6 @@ def _check_weights_bytes(attention_weights_bytes, N, L, S, num_heads, dtype, **o
     check_count(what, got, _torch_weights_bytes(N, L, S, num_heads, dtype, **options))
 
 
-def _odd(rng, low, high):
-    return int(rng.integers(low, high)) | 1  # odd: a float's rounding of the count shows
-
-
 def check_attention_weights_bytes(rng, attention_weights_bytes):
     """Every dtype with each option (averaged, per head, none), at sizes all different, self-
     attention (S = L), one head, each size at 1, 64 or more positions, and more than 2**53 bytes
@@ -504,7 +500,12 @@ def check_attention_weights_bytes(rng, attention_weights_bytes):
             dtype = DTYPES[(index + len(options) + ("need_weights" in options)) % len(DTYPES)]
             _check_weights_bytes(attention_weights_bytes, *case, dtype, **options)
     # About 10**17 bytes, odd sizes and 2 bytes a number: a float's spacing there (16) shows.
-    huge = (_odd(rng, 3, 8), _odd(rng, 2**26, 2**27), _odd(rng, 2**26, 2**27), _odd(rng, 3, 8))
+    huge = (
+        stress.odd(rng, 3, 8),
+        stress.odd(rng, 2**26, 2**27),
+        stress.odd(rng, 2**26, 2**27),
+        stress.odd(rng, 3, 8),
+    )
     for options in OPTIONS:
         _check_weights_bytes(attention_weights_bytes, *huge, "bfloat16", **options)
     for dtype in DTYPES:  # each dtype on the per-head weights, the largest

@@ -329,10 +329,6 @@ def _check_parameters(encoder_layer_parameters, E, num_heads, dim_feedforward, *
 OPTIONS = [{}, {"bias": False}, {"norm_first": True}, {"bias": False, "norm_first": True}]
 
 
-def _odd(rng, low, high):
-    return int(rng.integers(low, high)) | 1  # odd: a float's rounding of the count shows
-
-
 def check_encoder_layer_parameters(rng, encoder_layer_parameters):
     """Each of bias and norm_first on and off, at sizes all different; h = 1, h = E, E = 1,
     dim_feedforward = 1; E and dim_feedforward of 64 or more; counts beyond 2**53 (odd widths of
@@ -343,8 +339,12 @@ def check_encoder_layer_parameters(rng, encoder_layer_parameters):
     cases = [(E, h, F, options) for options in OPTIONS]
     cases += [(d_k, 1, F, {}), (h, h, F, {"bias": False}), (1, 1, F, {}), (E, h, 1, {})]
     cases.append((h * int(rng.integers(LONG, 2 * LONG)), h, int(rng.integers(LONG, 4 * LONG)), {}))
-    heads = _odd(rng, 3, 9)
-    wide = (heads * _odd(rng, 2**26 // heads, 2**27 // heads), heads, _odd(rng, 2**26, 2**27))
+    heads = stress.odd(rng, 3, 9)
+    wide = (
+        heads * stress.odd(rng, 2**26 // heads, 2**27 // heads),
+        heads,
+        stress.odd(rng, 2**26, 2**27),
+    )
     cases += [(*wide, {}), (*wide, {"bias": False})]
     huge = int(rng.integers(1_100_000_000, 1_300_000_000))
     cases.append((huge, 1, 2 * huge + int(rng.integers(1, 1000)), {}))

@@ -557,7 +557,7 @@ def check_tiled_memory(rng, tiled_attention):
 
 # ---------------------------------------------------------------- part 5: the analysis question
 
-DTYPES = ("float16", "bfloat16", "float32", "float64")
+DTYPES = stress.FLOAT_DTYPES
 
 
 def _torch_cache_bytes(num_layers, N, S, num_heads, num_groups, d_k, dtype, window=None):
@@ -610,10 +610,6 @@ def _check_cache_bytes(
     check_count(what, call_learner(what, kv_cache_bytes, *arguments, **options), expected)
 
 
-def _odd(rng, low, high):
-    return int(rng.integers(low, high)) | 1  # odd: a float's rounding of the count shows
-
-
 def check_kv_cache_bytes(rng, kv_cache_bytes):
     """Sizes all different with 1 < g < h, and g = 1 and g = h; each of N, S, d_k, h and the layers
     at 1; 64 or more positions; a rolling cache that is full (window < S), not yet full
@@ -642,13 +638,22 @@ def check_kv_cache_bytes(rng, kv_cache_bytes):
     # About 10**16 bytes, every factor odd: a float's spacing there shows.
     # The odd part of the count, layers * N * positions * g * d_k, passes 2**53 with or without the
     # window.
-    heads = _odd(rng, 3, 6)
-    S_wide = _odd(rng, 2**26 + 2**25, 2**27)
-    wide = (_odd(rng, 5, 10), _odd(rng, 5, 10), S_wide, 3 * heads, heads, _odd(rng, 2**21, 2**22))
+    heads = stress.odd(rng, 3, 6)
+    S_wide = stress.odd(rng, 2**26 + 2**25, 2**27)
+    wide = (
+        stress.odd(rng, 5, 10),
+        stress.odd(rng, 5, 10),
+        S_wide,
+        3 * heads,
+        heads,
+        stress.odd(rng, 2**21, 2**22),
+    )
     _check_cache_bytes(kv_cache_bytes, *wide, "bfloat16")
-    _check_cache_bytes(kv_cache_bytes, *wide, "float16", window=_odd(rng, 2**26, 2**26 + 2**25))
+    _check_cache_bytes(
+        kv_cache_bytes, *wide, "float16", window=stress.odd(rng, 2**26, 2**26 + 2**25)
+    )
     # 2**64 bytes or more in all, each layer's tensors under PyTorch's 2**63 bytes: int64 wraps.
-    huge = (int(rng.integers(9, 17)), 1, 2**40 + _odd(rng, 1, 2**20), 2, 1, 2**17)
+    huge = (int(rng.integers(9, 17)), 1, 2**40 + stress.odd(rng, 1, 2**20), 2, 1, 2**17)
     _check_cache_bytes(kv_cache_bytes, *huge, "float64")
     _check_cache_bytes(kv_cache_bytes, layers, N, S, h + 1, g, d_k, "float32")  # g does not divide
     _check_cache_bytes(kv_cache_bytes, layers, N, S, h, h + 1, d_k, "float16", window=S)

@@ -492,16 +492,12 @@ def check_gpt_parameters(rng, gpt_parameters):
     long = int(rng.integers(LONG, 2 * LONG))
     cases += [(long * V, E, h, long, F, {}), (long * V, E, h, long, F, {"tied": False})]
     # Odd halves: the count is 2 * an odd number past 2**53, which a float cannot hold.
-    wide = 2 * _odd(rng, 2**25, 2**26)
-    cases += [(2 * int(rng.integers(2**24, 2**25)), wide, 1, 1, _odd(rng, 2**26, 2**27), {})]
+    wide = 2 * stress.odd(rng, 2**25, 2**26)
+    cases += [(2 * int(rng.integers(2**24, 2**25)), wide, 1, 1, stress.odd(rng, 2**26, 2**27), {})]
     huge = 4 * int(rng.integers(275_000_000, 325_000_000))  # 2 heads of even width
-    cases.append((int(rng.integers(2, 1000)), huge, 2, 1, 2 * huge + _odd(rng, 1, 1000), {}))
+    cases.append((int(rng.integers(2, 1000)), huge, 2, 1, 2 * huge + stress.odd(rng, 1, 1000), {}))
     for V_case, E_case, h_case, layers_case, F_case, options in cases:
         _check_parameters(gpt_parameters, V_case, E_case, h_case, layers_case, F_case, **options)
-
-
-def _odd(rng, low, high):
-    return int(rng.integers(low, high)) | 1  # odd: a float's rounding of the count shows
 
 
 CHECKS = {
