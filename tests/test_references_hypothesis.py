@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -164,6 +164,20 @@ def prop_nearest_neighbours(ns, data):
     )
 
 
+def prop_table_entries_read(ns, data):
+    a01 = load_assignment("01-word-embeddings")
+    V = data.draw(st.one_of(st.integers(1, 9), st.just(50_000)), label="V")
+    dtype = data.draw(st.sampled_from([np.int64, np.int32, np.uint8]), label="ids dtype")
+    rank = data.draw(st.integers(0, 3), label="rank")
+    shape = tuple(size(data, "dim", 0, 5) for _ in range(rank))
+    if rank and data.draw(st.booleans(), label="long"):
+        shape = (*shape[:-1], LONG)
+    elements = st.integers(0, min(V, np.iinfo(dtype).max + 1) - 1)
+    ids = data.draw(hnp.arrays(dtype, shape, elements=elements), label="ids")
+    given = ids.tolist() if rank and data.draw(st.booleans(), label="a nested list") else ids
+    a01._check_entries_read(ns["table_entries_read"], given, size(data, "E", 1, 6))
+
+
 # ---------------------------------------------------------------- 02
 
 
@@ -184,6 +198,20 @@ def prop_rnn_jacobian(ns, data):
     params = (rng.normal(scale=0.05, size=(H, E)), W_hh, np.zeros(H), np.zeros(H))
     x, h0 = rng.normal(scale=0.05, size=(N, L, E)), rng.normal(scale=0.05, size=(N, H))
     a02._check_jacobian(ns["rnn_jacobian"], x, h0, params)
+
+
+def prop_steps_until_gradient_below(ns, data):
+    a02 = load_assignment("02-rnn-limitations")
+    kinds = ["general", "normal", "transient", "zero", "nilpotent", "slow", "growing"]
+    kind = data.draw(st.sampled_from(kinds), label="kind of W_hh")
+    H = size(data, "H", 1, 6)
+    W_hh = a02._recurrent_weights(seeded(data), kind, H)
+    exponent = data.draw(st.sampled_from([(-6.0, -1.0), (-200.0, -100.0), (0.0, 2.0)]))
+    eps = float(10 ** data.draw(st.floats(*exponent), label="log10 eps"))
+    if data.draw(st.booleans(), label="eps = 1"):
+        eps = 1.0
+    assume(a02._clear(W_hh, eps))
+    a02._check_steps(ns["steps_until_gradient_below"], W_hh, eps)
 
 
 # ---------------------------------------------------------------- 03
@@ -241,6 +269,18 @@ def prop_cross_attention(ns, data):
     a03._require_used("cross_attention", used, ["scores"])
     expected = a03._torch_attention(X_query, X_context, *weights)
     a03._check_attention("cross_attention", result, *expected)
+
+
+def prop_attention_multiply_adds(ns, data):
+    a03 = load_assignment("03-self-attention")
+    scale = data.draw(st.sampled_from(["small", "long", "huge"]), label="scale")
+    low, high = {"small": (1, 9), "long": (LONG, 5000), "huge": (2**20, 2**28)}[scale]
+    sizes = {name: data.draw(st.integers(1, 9), label=name) for name in a03.SIZES}
+    sizes.update(L=data.draw(st.integers(low, high), label="L"))
+    sizes.update(S=sizes["L"] if data.draw(st.booleans()) else data.draw(st.integers(low, high)))
+    if scale == "huge":  # counts past 2**63; the (N, L, S) meta scores stay below 2**62 entries
+        sizes.update(N=data.draw(st.integers(1, 16)), d_k=data.draw(st.integers(1, 300)))
+    a03._check_multiply_adds(ns["attention_multiply_adds"], sizes)
 
 
 # ---------------------------------------------------------------- 04
@@ -318,6 +358,16 @@ def prop_to_sdpa_mask(ns, data):
     got = call_learner("to_sdpa_mask", ns["to_sdpa_mask"], mask)
     check_array("to_sdpa_mask", got, mask)
     assert got.dtype == mask.dtype
+
+
+def prop_visible_keys(ns, data):
+    a04 = load_assignment("04-scaling-softmax-masks")
+    L, S = size(data, "L", long=True), size(data, "S", long=True)
+    lengths = data.draw(st.lists(st.integers(0, S), min_size=1, max_size=4), label="lengths")
+    given = data.draw(st.sampled_from([list, np.array]), label="kind")(lengths)
+    alignment = data.draw(st.sampled_from(a04.ALIGNMENTS), label="alignment")
+    padding_side = data.draw(st.sampled_from(a04.PADDING_SIDES), label="padding side")
+    a04._check_visible_keys(ns["visible_keys"], given, L, S, alignment, padding_side)
 
 
 # ---------------------------------------------------------------- 05
@@ -398,6 +448,18 @@ def prop_multi_head_attention(ns, data):
     a05._compare(ns["multi_head_attention"], module, (query, key, value), "mha", **options)
 
 
+def prop_attention_weights_bytes(ns, data):
+    a05 = load_assignment("05-multi-head-attention")
+    N, h = size(data, "N", 1, 4), size(data, "h", 1, 8)
+    if data.draw(st.booleans(), label="huge"):  # more than 2**54 bytes: floats round them
+        L, S = (data.draw(st.integers(2**25, 2**27), label=name) for name in "LS")
+    else:
+        L, S = size(data, "L", long=True), size(data, "S", long=True)
+    dtype = data.draw(st.sampled_from(a05.DTYPES), label="dtype")
+    options = data.draw(st.sampled_from(a05.OPTIONS), label="options")
+    a05._check_weights_bytes(ns["attention_weights_bytes"], N, L, S, h, dtype, **options)
+
+
 # ---------------------------------------------------------------- 06
 
 
@@ -445,6 +507,22 @@ def prop_transformer_encoder_layer(ns, data):
     sizes["F"] = size(data, "F", 1, 6)
     eps = data.draw(st.sampled_from([None, 1e-2]), label="eps")
     a06._check_encoder_layer(seeded(data), ns["transformer_encoder_layer"], sizes, sizes["h"], eps)
+
+
+def prop_encoder_layer_parameters(ns, data):
+    a06 = load_assignment("06-why-multi-head")
+    h = size(data, "h", 1, 6)
+    scale = data.draw(st.sampled_from(["small", "long", "wide", "huge"]), label="scale")
+    low, high = {"small": (1, 6), "long": (LONG, 200), "wide": (2**24, 2**26)}.get(scale, (1, 1))
+    E = h * data.draw(st.integers(low, high), label="d_k")
+    F = data.draw(st.integers(1, 6) if scale == "small" else st.integers(low, 4 * high), label="F")
+    if scale == "huge":  # past 2**63 parameters
+        E, h = data.draw(st.integers(1_100_000_000, 1_300_000_000), label="E"), 1
+        F = 2 * E + data.draw(st.integers(0, 1000), label="F - 2E")
+    if h > 1 and data.draw(st.booleans(), label="h does not divide E"):
+        E += 1
+    options = {name: data.draw(st.booleans(), label=name) for name in ("bias", "norm_first")}
+    a06._check_parameters(ns["encoder_layer_parameters"], E, h, F, **options)
 
 
 # ---------------------------------------------------------------- 07
@@ -541,6 +619,30 @@ def prop_tiled_attention(ns, data):
         return
     mask = np.where(hidden, -np.inf, rng.normal(scale=2.0, size=shape))
     a07._compare_tiled(fn, q, k, v, mask.astype(np.float32) if kind == "float32" else mask, block)
+
+
+def _odd(data, label, low, high):
+    return data.draw(st.integers(low, high), label=label) | 1
+
+
+def prop_kv_cache_bytes(ns, data):
+    a07 = load_assignment("07-attention-at-inference")
+    g, r = size(data, "g", 1, 4), size(data, "h / g", 1, 4)
+    layers, N = size(data, "layers", 1, 5), size(data, "N", 1, 4)
+    S, d_k = size(data, "S", long=True), size(data, "d_k", 1, 6)
+    dtype = data.draw(st.sampled_from(a07.DTYPES), label="dtype")
+    scale = data.draw(st.sampled_from(["small", "wide", "huge"]), label="scale")
+    if scale == "wide":  # the odd part of the count past 2**53: floats round it
+        layers, N, g = (_odd(data, name, 5, 9) for name in ("layers", "N", "g"))
+        S, d_k = _odd(data, "S", 3 * 2**25, 2**27), _odd(data, "d_k", 2**21, 2**22)
+    elif scale == "huge":  # 2**64 bytes or more: int64 wraps
+        layers, N, S, g, r = data.draw(st.integers(9, 16), label="layers"), 1, 2**40 + 1, 1, 2
+        d_k, dtype = 2**17, "float64"
+    window = data.draw(st.one_of(st.none(), st.integers(1, S + LONG)), label="window")
+    h = g * r
+    if g > 1 and data.draw(st.booleans(), label="g does not divide h"):
+        h += 1
+    a07._check_cache_bytes(ns["kv_cache_bytes"], layers, N, S, h, g, d_k, dtype, window=window)
 
 
 # ---------------------------------------------------------------- 08
@@ -648,6 +750,25 @@ def prop_generate_greedy(ns, data):
     if prompt > LONG:  # a long prompt: one sequence, one block, a few new tokens
         sizes, new = dict(sizes, N=1, layers=1), min(new, 3)
     _a08()._compare_generation(seeded(data), ns["generate_greedy"], sizes, prompt, new, "", dtype)
+
+
+def prop_gpt_parameters(ns, data):
+    h, pairs = size(data, "h", 1, 4), size(data, "d_k / 2", 1, 3)
+    V, E, layers = size(data, "V", 1, 6, long=True), 2 * pairs * h, size(data, "layers", 1, 3)
+    d_ff = size(data, "d_ff", 1, 8)
+    scale = data.draw(st.sampled_from(["small", "long", "wide", "huge"]), label="scale")
+    if scale == "long":
+        layers = data.draw(st.integers(LONG, LONG + 16), label="layers")
+    elif scale == "wide":  # twice an odd count past 2**53: floats round it
+        h, layers, V = 1, 1, 2 * data.draw(st.integers(2**24, 2**25), label="V / 2")
+        E = 2 * (data.draw(st.integers(2**25, 2**26), label="E / 2") | 1)
+        d_ff = data.draw(st.integers(2**26, 2**27), label="d_ff") | 1
+    elif scale == "huge":  # past 2**63 parameters
+        h, layers = data.draw(st.sampled_from([1, 2]), label="h"), 1
+        E = 4 * data.draw(st.integers(275_000_000, 325_000_000), label="E / 4")
+        d_ff = 2 * E + data.draw(st.integers(0, 1000), label="d_ff - 2E")
+    tied = data.draw(st.booleans(), label="tied")
+    _a08()._check_parameters(ns["gpt_parameters"], V, E, h, layers, d_ff, tied=tied)
 
 
 PROPERTIES = {

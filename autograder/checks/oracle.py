@@ -93,6 +93,19 @@ def call_learner(what: str, function, *args, **kwargs):
         ) from error
 
 
+def check_count(what: str, got, expected: int) -> None:
+    """Assert that `got`, a count the learner worked out, is an integer (a Python int or a numpy
+    integer; not a bool, and not a float, which holds every integer exactly only up to 2**53)
+    equal to `expected`; the numbers are shown in full, with thousands separated."""
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+        raise AssertionError(
+            f"{what}: expected an integer, got {type(got).__name__} {got!r} (count with "
+            "integers: // where a division is exact, and no float in between)"
+        )
+    if got != expected:
+        raise AssertionError(f"{what}: expected {expected:,}, got {int(got):,}")
+
+
 def mask_over_the_top(rng: np.random.Generator, scores: np.ndarray, shape: tuple) -> np.ndarray:
     """A boolean mask of `shape` (True = may not attend; the trailing axes of `scores` (..., L,
     S)) that hides, in every row, the key with the largest score (of the first entry of any

@@ -35,6 +35,8 @@ CATEGORIES = (
 LONG = 64  # "long": at least this many steps, keys or positions
 LARGE_SCORES = 1000.0  # scores this large: a softmax without its maximum subtracted overflows
 OVERFLOW = 710.0  # np.exp overflows float64 above about 709.78
+# The floating-point types that the analysis questions name (numpy has no bfloat16: by name).
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 class Call(dict):
@@ -94,6 +96,11 @@ def attention_magnitude(scores_of, mask_of) -> tuple[Axis, ...]:
             lambda c: hidden_top(c, is_float_mask),
         ),
     )
+
+
+def odd(rng: np.random.Generator, low: int, high: int) -> int:
+    """An odd int from [low, high]: a count whose odd part passes 2**53 shows a float's rounding."""
+    return int(rng.integers(low, high)) | 1
 
 
 def axes(*declared: Axis) -> tuple[Axis, ...]:

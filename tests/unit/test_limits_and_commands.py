@@ -106,7 +106,9 @@ def test_grading_as_root_is_warned_about(uid, monkeypatch, tmp_path, capsys):
 def test_the_demo_writes_a_canvas_export_beside_the_class(tmp_path, capsys):
     """Does `demo FOLDER` write FOLDER-canvas-export.csv, a Canvas export the report can fill, and
     say how to use it?"""
+    from autograder import course
     from autograder.__main__ import main
+    from autograder.course import notebook_format
     from autograder.report import lms
     from autograder.tools import demo
 
@@ -116,7 +118,13 @@ def test_the_demo_writes_a_canvas_export_beside_the_class(tmp_path, capsys):
     assert f"--canvas-template {export}" in capsys.readouterr().out
     data = export.read_bytes()
     assert data.startswith("\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,".encode())
-    assert b"\r\n    Points Possible,,,,,8.00," in data
+    # the assignment's points, as the solution notebook's test cells give them
+    points = sum(
+        notebook_format.graded_tests(
+            course.read_notebook(course.solution_notebook("01-word-embeddings"))
+        ).values()
+    )
+    assert f"\r\n    Points Possible,,,,,{points:.2f},".encode() in data
     grades = lms.Grades(
         ["01-word-embeddings"],
         {student.name: {"01-word-embeddings": 8.0} for student in folder.iterdir()},

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 
 from .. import stress
 from ..oracle import (
+    call_learner,
     call_numpy_only,
     check_array,
+    check_count,
     distinct_sizes,
     numpy,
     quiet,
@@ -333,12 +335,58 @@ def check_nearest_neighbours(rng, nearest_neighbours):
     _check_nearest(nearest_neighbours, wide, query_ids, k, "array")
 
 
+def _torch_entries_read(ids, E):
+    """The oracle: how many entries of a real nn.Embedding's weight get a non-zero gradient from
+    a lookup of `ids` (the row of an id read n times gets n in each entry, never 0)."""
+    flat = np.array(ids, dtype=np.int64)
+    V = int(flat.max()) + 3 if flat.size else 3  # unused rows at the end too
+    embedding = torch.nn.Embedding(V, E, dtype=torch.float64)
+    embedding(torch.from_numpy(flat)).sum().backward()
+    return int((embedding.weight.grad != 0).sum())
+
+
+def _check_entries_read(table_entries_read, ids, E):
+    kind = "a nested list" if isinstance(ids, list) else f"{np.shape(ids)} {np.asarray(ids).dtype}"
+    what = f"table_entries_read(ids {kind}, E={E})"
+    got = call_learner(what, table_entries_read, ids, E)
+    check_count(what, got, _torch_entries_read(ids, E))
+
+
+def check_table_entries_read(rng, table_entries_read):
+    """Ids (N, L) with words repeated within and across sequences, (N, L, K), (L,) with unused ids
+    below the largest, one id, no ids, a nested list, every id the same, 64 or more ids from a
+    vocabulary of 50 000, E = 1, int32 and uint8 ids."""
+    sizes = distinct_sizes(rng, ["N", "L", "K", "E"], low=2, high=9)
+    N, L, K, E = (sizes[name] for name in ("N", "L", "K", "E"))
+    repeated = rng.integers(0, 5, size=(N, L))
+    repeated[1, 0] = repeated[0, 1] = repeated[0, 0]  # within a sequence and across two
+    gaps = 3 * L * rng.integers(0, 2, size=L)  # only 0 and 3L: every id between is unused
+    gaps[0] = 3 * L
+    cases = [
+        (repeated, E),
+        (rng.integers(0, 12, size=(N, L, K)), E),
+        (gaps, E),
+        (np.array(int(rng.integers(0, 30))), E),
+        (np.zeros(0, dtype=np.int64), E),
+        (np.zeros((N, 0), dtype=np.int64), E),
+        (rng.integers(0, 7, size=(N, L)).tolist(), E),
+        (np.full((N, L), int(rng.integers(0, 40))), E),
+        (rng.integers(0, 50_000, size=(2, int(rng.integers(LONG, 4 * LONG)))), E),
+        (rng.integers(0, 6, size=(N, L)), 1),
+        (rng.integers(0, 20, size=(N, L)).astype(np.int32), E),
+        (rng.integers(0, 256, size=(N, L, K)).astype(np.uint8), E),
+    ]
+    for ids, width in cases:
+        _check_entries_read(table_entries_read, ids, width)
+
+
 CHECKS = {
     "embedding-lookup": check_embedding_lookup,
     "embedding-out-of-range": check_embedding_out_of_range,
     "cosine": check_cosine,
     "cosine-small-norms": check_cosine_small_norms,
     "nearest-neighbours": check_nearest_neighbours,
+    "table-entries-read": check_table_entries_read,
 }
 
 
@@ -413,7 +461,41 @@ AXES = {
         Axis("dtype", "a list of ids", lambda c: isinstance(c.query_ids, list)),
         Axis("dtype", "a tuple of ids", lambda c: isinstance(c.query_ids, tuple)),
     ),
+    "table_entries_read": stress.axes(
+        Axis(
+            "length",
+            "64 or more ids from a vocabulary of 50 000",
+            lambda c: np.size(c.ids) >= LONG and np.max(c.ids) >= 10_000,
+        ),
+        Axis("degenerate geometry", "every id the same", lambda c: _every_id_the_same(c.ids)),
+        Axis(
+            "degenerate geometry",
+            "an id in two sequences",
+            lambda c: np.ndim(c.ids) == 2 and _shared_by_two_rows(c.ids),
+        ),
+        Axis(
+            "degenerate geometry",
+            "unused ids below the largest",
+            lambda c: np.size(c.ids) > 0 and np.unique(c.ids).size < np.max(c.ids) + 1,
+        ),
+        Axis("size extremes", "a single id", lambda c: np.ndim(c.ids) == 0),
+        Axis("size extremes", "no ids", lambda c: np.size(c.ids) == 0),
+        Axis("size extremes", "3-D ids", lambda c: np.ndim(c.ids) == 3),
+        Axis("size extremes", "E = 1", lambda c: c.E == 1),
+        Axis("dtype", "int32 ids", lambda c: stress.array(c.ids).dtype == np.int32),
+        Axis("dtype", "uint8 ids", lambda c: stress.array(c.ids).dtype == np.uint8),
+        Axis("dtype", "a nested list", lambda c: isinstance(c.ids, list)),
+    ),
 }
+
+
+def _every_id_the_same(ids) -> bool:
+    return np.size(ids) > 1 and np.unique(ids).size == 1
+
+
+def _shared_by_two_rows(ids) -> bool:
+    rows = [set(np.asarray(row).tolist()) for row in ids]
+    return any(rows[i] & rows[j] for i in range(len(rows)) for j in range(i))
 
 
 def _has_row(x, condition) -> bool:
@@ -485,6 +567,20 @@ COVERAGE = {
         "E = 1": "rows of one number (similarities +-1)",
         "a list of ids": "query ids as a list",
         "a tuple of ids": "query ids as a tuple",
+        **stress.EVERY_CALL,
+    },
+    "table-entries-read": {
+        "64 or more ids from a vocabulary of 50 000": "ids (2, 64..255) below 50 000",
+        "every id the same": "an (N, L) array of one id",
+        "an id in two sequences": "ids (N, L) from 5 words, one id in rows 0 and 1",
+        "unused ids below the largest": "ids (L,) of 0 and 3L only",
+        "a single id": "ids of shape ()",
+        "no ids": "ids (0,) and (N, 0)",
+        "3-D ids": "ids (N, L, K)",
+        "E = 1": "E = 1",
+        "int32 ids": "int32 ids",
+        "uint8 ids": "uint8 ids (N, L, K)",
+        "a nested list": "ids as a nested list",
         **stress.EVERY_CALL,
     },
 }

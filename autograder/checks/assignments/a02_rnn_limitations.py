@@ -1,10 +1,23 @@
 """Assignment 02-rnn-limitations: hidden checks against torch."""
 
+import functools
+
 import numpy as np
 import torch
+import torch.autograd.forward_ad as forward_ad
 
 from .. import stress
-from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..oracle import (
+    call_learner,
+    call_numpy_only,
+    check_array,
+    check_count,
+    distinct_sizes,
+    numpy,
+    quiet,
+    require_error,
+    tensor,
+)
 from ..stress import LONG, Axis
 
 
@@ -134,10 +147,135 @@ def _check_jacobian(rnn_jacobian, x, h0, params):
     )
 
 
+# ---------------------------------------------------------------- part 3: the analysis question
+
+CHUNK = 128  # steps of the oracle RNN per call
+MOST_STEPS = 4096  # the oracle gives up beyond this (no hidden case comes near it)
+CLEARANCE = 1e-6  # no ||W_hh^t||_2 of a case lies within this relative distance of its eps
+
+
+def _torch_gradient_norms(W_hh, eps):
+    """The oracle: ||dh_t/dh_0||_2 for t = 0, 1, ... up to the first that is <= eps (the last one
+    returned), for a real torch.nn.RNN at rest (inputs, biases and h0 zero), from forward-mode
+    autograd; None when there is none within MOST_STEPS steps. H copies of the zero state run
+    side by side, copy j nudged along e_j, so the tangents are the columns of dh_t/dh_0."""
+    return _gradient_norms(W_hh.tobytes(), W_hh.shape[0], eps)
+
+
+@functools.lru_cache(maxsize=64)  # each case is asked twice: is it clear of eps, and the answer
+def _gradient_norms(W_bytes, H, eps):
+    W_hh = np.frombuffer(W_bytes, dtype=np.float64).reshape(H, H)
+    rnn = _torch_rnn(np.zeros((H, 1)), W_hh, np.zeros(H), np.zeros(H))
+    norms, tangent = [1.0], torch.eye(H, dtype=torch.float64)[None]  # dh_0/dh_0 = I
+    with quiet(), torch.no_grad(), forward_ad.dual_level():
+        while norms[-1] > eps:
+            if len(norms) > MOST_STEPS:
+                return None
+            h0 = forward_ad.make_dual(torch.zeros(1, H, H, dtype=torch.float64), tangent)
+            states = rnn(torch.zeros(H, CHUNK, 1, dtype=torch.float64), h0)[0]
+            jacobians = forward_ad.unpack_dual(states).tangent  # [j, t, i] = dh_t[i]/dh_0[j]
+            for step in torch.linalg.matrix_norm(jacobians.permute(1, 2, 0), ord=2).tolist():
+                norms.append(step)
+                if step <= eps:
+                    break
+            tangent = jacobians[:, -1][None]
+    return norms
+
+
+def _never_below(W_hh, eps) -> bool:
+    """No T exists: eps < 1 and the spectral radius of W_hh (torch's eigenvalues) is >= 1."""
+    return eps < 1 and torch.linalg.eigvals(tensor(W_hh)).abs().max().item() >= 1
+
+
+def _clear(W_hh, eps) -> bool:
+    """Is every ||W_hh^t||_2 up to the answer clear of eps by more than rounding could move it?
+    (||W_hh^0||_2 = ||I||_2 = 1 exactly: eps = 1 is clear.)"""
+    if _never_below(W_hh, eps):
+        return True
+    norms = _torch_gradient_norms(W_hh, eps)
+    return norms is not None and all(abs(np.log(n / eps)) > CLEARANCE for n in norms[1:] if n > 0)
+
+
+def _check_steps(steps_until_gradient_below, W_hh, eps):
+    """The learner's count against the oracle's, or the ValueError when there is none."""
+    what = f"steps_until_gradient_below(W_hh {W_hh.shape}, eps={eps:.3g})"
+    if _never_below(W_hh, eps):
+        require_error(
+            what,
+            steps_until_gradient_below,
+            W_hh.copy(),
+            eps,
+            why="the spectral radius of W_hh is at least 1, so ||W_hh^T||_2 >= 1 > eps for every T",
+        )
+        return
+    norms = _torch_gradient_norms(W_hh, eps)
+    got = call_learner(what, steps_until_gradient_below, W_hh.copy(), eps)
+    check_count(what, got, len(norms) - 1)
+
+
+def _scaled_to_radius(W, radius):
+    return W * radius / np.abs(np.linalg.eigvals(W)).max()
+
+
+def _recurrent_weights(rng, kind, H):
+    """W_hh (H, H) of one kind: general (random, radius 0.3..0.9), normal (radius times an
+    orthogonal matrix), transient (||W_hh||_2 above 1 with radius below 1), zero, nilpotent
+    (strictly upper triangular), slow (radius 0.93..0.96: with eps below 1e-3, 64 steps or
+    more), or growing (radius 1.05..2)."""
+    if kind == "zero":
+        return np.zeros((H, H))
+    if kind == "nilpotent":
+        return np.triu(rng.normal(scale=2.0, size=(H, H)), k=1)
+    if kind == "normal":
+        orthogonal, _ = np.linalg.qr(rng.normal(size=(H, H)))
+        return rng.uniform(0.3, 0.9) * orthogonal
+    if kind == "transient":  # a small diagonal under a large upper part: ||W||_2 >> 1 > radius
+        diagonal = np.diag(rng.uniform(-0.7, 0.7, size=H))
+        return diagonal + np.triu(rng.normal(scale=10.0, size=(H, H)), k=1)
+    radius = {"general": (0.3, 0.9), "slow": (0.93, 0.96), "growing": (1.05, 2.0)}[kind]
+    return _scaled_to_radius(rng.normal(size=(H, H)), rng.uniform(*radius))
+
+
+def _case(rng, kind, H, low=-6.0, high=-1.0):
+    """A W_hh of `kind` and an eps = 10**uniform(low, high) clear of every ||W_hh^t||_2."""
+    W_hh = _recurrent_weights(rng, kind, H)
+    while True:
+        eps = float(10 ** rng.uniform(low, high))
+        if _clear(W_hh, eps):
+            return W_hh, eps
+
+
+def check_steps_until_gradient_below(rng, steps_until_gradient_below):
+    """General, normal and transient W_hh (||W_hh||_2 > 1 > radius, entries near 10), zero and
+    nilpotent W_hh, H = 1, 64 or more steps (radius 0.93..0.96), and eps as small as 1e-200."""
+    H = int(rng.integers(2, 10))
+    cases = [_case(rng, kind, H) for kind in ("general", "normal", "transient")]
+    cases += [_case(rng, kind, int(rng.integers(2, 10))) for kind in ("zero", "nilpotent")]
+    cases += [_case(rng, "general", 1), _case(rng, "slow", H, -5.0, -3.0)]
+    cases += [_case(rng, "general", H, -200.0, -100.0)]
+    for W_hh, eps in cases:
+        _check_steps(steps_until_gradient_below, W_hh, eps)
+
+
+def check_steps_never_below(rng, steps_until_gradient_below):
+    """A ValueError for radius 1.05..2 (general and H = 1) with eps < 1; and T = 0 for eps >= 1,
+    eps = 1 exactly with H = 1, whatever the radius."""
+    H = int(rng.integers(2, 10))
+    growing = _recurrent_weights(rng, "growing", H)
+    one = _recurrent_weights(rng, "growing", 1)
+    cases = [(growing, float(10 ** rng.uniform(-6, -0.1))), (one, 0.5), (one, 1.0)]
+    cases += [(_recurrent_weights(rng, "general", H), float(rng.uniform(2 * np.sqrt(H), 50)))]
+    cases += [(growing, float(rng.uniform(2 * np.sqrt(H), 50)))]
+    for W_hh, eps in cases:
+        _check_steps(steps_until_gradient_below, W_hh, eps)
+
+
 CHECKS = {
     "rnn-forward": check_rnn_forward,
     "rnn-forward-zero-state": check_rnn_forward_zero_state,
     "rnn-jacobian": check_rnn_jacobian,
+    "steps-until-gradient-below": check_steps_until_gradient_below,
+    "steps-never-below": check_steps_never_below,
 }
 
 
@@ -158,7 +296,60 @@ AXES = {
         Axis("size extremes", "N = 1", lambda c: c.hidden_states.shape[0] == 1),
         Axis("size extremes", "H = 1", lambda c: c.W_hh.shape[0] == 1),
     ),
+    "steps_until_gradient_below": stress.axes(
+        Axis("length", "64 or more steps", lambda c: _numpy_steps(c.W_hh, c.eps) >= LONG),
+        Axis("magnitude", "eps of 1e-100 or less", lambda c: c.eps <= 1e-100),
+        Axis(
+            "magnitude",
+            "entries of 10 or more, radius below 1",
+            lambda c: np.abs(c.W_hh).max() >= 10 and _radius(c.W_hh) < 1,
+        ),
+        Axis("degenerate geometry", "W_hh = 0", lambda c: not np.any(c.W_hh)),
+        Axis(
+            "degenerate geometry",
+            "nilpotent W_hh (radius 0)",
+            lambda c: np.any(c.W_hh) and not np.any(np.linalg.matrix_power(c.W_hh, len(c.W_hh))),
+        ),
+        Axis(
+            "degenerate geometry",
+            "a normal W_hh (norm = radius)",
+            lambda c: (
+                c.W_hh.shape[0] > 1
+                and np.allclose(c.W_hh @ c.W_hh.T, c.W_hh.T @ c.W_hh)
+                and np.any(c.W_hh)
+            ),
+        ),
+        Axis(
+            "degenerate geometry",
+            "||W_hh||_2 > 1 > radius",
+            lambda c: np.linalg.norm(c.W_hh, ord=2) > 1 > _radius(c.W_hh),
+        ),
+        Axis("size extremes", "H = 1", lambda c: c.W_hh.shape[0] == 1),
+        Axis("size extremes", "eps >= 1: T = 0", lambda c: c.eps >= 1),
+        Axis("size extremes", "eps = 1 exactly", lambda c: c.eps == 1),
+        Axis(
+            "size extremes",
+            "radius >= 1: a ValueError",
+            lambda c: c.eps < 1 and _radius(c.W_hh) >= 1,
+        ),
+    ),
 }
+
+
+def _radius(W_hh) -> float:
+    return float(np.abs(np.linalg.eigvals(W_hh)).max())
+
+
+def _numpy_steps(W_hh, eps) -> int:
+    """The first T with ||W_hh^T||_2 <= eps, for the axes (the checks use the torch oracle); -1
+    when there is none."""
+    if eps < 1 and _radius(W_hh) >= 1:
+        return -1
+    power, steps = np.eye(len(W_hh)), 0
+    while np.linalg.norm(power, ord=2) > eps and steps <= MOST_STEPS:
+        power, steps = W_hh @ power, steps + 1
+    return steps
+
 
 COVERAGE = {
     "rnn-forward": {
@@ -175,6 +366,24 @@ COVERAGE = {
         "64 or more steps": "L = 64..79 from zeros",
         "H = 1": "a state of width 1",
         "h0 None": "every case",
+        **stress.EVERY_CALL,
+    },
+    "steps-until-gradient-below": {
+        "64 or more steps": "radius 0.93..0.96, eps 1e-5..1e-3",
+        "eps of 1e-100 or less": "eps 1e-200..1e-100",
+        "entries of 10 or more, radius below 1": "a diagonal below 0.7 under entries of scale 10",
+        "W_hh = 0": "a zero W_hh: T = 1",
+        "nilpotent W_hh (radius 0)": "a strictly upper triangular W_hh",
+        "a normal W_hh (norm = radius)": "radius 0.3..0.9 times an orthogonal matrix",
+        "||W_hh||_2 > 1 > radius": "the same large upper triangle",
+        "H = 1": "W_hh of one number",
+        **stress.EVERY_CALL,
+    },
+    "steps-never-below": {
+        "radius >= 1: a ValueError": "radius 1.05..2 with eps below 1, H > 1 and H = 1",
+        "eps >= 1: T = 0": "eps 2 sqrt(H)..50, radius below and above 1",
+        "eps = 1 exactly": "H = 1, radius above 1",
+        "H = 1": "W_hh of one number",
         **stress.EVERY_CALL,
     },
     "rnn-jacobian": {

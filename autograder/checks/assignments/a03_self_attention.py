@@ -9,9 +9,19 @@ transpose, so the oracle projects with F.linear(X, W_Q.T).
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from .. import stress
-from ..oracle import call_numpy_only, check_array, distinct_sizes, numpy, quiet, tensor
+from ..oracle import (
+    call_learner,
+    call_numpy_only,
+    check_array,
+    check_count,
+    distinct_sizes,
+    numpy,
+    quiet,
+    tensor,
+)
 from ..stress import LONG, Axis
 
 
@@ -213,11 +223,61 @@ def check_cross_attention(rng, cross_attention):
         _check_attention(call, result, *_torch_attention(X_query, X_context, *weights))
 
 
+# ---------------------------------------------------------------- part 4: the analysis question
+
+SIZES = ("N", "L", "S", "E", "d_k", "d_v")
+
+
+def _torch_multiply_adds(N, L, S, E, d_k, d_v):
+    """The oracle: the multiply-adds of the chapter's cross-attention, from PyTorch's FLOP counter
+    (2 FLOPs per multiply-add), run on meta tensors (shapes without data; float16, whose 2 bytes
+    let the (N, L, S) scores of 2**62 entries still have a storage size torch can compute)."""
+    meta = dict(device="meta", dtype=torch.float16)
+    X_query, X_context = torch.empty(N, L, E, **meta), torch.empty(N, S, E, **meta)
+    W_q, W_k = torch.empty(E, d_k, **meta), torch.empty(E, d_k, **meta)
+    W_v = torch.empty(E, d_v, **meta)
+    with quiet(), FlopCounterMode(display=False) as counter:
+        Q, K, V = X_query @ W_q, X_context @ W_k, X_context @ W_v
+        torch.softmax(Q @ K.transpose(-2, -1), dim=-1) @ V
+    return counter.get_total_flops() // 2
+
+
+def _check_multiply_adds(attention_multiply_adds, sizes):
+    what = "attention_multiply_adds(" + ", ".join(f"{n}={sizes[n]}" for n in SIZES) + ")"
+    got = call_learner(what, attention_multiply_adds, *(sizes[name] for name in SIZES))
+    check_count(what, got, _torch_multiply_adds(*(sizes[name] for name in SIZES)))
+
+
+def check_attention_multiply_adds(rng, attention_multiply_adds):
+    """Cross-attention with every size different, self-attention (S = L), each size at 1 and all
+    at once, 64 to 4096 tokens, and counts beyond 2**53 (about 17 million tokens) and beyond
+    2**63 (about 200 million)."""
+    sizes = distinct_sizes(rng, list(SIZES), low=2, high=12)
+    cases = [sizes, dict(sizes, S=sizes["L"])]
+    cases += [dict(sizes, **{name: 1}) for name in SIZES] + [dict.fromkeys(SIZES, 1)]
+    cases.append(dict(sizes, L=int(rng.integers(LONG, 4096)), S=int(rng.integers(LONG, 4096))))
+    beyond_float = dict(
+        N=stress.odd(rng, 3, 8), L=stress.odd(rng, 2**24, 2**25), S=stress.odd(rng, 2**24, 2**25)
+    )
+    beyond_float.update(
+        E=stress.odd(rng, 65, 512), d_k=stress.odd(rng, 9, 64), d_v=stress.odd(rng, 9, 64)
+    )
+    beyond_int64 = dict(
+        N=stress.odd(rng, 5, 8), L=stress.odd(rng, 2**27, 2**28), S=stress.odd(rng, 2**27, 2**28)
+    )
+    beyond_int64.update(
+        E=stress.odd(rng, 65, 512), d_k=stress.odd(rng, 65, 128), d_v=stress.odd(rng, 65, 128)
+    )
+    for case in [*cases, beyond_float, beyond_int64]:
+        _check_multiply_adds(attention_multiply_adds, case)
+
+
 CHECKS = {
     "qkv-projections": check_qkv_projections,
     "attention-scores": check_attention_scores,
     "self-attention": check_self_attention,
     "cross-attention": check_cross_attention,
+    "attention-multiply-adds": check_attention_multiply_adds,
 }
 
 
@@ -275,7 +335,20 @@ AXES = {
         Axis("size extremes", "d_k = 1", lambda c: c.W_q.shape[1] == 1),
         Axis("size extremes", "d_v = 1", lambda c: c.W_v.shape[1] == 1),
     ),
+    "attention_multiply_adds": stress.axes(
+        Axis("length", "L and S of 64 or more", lambda c: min(c.L, c.S) >= LONG),
+        Axis("magnitude", "a count beyond 2**53 (floats round it)", lambda c: _count(c) > 2**53),
+        Axis("magnitude", "a count beyond 2**63 (int64 wraps)", lambda c: _count(c) >= 2**63),
+        Axis("size extremes", "self-attention: S = L", lambda c: c.S == c.L),
+        Axis("size extremes", "every size 1", lambda c: all(c[n] == 1 for n in SIZES)),
+        *(Axis("size extremes", f"{n} = 1", lambda c, n=n: c[n] == 1) for n in SIZES),
+    ),
 }
+
+
+def _count(call) -> int:
+    return _torch_multiply_adds(*(call[name] for name in SIZES))
+
 
 COVERAGE = {
     "qkv-projections": {
@@ -317,6 +390,15 @@ COVERAGE = {
         "S = 1": "the same",
         "d_k = 1": "the same",
         "d_v = 1": "the same",
+        **stress.EVERY_CALL,
+    },
+    "attention-multiply-adds": {
+        "L and S of 64 or more": "L, S = 64..4095",
+        "a count beyond 2**53 (floats round it)": "L, S = 2**24..2**25, odd sizes",
+        "a count beyond 2**63 (int64 wraps)": "L, S = 2**27..2**28, odd sizes",
+        "self-attention: S = L": "S = L at sizes 2..12",
+        "every size 1": "all six sizes 1",
+        **{f"{name} = 1": "each size at 1 in turn" for name in SIZES},
         **stress.EVERY_CALL,
     },
 }

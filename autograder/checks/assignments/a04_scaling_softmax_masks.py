@@ -5,6 +5,8 @@ autograder/checks/stress.py."""
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
+from torch.nn.utils.rnn import pad_sequence
 
 from .. import stress
 from ..oracle import (
@@ -15,6 +17,8 @@ from ..oracle import (
     mask_over_the_top,
     numpy,
     quiet,
+    require_array,
+    require_same_entries,
     tensor,
 )
 from ..stress import LARGE_SCORES, LONG, Axis
@@ -272,6 +276,63 @@ def check_to_sdpa_mask(rng, to_sdpa_mask):
                 raise AssertionError(f"{what}: expected dtype {additive.dtype}, got {got.dtype}")
 
 
+# ---------------------------------------------------------------- part 4: the analysis question
+
+ALIGNMENTS, PADDING_SIDES = ("top-left", "bottom-right"), ("right", "left")
+
+
+def _torch_visible_keys(lengths, L, S, alignment, padding_side):
+    """The oracle: (N, L) counts of the keys that PyTorch's masks leave each query: its causal
+    mask (is_causal=True, or causal_lower_right, inside F.scaled_dot_product_attention with equal
+    scores and the identity as values, so that the output rows are the weights) and its padding
+    (pad_sequence on the given side)."""
+    q, k, v = torch.zeros(1, L, 1), torch.zeros(1, S, 1), torch.eye(S)[None]
+    with quiet():  # causal_lower_right warns when L > S: the first rows see no key
+        if alignment == "top-left":
+            weights = F.scaled_dot_product_attention(q, k, v, is_causal=True)[0]
+        else:
+            weights = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))[0]
+    sequences = [torch.ones(int(n)) for n in lengths] + [torch.ones(S)]
+    real = pad_sequence(sequences, batch_first=True, padding_side=padding_side)[:-1] == 1
+    return numpy(((weights > 0)[None] & real[:, None, :]).sum(dim=-1))  # NaN > 0 is False too
+
+
+def _check_visible_keys(visible_keys, lengths, L, S, alignment, padding_side):
+    kind = "a list" if isinstance(lengths, list) else f"{np.asarray(lengths).dtype}"
+    what = (
+        f"visible_keys(lengths ({len(lengths)},) {kind}, L={L}, S={S}, alignment={alignment!r}, "
+        f"padding_side={padding_side!r})"
+    )
+    got = call_learner(what, visible_keys, lengths, L, S, alignment, padding_side)
+    require_array(what, got)
+    if got.dtype.kind not in "iu":
+        raise AssertionError(f"{what}: expected an integer array, got dtype {got.dtype}")
+    require_same_entries(what, got, _torch_visible_keys(lengths, L, S, alignment, padding_side))
+
+
+def _lengths(rng, N, S, as_list):
+    """N lengths in 0..S, with 0 and S among them when N >= 2."""
+    lengths = rng.integers(0, S + 1, size=N)
+    if N >= 2:
+        lengths[rng.choice(N, size=2, replace=False)] = (0, S)
+    return lengths.tolist() if as_list else lengths.astype(rng.choice([np.int64, np.int32]))
+
+
+def check_visible_keys(rng, visible_keys):
+    """Both alignments and both padding sides at each size: L < S, L > S (fully masked rows at
+    the bottom right), L = S, lengths 0 and S, N = 1, L = 1, S = 1, 64 or more queries and keys;
+    lengths as a list or an int32/int64 array."""
+    sizes = distinct_sizes(rng, ["N", "L", "S"], low=2, high=10)
+    N, L, S = sizes["N"], sizes["L"], sizes["S"]
+    shapes = [(N, L, S), (N, S, L), (N, L, L), (1, L, S), (N, 1, S), (N, L, 1)]
+    shapes.append((N, int(rng.integers(LONG, 2 * LONG)), int(rng.integers(LONG, 2 * LONG))))
+    for index, (n, queries, keys) in enumerate(shapes):
+        for alignment in ALIGNMENTS:
+            for padding_side in PADDING_SIDES:
+                lengths = _lengths(rng, n, keys, as_list=index % 2 == 0)
+                _check_visible_keys(visible_keys, lengths, queries, keys, alignment, padding_side)
+
+
 CHECKS = {
     "softmax": check_softmax,
     "softmax-stable": check_softmax_stable,
@@ -280,6 +341,7 @@ CHECKS = {
     "causal-mask": check_causal_mask,
     "padding-mask": check_padding_mask,
     "to-sdpa-mask": check_to_sdpa_mask,
+    "visible-keys": check_visible_keys,
 }
 
 
@@ -335,6 +397,28 @@ AXES = {
         Axis("dtype", "boolean", lambda c: stress.is_bool_mask(c.mask)),
         Axis("dtype", "float32", lambda c: c.mask.dtype == np.float32),
         Axis("dtype", "float64", lambda c: c.mask.dtype == np.float64),
+    ),
+    "visible_keys": stress.axes(
+        Axis("length", "L and S of 64 or more", lambda c: min(c.L, c.S) >= LONG),
+        Axis("degenerate geometry", "a length of 0", lambda c: 0 in list(c.lengths)),
+        Axis("degenerate geometry", "a length of S", lambda c: c.S in list(c.lengths)),
+        Axis(
+            "degenerate geometry",
+            "fully masked rows: bottom-right with L > S",
+            lambda c: c.alignment == "bottom-right" and c.L > c.S,
+        ),
+        Axis("size extremes", "N = 1", lambda c: len(c.lengths) == 1),
+        Axis("size extremes", "L = 1", lambda c: c.L == 1),
+        Axis("size extremes", "S = 1", lambda c: c.S == 1),
+        Axis("size extremes", "L < S", lambda c: c.L < c.S),
+        Axis("size extremes", "L = S", lambda c: c.L == c.S),
+        *(
+            Axis("size extremes", f"{name}={value!r}", lambda c, n=name, v=value: c[n] == v)
+            for name, values in [("alignment", ALIGNMENTS), ("padding_side", PADDING_SIDES)]
+            for value in values
+        ),
+        Axis("dtype", "a list", lambda c: isinstance(c.lengths, list)),
+        Axis("dtype", "an int32 array", lambda c: stress.array(c.lengths).dtype == np.int32),
     ),
 }
 
@@ -406,6 +490,25 @@ COVERAGE = {
         "boolean": "boolean masks of every rank",
         "float32": "float32 masks with -inf, compared with their dtype",
         "float64": "float64 masks with -inf",
+        **stress.EVERY_CALL,
+    },
+    "visible-keys": {
+        "L and S of 64 or more": "L, S = 64..127",
+        "a length of 0": "0 and S among the lengths whenever N >= 2",
+        "a length of S": "the same",
+        "fully masked rows: bottom-right with L > S": "(N, L, S) and (N, S, L): one has L > S",
+        "N = 1": "one sequence",
+        "L = 1": "one query",
+        "S = 1": "one key",
+        "L < S": "(N, L, S) and (N, S, L): one of them has L < S",
+        "L = S": "self-attention (N, L, L)",
+        **{
+            f"{name}={value!r}": "every shape"
+            for name, values in [("alignment", ALIGNMENTS), ("padding_side", PADDING_SIDES)]
+            for value in values
+        },
+        "a list": "lengths as a list in every other shape",
+        "an int32 array": "int32 or int64 arrays in the others",
         **stress.EVERY_CALL,
     },
 }

@@ -17,7 +17,9 @@ from .. import stress
 from ..oracle import (
     call_learner,
     check_array,
+    check_count,
     describe,
+    distinct_sizes,
     head_sizes,
     mask_over_the_top,
     numpy,
@@ -459,6 +461,57 @@ def check_mha_key_padding_mask(rng, multi_head_attention):
         )
 
 
+# ---------------------------------------------------------------- part 4: the analysis question
+
+DTYPES = stress.FLOAT_DTYPES
+OPTIONS = ({}, {"average_attn_weights": False}, {"need_weights": False})
+
+
+def _torch_weights_bytes(N, L, S, num_heads, dtype, **options):
+    """The oracle: element_size() * numel() of the attn_weights that a real
+    nn.MultiheadAttention of `dtype` returns (0 for None), called on meta tensors: shapes without
+    data, so any size costs nothing (PyTorch refuses a tensor of 2**63 bytes or more)."""
+    meta = dict(device="meta", dtype=getattr(torch, dtype))
+    E = 3 * num_heads  # any multiple of num_heads
+    module = torch.nn.MultiheadAttention(E, num_heads, batch_first=True, **meta)
+    query, key = torch.empty(N, L, E, **meta), torch.empty(N, S, E, **meta)
+    with quiet():
+        _, weights = module(query, key, key, **options)
+    return 0 if weights is None else weights.element_size() * weights.numel()
+
+
+def _check_weights_bytes(attention_weights_bytes, N, L, S, num_heads, dtype, **options):
+    what = f"attention_weights_bytes(N={N}, L={L}, S={S}, num_heads={num_heads}, dtype={dtype!r}"
+    what += "".join(f", {name}={value}" for name, value in options.items()) + ")"
+    got = call_learner(what, attention_weights_bytes, N, L, S, num_heads, dtype, **options)
+    check_count(what, got, _torch_weights_bytes(N, L, S, num_heads, dtype, **options))
+
+
+def check_attention_weights_bytes(rng, attention_weights_bytes):
+    """Every dtype with each option (averaged, per head, none), at sizes all different, self-
+    attention (S = L), one head, each size at 1, 64 or more positions, and more than 2**53 bytes
+    (odd sizes of 67 to 134 million positions)."""
+    sizes = distinct_sizes(rng, ["N", "L", "S", "h"], low=2, high=10)
+    N, L, S, h = (sizes[name] for name in ("N", "L", "S", "h"))
+    cases = [(N, L, S, h), (N, L, L, h), (N, L, S, 1), (1, L, S, h), (N, 1, S, h), (N, L, 1, h)]
+    cases.append((N, int(rng.integers(LONG, 2 * LONG)), int(rng.integers(LONG, 2 * LONG)), h))
+    for index, case in enumerate(cases):
+        for options in OPTIONS:
+            dtype = DTYPES[(index + len(options) + ("need_weights" in options)) % len(DTYPES)]
+            _check_weights_bytes(attention_weights_bytes, *case, dtype, **options)
+    # About 10**17 bytes, odd sizes and 2 bytes a number: a float's spacing there (16) shows.
+    huge = (
+        stress.odd(rng, 3, 8),
+        stress.odd(rng, 2**26, 2**27),
+        stress.odd(rng, 2**26, 2**27),
+        stress.odd(rng, 3, 8),
+    )
+    for options in OPTIONS:
+        _check_weights_bytes(attention_weights_bytes, *huge, "bfloat16", **options)
+    for dtype in DTYPES:  # each dtype on the per-head weights, the largest
+        _check_weights_bytes(attention_weights_bytes, N, L, S, h, dtype, average_attn_weights=False)
+
+
 CHECKS = {
     "split-heads": check_split_heads,
     "merge-heads": check_merge_heads,
@@ -468,6 +521,7 @@ CHECKS = {
     "mha-kdim-vdim-bias": check_mha_kdim_vdim_bias,
     "mha-attn-mask": check_mha_attn_mask,
     "mha-key-padding-mask": check_mha_key_padding_mask,
+    "attention-weights-bytes": check_attention_weights_bytes,
 }
 
 
@@ -583,6 +637,27 @@ AXES = {
         ),
         Axis("size extremes", "no weights", lambda c: not c.need_weights),
     ),
+    "attention_weights_bytes": stress.axes(
+        Axis("length", "L and S of 64 or more", lambda c: min(c.L, c.S) >= LONG),
+        Axis(
+            "magnitude",
+            "more than 2**53 bytes (floats round them)",
+            lambda c: _torch_weights_bytes(**c) > 2**53,
+        ),
+        Axis("size extremes", "self-attention: S = L", lambda c: c.S == c.L),
+        *(Axis("size extremes", f"{name} = 1", lambda c, n=name: c[n] == 1) for name in "NLS"),
+        Axis("size extremes", "one head", lambda c: c.num_heads == 1),
+        Axis(
+            "size extremes", "weights averaged", lambda c: c.need_weights and c.average_attn_weights
+        ),
+        Axis(
+            "size extremes",
+            "weights per head",
+            lambda c: c.need_weights and not c.average_attn_weights,
+        ),
+        Axis("size extremes", "no weights", lambda c: not c.need_weights),
+        *(Axis("dtype", dtype, lambda c, d=dtype: c.dtype == d) for dtype in DTYPES),
+    ),
 }
 
 COVERAGE = {
@@ -639,6 +714,20 @@ COVERAGE = {
         "a boolean key_padding_mask hiding the largest score": "each sequence's largest key",
         "a float key_padding_mask hiding the largest score": "-inf there",
         "both masks": "with a boolean or a float 2-D attn_mask",
+        **stress.EVERY_CALL,
+    },
+    "attention-weights-bytes": {
+        "L and S of 64 or more": "L, S = 64..127",
+        "more than 2**53 bytes (floats round them)": "L, S = 2**26..2**27, odd sizes, bfloat16",
+        "self-attention: S = L": "(N, L, L)",
+        "N = 1": "each of N, L, S at 1 in turn",
+        "L = 1": "the same",
+        "S = 1": "the same",
+        "one head": "num_heads = 1",
+        "weights averaged": "the defaults, in every case",
+        "weights per head": "average_attn_weights=False, in every case and every dtype",
+        "no weights": "need_weights=False, in every case",
+        **{dtype: "dtypes in turn, and each on the per-head weights" for dtype in DTYPES},
         **stress.EVERY_CALL,
     },
 }

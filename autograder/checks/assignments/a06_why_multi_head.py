@@ -18,11 +18,13 @@ from .. import stress
 from ..oracle import (
     call_learner,
     check_array,
+    check_count,
     distinct_sizes,
     head_sizes,
     numpy,
     quiet,
     random_parameters,
+    require_error,
     tensor,
 )
 from ..stress import LONG, Axis
@@ -280,11 +282,83 @@ def _check_encoder_layer(rng, transformer_encoder_layer, sizes, num_heads, eps):
     check_array(what, got, expected)
 
 
+# ---------------------------------------------------------------- part 4: the analysis question
+
+
+def _torch_parameters(E, num_heads, dim_feedforward, **options):
+    """The oracle: numel() added up over the parameters of a real nn.TransformerEncoderLayer,
+    built on meta tensors (float8, one byte a number, so that even 10**19 parameters have a
+    storage size torch can compute); None when PyTorch refuses the layer (num_heads does not
+    divide E)."""
+    try:
+        with quiet():
+            layer = torch.nn.TransformerEncoderLayer(
+                E,
+                num_heads,
+                dim_feedforward,
+                batch_first=True,
+                device="meta",
+                dtype=torch.float8_e4m3fn,
+                **options,
+            )
+    except AssertionError:  # embed_dim must be divisible by num_heads
+        return None
+    return sum(parameter.numel() for parameter in layer.parameters())
+
+
+def _check_parameters(encoder_layer_parameters, E, num_heads, dim_feedforward, **options):
+    what = (
+        f"encoder_layer_parameters(E={E}, num_heads={num_heads}, dim_feedforward={dim_feedforward}"
+    )
+    what += "".join(f", {name}={value}" for name, value in options.items()) + ")"
+    expected = _torch_parameters(E, num_heads, dim_feedforward, **options)
+    arguments = (E, num_heads, dim_feedforward)
+    if expected is None:
+        require_error(
+            what,
+            encoder_layer_parameters,
+            *arguments,
+            why=f"num_heads={num_heads} does not divide E={E}, and PyTorch refuses such a layer",
+            naming=(("E", E), ("num_heads", num_heads)),
+            **options,
+        )
+        return
+    check_count(what, call_learner(what, encoder_layer_parameters, *arguments, **options), expected)
+
+
+OPTIONS = [{}, {"bias": False}, {"norm_first": True}, {"bias": False, "norm_first": True}]
+
+
+def check_encoder_layer_parameters(rng, encoder_layer_parameters):
+    """Each of bias and norm_first on and off, at sizes all different; h = 1, h = E, E = 1,
+    dim_feedforward = 1; E and dim_feedforward of 64 or more; counts beyond 2**53 (odd widths of
+    about 67 million) and beyond 2**63 (widths of about a billion); and a ValueError naming E and
+    num_heads when num_heads does not divide E."""
+    sizes = head_sizes(rng, ["h", "d_k", "F"], low=2, high=12)
+    h, d_k, E, F = (sizes[name] for name in ("h", "d_k", "E", "F"))
+    cases = [(E, h, F, options) for options in OPTIONS]
+    cases += [(d_k, 1, F, {}), (h, h, F, {"bias": False}), (1, 1, F, {}), (E, h, 1, {})]
+    cases.append((h * int(rng.integers(LONG, 2 * LONG)), h, int(rng.integers(LONG, 4 * LONG)), {}))
+    heads = stress.odd(rng, 3, 9)
+    wide = (
+        heads * stress.odd(rng, 2**26 // heads, 2**27 // heads),
+        heads,
+        stress.odd(rng, 2**26, 2**27),
+    )
+    cases += [(*wide, {}), (*wide, {"bias": False})]
+    huge = int(rng.integers(1_100_000_000, 1_300_000_000))
+    cases.append((huge, 1, 2 * huge + int(rng.integers(1, 1000)), {}))
+    cases += [(E + 1, h, F, {}), (E + 1, h, F, {"bias": False, "norm_first": True})]
+    for E_case, h_case, F_case, options in cases:
+        _check_parameters(encoder_layer_parameters, E_case, h_case, F_case, **options)
+
+
 CHECKS = {
     "positional-encoding": check_positional_encoding,
     "self-attention": check_self_attention,
     "layer-norm": check_layer_norm,
     "encoder-layer": check_encoder_layer,
+    "encoder-layer-parameters": check_encoder_layer_parameters,
 }
 
 
@@ -328,7 +402,36 @@ AXES = {
         Axis("size extremes", "dim_feedforward = 1", lambda c: len(c.params["linear1.bias"]) == 1),
         Axis("size extremes", "another eps", lambda c: c.eps != 1e-5),
     ),
+    "encoder_layer_parameters": stress.axes(
+        Axis(
+            "length",
+            "E and dim_feedforward of 64 or more",
+            lambda c: min(c.E, c.dim_feedforward) >= LONG,
+        ),
+        Axis("magnitude", "a count beyond 2**53 (floats round it)", lambda c: _count(c) > 2**53),
+        Axis("magnitude", "a count beyond 2**63 (int64 wraps)", lambda c: _count(c) >= 2**63),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "h = E", lambda c: c.num_heads == c.E > 1),
+        Axis("size extremes", "E = 1", lambda c: c.E == 1),
+        Axis("size extremes", "dim_feedforward = 1", lambda c: c.dim_feedforward == 1),
+        Axis("size extremes", "bias=False", lambda c: not c.bias),
+        Axis("size extremes", "norm_first=True", lambda c: c.norm_first),
+        Axis(
+            "size extremes", "bias=False and norm_first=True", lambda c: c.norm_first and not c.bias
+        ),
+        Axis(
+            "size extremes",
+            "num_heads does not divide E: a ValueError",
+            lambda c: c.E % c.num_heads,
+        ),
+    ),
 }
+
+
+def _count(call) -> int:
+    options = {"bias": call.bias, "norm_first": call.norm_first}
+    return _torch_parameters(call.E, call.num_heads, call.dim_feedforward, **options) or 0
+
 
 COVERAGE = {
     "positional-encoding": {
@@ -363,6 +466,20 @@ COVERAGE = {
         "L = 1": "one position",
         "dim_feedforward = 1": "a feed-forward width of 1",
         "another eps": "eps 1e-3..3e-2",
+        **stress.EVERY_CALL,
+    },
+    "encoder-layer-parameters": {
+        "E and dim_feedforward of 64 or more": "E = h * (64..127), dim_feedforward = 64..255",
+        "a count beyond 2**53 (floats round it)": "odd E and dim_feedforward of 2**26..2**27",
+        "a count beyond 2**63 (int64 wraps)": "E = 1.1..1.3 billion, dim_feedforward about 2E",
+        "h = 1": "E = d_k, one head",
+        "h = E": "heads of width 1, without biases",
+        "E = 1": "E = 1, one head",
+        "dim_feedforward = 1": "a feed-forward width of 1",
+        "bias=False": "each of bias and norm_first on and off",
+        "norm_first=True": "the same",
+        "bias=False and norm_first=True": "the same",
+        "num_heads does not divide E: a ValueError": "E + 1 heads' widths, E and h named",
         **stress.EVERY_CALL,
     },
 }

@@ -22,6 +22,7 @@ from .. import stress
 from ..oracle import (
     call_learner,
     check_array,
+    check_count,
     check_mask,
     describe,
     distinct_sizes,
@@ -554,6 +555,110 @@ def check_tiled_memory(rng, tiled_attention):
         )
 
 
+# ---------------------------------------------------------------- part 5: the analysis question
+
+DTYPES = stress.FLOAT_DTYPES
+
+
+def _torch_cache_bytes(num_layers, N, S, num_heads, num_groups, d_k, dtype, window=None):
+    """The oracle: element_size() * numel() added up over the keys and values that each of
+    num_layers grouped-query attention layers caches for N sequences of S positions (only the last
+    `window` of them with a rolling cache), made by real nn.Linear projections on the meta device
+    (shapes without data, so that any size costs nothing) and passed, with the last position's
+    queries, to F.scaled_dot_product_attention(..., enable_gqa=True); None when PyTorch refuses
+    them (the groups do not divide the heads)."""
+    meta = dict(device="meta", dtype=getattr(torch, dtype))
+    E = num_heads * d_k
+    x = torch.empty(N, S, E, **meta)
+    total = 0
+    for _ in range(num_layers):
+        to_q = torch.nn.Linear(E, E, bias=False, **meta)
+        to_k, to_v = (torch.nn.Linear(E, num_groups * d_k, bias=False, **meta) for _ in "kv")
+        q = to_q(x[:, -1:]).view(N, 1, num_heads, d_k).transpose(1, 2)  # (N, h, 1, d_k)
+        k, v = (
+            to_kv(x).view(N, S, num_groups, d_k).transpose(1, 2)[:, :, -(window or S) :].clone()
+            for to_kv in (to_k, to_v)
+        )  # (N, g, min(S, window), d_k): what the cache keeps
+        try:
+            F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        except RuntimeError:  # the number of key/value heads must divide the number of heads
+            return None
+        total += k.element_size() * k.numel() + v.element_size() * v.numel()
+    return total
+
+
+def _check_cache_bytes(
+    kv_cache_bytes, num_layers, N, S, num_heads, num_groups, d_k, dtype, **options
+):
+    arguments = (num_layers, N, S, num_heads, num_groups, d_k, dtype)
+    what = (
+        "kv_cache_bytes(num_layers={}, N={}, S={}, num_heads={}, num_groups={}, d_k={}, dtype={!r}"
+    )
+    what = what.format(*arguments) + "".join(f", {k}={v}" for k, v in options.items()) + ")"
+    expected = _torch_cache_bytes(*arguments, **options)
+    if expected is None:
+        require_error(
+            what,
+            kv_cache_bytes,
+            *arguments,
+            why=f"num_groups={num_groups} does not divide num_heads={num_heads}, and PyTorch "
+            "refuses such keys and values",
+            naming=(("num_heads", num_heads), ("num_groups", num_groups)),
+            **options,
+        )
+        return
+    check_count(what, call_learner(what, kv_cache_bytes, *arguments, **options), expected)
+
+
+def check_kv_cache_bytes(rng, kv_cache_bytes):
+    """Sizes all different with 1 < g < h, and g = 1 and g = h; each of N, S, d_k, h and the layers
+    at 1; 64 or more positions; a rolling cache that is full (window < S), not yet full
+    (window >= S) and of one position; every dtype; more than 2**53 bytes (odd sizes) and 2**63
+    bytes or more; and a ValueError naming num_heads and num_groups when g does not divide h."""
+    sizes = distinct_sizes(rng, ["layers", "N", "S", "g", "d_k"], low=2, high=9)
+    layers, N, S, g, d_k = (sizes[name] for name in ("layers", "N", "S", "g", "d_k"))
+    h = g * int(rng.integers(2, 4))  # 1 < g < h
+    long = int(rng.integers(LONG, 2 * LONG))
+    cases = [
+        (layers, N, S, h, g, d_k, {}),
+        (layers, N, S, h, 1, d_k, {}),  # multi-query attention
+        (layers, N, S, h, h, d_k, {}),  # multi-head attention
+        (1, N, S, h, g, d_k, {}),
+        (layers, 1, S, h, g, d_k, {}),
+        (layers, N, 1, h, g, d_k, {}),
+        (layers, N, S, h, g, 1, {}),
+        (layers, N, S, 1, 1, d_k, {}),
+        (layers, N, long, h, g, d_k, {"window": int(rng.integers(2, S + 1))}),  # full
+        (layers, N, S, h, g, d_k, {"window": S + int(rng.integers(0, LONG))}),  # not yet full
+        (layers, N, long, h, g, d_k, {"window": 1}),
+        (layers, N, long, h, g, d_k, {"window": None}),
+    ]
+    for index, (*case, options) in enumerate(cases):
+        _check_cache_bytes(kv_cache_bytes, *case, DTYPES[index % len(DTYPES)], **options)
+    # About 10**16 bytes, every factor odd: a float's spacing there shows.
+    # The odd part of the count, layers * N * positions * g * d_k, passes 2**53 with or without the
+    # window.
+    heads = stress.odd(rng, 3, 6)
+    S_wide = stress.odd(rng, 2**26 + 2**25, 2**27)
+    wide = (
+        stress.odd(rng, 5, 10),
+        stress.odd(rng, 5, 10),
+        S_wide,
+        3 * heads,
+        heads,
+        stress.odd(rng, 2**21, 2**22),
+    )
+    _check_cache_bytes(kv_cache_bytes, *wide, "bfloat16")
+    _check_cache_bytes(
+        kv_cache_bytes, *wide, "float16", window=stress.odd(rng, 2**26, 2**26 + 2**25)
+    )
+    # 2**64 bytes or more in all, each layer's tensors under PyTorch's 2**63 bytes: int64 wraps.
+    huge = (int(rng.integers(9, 17)), 1, 2**40 + stress.odd(rng, 1, 2**20), 2, 1, 2**17)
+    _check_cache_bytes(kv_cache_bytes, *huge, "float64")
+    _check_cache_bytes(kv_cache_bytes, layers, N, S, h + 1, g, d_k, "float32")  # g does not divide
+    _check_cache_bytes(kv_cache_bytes, layers, N, S, h, h + 1, d_k, "float16", window=S)
+
+
 CHECKS = {
     "causal-mask-lower-right": check_causal_mask_lower_right,
     "decode-cache": check_decode_cache,
@@ -564,6 +669,7 @@ CHECKS = {
     "tiled": check_tiled,
     "tiled-masked": check_tiled_masked,
     "tiled-memory": check_tiled_memory,
+    "kv-cache-bytes": check_kv_cache_bytes,
 }
 
 
@@ -665,6 +771,42 @@ AXES = {
         Axis("dtype", "a float64 mask", lambda c: c.mask.dtype == np.float64),
         Axis("dtype", "a float32 mask", lambda c: c.mask.dtype == np.float32),
     ),
+    "kv_cache_bytes": stress.axes(
+        Axis("length", "S of 64 or more", lambda c: c.S >= LONG),
+        Axis(
+            "magnitude",
+            "more than 2**53 bytes (floats round them)",
+            lambda c: (_torch_cache_bytes(**c) or 0) > 2**53,
+        ),
+        Axis(
+            "magnitude",
+            "2**63 bytes or more (int64 wraps)",
+            lambda c: (_torch_cache_bytes(**c) or 0) >= 2**63,
+        ),
+        Axis("size extremes", "g = 1", lambda c: c.num_groups == 1 < c.num_heads),
+        Axis("size extremes", "g = h", lambda c: c.num_groups == c.num_heads > 1),
+        Axis("size extremes", "1 < g < h", lambda c: 1 < c.num_groups < c.num_heads),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        *(Axis("size extremes", f"{n} = 1", lambda c, n=n: c[n] == 1) for n in ("N", "S", "d_k")),
+        Axis("size extremes", "one layer", lambda c: c.num_layers == 1),
+        Axis(
+            "size extremes",
+            "a rolling cache that is full (window < S)",
+            lambda c: c.window is not None and c.window < c.S,
+        ),
+        Axis(
+            "size extremes",
+            "a rolling cache not yet full (window >= S)",
+            lambda c: c.window is not None and c.window >= c.S,
+        ),
+        Axis("size extremes", "window = 1", lambda c: c.window == 1),
+        Axis(
+            "size extremes",
+            "g not dividing h: a ValueError",
+            lambda c: c.num_heads % c.num_groups,
+        ),
+        *(Axis("dtype", dtype, lambda c, d=dtype: c.dtype == d) for dtype in DTYPES),
+    ),
 }
 
 COVERAGE = {
@@ -762,6 +904,25 @@ COVERAGE = {
         "L and S of 1000 or more, memory measured": (
             "L, S = 1000..1499, block 96..128: at most an eighth of one (N, L, S) matrix"
         ),
+        **stress.EVERY_CALL,
+    },
+    "kv-cache-bytes": {
+        "S of 64 or more": "S = 64..127, with and without a window",
+        "more than 2**53 bytes (floats round them)": "odd sizes, S near 2**27",
+        "2**63 bytes or more (int64 wraps)": "9..16 layers of S = 2**40.., d_k = 2**17, float64",
+        "g = 1": "multi-query attention",
+        "g = h": "multi-head attention",
+        "1 < g < h": "h = 2g or 3g",
+        "h = 1": "one head, one group",
+        "N = 1": "each of N, S and d_k at 1 in turn",
+        "S = 1": "the same",
+        "d_k = 1": "the same",
+        "one layer": "num_layers = 1",
+        "a rolling cache that is full (window < S)": "window = 2..9 for S = 64..127",
+        "a rolling cache not yet full (window >= S)": "window = S..S + 63",
+        "window = 1": "a cache of one position",
+        "g not dividing h: a ValueError": "h + 1 heads, and h + 1 groups",
+        **{dtype: "dtypes in turn" for dtype in DTYPES},
         **stress.EVERY_CALL,
     },
 }

@@ -28,6 +28,7 @@ from ..hidden import describe_value
 from ..oracle import (
     call_learner,
     check_array,
+    check_count,
     describe,
     distinct_sizes,
     quiet,
@@ -453,6 +454,52 @@ def check_generate(rng, generate_greedy):
         _compare_generation(rng, generate_greedy, case, prompt_length, new_tokens, what, dtype)
 
 
+# ---------------------------------------------------------------- part 6: the analysis question
+
+
+def _torch_parameters(V, E, num_heads, num_layers, d_ff, tied=True) -> int:
+    """The oracle: numel() added up over the parameters of the tools cell's TinyGPT (chapter 8's
+    small GPT, tied), with an output head nn.Linear(E, V, bias=False) of its own when tied=False as
+    chapter 8's SmallGPT(tied=False) adds; built on the meta device in float8 (one byte a number,
+    so that even 10**19 parameters have a storage size torch can compute)."""
+    dtype = torch.float8_e4m3fn
+    with quiet(), torch.device("meta"):
+        model = tools()["TinyGPT"](V, E, num_heads, num_layers, d_ff, dtype=dtype)
+        if not tied:
+            head = torch.nn.Linear(E, V, bias=False, dtype=dtype)
+            model = torch.nn.ModuleDict({"gpt": model, "head": head})
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _check_parameters(gpt_parameters, V, E, num_heads, num_layers, d_ff, **options):
+    arguments = (V, E, num_heads, num_layers, d_ff)
+    what = "gpt_parameters(V={}, E={}, num_heads={}, num_layers={}, d_ff={}".format(*arguments)
+    what += "".join(f", {name}={value}" for name, value in options.items()) + ")"
+    got = call_learner(what, gpt_parameters, *arguments, **options)
+    check_count(what, got, _torch_parameters(*arguments, **options))
+
+
+def check_gpt_parameters(rng, gpt_parameters):
+    """Tied and untied at sizes all different; one head, heads of width 2, one block, d_ff = 1,
+    V = 1; 64 or more blocks and a vocabulary of 64 or more; counts beyond 2**53 (a width of about
+    67 million) and beyond 2**63 (a width of about a billion)."""
+    sizes = distinct_sizes(rng, ["V", "h", "layers", "F"], low=2, high=12)
+    V, h, layers, F = (sizes[name] for name in ("V", "h", "layers", "F"))
+    E = h * 2 * int(rng.integers(2, 5))  # heads of even width, as RoPE needs
+    cases = [(V, E, h, layers, F, {}), (V, E, h, layers, F, {"tied": False})]
+    cases += [(V, E, 1, layers, F, {}), (V, 2 * h, h, layers, F, {"tied": False})]
+    cases += [(V, E, h, 1, F, {}), (V, E, h, layers, 1, {"tied": False}), (1, E, h, layers, F, {})]
+    long = int(rng.integers(LONG, 2 * LONG))
+    cases += [(long * V, E, h, long, F, {}), (long * V, E, h, long, F, {"tied": False})]
+    # Odd halves: the count is 2 * an odd number past 2**53, which a float cannot hold.
+    wide = 2 * stress.odd(rng, 2**25, 2**26)
+    cases += [(2 * int(rng.integers(2**24, 2**25)), wide, 1, 1, stress.odd(rng, 2**26, 2**27), {})]
+    huge = 4 * int(rng.integers(275_000_000, 325_000_000))  # 2 heads of even width
+    cases.append((int(rng.integers(2, 1000)), huge, 2, 1, 2 * huge + stress.odd(rng, 1, 1000), {}))
+    for V_case, E_case, h_case, layers_case, F_case, options in cases:
+        _check_parameters(gpt_parameters, V_case, E_case, h_case, layers_case, F_case, **options)
+
+
 CHECKS = {
     "rms-norm": check_rms_norm,
     "rms-norm-extremes": check_rms_norm_extremes,
@@ -464,6 +511,7 @@ CHECKS = {
     "loss-extremes": check_loss_extremes,
     "gpt-forward": check_gpt_forward,
     "generate": check_generate,
+    "gpt-parameters": check_gpt_parameters,
 }
 
 
@@ -517,6 +565,10 @@ def _vocabulary(call) -> int:
 
 def _heads_and_width(call) -> tuple[int, int]:
     return call.num_heads, call.params["embed"].shape[1] // call.num_heads
+
+
+def _count(call) -> int:
+    return _torch_parameters(**call)
 
 
 AXES = {
@@ -633,6 +685,19 @@ AXES = {
         Axis("size extremes", "V = 2", lambda c: _vocabulary(c) == 2),
         Axis("dtype", "an int32 prompt", lambda c: c.prompt.dtype == np.int32),
     ),
+    "gpt_parameters": stress.axes(
+        Axis("length", "64 or more blocks", lambda c: c.num_layers >= LONG),
+        Axis("length", "a vocabulary of 64 or more", lambda c: c.V >= LONG),
+        Axis("magnitude", "a count beyond 2**53 (floats round it)", lambda c: _count(c) > 2**53),
+        Axis("magnitude", "a count beyond 2**63 (int64 wraps)", lambda c: _count(c) >= 2**63),
+        Axis("size extremes", "tied embeddings", lambda c: c.tied),
+        Axis("size extremes", "an output head of its own", lambda c: not c.tied),
+        Axis("size extremes", "h = 1", lambda c: c.num_heads == 1),
+        Axis("size extremes", "heads of width 2", lambda c: c.E == 2 * c.num_heads),
+        Axis("size extremes", "one block", lambda c: c.num_layers == 1),
+        Axis("size extremes", "d_ff = 1", lambda c: c.d_ff == 1),
+        Axis("size extremes", "V = 1", lambda c: c.V == 1),
+    ),
 }
 
 COVERAGE = {
@@ -727,6 +792,20 @@ COVERAGE = {
         "V = 1": "a vocabulary of one token",
         "V = 2": "a vocabulary of two",
         "an int32 prompt": "int32 prompt",
+        **stress.EVERY_CALL,
+    },
+    "gpt-parameters": {
+        "64 or more blocks": "64..127 blocks, tied and untied",
+        "a vocabulary of 64 or more": "V times 64..127",
+        "a count beyond 2**53 (floats round it)": "E = 2 * odd near 2**26: twice an odd count",
+        "a count beyond 2**63 (int64 wraps)": "E = 1.1..1.3 billion, d_ff about 2E",
+        "tied embeddings": "the default, in most cases",
+        "an output head of its own": "tied=False, at several sizes",
+        "h = 1": "one head of width E",
+        "heads of width 2": "E = 2h",
+        "one block": "num_layers = 1",
+        "d_ff = 1": "a feed-forward width of 1",
+        "V = 1": "a vocabulary of one token",
         **stress.EVERY_CALL,
     },
 }
