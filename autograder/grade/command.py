@@ -54,7 +54,7 @@ from autograder.report.gradebook import (
     gradebook_url,
     late_policy,
 )
-from autograder.report.outputs import write_reports
+from autograder.report.outputs import pyplot, write_reports
 from autograder.sandbox.host import Limits
 
 ROOT_WARNING = (
@@ -247,7 +247,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return REFUSAL
     cost.enter("preparing")
-    with cluster:
+    closing = None  # the cluster's stop, under way while the reports are written
+    try:
         try:
             policy, tasks, rows, times, digests = preparing.result()
         except LatePolicyUnavailable as error:
@@ -355,6 +356,12 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             graded.close()
             journal.close()
             gradebook.close()
+        # The grading secret leaves the cluster at once; its processes stop (a few seconds,
+        # torch's exit) while the reports are written.
+        closing = ThreadPoolExecutor(1, thread_name_prefix="stopping").submit(cluster.close)
+    finally:
+        if closing is None:  # a refusal, an interruption, an error: stopped before leaving
+            cluster.close()
     cost.enter("reports")
     results = rows + [finished[index] for index in range(len(tasks))]
     # As the gradebook has them (written answers a grader scored, late penalties), or error rows
@@ -378,6 +385,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         f"{len(results)} notebooks in {cost.elapsed():.1f} s: {summary_line(results)} (each "
         f"named in {out / 'grades.csv'})"
     )
+    cost.enter("stopping")
+    closing.result()
     print(cost.line())
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
@@ -395,7 +404,11 @@ def prepare(submitted: Path, known: list[str], assignments: list[str] | None) ->
         if task.path is not None
     }
     digests = [file_digest(task.path) for task in tasks]
-    GradebookWriter.load()  # nbgrader's gradebook and SQLAlchemy, imported
+    # Imported now, while the cluster starts, rather than when first used: nbgrader's gradebook
+    # and SQLAlchemy (nbgrader imports nbformat, and nbformat jsonschema: a second of CPU), and
+    # matplotlib for the reports' plots.
+    GradebookWriter.load()
+    pyplot()
     return policy, tasks, rows, times, digests
 
 
