@@ -103,11 +103,14 @@ def test_bulk_writes_the_same_rows_as_one_call_at_a_time(
         if result.assignment == WRITTEN and result.status is Status.GRADED and result.written
     )
     assert any(result.status is not Status.GRADED for result in results)  # rows without scores
-    # A student id PostgreSQL refuses (SQLite stores it): set aside alike on both paths.
+    # A student id PostgreSQL refuses (SQLite stores it), in the first run: set aside alike on
+    # both paths. Not in the second: one call at a time, nbgrader commits the results before it
+    # in its batch, whose retry then no longer sees them handed in again (a grader's score is
+    # not flagged for review), where the bulk path's batch is rolled back whole.
     refused = dataclasses.replace(results[0], student="y" * 129)
     first = results[:40] + [refused] + results[40:]
     # The second run: half the class handed in again, every result written again.
-    second = [later(result) if index % 2 else result for index, result in enumerate(first)]
+    second = [later(result) if index % 2 else result for index, result in enumerate(results)]
     policy = LatePolicy(Config({"LateSubmissionPlugin": {"penalty_method": "zero"}}))
 
     if database == "postgresql":
@@ -115,9 +118,9 @@ def test_bulk_writes_the_same_rows_as_one_call_at_a_time(
         urls = {bulk: server.create_database(f"bulk_{str(bulk).lower()}") for bulk in (1, 0)}
     else:
         urls = {bulk: f"sqlite:///{tmp_path / f'bulk-{bulk}.db'}" for bulk in (1, 0)}
-    writers = {}
+    writers, first_writers = {}, {}
     for bulk, url in urls.items():
-        write(url, first, policy, bool(bulk))
+        first_writers[bulk] = write(url, first, policy, bool(bulk))
         a_graders_changes(url, written)
         writers[bulk] = write(url, second, policy, bool(bulk))
 
@@ -127,9 +130,10 @@ def test_bulk_writes_the_same_rows_as_one_call_at_a_time(
         assert bulk[table] == one_by_one[table], table
     assert len(bulk["grade"]) > 100 and len(bulk["submitted_assignment"]) > 20
     assert writers[1].settled == writers[0].settled
-    assert writers[1].refused == writers[0].refused
+    assert first_writers[1].settled == first_writers[0].settled
+    assert first_writers[1].refused == first_writers[0].refused
     if database == "postgresql":
-        assert list(writers[1].refused) == [(refused.student, refused.assignment)]
+        assert list(first_writers[1].refused) == [(refused.student, refused.assignment)]
     # The grader's changes are there: a late penalty, and the manual score kept.
     settled = writers[1].settled
     assert any(

@@ -7,8 +7,11 @@ release, each known mistake), repeated until it holds ``--notebooks`` notebooks.
 graded by ``python -m autograder grade`` with a local cluster of 1 and of 2 workers and through a
 real ``dask scheduler`` with two ``dask worker`` processes; a class of ``--small`` notebooks shows
 how the client's memory grows with the class. Each run is a fresh command with a fresh OUT, and
-its figures come from the cost line the command prints ("start-up S s; grading G s; client peak
-memory M MiB; client CPU C s, D s of it while grading"). The floor is what no grader can avoid:
+its figures come from the cost line the command prints (autograder/grade/run_cost.py: the
+seconds of each phase, "imports I s; preparing P s; start-up S s; grading G s; stopping T s;
+reports R s", then "client peak memory M MiB; client CPU C s, D s of it while grading"); the
+fixed cost is the whole command's wall time less its grading, the interpreter's exit included.
+The floor is what no grader can avoid:
 for each notebook, starting its sandbox and running the learner's cells there, nothing else. The
 three runs of the large class must give the same grades.csv. This is a measurement, not a test:
 the goals are reported, not asserted.
