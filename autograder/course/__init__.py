@@ -7,10 +7,12 @@
 """
 
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from autograder import REPO_ROOT
+
+if TYPE_CHECKING:
+    import nbformat  # imported where a notebook is read or written: it takes a second to import
 
 SOLUTIONS = REPO_ROOT / "solutions"
 EXERCISES = REPO_ROOT / "exercises"
@@ -37,10 +39,14 @@ def release_notebook(assignment: str) -> Path:
     return EXERCISES / assignment / notebook_name(assignment)
 
 
-def read_notebook(path: Path) -> nbformat.NotebookNode:
+def read_notebook(path: Path) -> "nbformat.NotebookNode":
+    import nbformat
+
     return nbformat.read(path, as_version=4)
 
 
-def write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+def write_notebook(notebook: "nbformat.NotebookNode", path: Path) -> None:
+    import nbformat
+
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

@@ -5,21 +5,32 @@ The getters accept any JSON: a learner's notebook is untrusted, so a cell whose 
 has the wrong type reads as empty rather than raising.
 """
 
+import functools
 import json
 from typing import TYPE_CHECKING
-
-import nbformat
-from nbclient import NotebookClient
 
 if TYPE_CHECKING:
     from autograder.checks.mistakes import Mistake
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-# The tag of a cell that nbclient, and so `nbgrader autograde`, does not run (its
-# `skip_cells_with_tag`, read here from nbclient itself): the course's grader and the tests leave
-# such a cell out too. It marks an ungraded demonstration that a learner runs in Jupyter.
-SKIP_EXECUTION_TAG = NotebookClient.class_traits()["skip_cells_with_tag"].default_value
+
+
+@functools.cache
+def skip_execution_tag() -> str:
+    """The tag of a cell that nbclient, and so `nbgrader autograde`, does not run (its
+    `skip_cells_with_tag`, read from nbclient itself, when first needed: importing nbclient
+    imports nbformat, which takes a second): the course's grader and the tests leave such a cell
+    out too. It marks an ungraded demonstration that a learner runs in Jupyter."""
+    from nbclient import NotebookClient
+
+    return NotebookClient.class_traits()["skip_cells_with_tag"].default_value
+
+
+def __getattr__(name: str):
+    if name == "SKIP_EXECUTION_TAG":  # the constant, read on first use
+        return skip_execution_tag()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def nbgrader_metadata(cell) -> dict:
@@ -54,7 +65,7 @@ def skips_execution(cell) -> bool:
     """Whether graders leave this cell out: it carries the SKIP_EXECUTION_TAG among its tags."""
     metadata = cell.get("metadata") if isinstance(cell, dict) else None
     tags = metadata.get("tags") if isinstance(metadata, dict) else None
-    return isinstance(tags, list) and SKIP_EXECUTION_TAG in tags
+    return isinstance(tags, list) and bool(tags) and skip_execution_tag() in tags
 
 
 def is_manually_graded(cell) -> bool:
@@ -97,6 +108,8 @@ def manually_graded(notebook) -> dict[str, float]:
 
 def apply_mistake(notebook, mistake: "Mistake"):
     """A copy of `notebook` whose solution cell `mistake.cell` holds the wrong source instead."""
+    import nbformat
+
     wrong = nbformat.from_dict(json.loads(json.dumps(notebook)))
     cells = [cell for cell in wrong.cells if cell_grade_id(cell) == mistake.cell]
     if len(cells) != 1 or not is_solution(cells[0]):

@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
@@ -232,11 +233,20 @@ class GradingCluster:
         self.limits, self.stack, self.say = limits, ExitStack(), say
         address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
         try:
+            probing = None
             if not address:
-                _probe_here(limits)  # no use starting local workers on a machine without it
+                # The local workers would have no sandbox on a machine without one: probed here
+                # while they start (a refusal then stops them), not before.
+                probing = ThreadPoolExecutor(1, thread_name_prefix="probe").submit(
+                    _probe_here, limits
+                )
             elif address_warning(address):
                 say(address_warning(address))
-            self.client = self.stack.enter_context(connect(workers, scheduler, security))
+            try:
+                self.client = self.stack.enter_context(connect(workers, scheduler, security))
+            finally:
+                if probing is not None:
+                    probing.result()  # ClusterRefused, first
             self.address = self.client.scheduler.address
             sandboxes = probe_workers(self.client, timeout=max(limits.timeout, 10.0))
             info = next(iter(sandboxes.values()))

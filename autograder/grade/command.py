@@ -31,10 +31,9 @@ import fcntl
 import json
 import os
 import re
-import resource
 import signal
 import sys
-import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.results import NotebookResult, Status, not_graded
+from autograder.grade.run_cost import RunCost
 from autograder.report.command import after_grading
 from autograder.report.gradebook import (
     GradebookUnavailable,
@@ -54,7 +54,7 @@ from autograder.report.gradebook import (
     gradebook_url,
     late_policy,
 )
-from autograder.report.outputs import write_reports
+from autograder.report.outputs import pyplot, write_reports
 from autograder.sandbox.host import Limits
 
 ROOT_WARNING = (
@@ -182,6 +182,8 @@ def run(arguments: argparse.Namespace) -> int:
 
 
 def _grade_class(arguments: argparse.Namespace) -> int:
+    cost = RunCost()
+    cost.enter("preparing")
     submitted, out = arguments.submitted, arguments.out
     if os.geteuid() == 0:
         print(ROOT_WARNING, file=sys.stderr)
@@ -200,28 +202,6 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
-    try:
-        policy = late_policy()
-    except LatePolicyUnavailable as error:
-        print(
-            f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
-            f"({error}): fix AssignLatePenalties.plugin_class or LateSubmissionPlugin",
-            file=sys.stderr,
-        )
-        return REFUSAL
-    started = time.monotonic()
-    tasks, rows = collect(submitted, known, arguments.assignment)
-    # When each notebook was handed in (its timestamp.txt, else the file's time): the gradebook
-    # records it, and the late penalty follows from it.
-    times = {
-        (task.student, task.assignment): submission_time(task.path)
-        for task in tasks
-        if task.path is not None
-    }
-
-    def timed(result: NotebookResult) -> NotebookResult:
-        return replace(result, submitted=times.get((result.student, result.assignment)))
-
     limits = Limits(
         timeout=arguments.timeout, cpu_seconds=arguments.cpu, memory_bytes=arguments.memory
     )
@@ -242,7 +222,6 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
-    startup_began = time.monotonic()
     tls = (arguments.tls_ca_file, arguments.tls_cert, arguments.tls_key)
     if any(tls) and not arguments.scheduler:
         print(
@@ -251,6 +230,13 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
+    # What the client reads before grading (nbgrader's late policy, the submissions, their
+    # digests) is read in a thread while the cluster starts, which is mostly waiting on the
+    # workers; a refusal found there comes once the cluster has started, and writes nothing.
+    preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(
+        prepare, submitted, known, arguments.assignment
+    )
+    cost.enter("start-up")
     try:
         security = remote_security(*tls) if arguments.scheduler else None
         # The cluster starts and its workers' sandboxes are probed here: a refusal writes nothing.
@@ -260,8 +246,22 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     except ClusterRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return REFUSAL
-    startup = time.monotonic() - startup_began
-    with cluster:
+    cost.enter("preparing")
+    closing = None  # the cluster's stop, under way while the reports are written
+    try:
+        try:
+            policy, tasks, rows, times, digests = preparing.result()
+        except LatePolicyUnavailable as error:
+            print(
+                f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
+                f"({error}): fix AssignLatePenalties.plugin_class or LateSubmissionPlugin",
+                file=sys.stderr,
+            )
+            return REFUSAL
+
+        def timed(result: NotebookResult) -> NotebookResult:
+            return replace(result, submitted=times.get((result.student, result.assignment)))
+
         try:
             out.mkdir(parents=True, exist_ok=True)
             lock = open(out / ".grading.lock", "w")
@@ -286,7 +286,6 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             journal.load()
         for note in journal.notes:
             print(f"note: {note}", file=sys.stderr)
-        digests = [file_digest(task.path) for task in tasks]
         # Learners' text (exception messages, printed names) enters from the sandbox, through
         # the workers, and file names entered in collect: each result is made safe once, as it
         # is taken in, before anything (the gradebook, the reports) is written from it.
@@ -316,7 +315,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         # batches), and the rows that need no grading.
         for result in [finished[index] for index in sorted(finished)] + rows:
             gradebook.add(result)
-        grading_began, cpu_began = time.monotonic(), client_cpu()
+        cost.enter("grading")
         # The bar is for a person watching: drawn only on a terminal, never into a log file.
         progress = not arguments.no_progress and sys.stderr.isatty()
         graded = cluster.grade([tasks[index] for index in to_grade], budget, progress)
@@ -353,10 +352,17 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             )
             return INTERRUPTED
         finally:
+            cost.enter("stopping")
             graded.close()
             journal.close()
             gradebook.close()
-        grading, grading_cpu = time.monotonic() - grading_began, client_cpu() - cpu_began
+        # The grading secret leaves the cluster at once; its processes stop (a few seconds,
+        # torch's exit) while the reports are written.
+        closing = ThreadPoolExecutor(1, thread_name_prefix="stopping").submit(cluster.close)
+    finally:
+        if closing is None:  # a refusal, an interruption, an error: stopped before leaving
+            cluster.close()
+    cost.enter("reports")
     results = rows + [finished[index] for index in range(len(tasks))]
     # As the gradebook has them (written answers a grader scored, late penalties), or error rows
     # for those it refused.
@@ -375,13 +381,35 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
     after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
-    elapsed = time.monotonic() - started
     print(
-        f"{len(results)} notebooks in {elapsed:.1f} s: {summary_line(results)} (each named in "
-        f"{out / 'grades.csv'})"
+        f"{len(results)} notebooks in {cost.elapsed():.1f} s: {summary_line(results)} (each "
+        f"named in {out / 'grades.csv'})"
     )
-    print(cost_line(startup, grading, grading_cpu))
+    cost.enter("stopping")
+    closing.result()
+    print(cost.line())
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
+
+
+def prepare(submitted: Path, known: list[str], assignments: list[str] | None) -> tuple:
+    """(late policy, tasks, rows, submission times, digests): what the client reads before
+    grading. The policy is nbgrader's (LatePolicyUnavailable when it cannot be loaded); the times
+    are when each notebook was handed in (its timestamp.txt, else the file's time), which the
+    gradebook records and the late penalty follows from; the digests are the journal's."""
+    policy = late_policy()
+    tasks, rows = collect(submitted, known, assignments)
+    times = {
+        (task.student, task.assignment): submission_time(task.path)
+        for task in tasks
+        if task.path is not None
+    }
+    digests = [file_digest(task.path) for task in tasks]
+    # Imported now, while the cluster starts, rather than when first used: nbgrader's gradebook
+    # and SQLAlchemy (nbgrader imports nbformat, and nbformat jsonschema: a second of CPU), and
+    # matplotlib for the reports' plots.
+    GradebookWriter.load()
+    pyplot()
+    return policy, tasks, rows, times, digests
 
 
 def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResult:
@@ -417,24 +445,6 @@ def earlier_results(out: Path, graded: set[str]) -> list[NotebookResult]:
             file=sys.stderr,
         )
         return []
-
-
-def client_cpu() -> float:
-    """Seconds of CPU this process has used, all its threads (a local cluster's scheduler too)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cost_line(startup: float, grading: float, grading_cpu: float) -> str:
-    """The run's cost, in a stable format that tools/scale_benchmark.py parses: "start-up 3.2 s;
-    grading 41.0 s; client peak memory 180 MiB; client CPU 12.5 s, 6.1 s of it while grading"
-    (start-up: cluster start and sandbox probes; while grading: taking the results in, the
-    journal, the gradebook, and a local cluster's scheduler, which runs in this process)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10  # KiB on Linux
-    return (
-        f"start-up {startup:.1f} s; grading {grading:.1f} s; client peak memory {peak} MiB; "
-        f"client CPU {client_cpu():.1f} s, {grading_cpu:.1f} s of it while grading"
-    )
 
 
 def summary_line(results: list[NotebookResult]) -> str:

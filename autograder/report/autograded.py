@@ -33,8 +33,6 @@ import json
 import re
 from typing import NamedTuple
 
-import nbformat
-
 from autograder import course
 from autograder.course.notebook_format import cell_grade_id, cell_source, nbgrader_metadata
 from autograder.grade.cell_plan import NotebookProblem, code_cell_labels, read_submission
@@ -208,6 +206,8 @@ def _course_copy(course_cell: CourseCell, source: str) -> dict:
 
 def autograded_notebook(result: NotebookResult, cells: list):
     """The autograded notebook of `result`, from the submission's `cells` (read_submission)."""
+    import nbformat  # here: the grading command writes the notebook's JSON without it
+
     return nbformat.from_dict(_autograded(result, cells))
 
 

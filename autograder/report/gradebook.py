@@ -232,9 +232,14 @@ class GradebookWriter:
     its reason kept in `refused`: {(student, assignment): the database's reason}."""
 
     def __init__(
-        self, db_url: str, known: list, batch: int = BATCH, policy: LatePolicy | None = None
+        self,
+        db_url: str,
+        known: list,
+        batch: int = BATCH,
+        policy: LatePolicy | None = None,
+        bulk: bool = True,
     ):
-        self.db_url, self.known, self.batch = db_url, list(known), batch
+        self.db_url, self.known, self.batch, self.bulk = db_url, list(known), batch, bulk
         self.policy = policy or LatePolicy()  # nbgrader's default: no penalty
         self.settled = {}  # (student, assignment) -> the result as the gradebook has it
         self.refused: dict[tuple[str, str], str] = {}
@@ -246,6 +251,14 @@ class GradebookWriter:
         self.written = 0
 
     # -- opening and closing
+
+    @staticmethod
+    def load() -> None:
+        """Import what `open` needs (nbgrader's gradebook, SQLAlchemy, alembic: a second or so),
+        ahead of it, for a caller that has time to spare elsewhere."""
+        import alembic.script  # noqa: F401
+        import nbgrader.api  # noqa: F401
+        import nbgrader.utils  # noqa: F401
 
     def open(self) -> "GradebookWriter":
         """Connect and create nbgrader's tables if the database has none. Raises
@@ -346,19 +359,28 @@ class GradebookWriter:
         self.written += len(pending)
 
     def _commit(self, results: list) -> None:
-        for result in results:
-            self._write(result)
+        """`results` in one transaction: in bulk, or one nbgrader call at a time (`bulk` off, and
+        the search for a result the database refuses)."""
+        if self.bulk and len(results) > 1:
+            self._write_batch(results)
+        else:
+            for result in results:
+                self._write(result)
         self.gradebook.db.commit()
 
+    def _record_structure(self, assignments) -> None:
+        for assignment in sorted(set(assignments) - self._recorded):
+            _record_assignment(self.gradebook, assignment)
+            self._recorded.add(assignment)
+
     def _write(self, result: NotebookResult) -> None:
+        """One result through nbgrader's API, as ``nbgrader autograde`` writes one (which
+        commits the student and a new submission on its own), and one query per cell."""
         from nbgrader.api import MissingEntry
-        from nbgrader.utils import parse_utc
 
         gradebook = self.gradebook
         student, assignment = result.student, result.assignment
-        if assignment not in self._recorded:
-            _record_assignment(gradebook, assignment)
-            self._recorded.add(assignment)
+        self._record_structure([assignment])
         gradebook.update_or_create_student(student)
         if result.status is not Status.GRADED:
             return
@@ -367,18 +389,136 @@ class GradebookWriter:
             submission = gradebook.find_submission(assignment, student)
         except MissingEntry:
             submission = gradebook.add_submission(assignment, student)
+
+        def row(kind: str, grade_id: str):
+            return _row(kind, gradebook, grade_id, notebook, assignment, student)
+
+        self._score(result, submission, row)
+
+    def _write_batch(self, results: list) -> None:
+        """Results in bulk, the same rows as `_write` makes: the batch's students, submissions,
+        grades and comments are read in a few queries, what is missing is added as nbgrader's
+        add_submission builds it (a submitted notebook per notebook, a grade per grade cell, a
+        comment per solution cell, both per task cell), and nothing is committed here."""
+        from nbgrader.api import (
+            Assignment,
+            Comment,
+            Grade,
+            Notebook,
+            Student,
+            SubmittedAssignment,
+            SubmittedNotebook,
+        )
+        from sqlalchemy import select
+        from sqlalchemy.orm import joinedload, selectinload
+
+        db = self.gradebook.db
+        self._record_structure({result.assignment for result in results})
+        students = {result.student for result in results}
+        present = set(db.scalars(select(Student.id).where(Student.id.in_(students))))
+        for student in sorted(students - present):
+            db.add(Student(id=student))
+        graded = [result for result in results if result.status is Status.GRADED]
+        if not graded:
+            return
+        names = {result.assignment for result in graded}
+        assignments = {
+            assignment.name: assignment
+            for assignment in db.scalars(
+                select(Assignment)
+                .where(Assignment.name.in_(names))
+                .options(selectinload(Assignment.notebooks).selectinload(Notebook._base_cells))
+            )
+        }
+        submissions = {
+            (submission.assignment.name, submission.student_id): submission
+            for submission in db.scalars(
+                select(SubmittedAssignment)
+                .join(SubmittedAssignment.assignment)
+                .where(
+                    Assignment.name.in_(names),
+                    SubmittedAssignment.student_id.in_({result.student for result in graded}),
+                )
+                .options(
+                    joinedload(SubmittedAssignment.assignment),
+                    selectinload(SubmittedAssignment.notebooks).options(
+                        joinedload(SubmittedNotebook.notebook),
+                        selectinload(SubmittedNotebook.grades).joinedload(Grade.cell),
+                        selectinload(SubmittedNotebook.comments).joinedload(Comment.cell),
+                    ),
+                )
+            )
+        }
+        # (assignment, student) -> notebook name -> (submitted notebook, its cells by name, its
+        # grade and comment rows by cell name)
+        notebooks = {
+            key: {
+                submitted.notebook.name: (
+                    submitted,
+                    {cell.name: cell for cell in submitted.notebook._base_cells},
+                    {
+                        "grade": {grade.cell.name: grade for grade in submitted.grades},
+                        "comment": {comment.cell.name: comment for comment in submitted.comments},
+                    },
+                )
+                for submitted in submission.notebooks
+            }
+            for key, submission in submissions.items()
+        }
+        for result in graded:
+            key = (result.assignment, result.student)
+            if key not in submissions:  # as nbgrader's add_submission, uncommitted
+                assignment = assignments[result.assignment]
+                # Rows are tied by their ids, not through relationships whose other side (a
+                # cell's grades, a student's submissions) would be loaded, or the batch flushed.
+                submission = SubmittedAssignment(assignment=assignment, student_id=result.student)
+                notebooks[key] = {}
+                for notebook in assignment.notebooks:
+                    submitted = SubmittedNotebook(notebook_id=notebook.id, assignment=submission)
+                    rows = {"grade": {}, "comment": {}}
+                    for cell in notebook.grade_cells:
+                        rows["grade"][cell.name] = Grade(cell_id=cell.id, notebook=submitted)
+                    for cell in notebook.solution_cells:
+                        rows["comment"][cell.name] = Comment(cell_id=cell.id, notebook=submitted)
+                    for cell in notebook.task_cells:
+                        rows["comment"][cell.name] = Comment(cell_id=cell.id, notebook=submitted)
+                        rows["grade"][cell.name] = Grade(cell_id=cell.id, notebook=submitted)
+                    cells = {cell.name: cell for cell in notebook._base_cells}
+                    notebooks[key][notebook.name] = (submitted, cells, rows)
+                db.add(submission)
+                submissions[key] = submission
+            name = Path(course.notebook_name(result.assignment)).stem
+            submitted, cells, rows = notebooks[key][name]
+
+            def row(kind: str, grade_id: str, submitted=submitted, cells=cells, rows=rows):
+                found = rows[kind].get(grade_id)
+                if found is None:  # the submission predates the cell: as `_row` does
+                    found = (Grade if kind == "grade" else Comment)(
+                        cell_id=cells[grade_id].id, notebook=submitted
+                    )
+                    rows[kind][grade_id] = found
+                return found
+
+            self._score(result, submissions[key], row)
+
+    def _score(self, result: NotebookResult, submission, row) -> None:
+        """The graded `result` into its `submission`, whose grade and comment rows `row(kind,
+        grade_id)` gives; `settled` gets the result as the gradebook then has it."""
+        from nbgrader.utils import parse_utc
+
+        student, assignment = result.student, result.assignment
         timestamp = parse_utc(result.submitted.timestamp) if result.submitted else None
         resubmitted = submission.timestamp != timestamp
         submission.timestamp = timestamp
         grades = []  # every grade of the notebook: its test cells' and its written answers'
         for test in result.tests:
-            grade = _row("grade", gradebook, test.grade_id, notebook, assignment, student)
+            grade = row("grade", test.grade_id)
             grade.auto_score = float(test.score)
             grade.needs_manual_grade = grade.manual_score is not None
             grades.append(grade)
         written = []
         for answer in result.written:
-            grade = _row("grade", gradebook, answer.grade_id, notebook, assignment, student)
+            grade = row("grade", answer.grade_id)
             grades.append(grade)
             grade.auto_score = None if answer.answered else 0.0
             # A grader's score stands until the learner hands in again (nbgrader flags it on
@@ -387,7 +527,7 @@ class GradebookWriter:
                 grade.needs_manual_grade = grade.manual_score is None or resubmitted
             else:
                 grade.needs_manual_grade = grade.manual_score is not None and resubmitted
-            comment = _row("comment", gradebook, answer.grade_id, notebook, assignment, student)
+            comment = row("comment", answer.grade_id)
             comment.auto_comment = None if answer.answered else "No response."
             given = grade.manual_score if grade.manual_score is not None else grade.auto_score
             extra = grade.extra_credit or 0.0

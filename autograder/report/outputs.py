@@ -191,15 +191,23 @@ def feedback_html(result: NotebookResult) -> str:
     )
 
 
+def pyplot():
+    """matplotlib's pyplot, drawing to files (Agg). Imported when first needed, as it takes a
+    second: the grading command has it imported while its cluster starts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def score_plot(
     assignment: str, scores: list, max_score: float, left_out: dict | None = None
 ) -> bytes:
     """A histogram of the graded notebooks' scores; `left_out` counts the rows not drawn, by
     reason ({"missing (not handed in)": 2}), and is said under the title."""
-    import matplotlib  # here: it takes a second to import, and only the plots need it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
     top = max_score or max(scores, default=1) or 1

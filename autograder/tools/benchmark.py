@@ -111,6 +111,9 @@ def run(arguments: argparse.Namespace) -> int:
             f"ratio: {nbgrader_seconds / ours_seconds:.1f}x faster "
             "(whole commands, start-up included)"
         )
+        cost = scale_benchmark.COST_LINE.search(run.stdout)
+        if cost is not None:  # where the grade command's time went (autograder/grade/run_cost.py)
+            print(f"its cost line: {cost[0]}")
 
         results = map(NotebookResult.from_dict, json.loads((out / "results.json").read_text()))
         ours = {

@@ -7,8 +7,11 @@ release, each known mistake), repeated until it holds ``--notebooks`` notebooks.
 graded by ``python -m autograder grade`` with a local cluster of 1 and of 2 workers and through a
 real ``dask scheduler`` with two ``dask worker`` processes; a class of ``--small`` notebooks shows
 how the client's memory grows with the class. Each run is a fresh command with a fresh OUT, and
-its figures come from the cost line the command prints ("start-up S s; grading G s; client peak
-memory M MiB; client CPU C s, D s of it while grading"). The floor is what no grader can avoid:
+its figures come from the cost line the command prints (autograder/grade/run_cost.py: the
+seconds of each phase, "imports I s; preparing P s; start-up S s; grading G s; stopping T s;
+reports R s", then "client peak memory M MiB; client CPU C s, D s of it while grading"); the
+fixed cost is the whole command's wall time less its grading, the interpreter's exit included.
+The floor is what no grader can avoid:
 for each notebook, starting its sandbox and running the learner's cells there, nothing else. The
 three runs of the large class must give the same grades.csv. This is a measurement, not a test:
 the goals are reported, not asserted.
@@ -36,15 +39,22 @@ from autograder.tools.tls_certificates import CLUSTER, GRADER, tls_options, writ
 
 SECRET = "scale-benchmark-secret"
 COST_LINE = re.compile(
+    r"imports (?P<imports>[\d.]+) s; preparing (?P<preparing>[\d.]+) s; "
     r"start-up (?P<startup>[\d.]+) s; grading (?P<grading>[\d.]+) s; "
+    r"stopping (?P<stopping>[\d.]+) s; reports (?P<reports>[\d.]+) s; "
     r"client peak memory (?P<memory>\d+) MiB; "
     r"client CPU (?P<cpu>[\d.]+) s, (?P<grading_cpu>[\d.]+) s of it while grading"
 )
+# The phases of the cost line other than grading (autograder/grade/run_cost.py): a run's fixed
+# cost, with the interpreter's exit after the line (the whole command's wall time less the rest).
+FIXED_PHASES = ("imports", "preparing", "startup", "stopping", "reports")
 # The issue's goals for a machine of 2 cores, printed next to what was measured.
 GOAL_EFFICIENCY = 0.90
 GOAL_SCHEDULER_SLOWDOWN = 0.10
 GOAL_MEMORY_RATIO = 1.5
 GOAL_OVERHEAD_SECONDS = 0.050
+GOAL_FIXED_SECONDS = 5.0
+GOAL_CLIENT_CPU_SECONDS = 0.010  # per notebook, while grading on a scheduler apart
 PROJECTED_NOTEBOOKS = 60_000
 PROJECTED_CORES = 64
 
@@ -63,6 +73,18 @@ class Run:
     client_grading_cpu: float  # of it, while the notebooks were being graded
     wall: float
     grades_csv: bytes
+    phases: dict  # the cost line's seconds by phase (FIXED_PHASES)
+
+    @property
+    def fixed(self) -> float:
+        """Everything but grading, from the command's start to its exit."""
+        return self.wall - self.grading
+
+    def fixed_parts(self) -> str:
+        """The fixed cost by phase, as in "imports 1.2 s, preparing 0.1 s, ..., exit 0.3 s"."""
+        exit_seconds = self.wall - self.grading - sum(self.phases.values())
+        parts = [f"{name} {seconds:.1f} s" for name, seconds in self.phases.items()]
+        return ", ".join(parts + [f"exit {exit_seconds:.1f} s"])
 
     @property
     def seconds_per_notebook_per_worker(self) -> float:
@@ -111,6 +133,7 @@ def grade(label: str, submitted: Path, out: Path, notebooks: int, workers: int, 
         float(cost["grading_cpu"]),
         wall,
         (out / "grades.csv").read_bytes(),
+        {phase: float(cost[phase]) for phase in FIXED_PHASES},
     )
 
 
@@ -205,11 +228,11 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"grades.csv: {'identical' if same else 'DIFFERENT'} across the three runs")
 
     small_run = runs["small"]
-    fixed = small_run.wall - small_run.grading
+    fixed = small_run.fixed
     print(
-        f"fixed start-up: {fixed:.1f} s per run (the small class's whole command less its "
-        f"grading: imports, starting the cluster of 2 and probing its sandboxes "
-        f"{small_run.startup:.1f} s, stopping it, the reports); cluster start and probes: "
+        f"fixed cost: {fixed:.1f} s per run (the small class's whole command less its grading: "
+        f"{small_run.fixed_parts()}; goal at most {GOAL_FIXED_SECONDS:g} s: "
+        f"{verdict(fixed <= GOAL_FIXED_SECONDS)}); cluster start and probes: "
         f"{one.startup:.1f} s with 1 worker, {two.startup:.1f} s with 2, {remote.startup:.1f} s "
         f"on the scheduler's running workers; the large class's reports and the rest: "
         f"{two.wall - two.grading:.1f} s"
@@ -265,7 +288,9 @@ def run(arguments: argparse.Namespace) -> int:
         f"a core) in about {projected / 60:.0f} min: {fixed:.0f} s of start-up; grading bound "
         f"by {bound}, as the workers need {PROJECTED_NOTEBOOKS:,} x {per_worker * 1000:.0f} ms "
         f"/ {PROJECTED_CORES} = {workers_bound / 60:.1f} min and the client, at "
-        f"{client_each * 1000:.1f} ms of CPU per notebook (the scheduler run), "
+        f"{client_each * 1000:.1f} ms of CPU per notebook (the scheduler run; goal at most "
+        f"{GOAL_CLIENT_CPU_SECONDS * 1000:.0f} ms: "
+        f"{verdict(client_each <= GOAL_CLIENT_CPU_SECONDS)}), "
         f"{client_bound / 60:.1f} min; then the reports, at {reports_each * 1000:.1f} ms per "
         f"notebook, {reports / 60:.1f} min. Assumed, not measured: each core grades as fast as "
         f"one of the 2 workers here, and the client's costs per notebook stay as measured"
