@@ -377,6 +377,34 @@ if out_proj_bias is not None:
     {out} = {out} + out_proj_bias"""
 )
 
+# attention_weights_bytes, the analysis question: written as they are, not through styled()
+# (their dict literals hold braces that str.format would read).
+WEIGHTS_BYTES = [
+    """if not need_weights:
+    return 0
+size = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}[dtype]
+heads = 1 if average_attn_weights else num_heads
+return N * heads * L * S * size""",
+    """if not need_weights:
+    return 0  # None is returned
+itemsize = 8 if dtype == "float64" else 4 if dtype == "float32" else 2
+count = N * L * S
+if not average_attn_weights:
+    count *= num_heads
+return count * itemsize""",
+    """bits = {"float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
+if need_weights is False:
+    return 0
+shape = (N, L, S) if average_attn_weights else (N, num_heads, L, S)
+total = 1
+for size in shape:
+    total *= size
+return total * bits[dtype] // 8""",
+    """width = int(dtype[-2:]) // 8 if dtype[-2:].isdigit() else 2
+numbers = N * L * S * (1 if average_attn_weights else num_heads)
+return numbers * width if need_weights else 0""",
+]
+
 TRANSPOSE_STYLES = [
     "{}.T",
     "{}.transpose()",
@@ -543,6 +571,7 @@ def answers(seed: int) -> dict[str, str]:
         "merge-heads": styled(_with_checks(rng, "merge-heads", rng.choice(MERGE_HEADS))),
         "pack-in-proj": styled(_with_checks(rng, "pack-in-proj", rng.choice(PACK_IN_PROJ))),
         "multi-head-attention": styled(_mha(rng, names, comments)),
+        "attention-weights-bytes": textwrap.indent(rng.choice(WEIGHTS_BYTES), "    "),
     }
 
 
@@ -594,6 +623,8 @@ PROTECTED = {
     "merge_heads",
     "pack_in_proj",
     "multi_head_attention",
+    "attention_weights_bytes",
+    "dtype",
     "softmax",
     "np",
     "query",
