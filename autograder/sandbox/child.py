@@ -366,28 +366,38 @@ def apply_seccomp():
 
 # ---------------------------------------------------------------------------------------------
 # Messages: a frame is (header length, blob count), the JSON header, then each blob with its length.
-# The grader's side is autograder/sandbox/wire.py (frame) and host.py (Sandbox._receive). This
+# The grader's side is autograder/sandbox/wire.py (send_frame) and host.py (Sandbox._receive). This
 # script keeps its own copy: it is started as ``python -I -S child.py``, with no package on its
 # path, and once Landlock is on it may read no file of the grader at all.
 
 
 def send(channel, header, blobs=()):
+    """One frame, by scatter-gather: the blobs go out from the arrays' own memory."""
     data = json.dumps(header).encode()
     parts = [struct.pack(">II", len(data), len(blobs)), data]
     for blob in blobs:
         parts += [struct.pack(">Q", len(blob)), blob]
-    channel.sendall(b"".join(parts))
+    views, first = [memoryview(part) for part in parts if len(part)], 0
+    while first < len(views):
+        sent = channel.sendmsg(views[first : first + 1024])  # IOV_MAX
+        while sent:
+            if sent >= len(views[first]):
+                sent -= len(views[first])
+                first += 1
+            else:
+                views[first], sent = views[first][sent:], 0
 
 
 def _read(channel, size):
-    chunks, remaining = [], size
-    while remaining:
-        chunk = channel.recv(min(remaining, 1 << 20))
-        if not chunk:
+    """Exactly `size` bytes, into one writable buffer of its own (arrays are built on it)."""
+    data, done = bytearray(size), 0
+    view = memoryview(data)
+    while done < size:
+        received = channel.recv_into(view[done:], min(size - done, 1 << 20))
+        if not received:
             raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        done += received
+    return data
 
 
 def receive(channel):
@@ -395,6 +405,11 @@ def receive(channel):
     header = json.loads(_read(channel, header_size))
     blobs = [_read(channel, struct.unpack(">Q", _read(channel, 8))[0]) for _ in range(count)]
     return header, blobs
+
+
+def array_bytes(array, np):
+    """The bytes of `array` in C order, without a copy when it is contiguous already."""
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def describe(value):
@@ -416,7 +431,7 @@ def encode(value, blobs, np, depth=0):
     if type(value) is np.ndarray:
         if value.dtype.kind not in "biufc" or value.dtype.fields is not None:
             return {"unsupported": f"a numpy array of dtype {value.dtype}"}
-        blobs.append(np.ascontiguousarray(value).tobytes())
+        blobs.append(array_bytes(value, np))
         return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.ndarray):
         return {
@@ -449,10 +464,9 @@ def decode(value, blobs, np, link=None):
     if "float" in value:
         return float(value["float"])
     if "array" in value:
-        return (
-            np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"]))
-            .reshape(value["shape"])
-            .copy()
+        # Each blob is a bytearray of its own (receive): the array owns it, writable, no copy.
+        return np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"])).reshape(
+            value["shape"]
         )
     if "scalar" in value:
         return np.frombuffer(blobs[value["scalar"]], dtype=np.dtype(value["dtype"]))[0]

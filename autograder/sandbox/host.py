@@ -35,14 +35,16 @@ from autograder.sandbox.wire import (
     callback_problem,
     decode,
     encode,
-    frame,
     read_exactly,
+    send_frame,
 )
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 # What one cell's printing may bring back (characters); the rest is only counted.
 MAX_CELL_OUTPUT_CHARS = 4000
 OUTPUT_STREAMS = ("stdout", "stderr")
+# What one side may write before the other reads (the kernel caps it at net.core.wmem_max).
+SOCKET_BUFFER_BYTES = 4 << 20
 
 
 class CellRun(NamedTuple):
@@ -352,6 +354,8 @@ class Sandbox:
             set()
         )  # what the grader's own functions said to the learner's
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for end in (parent, child):  # a check's arrays in one go, not in 200 KiB turns
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
         config = {
             "tmpfs_bytes": limits.tmpfs_bytes,
             "limits": {
@@ -396,10 +400,9 @@ class Sandbox:
 
     def _send(self, header: dict, blobs=()) -> int:
         self.seq += 1
-        message = frame(dict(header, seq=self.seq), blobs)
         try:
-            self.channel.settimeout(self.limits.timeout)
-            self.channel.sendall(message)
+            deadline = time.monotonic() + self.limits.timeout
+            send_frame(self.channel, dict(header, seq=self.seq), blobs, deadline)
         except (OSError, TimeoutError):
             raise self._died("it stopped reading") from None
         return self.seq
@@ -586,8 +589,8 @@ class Sandbox:
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
             self.grader_messages.add(header["message"])
         try:
-            self.channel.sendall(frame(header, out))
-        except OSError:
+            send_frame(self.channel, header, out, time.monotonic() + self.limits.timeout)
+        except (OSError, TimeoutError):
             raise self._died(None) from None
 
     def kill(self) -> None:
