@@ -160,6 +160,8 @@ class MistakeDetector:
     def likely_mistakes(self, test_id: str, calls: list) -> list:
         """Names of the known mistakes that the learner's answers in this failed test match."""
         found = []
+        # The reference's outcome of each call, replayed once whichever mistakes need it.
+        reference_outcomes = {}
         for mistake in self.mistakes:
             if test_id not in mistake.fails:
                 continue
@@ -183,7 +185,10 @@ class MistakeDetector:
                 if not _same_outcome(call, *_run(wrong[call.name], call)):
                     matches = False
                     break
-                differs = differs or not _same_outcome(call, *_run(reference[call.name], call))
+                if not differs:
+                    if id(call) not in reference_outcomes:
+                        reference_outcomes[id(call)] = _run(reference[call.name], call)
+                    differs = not _same_outcome(call, *reference_outcomes[id(call)])
             if matches and differs:
                 found.append(mistake.name)
         return found

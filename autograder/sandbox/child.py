@@ -1,8 +1,13 @@
-"""The locked-down process that runs a learner's code (started by autograder/sandbox/host.py).
+"""The locked-down processes that run a learner's code (started by autograder/sandbox/host.py).
 
-This file is run as a script by a fresh interpreter (``python -I -S sandbox_child.py CONFIG``),
-never imported by the grader, so nothing of the grader's memory (solutions, the grading secret)
-is inherited. It locks itself down before it reads any learner code:
+This file is run as a script by a fresh interpreter (``python -I -S child.py CONFIG``), never
+imported by the grader, so nothing of the grader's memory (solutions, the grading secret) is
+inherited. That process is the *template*: it imports numpy and what the lock-down needs, once,
+and then only forks, one child per notebook, when the grader asks (``run_template``). It never
+reads a cell or a call; each child gets its own socket to the grader and keeps nothing of the
+template's but that preparation: every other file descriptor is closed, its memory is a
+copy-on-write copy (no shared mapping), and it dies with the template. Each child locks itself
+down before it reads any learner code, exactly as a fresh process would:
 
 1. new user, network, mount and IPC namespaces: no network at all, a small private tmpfs as its
    only writable folder, and no System V or POSIX IPC object that outlives it;
@@ -21,14 +26,15 @@ over a socket as JSON plus raw array bytes; the grader decodes them strictly, so
 learner's code shapes is ever unpickled by the grader.
 
 It is one file on purpose: it runs as a standalone script that may import nothing of the
-grader's package, so the lock-down, the framing and the cell runner cannot live in modules.
-That makes it long (over 600 lines), by design.
+grader's package, so the lock-down, the framing, the cell runner and the template cannot live in
+modules. That makes it long (over 700 lines), by design.
 """
 
 import ctypes
 import json
 import os
 import resource
+import select
 import socket
 import struct
 import sys
@@ -360,28 +366,38 @@ def apply_seccomp():
 
 # ---------------------------------------------------------------------------------------------
 # Messages: a frame is (header length, blob count), the JSON header, then each blob with its length.
-# The grader's side is autograder/sandbox/wire.py (frame) and host.py (Sandbox._receive). This
+# The grader's side is autograder/sandbox/wire.py (send_frame) and host.py (Sandbox._receive). This
 # script keeps its own copy: it is started as ``python -I -S child.py``, with no package on its
 # path, and once Landlock is on it may read no file of the grader at all.
 
 
 def send(channel, header, blobs=()):
+    """One frame, by scatter-gather: the blobs go out from the arrays' own memory."""
     data = json.dumps(header).encode()
     parts = [struct.pack(">II", len(data), len(blobs)), data]
     for blob in blobs:
         parts += [struct.pack(">Q", len(blob)), blob]
-    channel.sendall(b"".join(parts))
+    views, first = [memoryview(part) for part in parts if len(part)], 0
+    while first < len(views):
+        sent = channel.sendmsg(views[first : first + 1024])  # IOV_MAX
+        while sent:
+            if sent >= len(views[first]):
+                sent -= len(views[first])
+                first += 1
+            else:
+                views[first], sent = views[first][sent:], 0
 
 
 def _read(channel, size):
-    chunks, remaining = [], size
-    while remaining:
-        chunk = channel.recv(min(remaining, 1 << 20))
-        if not chunk:
+    """Exactly `size` bytes, into one writable buffer of its own (arrays are built on it)."""
+    data, done = bytearray(size), 0
+    view = memoryview(data)
+    while done < size:
+        received = channel.recv_into(view[done:], min(size - done, 1 << 20))
+        if not received:
             raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+        done += received
+    return data
 
 
 def receive(channel):
@@ -389,6 +405,11 @@ def receive(channel):
     header = json.loads(_read(channel, header_size))
     blobs = [_read(channel, struct.unpack(">Q", _read(channel, 8))[0]) for _ in range(count)]
     return header, blobs
+
+
+def array_bytes(array, np):
+    """The bytes of `array` in C order, without a copy when it is contiguous already."""
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def describe(value):
@@ -410,7 +431,7 @@ def encode(value, blobs, np, depth=0):
     if type(value) is np.ndarray:
         if value.dtype.kind not in "biufc" or value.dtype.fields is not None:
             return {"unsupported": f"a numpy array of dtype {value.dtype}"}
-        blobs.append(np.ascontiguousarray(value).tobytes())
+        blobs.append(array_bytes(value, np))
         return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.ndarray):
         return {
@@ -443,10 +464,9 @@ def decode(value, blobs, np, link=None):
     if "float" in value:
         return float(value["float"])
     if "array" in value:
-        return (
-            np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"]))
-            .reshape(value["shape"])
-            .copy()
+        # Each blob is a bytearray of its own (receive): the array owns it, writable, no copy.
+        return np.frombuffer(blobs[value["array"]], dtype=np.dtype(value["dtype"])).reshape(
+            value["shape"]
         )
     if "scalar" in value:
         return np.frombuffer(blobs[value["scalar"]], dtype=np.dtype(value["dtype"]))[0]
@@ -698,18 +718,15 @@ def serve(link, recorder):
             return
 
 
-def main():
-    config = json.loads(sys.argv[1])
-    channel = socket.socket(fileno=config["fd"])
+def lock_down_and_serve(channel, config, np):
+    """Everything a learner's process does, in its own freshly forked process: lock itself down,
+    say hello, then run what the grader sends until it stops."""
     stage = "start"
     try:
         stage = "namespaces"
         enter_namespaces(config["scratch"], config["tmpfs_bytes"])
         stage = "capabilities"
         drop_capabilities()
-        sys.path.append(config["site_packages"])
-        import numpy as np  # before the limits: importing numpy maps its libraries
-
         stage = "limits"
         set_limits(config["limits"])
         stage = "landlock"
@@ -725,6 +742,126 @@ def main():
     sys.stdout, sys.stderr = _Sink(recorder, "stdout"), _Sink(recorder, "stderr")
     serve(Link(channel, np), recorder)
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The template: one per grading process, it pays once for what every learner's process needs (the
+# interpreter and numpy imported) and forks a fresh child for each notebook. It reads only the
+# grader's requests on its control socket ("start" with the child's channel, "poll", "end"); no
+# cell, call or answer of a learner ever passes through it, and it never locks itself down.
+PR_SET_PDEATHSIG = 1
+SIGKILL = 9
+MAX_REQUEST = 1 << 16
+PRELOADED = ("numpy", "platform", "importlib.abc", "importlib.machinery", "types", "inspect", "dis")
+
+
+def start_learner(control, channel_fd, config, template_pid):
+    """In the forked child: drop everything of the template's, then lock down and serve. Never
+    returns: whatever happens, this process must not go back to the template's loop."""
+    code = 4
+    try:
+        control.close()
+        os.setsid()  # its own process group, which the template kills whole
+        # Dies with the template (which dies with the grader), as a fresh process would on EOF.
+        LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+        if os.getppid() != template_pid:
+            return
+        # Only its own channel and stdin/out/err (/dev/null) stay open: nothing of the template's.
+        os.closerange(3, channel_fd)
+        os.closerange(channel_fd + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        # What the template seeded once would otherwise repeat in every child.
+        for name in ("random", "numpy.random"):
+            if name in sys.modules:
+                sys.modules[name].seed()
+        channel = socket.socket(fileno=channel_fd)
+        code = lock_down_and_serve(channel, config, sys.modules["numpy"])
+    finally:
+        os._exit(code)
+
+
+def _kill(pid):
+    """SIGKILL to the child's process group (it cannot fork: the group is the child alone)."""
+    try:
+        os.killpg(pid, SIGKILL)
+    except ProcessLookupError:  # forked a moment ago: not yet leading its own group
+        os.kill(pid, SIGKILL)
+
+
+def _reap(children, pid):
+    """Record the child's exit code in `children` if it has ended (it stays None while it runs)."""
+    if children[pid] is None:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            children[pid] = os.waitstatus_to_exitcode(status)
+
+
+def _end(children, pid):
+    """Stop the child `pid` (its whole process group) unless it has ended; its exit code, or None
+    if it would not go within 10 s (it stays listed, and is stopped with the template)."""
+    _reap(children, pid)
+    if children[pid] is None:
+        _kill(pid)
+        gone = os.pidfd_open(pid)  # readable once it has exited: no polling loop
+        try:
+            select.select([gone], [], [], 10)
+        finally:
+            os.close(gone)
+        _reap(children, pid)
+        if children[pid] is None:
+            return None
+    return children.pop(pid)
+
+
+def run_template(control, config):
+    template_pid = os.getpid()
+    children = {}  # pid -> exit code once it ended, None while it runs
+    control.send(json.dumps({"op": "ready"}).encode())
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, MAX_REQUEST, 1)
+        except OSError:
+            message, fds = b"", []
+        if not message:
+            break  # the grader is gone
+        request = json.loads(message)
+        op, pid = request.get("op"), request.get("pid")
+        if op == "start" and len(fds) == 1:
+            child = os.fork()
+            if child == 0:
+                start_learner(control, fds[0], dict(config, **request["config"]), template_pid)
+            os.close(fds[0])
+            children[child] = None
+            reply = {"pid": child}
+        elif op in ("poll", "end") and pid in children:
+            for fd in fds:
+                os.close(fd)
+            if op == "poll":
+                _reap(children, pid)
+                reply = {"code": children[pid]}
+            else:
+                reply = {"code": _end(children, pid)}
+        else:
+            break  # not a request of the grader's: stop rather than guess
+        control.send(json.dumps(reply).encode())
+    for pid, code in children.items():  # its learners' processes go with it
+        if code is None:
+            _kill(pid)
+    return 0
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    control = socket.socket(fileno=config["control_fd"])
+    try:
+        sys.path.append(config["site_packages"])
+        # Once here instead of in each learner's process: numpy, and what the lock-down, the
+        # course's helper cell and most notebooks import.
+        for name in PRELOADED:
+            __import__(name)
+    except BaseException as error:
+        control.send(json.dumps({"op": "failed", "message": short_error(error)}).encode())
+        return 3
+    return run_template(control, config)
 
 
 if __name__ == "__main__":

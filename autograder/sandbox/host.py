@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,14 +35,16 @@ from autograder.sandbox.wire import (
     callback_problem,
     decode,
     encode,
-    frame,
     read_exactly,
+    send_frame,
 )
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 # What one cell's printing may bring back (characters); the rest is only counted.
 MAX_CELL_OUTPUT_CHARS = 4000
 OUTPUT_STREAMS = ("stdout", "stderr")
+# What one side may write before the other reads (the kernel caps it at net.core.wmem_max).
+SOCKET_BUFFER_BYTES = 4 << 20
 
 
 class CellRun(NamedTuple):
@@ -189,31 +192,26 @@ def describe_exit(returncode) -> str:
     return f"it exited with code {returncode}"
 
 
-class Sandbox:
-    """One locked-down process holding one learner's namespace."""
+class TemplateGone(Exception):
+    """The template process ended or stopped answering."""
 
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        self.seq = 0
-        self.peak_bytes: int | None = None  # of the last call made with measure_memory
-        self.grader_messages: set[str] = (
-            set()
-        )  # what the grader's own functions said to the learner's
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        read_only = list(_read_only_paths())
+
+class SandboxTemplate:
+    """The prepared process that forks each learner's process (child.py's ``run_template``):
+    started once per grading process, with the same interpreter, environment and flags a learner's
+    process had when it was started fresh, so a fork of it holds nothing else. It never runs
+    learner code; the grader asks it over a control socket to start, poll and end children."""
+
+    def __init__(self):
+        # SEQPACKET: one request, one reply, each a whole message, a socket passed along.
+        control, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         scratch = _scratch_directory()
         config = {
-            "fd": child.fileno(),
+            "control_fd": template_end.fileno(),
             "scratch": scratch,
             "output_chars": MAX_CELL_OUTPUT_CHARS,
-            "tmpfs_bytes": limits.tmpfs_bytes,
             "site_packages": str(Path(np.__file__).resolve().parent.parent),
-            "read_only": read_only,
-            "limits": {
-                "cpu_seconds": int(limits.cpu_seconds),
-                "memory_bytes": int(limits.memory_bytes),
-                "file_bytes": int(limits.file_bytes),
-            },
+            "read_only": list(_read_only_paths()),
         }
         environment = {
             "PATH": "/usr/bin:/bin",
@@ -227,7 +225,7 @@ class Sandbox:
         try:
             self.process = subprocess.Popen(
                 [interpreter()[0], "-I", "-S", str(CHILD_SCRIPT), json.dumps(config)],
-                pass_fds=[child.fileno()],
+                pass_fds=[template_end.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=open(debug, "ab") if debug else subprocess.DEVNULL,
@@ -236,10 +234,144 @@ class Sandbox:
                 cwd="/",
             )
         except OSError as error:
-            parent.close()
+            control.close()
             raise SandboxUnavailable(f"cannot start the sandbox process: {error}") from None
         finally:
-            child.close()
+            template_end.close()
+        self.control, self.owner, self.lock = control, os.getpid(), threading.Lock()
+        try:
+            ready = self._ask(None, timeout=60.0)  # imports numpy: slow on a loaded machine
+        except TemplateGone:
+            self.close()
+            raise SandboxUnavailable("the sandbox's template process did not start") from None
+        if ready.get("op") != "ready":
+            self.close()
+            raise SandboxUnavailable(
+                f"the sandbox's template process did not start: {ready.get('message')}"
+            )
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def _ask(self, request: dict | None, fds=(), timeout: float = 30.0) -> dict:
+        with self.lock:
+            try:
+                self.control.settimeout(timeout)
+                if request is not None:
+                    socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
+                reply = self.control.recv(1 << 16)
+                answer = json.loads(reply) if reply else None
+            except (OSError, TimeoutError, ValueError):
+                answer = None
+        if type(answer) is not dict:
+            self.close()
+            raise TemplateGone
+        return answer
+
+    def start(self, channel: socket.socket, config: dict) -> int:
+        """Fork a learner's process that talks over `channel` (the template passes it on and keeps
+        no copy); its pid."""
+        pid = self._ask({"op": "start", "config": config}, [channel.fileno()]).get("pid")
+        if type(pid) is not int or pid <= 0:
+            self.close()
+            raise TemplateGone
+        return pid
+
+    def exit_code(self, pid: int, *, end: bool) -> int | None:
+        """The child's exit code as subprocess gives it (negative: the signal), None while it runs
+        or when it is unknown; with `end`, it is killed first if it still runs."""
+        try:
+            code = self._ask({"op": "end" if end else "poll", "pid": pid}).get("code")
+        except TemplateGone:  # the template is gone, and its children with it
+            return None
+        return code if type(code) is int else None
+
+    def close(self) -> None:
+        """Stop the template; its children die with it (PR_SET_PDEATHSIG)."""
+        self.control.close()
+        if self.owner == os.getpid() and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+_template: SandboxTemplate | None = None
+_template_lock = threading.Lock()
+
+
+def running_template(*, restart: bool = False) -> SandboxTemplate:
+    """This process's template, started on first use and again if it has died."""
+    global _template
+    with _template_lock:
+        if restart or _template is None or not _template.alive():
+            if _template is not None and _template.owner == os.getpid():
+                _template.close()
+            _template = SandboxTemplate()
+        return _template
+
+
+def _fork_learner(channel: socket.socket, config: dict) -> tuple[SandboxTemplate, int]:
+    """A learner's process forked by this process's template, with a new template if the current
+    one died since its last use."""
+    for restart in (False, True):
+        template = running_template(restart=restart)
+        try:
+            return template, template.start(channel, config)
+        except TemplateGone:
+            continue
+    raise SandboxUnavailable("the sandbox's template process stopped answering")
+
+
+class LearnerProcess:
+    """A learner's process forked by the template, seen as much like a subprocess.Popen as the
+    grader needs: its pid, poll(), and kill() that also waits for it."""
+
+    def __init__(self, template: SandboxTemplate, pid: int):
+        self.template, self.pid = template, pid
+        self.returncode: int | None = None
+        self.ended = False
+
+    def poll(self) -> int | None:
+        if not self.ended:
+            self.returncode = self.template.exit_code(self.pid, end=False)
+            self.ended = self.returncode is not None
+        return self.returncode
+
+    def kill(self) -> None:
+        if not self.ended:
+            self.returncode = self.template.exit_code(self.pid, end=True)
+            self.ended = True
+
+
+class Sandbox:
+    """One locked-down process holding one learner's namespace, forked by this process's
+    template."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.seq = 0
+        self.peak_bytes: int | None = None  # of the last call made with measure_memory
+        self.grader_messages: set[str] = (
+            set()
+        )  # what the grader's own functions said to the learner's
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for end in (parent, child):  # a check's arrays in one go, not in 200 KiB turns
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
+        config = {
+            "tmpfs_bytes": limits.tmpfs_bytes,
+            "limits": {
+                "cpu_seconds": int(limits.cpu_seconds),
+                "memory_bytes": int(limits.memory_bytes),
+                "file_bytes": int(limits.file_bytes),
+            },
+        }
+        try:
+            template, pid = _fork_learner(child, config)
+        except SandboxUnavailable:
+            parent.close()
+            raise
+        finally:
+            child.close()  # the learner's process holds its end; the grader keeps none
+        self.process = LearnerProcess(template, pid)
         self.channel = parent
         try:
             hello, _ = self._receive(*self._deadline(None, minimum=20.0))
@@ -268,10 +400,9 @@ class Sandbox:
 
     def _send(self, header: dict, blobs=()) -> int:
         self.seq += 1
-        message = frame(dict(header, seq=self.seq), blobs)
         try:
-            self.channel.settimeout(self.limits.timeout)
-            self.channel.sendall(message)
+            deadline = time.monotonic() + self.limits.timeout
+            send_frame(self.channel, dict(header, seq=self.seq), blobs, deadline)
         except (OSError, TimeoutError):
             raise self._died("it stopped reading") from None
         return self.seq
@@ -458,20 +589,12 @@ class Sandbox:
             header = {"op": "callback-raised", "message": f"{type(error).__name__}: {error}"[:500]}
             self.grader_messages.add(header["message"])
         try:
-            self.channel.sendall(frame(header, out))
-        except OSError:
+            send_frame(self.channel, header, out, time.monotonic() + self.limits.timeout)
+        except (OSError, TimeoutError):
             raise self._died(None) from None
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        self.process.kill()
         self.channel.close()
 
 

@@ -4,7 +4,7 @@ A message is a frame: (header length, blob count), a JSON header, then each blob
 Values travel as JSON plus raw array bytes, and ``decode`` accepts only plain numbers, strings,
 lists, tuples, dicts and numeric numpy arrays, so nothing the learner's code shapes is ever
 unpickled or evaluated by the grader. The other side is autograder/sandbox/child.py, which keeps
-its own copy of the framing (see ``frame``).
+its own copy of the framing (see ``frame_parts``).
 """
 
 import json
@@ -32,8 +32,9 @@ class ProtocolError(Exception):
     """The sandbox sent something that is not a well-formed answer."""
 
 
-def frame(header: dict, blobs=()) -> bytes:
-    """One message: (header length, blob count), the JSON header, then each blob with its length.
+def frame_parts(header: dict, blobs=()) -> list:
+    """One message: (header length, blob count), the JSON header, then each blob with its length,
+    as a list of buffers (the blobs themselves, not copies).
 
     autograder/sandbox/child.py writes and reads the same frames with its own copy of these lines:
     it runs as a standalone script (``python -I -S child.py``, so no package is on its path) and
@@ -43,7 +44,34 @@ def frame(header: dict, blobs=()) -> bytes:
     parts = [struct.pack(">II", len(data), len(blobs)), data]
     for blob in blobs:
         parts += [struct.pack(">Q", len(blob)), blob]
-    return b"".join(parts)
+    return parts
+
+
+MAX_BUFFERS_PER_SEND = 1024  # IOV_MAX on Linux
+
+
+def send_frame(channel: socket.socket, header: dict, blobs, deadline: float) -> None:
+    """Send one message by scatter-gather, straight from the arrays' memory: a message of many
+    megabytes is not joined into one buffer first."""
+    views = [memoryview(part) for part in frame_parts(header, blobs) if len(part)]
+    first = 0
+    while first < len(views):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        channel.settimeout(left)
+        sent = channel.sendmsg(views[first : first + MAX_BUFFERS_PER_SEND])
+        while sent:
+            if sent >= len(views[first]):
+                sent -= len(views[first])
+                first += 1
+            else:
+                views[first], sent = views[first][sent:], 0
+
+
+def array_bytes(array: np.ndarray) -> memoryview:
+    """The bytes of `array` in C order, without a copy when it is contiguous already."""
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def read_exactly(channel: socket.socket, size: int, deadline: float) -> bytearray:
@@ -104,7 +132,7 @@ def encode(value, blobs: list, callbacks: list | None = None, depth: int = 0):
     if type(value) is float:
         return value if np.isfinite(value) else {"float": repr(value)}
     if type(value) is np.ndarray and value.dtype.kind in "biufc":
-        blobs.append(np.ascontiguousarray(value).tobytes())
+        blobs.append(array_bytes(value))
         return {"array": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.generic) and value.dtype.kind in "biufc":
         blobs.append(np.asarray(value).tobytes())
