@@ -98,6 +98,18 @@ def attention_magnitude(scores_of, mask_of) -> tuple[Axis, ...]:
     )
 
 
+def attention_mask_axes(mask_of) -> tuple[Axis, ...]:
+    """The mask axes of an attention function that takes a mask of shape (L, S) or
+    (N, h, L, S), boolean or float of either width. `mask_of(call)` gives the mask as given."""
+    return (
+        Axis("size extremes", "a mask of shape (L, S)", lambda c: np.ndim(mask_of(c)) == 2),
+        Axis("size extremes", "a mask of shape (N, h, L, S)", lambda c: np.ndim(mask_of(c)) == 4),
+        Axis("dtype", "a boolean mask", lambda c: is_bool_mask(mask_of(c))),
+        Axis("dtype", "a float64 mask", lambda c: mask_of(c).dtype == np.float64),
+        Axis("dtype", "a float32 mask", lambda c: mask_of(c).dtype == np.float32),
+    )
+
+
 def odd(rng: np.random.Generator, low: int, high: int) -> int:
     """An odd int from [low, high]: a count whose odd part passes 2**53 shows a float's rounding."""
     return int(rng.integers(low, high)) | 1
