@@ -13,6 +13,11 @@ from autograder.course import notebook_format
 from autograder.tools.demo import strip_solution_markers
 
 ASSIGNMENT = "04-scaling-softmax-masks"
+# The scores below are written as MAX_SCORE less what a case loses, so that a new part of the
+# exercise moves them all alike.
+_POINTS = notebook_format.graded_tests(course.read_notebook(course.solution_notebook(ASSIGNMENT)))
+MAX_SCORE, TESTS = sum(_POINTS.values()), len(_POINTS)
+ALL_PASSED = f"{TESTS} of {TESTS} tests passed"
 NOTEBOOK = course.notebook_name(ASSIGNMENT)
 
 SOFTMAX = """def softmax(x, axis=-1):
@@ -64,7 +69,7 @@ def build(paths: dict) -> tuple[dict, list]:
         cases.append(Case(student, score, message, status))
 
     # Honest work, including output on stderr and warnings, magics, an extra helper cell.
-    add("honest-full", good, 10, "7 of 7 tests passed")
+    add("honest-full", good, MAX_SCORE, ALL_PASSED)
     add(
         "honest-stderr-warnings",
         with_cell(
@@ -80,14 +85,14 @@ def build(paths: dict) -> tuple[dict, list]:
                 ),
             ),
         ),
-        10,
-        "7 of 7 tests passed",
+        MAX_SCORE,
+        ALL_PASSED,
     )
     add(
         "honest-magics",
         with_cell(good, "softmax", "%matplotlib inline\n!echo hello\n" + SOFTMAX),
-        10,
-        "7 of 7 tests passed",
+        MAX_SCORE,
+        ALL_PASSED,
     )
     extra = copy.deepcopy(good)
     extra.cells.insert(1, nbformat.v4.new_code_cell("def positions(S):\n    return np.arange(S)"))
@@ -99,17 +104,17 @@ def build(paths: dict) -> tuple[dict, list]:
             "def padding_mask(lengths, S):\n    return positions(S)[None, :] >= "
             "np.asarray(lengths)[:, None]",
         ),
-        10,
-        "7 of 7 tests passed",
+        MAX_SCORE,
+        ALL_PASSED,
     )
-    add("honest-renamed-file", ("renamed", good), 10, "is named my-work.ipynb")
+    add("honest-renamed-file", ("renamed", good), MAX_SCORE, "is named my-work.ipynb")
     add(
         "honest-stdout-flood",
         with_cell(
             good, "padding-mask", PADDING + "\nfor i in range(100000):\n    print('spam ' * 40)"
         ),
-        10,
-        "7 of 7 tests passed",
+        MAX_SCORE,
+        ALL_PASSED,
     )
     wrong = notebook_format.apply_mistake(
         course.read_notebook(course.solution_notebook(ASSIGNMENT)),
@@ -118,7 +123,7 @@ def build(paths: dict) -> tuple[dict, list]:
     add(
         "honest-mistake-no-scaling",
         strip_solution_markers(wrong),
-        6,
+        MAX_SCORE - 4,
         "looks like a known mistake: no scaling by sqrt(d_k)",
     )
 
@@ -132,7 +137,7 @@ def build(paths: dict) -> tuple[dict, list]:
     add(
         "text-lone-surrogate",
         with_cell(good, "to-sdpa-mask", TO_SDPA + "\nraise ValueError('\\ud800')"),
-        10,
+        MAX_SCORE,
         "ValueError: \\ud800",
     )
 
@@ -146,7 +151,7 @@ def build(paths: dict) -> tuple[dict, list]:
             and not notebook_format.nbgrader_metadata(cell).get("solution")
         )
     ]
-    add("cells-deleted-tests", deleted, 10, "test cells missing from the submission")
+    add("cells-deleted-tests", deleted, MAX_SCORE, "test cells missing from the submission")
     doubled = copy.deepcopy(good)
     index = next(
         i
@@ -155,16 +160,16 @@ def build(paths: dict) -> tuple[dict, list]:
     )
     doubled.cells.insert(index, copy.deepcopy(doubled.cells[index]))
     doubled.cells[index]["id"] = "test-softmax-copy"
-    add("cells-duplicated-test", doubled, 10, "appear more than once")
+    add("cells-duplicated-test", doubled, MAX_SCORE, "appear more than once")
     edited = with_cell(good, "softmax", "def softmax(x, axis=-1):\n    return np.exp(x)")
     edited = with_cell(
         with_cell(edited, "test-softmax", "print('all good')"), "test-softmax-stable", "pass"
     )
-    add("cells-edited-tests", edited, 3, "test cells edited in the submission")
+    add("cells-edited-tests", edited, MAX_SCORE - 7, "test cells edited in the submission")
     stripped = copy.deepcopy(good)
     for cell in stripped.cells:
         cell.metadata.pop("nbgrader", None)
-    add("cells-stripped-metadata", stripped, 10, "no nbgrader metadata")
+    add("cells-stripped-metadata", stripped, MAX_SCORE, "no nbgrader metadata")
     points = with_cell(
         good,
         "causal-mask",
@@ -174,7 +179,7 @@ def build(paths: dict) -> tuple[dict, list]:
     for cell in points.cells:
         if notebook_format.nbgrader_metadata(cell).get("grade_id") == "test-causal-mask":
             cell.metadata["nbgrader"]["points"] = 100
-    add("cells-changed-points", points, 9, "test cells edited in the submission")
+    add("cells-changed-points", points, MAX_SCORE - 1, "test cells edited in the submission")
     patched = with_cell(
         good,
         "padding-mask",
@@ -182,13 +187,13 @@ def build(paths: dict) -> tuple[dict, list]:
         "np.testing.assert_allclose = lambda *a, **k: None\n"
         "def padding_mask(lengths, S):\n    return np.zeros((len(lengths), S), dtype=bool)",
     )
-    add("cheat-patched-allclose", patched, 9, "padding_mask")
+    add("cheat-patched-allclose", patched, MAX_SCORE - 1, "padding_mask")
 
     # Runaway code: loops, sleeps, exits.
     add(
         "runaway-loop-in-cell",
         with_cell(good, "causal-mask", "while True:\n    pass\n" + CAUSAL),
-        9,
+        MAX_SCORE - 1,
         "did not finish within",
     )
     add(
@@ -196,13 +201,13 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good, "padding-mask", "import time\nwhile True:\n    time.sleep(0.5)\n" + PADDING
         ),
-        9,
+        MAX_SCORE - 1,
         "did not finish within",
     )
     add(
         "runaway-loop-in-function",
         with_cell(good, "to-sdpa-mask", "def to_sdpa_mask(mask):\n    while True:\n        pass"),
-        9,
+        MAX_SCORE - 1,
         "did not finish within",
     )
     add(
@@ -212,13 +217,13 @@ def build(paths: dict) -> tuple[dict, list]:
             "padding-mask",
             "def padding_mask(lengths, S):\n    while True:\n        print('x' * 1000)",
         ),
-        9,
+        MAX_SCORE - 1,
         "did not finish within",
     )
     add(
         "exit-os-exit-in-cell",
         with_cell(good, "to-sdpa-mask", "import os\nos._exit(0)\n" + TO_SDPA),
-        9,
+        MAX_SCORE - 1,
         "exited with code 0",
     )
     add(
@@ -226,19 +231,19 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good, "padding-mask", "def padding_mask(lengths, S):\n    import os\n    os._exit(3)"
         ),
-        9,
+        MAX_SCORE - 1,
         "exited with code 3",
     )
     add(
         "exit-systemexit-in-function",
         with_cell(good, "causal-mask", "def causal_mask(L, S=None):\n    raise SystemExit('bye')"),
-        9,
+        MAX_SCORE - 1,
         "SystemExit",
     )
     add(
         "exit-systemexit-in-cell",
         with_cell(good, "to-sdpa-mask", TO_SDPA + "\nraise SystemExit('stop grading here')"),
-        10,
+        MAX_SCORE,
         "SystemExit: stop grading here",
     )
 
@@ -250,7 +255,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "to-sdpa-mask",
             "def to_sdpa_mask(mask):\n    hog = bytearray(8 << 30)\n    return ~mask",
         ),
-        9,
+        MAX_SCORE - 1,
         "MemoryError",
     )
     add(
@@ -258,13 +263,13 @@ def build(paths: dict) -> tuple[dict, list]:
         with_cell(
             good, "to-sdpa-mask", TO_SDPA + "\nblocks = [np.empty(1 << 24) for _ in range(4000)]"
         ),
-        10,
+        MAX_SCORE,
         "MemoryError",
     )
     add(
         "hog-fork-bomb",
         with_cell(good, "causal-mask", CAUSAL + "\nimport os\nwhile True:\n    os.fork()"),
-        10,
+        MAX_SCORE,
         "Operation not permitted",
     )
     add(
@@ -275,7 +280,7 @@ def build(paths: dict) -> tuple[dict, list]:
             CAUSAL + "\nimport subprocess\nsubprocess.run(['sh', '-c', 'echo pwned > "
             f"{paths['canary']}/from-shell'])",
         ),
-        10,
+        MAX_SCORE,
         "Operation not permitted",
     )
 
@@ -288,7 +293,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return "
             "np.array(np.arange(S)[None, :] > np.arange(L)[:, None], dtype=object)",
         ),
-        9,
+        MAX_SCORE - 1,
         "dtype object",
     )
     add(
@@ -300,7 +305,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "__ne__ = lambda self, other: False\n"
             "def to_sdpa_mask(mask):\n    return np.asarray(mask).view(Always)",
         ),
-        9,
+        MAX_SCORE - 1,
         "ndarray subclass",
     )
     add(
@@ -311,7 +316,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "class Sneaky:\n    def __reduce__(self):\n        return (print, ('pwned',))\n"
             "def padding_mask(lengths, S):\n    return Sneaky()",
         ),
-        9,
+        MAX_SCORE - 1,
         "returned a __main__.Sneaky",
     )
     add(
@@ -322,7 +327,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "def causal_mask(L, S=None):\n    S = L if S is None else S\n    return "
             "torch.triu(torch.ones(L, S, dtype=torch.bool), 1).numpy()",
         ),
-        9,
+        MAX_SCORE - 1,
         "numpy only",
     )
 
@@ -339,7 +344,7 @@ def build(paths: dict) -> tuple[dict, list]:
                 "timeout=2).sendall(b'pwned')\n    return",
             ),
         ),
-        9,
+        MAX_SCORE - 1,
         "Operation not permitted",
     )
     add(
@@ -351,8 +356,8 @@ def build(paths: dict) -> tuple[dict, list]:
             "results = [libc.kill(os.getppid(), signal.SIGKILL), libc.kill(-1, signal.SIGKILL), "
             "libc.syscall(57), libc.syscall(62, 1, 9)]",
         ),
-        10,
-        "7 of 7 tests passed",
+        MAX_SCORE,
+        ALL_PASSED,
     )
     add(
         "escape-ctypes-segfault",
@@ -361,7 +366,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "to-sdpa-mask",
             "import ctypes\ndef to_sdpa_mask(mask):\n    ctypes.string_at(0)\n    return ~mask",
         ),
-        9,
+        MAX_SCORE - 1,
         "segmentation fault",
     )
     add(
@@ -374,7 +379,7 @@ def build(paths: dict) -> tuple[dict, list]:
             ".read()\n    "
             "return ~mask",
         ),
-        9,
+        MAX_SCORE - 1,
         "Permission denied",
     )
     add(
@@ -385,7 +390,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "def padding_mask(lengths, S):\n    source = "
             f"open({str(course.solution_notebook(ASSIGNMENT))!r}).read()\n    return None",
         ),
-        9,
+        MAX_SCORE - 1,
         "Permission denied",
     )
     add(
@@ -396,7 +401,7 @@ def build(paths: dict) -> tuple[dict, list]:
             f"def causal_mask(L, S=None):\n    open({str(paths['out'] / 'gradebook.db')!r}, "
             "'rb').read()\n    return None",
         ),
-        9,
+        MAX_SCORE - 1,
         "Permission denied",
     )
     add(
@@ -410,7 +415,7 @@ def build(paths: dict) -> tuple[dict, list]:
             "    try:\n        open(target, 'a').write('pwned')\n    except OSError as "
             "error:\n        last = error\nraise last",
         ),
-        10,
+        MAX_SCORE,
         "Permission denied",
     )
     return class_, cases

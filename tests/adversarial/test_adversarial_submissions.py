@@ -181,7 +181,7 @@ def test_each_submission_gets_its_score_and_message(graded, index):
     expected = None if case.status == "error" else case.score
     assert (score, float(row["max_score"]), row["status"]) == (
         expected,
-        10.0,
+        float(hostile_class.MAX_SCORE),
         case.status,
     ), (case.student, row["message"])
     assert case.message.lower() in (row["message"] + "\n" + feedback).lower(), (

@@ -263,7 +263,12 @@ def test_score_plot_draws_graded_notebooks_only(tmp_path, monkeypatch):
     ]
     write_reports(rows, tmp_path, course.assignments())
     assert drawn == [
-        (ASSIGNMENT, [10.0], 10.0, {"missing (not handed in)": 2, "could not be graded": 1})
+        (
+            ASSIGNMENT,
+            [float(hostile_class.MAX_SCORE)],
+            float(hostile_class.MAX_SCORE),
+            {"missing (not handed in)": 2, "could not be graded": 1},
+        )
     ]
     feedback = (tmp_path / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.txt").read_text()
     assert "No notebook was handed in" in feedback
@@ -291,7 +296,7 @@ def test_nbgrader_export_inside_out_keeps_grades_csv_and_neutralises_formulas(tm
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "grades.csv").read_bytes() == before
     exported = {row["student_id"]: float(row["score"]) for row in read_csv(out / NBGRADER_EXPORT)}
-    assert exported == {"ada": 10.0, "'" + FORMULAS[0]: 0.0}
+    assert exported == {"ada": float(hostile_class.MAX_SCORE), "'" + FORMULAS[0]: 0.0}
     nbgrader_runs.run_nbgrader(
         ["export", f"--to={tmp_path / 'chosen.csv'}"], out
     )  # from elsewhere: --to still wins
@@ -380,10 +385,8 @@ def test_the_class_completes_and_everyone_else_is_graded(graded):
     assert run.returncode == grading.INCOMPLETE, run.stderr[-3000:]
     rows = {(row["student_id"], row["assignment"]): row for row in read_csv(out / "grades.csv")}
     for student in ["honest", "'" + FORMULAS[0]]:
-        assert (rows[student, ASSIGNMENT]["status"], rows[student, ASSIGNMENT]["score"]) == (
-            "graded",
-            "10",
-        )
+        row = rows[student, ASSIGNMENT]
+        assert (row["status"], float(row["score"])) == ("graded", hostile_class.MAX_SCORE)
     surrogate = rows["surrogate", ASSIGNMENT]
     assert surrogate["status"] == "graded" and "ValueError: \\ud800" in surrogate["message"]
     assert rows["stu\\xfe", ""]["status"] == rows["honest", "\\xff"]["status"] == "error"

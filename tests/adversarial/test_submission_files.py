@@ -73,7 +73,8 @@ def test_each_gets_an_error_row_that_says_why_and_the_class_is_graded(graded_twi
     assert graded["run"].returncode == grading.INCOMPLETE, graded["run"].stderr[-3000:]
     rows = graded["rows"]
     assert set(rows) == {"honest", "sparse", "linked", "mallory"}, rows
-    assert rows["honest"]["status"] == "graded" and rows["honest"]["score"] == "10"
+    assert rows["honest"]["status"] == "graded"
+    assert float(rows["honest"]["score"]) == hostile_class.MAX_SCORE
     expected = {
         "sparse": "the notebook is 8.0 GiB, larger than the limit of 20 MiB: it was not read",
         "linked": "the notebook file has 2 names (hard links)",
