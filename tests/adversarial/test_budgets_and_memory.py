@@ -21,12 +21,13 @@ import pytest
 from distributed import WorkerPlugin
 
 from autograder import REPO_ROOT, command_argv, course
+from autograder.course import notebook_format
 from autograder.grade import cluster
 from autograder.grade.assignment_spec import AssignmentSpec
 from autograder.grade.cell_plan import plan_cells
 from autograder.grade.learner_session import MAX_KEPT_RESULT_BYTES, LearnerSession
 from autograder.grade.notebook import grade_notebook
-from autograder.sandbox.host import Limits, Sandbox, SandboxDied
+from autograder.sandbox.host import Limits, Sandbox, SandboxDied, _scratch_directory
 from autograder.sandbox.wire import ProtocolError, decode
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,7 @@ def test_callback_sleeps_in_exercise_06_stop_at_the_budget():
     before)."""
     source = textwrap.dedent("""
         import time
-        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
+        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
             p = params
             while True:
                 time.sleep(0.9)
@@ -226,7 +227,7 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
     bounded?"""
     source = textwrap.dedent("""
         import numpy as np
-        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5):
+        def transformer_encoder_layer(x, params, num_heads, attention, eps=1e-5, norm=None):
             p = params
             # not the visible test: the hidden check's `attention`, on a big x
             if x.shape != (3, 4, 6):
@@ -262,7 +263,12 @@ def test_exercise_06_large_callback_keeps_the_worker_small():
     assert run.returncode == 0, run.stderr[-2000:]
     growth_kib, message = run.stdout.split(" ", 1)
     assert int(growth_kib) < 200 << 10, (growth_kib, message)  # 1.1 GB before
-    assert "test-encoder-layer" in message and "3 of 4 tests passed" in message, message
+    tests = len(notebook_format.graded_tests(solution("06-why-multi-head")))
+    # the answer fails the encoder layer's test only, on the hidden check's big x
+    assert "test-encoder-layer" in message and f"{tests - 1} of {tests} tests passed" in message, (
+        message
+    )
+    assert "TypeError" not in message, message
 
 
 class FaultsOfTheHost(WorkerPlugin):
@@ -562,11 +568,15 @@ def test_memory_outside_the_address_space_is_refused(user):
         prefix = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}"]
         prefix.append("--clear-groups")
     held = json.loads(_run_as(prefix, CHECK_MEMORY))
+    # The learner's private tmpfs is mounted over /dev/shm instead of /tmp when the Python install
+    # lives under /tmp (autograder/sandbox/host.py): writing there is then allowed, and bounded by
+    # that tmpfs's size.
+    scratch_on_shm = _scratch_directory() == "/dev/shm"
     assert held["errors"] == [None], held
     assert held["in_memfds"] + held["in_arrays"] <= MEMORY_LIMIT, held
     assert held["in_arrays"] > MEMORY_LIMIT // 2, held  # the arrays alone still fit, as they should
     assert sorted(held["refused"]) == [
-        "/dev/shm",
+        *([] if scratch_on_shm else ["/dev/shm"]),
         "POSIX message queue",
         "System V message queue",
         "System V shared memory",
@@ -608,10 +618,13 @@ def test_ten_thousand_failing_cells_write_little(tmp_path):
     assert all(len(error) <= MAX_TEXT for error in flood["cell_errors"].values())
     assert f"{10_000 - MAX_LISTED} more cells raised an error" in " ".join(flood["notes"])
     # What the grader wrote about the class, the copies of the notebooks and the gradebook aside
-    # (the copies are the submissions themselves, which the size limit bounds).
+    # (the copies are the submissions themselves, which the size limit bounds, and the course's
+    # own notebooks in source/ and release/, the same for any class).
     written = sum(
         path.stat().st_size
         for path in out.rglob("*")
-        if path.is_file() and "autograded" not in path.parts and path.name != "gradebook.db"
+        if path.is_file()
+        and not {"autograded", "source", "release"} & set(path.relative_to(out).parts[:1])
+        and path.name != "gradebook.db"
     )
     assert written < 200_000, written
