@@ -103,9 +103,11 @@ OTHER_CASE = {"untouched": "Untouched"}  # logins that differ from the folder na
 def canvas_export(students: list[str], assignments: list[str]) -> str:
     """A Canvas gradebook export (Grades > Export) for the demo class: a byte-order mark, CRLF,
     a Points Possible row, Canvas's test student, assignment columns titled "<id> (<number>)"."""
+    notebooks = [course.read_notebook(course.solution_notebook(a)) for a in assignments]
+    # the points of every scored cell: the tests and the written answers a person grades
     possible = [
-        notebook_format.graded_tests(course.read_notebook(course.solution_notebook(assignment)))
-        for assignment in assignments
+        notebook_format.graded_tests(notebook) | notebook_format.manually_graded(notebook)
+        for notebook in notebooks
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
