@@ -400,7 +400,7 @@ total = 1
 for size in shape:
     total *= size
 return total * bits[dtype] // 8""",
-    """width = int(dtype[-2:]) // 8 if dtype[-2:].isdigit() else 2
+    """width = int(dtype[-2:]) // 8  # float16, bfloat16, float32, float64: bits / 8
 numbers = N * L * S * (1 if average_attn_weights else num_heads)
 return numbers * width if need_weights else 0""",
 ]
