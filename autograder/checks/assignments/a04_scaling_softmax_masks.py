@@ -311,10 +311,12 @@ def _check_visible_keys(visible_keys, lengths, L, S, alignment, padding_side):
 
 
 def _lengths(rng, N, S, as_list):
-    """N lengths in 0..S, with 0 and S among them when N >= 2."""
+    """N lengths in 0..S: one strictly between when S >= 2, whatever N (with only 0 and S, left
+    and right padding look the same), and 0 and S too when N leaves room for them."""
     lengths = rng.integers(0, S + 1, size=N)
-    if N >= 2:
-        lengths[rng.choice(N, size=2, replace=False)] = (0, S)
+    between = [int(rng.integers(1, S))] if S >= 2 else []
+    chosen = ([0, S] if N >= len(between) + 2 else []) + between
+    lengths[rng.choice(N, size=len(chosen), replace=False)] = chosen
     return lengths.tolist() if as_list else lengths.astype(rng.choice([np.int64, np.int32]))
 
 
@@ -322,7 +324,7 @@ def check_visible_keys(rng, visible_keys):
     """Both alignments and both padding sides at each size: L < S, L > S (fully masked rows at
     the bottom right), L = S, lengths 0 and S, N = 1, L = 1, S = 1, 64 or more queries and keys;
     lengths as a list or an int32/int64 array."""
-    sizes = distinct_sizes(rng, ["N", "L", "S"], low=2, high=10)
+    sizes = distinct_sizes(rng, ["N", "L", "S"], low=3, high=10)
     N, L, S = sizes["N"], sizes["L"], sizes["S"]
     shapes = [(N, L, S), (N, S, L), (N, L, L), (1, L, S), (N, 1, S), (N, L, 1)]
     shapes.append((N, int(rng.integers(LONG, 2 * LONG)), int(rng.integers(LONG, 2 * LONG))))
@@ -402,6 +404,11 @@ AXES = {
         Axis("length", "L and S of 64 or more", lambda c: min(c.L, c.S) >= LONG),
         Axis("degenerate geometry", "a length of 0", lambda c: 0 in list(c.lengths)),
         Axis("degenerate geometry", "a length of S", lambda c: c.S in list(c.lengths)),
+        Axis(
+            "degenerate geometry",
+            "left padding of a length strictly between 0 and S (the sides differ only then)",
+            lambda c: c.padding_side == "left" and any(0 < n < c.S for n in list(c.lengths)),
+        ),
         Axis(
             "degenerate geometry",
             "fully masked rows: bottom-right with L > S",
@@ -494,8 +501,11 @@ COVERAGE = {
     },
     "visible-keys": {
         "L and S of 64 or more": "L, S = 64..127",
-        "a length of 0": "0 and S among the lengths whenever N >= 2",
+        "a length of 0": "0 and S among the lengths whenever N >= 3",
         "a length of S": "the same",
+        "left padding of a length strictly between 0 and S (the sides differ only then)": (
+            "one length in 1..S-1 whenever S >= 2, at every shape and both padding sides"
+        ),
         "fully masked rows: bottom-right with L > S": "(N, L, S) and (N, S, L): one has L > S",
         "N = 1": "one sequence",
         "L = 1": "one query",
