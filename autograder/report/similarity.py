@@ -87,6 +87,8 @@ UNSHARED_BITS = 2.0  # log2(1 / (1 - 3/4)): a copy is taken to keep 3/4 of its s
 MIN_SHARED = 8  # fewer shared fingerprints (about two lines of code) is too little to rank
 KEPT_PAIRS = 500  # ranked pairs kept per assignment, most evidence first (the rest are counted)
 BLOCK_ENTRIES = 4_000_000  # pairs scored at a time: bounds the memory of a very large class
+SHOWN_PAIRS = 100  # ranked pairs per assignment whose matched code the files give (the CSV's)
+HELD_NOTEBOOKS = 256  # an assignment's code kept in memory while its shown pairs are matched
 BOOK = REPO_ROOT / "book"
 
 
@@ -194,19 +196,60 @@ def _kgram_set(sources: tuple[str, ...]) -> frozenset[int]:
 # Submissions
 
 
-@dataclass
-class Submission:
-    student: str
+@dataclass(frozen=True)
+class SubmissionCode:
+    """What the report shows of one notebook: read again from its file when a pair needs it."""
+
     lines: list[str]  # the cells compared, as displayed: a `# cell <label>` line before each
     tokens: list[Token]  # normalised, in canonical order; each where the learner wrote it
     kgrams: list[tuple[int, int]]  # (first token, hash) of every k-gram; none spans two cells
-    headers: set[int] = field(default_factory=set)  # the `# cell ...` lines this report added
-    fingerprints: set[int] = field(default_factory=set)
+    headers: set[int]  # the `# cell ...` lines this report added
+    fingerprints: frozenset[int]
 
 
-def read_submission(
-    student: str, path: Path, handed_out: frozenset[str] = frozenset()
-) -> Submission:
+NO_CODE = SubmissionCode([], [], [], set(), frozenset())
+
+
+@dataclass
+class Submission:
+    """One student's notebook in the ranking: its fingerprints (all the ranking needs) and where
+    to read its code again. The code itself (tokens, k-grams, lines) is not kept: for a large
+    class it is most of the report's memory, and only the pairs shown need it."""
+
+    student: str
+    fingerprints: set[int]
+    path: Path
+    handed_out: frozenset[str] = frozenset()
+    held: SubmissionCode | None = field(default=None, repr=False)  # while its pairs are matched
+
+    @property
+    def code(self) -> SubmissionCode:
+        if self.held is not None:
+            return self.held
+        try:  # the file's size and time in the key: a notebook rewritten since is read anew
+            status = os.lstat(self.path)
+        except OSError:
+            return NO_CODE
+        return _code_again(self.path, self.handed_out, (status.st_size, status.st_mtime_ns))
+
+    @property
+    def lines(self) -> list[str]:
+        return self.code.lines
+
+    @property
+    def tokens(self) -> list[Token]:
+        return self.code.tokens
+
+    @property
+    def kgrams(self) -> list[tuple[int, int]]:
+        return self.code.kgrams
+
+    @property
+    def headers(self) -> set[int]:
+        return self.code.headers
+
+
+def read_code(path: Path, handed_out: frozenset[str] = frozenset()) -> SubmissionCode:
     """Every code cell of the learner's notebook, normalised, except those equal to a cell of
     the release (`handed_out`)."""
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
@@ -229,7 +272,26 @@ def read_submission(
         tokens += cell_tokens
         # The tokenizer's lines: split at "\n" only, as it reads them.
         lines += [line.rstrip("\r\n") for line in io.StringIO(source).readlines()] or [""]
-    return Submission(student, lines, tokens, kgrams, headers, fingerprints)
+    return SubmissionCode(lines, tokens, kgrams, headers, frozenset(fingerprints))
+
+
+# The pairs shown are taken in order of evidence, and the same students recur in them: a few
+# dozen notebooks' code at a time is enough to read each about once.
+@functools.lru_cache(maxsize=64)
+def _code_again(path: Path, handed_out: frozenset[str], version: tuple) -> SubmissionCode:
+    try:
+        return read_code(path, handed_out)
+    except (OSError, ValueError, TypeError, RecursionError):  # gone or broken since the ranking
+        return NO_CODE
+
+
+def read_submission(
+    student: str, path: Path, handed_out: frozenset[str] = frozenset(), hold: bool = False
+) -> Submission:
+    """The student's notebook, fingerprinted (read_code); its code is held if `hold`, else read
+    again when shown."""
+    code = read_code(path, handed_out)
+    return Submission(student, set(code.fingerprints), path, handed_out, code if hold else None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -388,11 +450,8 @@ def _longest_run(a: Submission, b: Submission, common: set[int]) -> int:
 
 
 def matched_lines(submission: Submission, indices) -> set[int]:
-    return {
-        line
-        for i in indices
-        for line in range(submission.tokens[i].line, submission.tokens[i].last_line + 1)
-    }
+    tokens = submission.tokens
+    return {line for i in indices for line in range(tokens[i].line, tokens[i].last_line + 1)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -408,6 +467,7 @@ class AssignmentReport:
     excluded: frozenset[int]  # k-grams the release or the book holds
     no_own_code: list[str]  # students with no fingerprint beyond what everyone shares
     _matches: dict = field(default_factory=dict, repr=False)
+    _line_counts: dict = field(default_factory=dict, repr=False)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -423,9 +483,14 @@ class AssignmentReport:
 
     def matched_line_count(self, pair: Pair) -> int:
         """The smaller of the two students' counts of lines that lie in matched regions."""
-        found = self.match(pair)
-        a, b = self.submissions[pair.student_a], self.submissions[pair.student_b]
-        return min(len(matched_lines(a, found.tokens_a)), len(matched_lines(b, found.tokens_b)))
+        key = (pair.student_a, pair.student_b)
+        if key not in self._line_counts:
+            found = self.match(pair)
+            a, b = self.submissions[pair.student_a], self.submissions[pair.student_b]
+            self._line_counts[key] = min(
+                len(matched_lines(a, found.tokens_a)), len(matched_lines(b, found.tokens_b))
+            )
+        return self._line_counts[key]
 
 
 def compare_assignment(
@@ -438,9 +503,12 @@ def compare_assignment(
     """Read, fingerprint and rank the submissions (student -> notebook path) of one assignment."""
     handed_out = release_sources(assignment)
     submissions, unreadable = {}, {}
+    # Each notebook is read once; its code is held until the shown pairs are matched, unless the
+    # assignment has too many notebooks for that (the code is most of the report's memory).
+    hold = len(notebooks) <= HELD_NOTEBOOKS
     for student, path in sorted(notebooks.items()):
         try:
-            submissions[student] = read_submission(student, path, handed_out)
+            submissions[student] = read_submission(student, path, handed_out, hold)
         except (
             OSError,
             ValueError,
@@ -455,7 +523,12 @@ def compare_assignment(
     no_own_code = [
         student for student, submission in submissions.items() if not submission.fingerprints
     ]
-    return AssignmentReport(assignment, submissions, unreadable, ranking, shared, no_own_code)
+    report = AssignmentReport(assignment, submissions, unreadable, ranking, shared, no_own_code)
+    for pair in ranking.pairs[:SHOWN_PAIRS]:
+        report.matched_line_count(pair)  # and its match: what the files give of each pair
+    for submission in submissions.values():
+        submission.held = None
+    return report
 
 
 def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]:

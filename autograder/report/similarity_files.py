@@ -6,7 +6,13 @@ import html
 import re
 from collections import defaultdict
 
-from autograder.report.similarity import MIN_SHARED, AssignmentReport, Pair, Submission
+from autograder.report.similarity import (
+    MIN_SHARED,
+    SHOWN_PAIRS,
+    AssignmentReport,
+    Pair,
+    Submission,
+)
 
 CSV_FIELDS = [
     "assignment",
@@ -21,7 +27,7 @@ CSV_FIELDS = [
     "longest_fragment",
     "matched_lines",
 ]
-CSV_PAIRS = 100  # pairs per assignment in similarity.csv
+CSV_PAIRS = SHOWN_PAIRS  # pairs per assignment in similarity.csv, matched as they are ranked
 HTML_PAIRS = 10  # pairs per assignment shown side by side in similarity.html
 SET_APART_SHOWN = 10  # pairs with too little shared code, listed apart in similarity.html
 # Each side of a pair shows its matched lines with this many lines around them; longer stretches
@@ -75,16 +81,15 @@ def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> s
 
 def _code_html(submission: Submission, indices: set[int]) -> str:
     """The code with each run of matched tokens wrapped in <mark>, every character escaped."""
+    code = submission.code  # read once, not once per token
     spans = defaultdict(list)  # line -> [(start, end)] of highlighted columns
     for i in sorted(indices):
-        token = submission.tokens[i]
+        token = code.tokens[i]
         if token.line != token.last_line:
             for line in range(token.line, token.last_line + 1):
-                spans[line].append(
-                    (0, len(submission.lines[line]) if line < len(submission.lines) else 0)
-                )
+                spans[line].append((0, len(code.lines[line]) if line < len(code.lines) else 0))
             continue
-        previous = submission.tokens[i - 1] if i - 1 in indices else None
+        previous = code.tokens[i - 1] if i - 1 in indices else None
         line = spans[token.line]
         if (  # the previous token ends where the last span does, before this one: one run
             previous is not None
@@ -101,7 +106,7 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
         for number in range(matched - CONTEXT_LINES, matched + CONTEXT_LINES + 1)
     }
     out, folded, shown = [], 0, 0
-    for number, line in enumerate(submission.lines):
+    for number, line in enumerate(code.lines):
         if number not in near:
             folded += 1
             continue
@@ -109,7 +114,7 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
             out.append(_folded(folded))
             folded = 0
         if shown == MAX_LINES_SHOWN:
-            rest = len(submission.lines) - number
+            rest = len(code.lines) - number
             out.append(f"<span class='gap'>… {rest:,} more lines not shown</span>")
             return "\n".join(out)
         shown += 1
@@ -126,7 +131,7 @@ def _code_html(submission: Submission, indices: set[int]) -> str:
             ]
             position = end
         pieces.append(html.escape(line[position:]))
-        label = " class='cell'" if number in submission.headers else ""
+        label = " class='cell'" if number in code.headers else ""
         out.append(f"<span{label}><span class='n'>{number + 1}</span>{''.join(pieces)}</span>")
     if folded:
         out.append(_folded(folded))

@@ -2,6 +2,7 @@
 (autograder/report/similarity.py), on hand-made code: fast, no notebook is built."""
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,7 +155,7 @@ def test_every_token_is_kept_where_the_learner_wrote_it():
 
 
 def _submission(name: str, fingerprints: set[int]) -> similarity.Submission:
-    return similarity.Submission(name, [], [], [], set(), set(fingerprints))
+    return similarity.Submission(name, set(fingerprints), Path(f"{name}.ipynb"))  # never read
 
 
 def test_evidence_ranks_amount_and_rarity_not_the_ratio():
