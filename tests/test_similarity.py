@@ -333,3 +333,18 @@ def test_report_command_writes_both_files(tmp_path, students):
     assert json.loads(json.dumps(rows))  # plain strings
     assert (out / "grades-wide.csv").read_text().splitlines()[0] == f"student_id,{ASSIGNMENT},total"
     assert Path(out / "similarity.html").stat().st_size > 1000
+
+
+def test_files_are_the_same_whether_the_code_is_held_or_read_again(students, tmp_path):
+    """The report holds each notebook's code only while its assignment is compared: are the CSV
+    and the HTML the same when the shown pairs' code is prepared then (as the report command
+    does) and when it is read again from the files, and is no code left held afterwards?"""
+    honest_answers.write_notebooks(students, tmp_path)
+    prepared = similarity.compare_class(
+        tmp_path, [ASSIGNMENT], prepare=similarity_files.prepare_html
+    )
+    read_again = similarity.compare_class(tmp_path, [ASSIGNMENT])
+    assert prepared[0].prepared and not read_again[0].prepared
+    assert all(s.held is None for r in prepared + read_again for s in r.submissions.values())
+    files = similarity_files.similarity_csv, similarity_files.similarity_html
+    assert [write(prepared) for write in files] == [write(read_again) for write in files]

@@ -58,7 +58,9 @@ def similarity_reports(
     out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
 ) -> list[similarity.AssignmentReport]:
     """Compare the class, write OUT/similarity.csv and OUT/similarity.html, return the reports."""
-    reports = similarity.compare_class(submitted, known, min_shared)
+    reports = similarity.compare_class(
+        submitted, known, min_shared, prepare=similarity_files.prepare_html
+    )
     _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
     _write(
         out / "similarity.html", similarity_files.similarity_html(reports, min_shared=min_shared)

@@ -71,6 +71,7 @@ import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -468,6 +469,9 @@ class AssignmentReport:
     no_own_code: list[str]  # students with no fingerprint beyond what everyone shares
     _matches: dict = field(default_factory=dict, repr=False)
     _line_counts: dict = field(default_factory=dict, repr=False)
+    # What a report file took from the code while it was held (compare_assignment's `prepare`):
+    # the side-by-side HTML of the pairs it shows.
+    prepared: dict = field(default_factory=dict, repr=False)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -499,8 +503,11 @@ def compare_assignment(
     min_shared: int = MIN_SHARED,
     book: Path = BOOK,
     keep: int = KEPT_PAIRS,
+    prepare: Callable[[AssignmentReport], None] | None = None,
 ) -> AssignmentReport:
-    """Read, fingerprint and rank the submissions (student -> notebook path) of one assignment."""
+    """Read, fingerprint and rank the submissions (student -> notebook path) of one assignment;
+    `prepare(report)` is called while their code is still held, so that a report file can take
+    what it shows without reading the notebooks again."""
     handed_out = release_sources(assignment)
     submissions, unreadable = {}, {}
     # Each notebook is read once; its code is held until the shown pairs are matched, unless the
@@ -526,6 +533,8 @@ def compare_assignment(
     report = AssignmentReport(assignment, submissions, unreadable, ranking, shared, no_own_code)
     for pair in ranking.pairs[:SHOWN_PAIRS]:
         report.matched_line_count(pair)  # and its match: what the files give of each pair
+    if prepare is not None:
+        prepare(report)
     for submission in submissions.values():
         submission.held = None
     return report
@@ -565,12 +574,15 @@ def find_notebooks(folder: Path, known: list[str]) -> dict[str, dict[str, Path]]
 
 
 def compare_class(
-    folder: Path, known: list[str] | None = None, min_shared: int = MIN_SHARED
+    folder: Path,
+    known: list[str] | None = None,
+    min_shared: int = MIN_SHARED,
+    prepare: Callable[[AssignmentReport], None] | None = None,
 ) -> list[AssignmentReport]:
     known = known if known is not None else course.assignments()
     found = find_notebooks(folder, known)
     return [
-        compare_assignment(assignment, found[assignment], min_shared)
+        compare_assignment(assignment, found[assignment], min_shared, prepare=prepare)
         for assignment in known
         if assignment in found
     ]

@@ -79,6 +79,20 @@ def similarity_csv(reports: list[AssignmentReport], limit: int = CSV_PAIRS) -> s
     )
 
 
+def _side_by_side(report: AssignmentReport, pair: Pair) -> tuple[str, str]:
+    """The two students' code as the HTML shows it, matched runs marked."""
+    found = report.match(pair)
+    a, b = report.submissions[pair.student_a], report.submissions[pair.student_b]
+    return _code_html(a, found.tokens_a), _code_html(b, found.tokens_b)
+
+
+def prepare_html(report: AssignmentReport, limit: int = HTML_PAIRS) -> None:
+    """compare_assignment's `prepare`: the side-by-side code of the pairs similarity_html shows,
+    taken while the notebooks' code is held."""
+    for pair in report.pairs[:limit]:
+        report.prepared[pair] = _side_by_side(report, pair)
+
+
 def _code_html(submission: Submission, indices: set[int]) -> str:
     """The code with each run of matched tokens wrapped in <mark>, every character escaped."""
     code = submission.code  # read once, not once per token
@@ -249,7 +263,7 @@ def similarity_html(
             )
         for rank, pair in enumerate(shown, start=1):
             found = report.match(pair)
-            a, b = report.submissions[pair.student_a], report.submissions[pair.student_b]
+            code_a, code_b = report.prepared.get(pair) or _side_by_side(report, pair)
             parts.append(
                 f"<h3 id='{escape(slug)}-{rank}'>{rank}. {escape(pair.student_a)} and "
                 f"{escape(pair.student_b)}: evidence {pair.evidence:.1f} bits</h3>"
@@ -259,9 +273,9 @@ def similarity_html(
                 f"tokens, the longest run {found.longest} tokens.</p>"
                 "<div "
                 f"class='pair'><div><h4>{escape(pair.student_a)}</h4>"
-                f"<pre>{_code_html(a, found.tokens_a)}</pre></div>"
+                f"<pre>{code_a}</pre></div>"
                 f"<div><h4>{escape(pair.student_b)}</h4>"
-                f"<pre>{_code_html(b, found.tokens_b)}</pre></div></div>"
+                f"<pre>{code_b}</pre></div></div>"
             )
     parts.append("</body></html>\n")
     return "".join(parts)
