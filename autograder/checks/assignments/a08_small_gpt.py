@@ -256,13 +256,19 @@ def _compare_loss(next_token_loss, logits, tokens, pad_id, what):
 def _padded(rng, tokens, pad_id):
     """`tokens` (L >= 3) with padding at the end of one sequence, and anywhere in the others; the
     first sequence's first target always counts (the loss with nothing to count is
-    test-loss-extremes' case, not this one's)."""
+    test-loss-extremes' case, not this one's), and the second starts with padding then a real
+    token (the loss counts that target)."""
     padded = tokens.copy()
     N, L = tokens.shape
     padded[0, int(rng.integers(2, L)) :] = pad_id
     padded[1:][rng.random((N - 1, L)) < 0.3] = pad_id
-    if padded[0, 1] == pad_id:  # pad_id is then an id of the vocabulary, V >= 2
-        padded[0, 1] = pad_id - 1 if pad_id > 0 else 1
+    real = pad_id - 1 if pad_id > 0 else 1  # an id other than pad_id (when it is one, V >= 2)
+    if padded[0, 1] == pad_id:
+        padded[0, 1] = real
+    if N >= 2:  # padding followed by a real token, whatever the draw
+        padded[1, 0] = pad_id
+        if padded[1, 1] == pad_id:
+            padded[1, 1] = tokens[1, 1] if tokens[1, 1] != pad_id else real
     return padded
 
 
