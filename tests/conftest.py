@@ -39,6 +39,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("assignment", course.assignments(), scope="module")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """One BLAS/OpenMP thread in every test process and in what it starts (kernels, the grading
+    command, the book's chapters), set before the tests load numpy or torch and before
+    pytest-xdist starts its workers, which inherit it. xdist already runs a worker per core, and
+    two workers each running a pool of two threads on 2 cores made the in-process grading tests
+    2.9 times slower (tests/test_hidden_checks.py and tests/test_visible_tests.py: 143 s against
+    50 s). A value the caller set is kept."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+
 # A test that uses one of these once-per-run fixtures joins its group, so that the workers do not
 # all wait for it: one makes it and runs its tests while the others run the rest.
 GROUP_OF_SHARED_FIXTURE = {"built_book": "book", "graded_demo_class": "demo-class"}
