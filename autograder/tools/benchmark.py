@@ -46,9 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
         "--similarity-students",
-        type=int,
+        type=_class_size,
         default=1000,
-        help="students in the similarity section (default 1000)",
+        help=f"students in the similarity section (default 1000, at least {SIMILARITY_COPIES * 2})",
     )
     parser.add_argument(
         "--only-similarity", action="store_true", help="run the similarity section alone"
@@ -135,7 +135,21 @@ def run(arguments: argparse.Namespace) -> int:
     return 0 if not differing else 1
 
 
-def similarity_benchmark(students: int, copies: int = 5) -> int:
+SIMILARITY_COPIES = 5  # disguised copies planted in the similarity section's class
+
+
+def _class_size(text: str) -> int:
+    """--similarity-students: room for the planted copies and as many originals."""
+    students = int(text)
+    if students < 2 * SIMILARITY_COPIES:
+        raise argparse.ArgumentTypeError(
+            f"at least {2 * SIMILARITY_COPIES} (the {SIMILARITY_COPIES} planted copies and their "
+            "originals)"
+        )
+    return students
+
+
+def similarity_benchmark(students: int, copies: int = SIMILARITY_COPIES) -> int:
     """Time the similarity report on `students` notebooks of exercise 05, `copies` of them planted
     disguised copies (helpers inlined, renamed, re-commented, reordered), and say where they
     rank."""
@@ -151,8 +165,10 @@ def similarity_benchmark(students: int, copies: int = 5) -> int:
         f"student-{number:04d}": honest_answers.honest_notebook(number)
         for number in range(students - copies)
     }
+    # The originals spread over the class (every 97th student when it is large enough).
+    spacing = min(97, (students - copies) // copies)
     for number in range(copies):
-        original = f"student-{number * 97:04d}"
+        original = f"student-{number * spacing:04d}"
         notebooks[f"copy-of-{original}"] = honest_answers.disguised_copy(
             notebooks[original], number
         )
@@ -164,7 +180,7 @@ def similarity_benchmark(students: int, copies: int = 5) -> int:
             Path(folder), Path(folder) / "submitted", [honest_answers.ASSIGNMENT]
         )[0]
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    copied = {f"copy-of-student-{n * 97:04d}" for n in range(copies)}
+    copied = {f"copy-of-student-{n * spacing:04d}" for n in range(copies)}
     ranks = [
         rank
         for rank, pair in enumerate(report.pairs, start=1)

@@ -1,7 +1,8 @@
 """Write a small demo class, laid out like nbgrader's submitted folder, for the instructor's flow.
 
 ``python -m autograder demo SUBMITTED`` writes ``<student>/<assignment>/<notebook>.ipynb`` for
-each assignment in solutions/: student ``full-marks`` hands in the reference solution (full
+each assignment in solutions/, each handed in as a learner does (the release, answered; the
+hidden tests are never in it): student ``full-marks`` hands in the reference answers (full
 marks), ``untouched`` the release (zero), ``not-json`` a file that is not valid JSON for every
 assignment (each named in grades.csv with status error, nobody else affected), and
 ``mistakes-01`` ... each make one known mistake per assignment (the assignment's known mistakes
@@ -17,6 +18,7 @@ login differs from the folder name in case only, a match the report refuses.
 """
 
 import argparse
+import copy
 import csv
 import io
 from pathlib import Path
@@ -44,6 +46,23 @@ def strip_solution_markers(notebook):
     return notebook
 
 
+def as_handed_in(release, answered):
+    """The notebook a learner hands in: the release, each answer cell holding `answered`'s answer
+    (its cell of the same grade_id) without nbgrader's markers. Everything else is as released:
+    the test cells without their hidden part, which a learner never sees."""
+    answers = {
+        notebook_format.nbgrader_metadata(cell).get("grade_id"): cell
+        for cell in strip_solution_markers(copy.deepcopy(answered)).cells
+        if notebook_format.nbgrader_metadata(cell).get("solution")
+    }
+    handed_in = copy.deepcopy(release)
+    for cell in handed_in.cells:
+        metadata = notebook_format.nbgrader_metadata(cell)
+        if metadata.get("solution"):
+            cell.source = answers[metadata["grade_id"]].source
+    return handed_in
+
+
 def mistake_index(student: str, assignment: str) -> int:
     """Which of the assignment's known mistakes the demo student ``mistakes-NN[-copy]`` makes."""
     number = int(student.split("-")[1])
@@ -59,10 +78,10 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
         solution = course.read_notebook(course.solution_notebook(assignment))
         release = course.read_notebook(course.release_notebook(assignment))
         mistakes = known_mistakes(assignment)
-        for copy in range(copies):
-            suffix = "" if copies == 1 else f"-{copy + 1:02d}"
-            students.setdefault(f"full-marks{suffix}", {})[assignment] = strip_solution_markers(
-                nbformat.from_dict(nbformat.reads(nbformat.writes(solution), as_version=4))
+        for repeat in range(copies):
+            suffix = "" if copies == 1 else f"-{repeat + 1:02d}"
+            students.setdefault(f"full-marks{suffix}", {})[assignment] = as_handed_in(
+                release, solution
             )
             students.setdefault(f"untouched{suffix}", {})[assignment] = release
             for number in range(1, most + 1):
@@ -70,7 +89,7 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
                 wrong = notebook_format.apply_mistake(
                     solution, mistakes[mistake_index(student, assignment)]
                 )
-                students.setdefault(student, {})[assignment] = strip_solution_markers(wrong)
+                students.setdefault(student, {})[assignment] = as_handed_in(release, wrong)
         if broken:
             students.setdefault("not-json", {})[assignment] = b'{"cells": [ this is not JSON'
     return students
