@@ -225,14 +225,11 @@ class GradingCluster:
         scheduler: str | None = None,
         say=_say,
         security=None,
-        connected=None,
     ):
         """Join the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS) with `security` (see
         `connect`), or start a local one of `workers` processes, and probe every worker's
         sandbox: ClusterRefused comes from here, before anything is graded. `say` gets one line
-        about the workers' sandboxes, and a warning for a plain tcp:// address. `connected()`,
-        if given, is called once the client is connected, before the workers are probed and set
-        up (which the client mostly waits on)."""
+        about the workers' sandboxes, and a warning for a plain tcp:// address."""
         self.limits, self.stack, self.say = limits, ExitStack(), say
         address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
         try:
@@ -250,8 +247,6 @@ class GradingCluster:
             finally:
                 if probing is not None:
                     probing.result()  # ClusterRefused, first
-            if connected is not None:
-                connected()
             self.address = self.client.scheduler.address
             sandboxes = probe_workers(self.client, timeout=max(limits.timeout, 10.0))
             info = next(iter(sandboxes.values()))

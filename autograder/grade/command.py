@@ -33,7 +33,7 @@ import os
 import re
 import signal
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -230,32 +230,18 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
-    # What the client reads before grading (the submissions, their digests) is read in a thread
-    # while the cluster starts. The libraries it needs for grading and the reports (nbgrader,
-    # whose late policy is read then, and matplotlib: 2 s of CPU, mostly the import of nbformat's
-    # JSON schema validator) are imported in another once the client is connected: a local
-    # cluster's scheduler runs in this process, and imports that hold the interpreter while the
-    # workers start delayed their start by as much. The workers' probes and set-up (torch) are
-    # then what the client waits on. A refusal found there comes once the cluster has started,
-    # and writes nothing.
-    threads = ThreadPoolExecutor(2, thread_name_prefix="preparing")
-    reading = threads.submit(read_class, submitted, known, arguments.assignment)
-    loading = []
-
-    def load_libraries() -> None:
-        loading.append(threads.submit(libraries_for_grading, reading))
-
+    # What the client reads before grading (nbgrader's late policy, the submissions, their
+    # digests) is read in a thread while the cluster starts, which is mostly waiting on the
+    # workers; a refusal found there comes once the cluster has started, and writes nothing.
+    preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(
+        prepare, submitted, known, arguments.assignment
+    )
     cost.enter("start-up")
     try:
         security = remote_security(*tls) if arguments.scheduler else None
         # The cluster starts and its workers' sandboxes are probed here: a refusal writes nothing.
         cluster = GradingCluster(
-            arguments.workers,
-            limits,
-            secret,
-            scheduler=arguments.scheduler,
-            security=security,
-            connected=load_libraries,
+            arguments.workers, limits, secret, scheduler=arguments.scheduler, security=security
         )
     except ClusterRefused as error:
         print(f"error: {error}", file=sys.stderr)
@@ -264,8 +250,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     closing = None  # the cluster's stop, under way while the reports are written
     try:
         try:
-            tasks, rows, digests = reading.result()
-            policy, times = loading[0].result()
+            policy, tasks, rows, times, digests = preparing.result()
         except LatePolicyUnavailable as error:
             print(
                 f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
@@ -406,30 +391,25 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
 
-def read_class(submitted: Path, known: list[str], assignments: list[str] | None) -> tuple:
-    """(tasks, rows, digests): what the client reads of the class before grading; the digests
-    are the journal's."""
-    tasks, rows = collect(submitted, known, assignments)
-    return tasks, rows, [file_digest(task.path) for task in tasks]
-
-
-def libraries_for_grading(reading: Future) -> tuple:
-    """(late policy, submission times), with what the client will need imported now rather than
-    when first used: nbgrader (its gradebook, SQLAlchemy, its late policy, which is
-    LatePolicyUnavailable when it cannot be loaded, and the time parser of timestamp.txt) and
-    matplotlib for the reports' plots. The times are when each notebook of `reading`'s class
-    was handed in (its timestamp.txt, else the file's time), which the gradebook records and
-    the late penalty follows from."""
+def prepare(submitted: Path, known: list[str], assignments: list[str] | None) -> tuple:
+    """(late policy, tasks, rows, submission times, digests): what the client reads before
+    grading. The policy is nbgrader's (LatePolicyUnavailable when it cannot be loaded); the times
+    are when each notebook was handed in (its timestamp.txt, else the file's time), which the
+    gradebook records and the late penalty follows from; the digests are the journal's."""
     policy = late_policy()
-    GradebookWriter.load()
-    pyplot()
-    tasks = reading.result()[0]
+    tasks, rows = collect(submitted, known, assignments)
     times = {
         (task.student, task.assignment): submission_time(task.path)
         for task in tasks
         if task.path is not None
     }
-    return policy, times
+    digests = [file_digest(task.path) for task in tasks]
+    # Imported now, while the cluster starts, rather than when first used: nbgrader's gradebook
+    # and SQLAlchemy (nbgrader imports nbformat, and nbformat jsonschema: a second of CPU), and
+    # matplotlib for the reports' plots.
+    GradebookWriter.load()
+    pyplot()
+    return policy, tasks, rows, times, digests
 
 
 def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResult:
