@@ -33,16 +33,20 @@ from autograder.grade.collect import TIMESTAMP_FILE
 HANDED_IN = "2026-12-01 09:00:00.000000 UTC"
 
 
+def without_solution_markers(source: str) -> str:
+    """An answer cell's source as a learner writes it: without nbgrader's solution markers."""
+    return "\n".join(
+        line
+        for line in source.splitlines()
+        if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    )
+
+
 def strip_solution_markers(notebook):
     """What a learner's correct notebook looks like: the answers without nbgrader's markers."""
     for cell in notebook.cells:
-        if notebook_format.nbgrader_metadata(cell).get("solution"):
-            lines = [
-                line
-                for line in cell.source.splitlines()
-                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-            ]
-            cell.source = "\n".join(lines)
+        if notebook_format.is_solution(cell):
+            cell.source = without_solution_markers(cell.source)
     return notebook
 
 
@@ -51,15 +55,14 @@ def as_handed_in(release, answered):
     (its cell of the same grade_id) without nbgrader's markers. Everything else is as released:
     the test cells without their hidden part, which a learner never sees."""
     answers = {
-        notebook_format.nbgrader_metadata(cell).get("grade_id"): cell
-        for cell in strip_solution_markers(copy.deepcopy(answered)).cells
-        if notebook_format.nbgrader_metadata(cell).get("solution")
+        notebook_format.cell_grade_id(cell): without_solution_markers(cell.source)
+        for cell in answered.cells
+        if notebook_format.is_solution(cell)
     }
     handed_in = copy.deepcopy(release)
     for cell in handed_in.cells:
-        metadata = notebook_format.nbgrader_metadata(cell)
-        if metadata.get("solution"):
-            cell.source = answers[metadata["grade_id"]].source
+        if notebook_format.is_solution(cell):
+            cell.source = answers[notebook_format.cell_grade_id(cell)]
     return handed_in
 
 
