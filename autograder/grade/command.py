@@ -233,6 +233,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     # What the client reads before grading (nbgrader's late policy, the submissions, their
     # digests) is read in a thread while the cluster starts, which is mostly waiting on the
     # workers; a refusal found there comes once the cluster has started, and writes nothing.
+    # One thread does all of it: two threads importing nbgrader at once failed on its circular
+    # imports (ImportError: cannot import name 'ExchangeFactory'), and collect() imports it too.
     preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(
         prepare, submitted, known, arguments.assignment
     )
