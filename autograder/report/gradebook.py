@@ -142,6 +142,18 @@ def _record_assignment(gradebook, assignment: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _commits_deferred(session):
+    """Within the block, nbgrader's calls on `session` flush where they would commit: their rows
+    are written in one transaction, which the caller commits (nbgrader rolls back and raises on
+    a database error, as before)."""
+    session.commit = session.flush  # on this session object only, for this block only
+    try:
+        yield
+    finally:
+        del session.commit
+
+
 class LatePolicyUnavailable(Exception):
     """The late-submission policy that nbgrader's configuration names cannot be loaded."""
 
@@ -369,9 +381,18 @@ class GradebookWriter:
         self.gradebook.db.commit()
 
     def _record_structure(self, assignments) -> None:
-        for assignment in sorted(set(assignments) - self._recorded):
-            _record_assignment(self.gradebook, assignment)
-            self._recorded.add(assignment)
+        """The assignments' notebooks and cells as nbgrader's update_or_create calls make them,
+        committed together before any result (a result refused later rolls back only its own
+        batch). nbgrader commits after every call: one commit per cell, on SQLite a sync of the
+        file each, took 1.2 s for the eight assignments; one commit for all, 0.3 s."""
+        new = sorted(set(assignments) - self._recorded)
+        if not new:
+            return
+        with _commits_deferred(self.gradebook.db):
+            for assignment in new:
+                _record_assignment(self.gradebook, assignment)
+        self.gradebook.db.commit()
+        self._recorded.update(new)
 
     def _write(self, result: NotebookResult) -> None:
         """One result through nbgrader's API, as ``nbgrader autograde`` writes one (which
