@@ -80,6 +80,7 @@ from scipy import sparse
 
 from autograder import REPO_ROOT, course
 from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
+from autograder.report import kgram_cache
 from autograder.report.similarity_tokens import Token, normalise
 
 KGRAM = 10  # tokens per k-gram: shorter runs are noise (one line such as `V = V @ V . T + V ;`)
@@ -190,7 +191,17 @@ def shared_kgrams(assignment: str, book: Path = BOOK) -> frozenset[int]:
 
 @functools.lru_cache(maxsize=16)
 def _kgram_set(sources: tuple[str, ...]) -> frozenset[int]:
-    return frozenset(value for source in sources for value in kgram_hashes(normalise(source)))
+    return kgram_cache.kgram_set(sources, _make_kgram_set)
+
+
+def _make_kgram_set(sources: tuple[str, ...]) -> frozenset[int]:
+    # The releases share cells (the helpers' cell is in every one): each text once.
+    return frozenset().union(*map(_source_kgrams, sources))
+
+
+@functools.lru_cache(maxsize=1024)
+def _source_kgrams(source: str) -> frozenset[int]:
+    return frozenset(kgram_hashes(normalise(source)))
 
 
 # ------------------------------------------------------------------------------------------------
