@@ -65,12 +65,14 @@ def kgram_set(
     except (OSError, ValueError, EOFError):  # not made yet, or damaged: made again below
         pass
     made = make(sources)
+    part = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole under another name, then renamed: a reader never sees half a file.
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
             np.save(part, np.fromiter(sorted(made), dtype=np.uint64, count=len(made)))
         os.replace(part.name, path)
-    except OSError:
-        pass  # no cache then: the next run makes the set again
+    except OSError:  # no cache then (a full disk, a read-only home): the next run makes it again
+        if part is not None:
+            Path(part.name).unlink(missing_ok=True)
     return made

@@ -56,3 +56,11 @@ def test_other_text_or_other_code_is_another_file(monkeypatch):
     assert kgram_cache.key((SOURCES[0] + SOURCES[1],)) != same  # the texts are not just joined
     monkeypatch.setattr(kgram_cache, "_code_version", lambda: b"another normaliser")
     assert kgram_cache.key(SOURCES) != same
+
+
+def test_a_file_that_cannot_be_put_in_place_leaves_nothing_behind(tmp_path):
+    """A folder where the set's file should be: the set is made, and no half-written file stays."""
+    (tmp_path / f"{kgram_cache.key(SOURCES)}.npy").mkdir()
+    make = Maker()
+    assert kgram_cache.kgram_set(SOURCES, make, tmp_path) == make(SOURCES)
+    assert [path.name for path in tmp_path.iterdir()] == [f"{kgram_cache.key(SOURCES)}.npy"]
