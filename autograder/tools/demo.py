@@ -38,7 +38,7 @@ def without_solution_markers(source: str) -> str:
     return "\n".join(
         line
         for line in source.splitlines()
-        if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+        if line.strip() not in (notebook_format.BEGIN_SOLUTION, notebook_format.END_SOLUTION)
     )
 
 
