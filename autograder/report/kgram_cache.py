@@ -14,6 +14,7 @@ The files are in the user's cache folder (platformdirs: ``$XDG_CACHE_HOME/mha-co
 learner's text is in them.
 """
 
+import functools
 import hashlib
 import os
 import sys
@@ -34,6 +35,7 @@ def cache_folder() -> Path:
     return user_cache_path(APPLICATION) / "kgrams"
 
 
+@functools.cache  # read once a process: a run asks for a key per release and one for the book
 def _code_version() -> bytes:
     here = Path(__file__).parent
     digest = hashlib.sha256(f"python {sys.version_info[0]}.{sys.version_info[1]}".encode())
