@@ -48,10 +48,11 @@ LARGE_Q = 1000.0  # grouped-query attention: q alone scaled
 def _torch_lower_right_mask(L, S):
     """The mask (True = may NOT attend) that torch's causal_lower_right(L, S) applies, read off its
     attention: with zero queries every allowed key gets the same weight, and V = identity returns
-    those weights, so the forbidden keys are exactly the zero weights."""
-    q = torch.zeros(1, L, 1, dtype=torch.float64)
-    k = torch.zeros(1, S, 1, dtype=torch.float64)
-    v = torch.eye(S, dtype=torch.float64)[None]  # (1, S, S)
+    those weights, so the forbidden keys are exactly the zero weights. In float32, half float64's
+    time for the same zeros: an allowed weight, 1 / (allowed keys), is far from underflowing."""
+    q = torch.zeros(1, L, 1, dtype=torch.float32)
+    k = torch.zeros(1, S, 1, dtype=torch.float32)
+    v = torch.eye(S, dtype=torch.float32)[None]  # (1, S, S)
     with quiet():
         weights = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(L, S))[0]
     return numpy(weights == 0)
@@ -566,25 +567,23 @@ def _torch_cache_bytes(num_layers, N, S, num_heads, num_groups, d_k, dtype, wind
     `window` of them with a rolling cache), made by real nn.Linear projections on the meta device
     (shapes without data, so that any size costs nothing) and passed, with the last position's
     queries, to F.scaled_dot_product_attention(..., enable_gqa=True); None when PyTorch refuses
-    them (the groups do not divide the heads)."""
+    them (the groups do not divide the heads). The layers are alike, so one is built and counted
+    num_layers times (meta tensors run through Python: a layer costs milliseconds)."""
     meta = dict(device="meta", dtype=getattr(torch, dtype))
     E = num_heads * d_k
     x = torch.empty(N, S, E, **meta)
-    total = 0
-    for _ in range(num_layers):
-        to_q = torch.nn.Linear(E, E, bias=False, **meta)
-        to_k, to_v = (torch.nn.Linear(E, num_groups * d_k, bias=False, **meta) for _ in "kv")
-        q = to_q(x[:, -1:]).view(N, 1, num_heads, d_k).transpose(1, 2)  # (N, h, 1, d_k)
-        k, v = (
-            to_kv(x).view(N, S, num_groups, d_k).transpose(1, 2)[:, :, -(window or S) :].clone()
-            for to_kv in (to_k, to_v)
-        )  # (N, g, min(S, window), d_k): what the cache keeps
-        try:
-            F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
-        except RuntimeError:  # the number of key/value heads must divide the number of heads
-            return None
-        total += k.element_size() * k.numel() + v.element_size() * v.numel()
-    return total
+    to_q = torch.nn.Linear(E, E, bias=False, **meta)
+    to_k, to_v = (torch.nn.Linear(E, num_groups * d_k, bias=False, **meta) for _ in "kv")
+    q = to_q(x[:, -1:]).view(N, 1, num_heads, d_k).transpose(1, 2)  # (N, h, 1, d_k)
+    k, v = (
+        to_kv(x).view(N, S, num_groups, d_k).transpose(1, 2)[:, :, -(window or S) :].clone()
+        for to_kv in (to_k, to_v)
+    )  # (N, g, min(S, window), d_k): what the cache keeps
+    try:
+        F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    except RuntimeError:  # the number of key/value heads must divide the number of heads
+        return None
+    return num_layers * (k.element_size() * k.numel() + v.element_size() * v.numel())
 
 
 def _check_cache_bytes(
