@@ -227,6 +227,35 @@ def test_the_secret_leaves_the_cluster_on_an_error(tls, tmp_path):
     assert not any(held.values()), held
 
 
+def test_a_worker_fingerprints_the_notebooks_it_is_asked_to(submitted, tls, tmp_path):
+    """A task marked `fingerprint` (a large class's: similarity.fingerprinted_on_workers) comes
+    back from a `dask worker` with the similarity report's fingerprints of its notebook, the same
+    the client would take; a task not marked comes back without; neither is graded otherwise."""
+    from autograder.grade.results import Task
+    from autograder.report import similarity
+
+    assignment = ASSIGNMENTS[0]
+    paths = sorted(submitted.glob(f"*/{assignment}/*.ipynb"))[:2]
+    tasks = [Task(path.parent.parent.name, assignment, path, []) for path in paths]
+    tasks[0] = tasks[0]._replace(fingerprint=True)
+    with dask_cluster(
+        tmp_path, [[]], WORKER_ENVIRONMENT, tls=tls[CLUSTER], client_tls=tls[GRADER]
+    ) as address:
+        security = remote_security(*tls[GRADER])
+        with GradingCluster(1, Limits(timeout=20), SECRET, address, security=security) as cluster:
+            graded = cluster.grade(tasks, 120.0, False)
+            try:
+                results = {result.student: result for result in graded}
+            finally:
+                graded.close()
+    marked, unmarked = (results[task.student] for task in tasks)
+    assert marked.status == unmarked.status == "graded", (marked, unmarked)
+    assert marked.fingerprints == similarity.fingerprint_notebook(paths[0], assignment)
+    assert marked.fingerprints is not None and len(marked.fingerprints.hashes) > 10
+    assert unmarked.fingerprints is None
+    assert "fingerprints" not in marked.to_dict()  # for the report: never journaled or written
+
+
 def test_a_worker_without_the_sandbox_is_named_and_nothing_is_graded(submitted, tmp_path):
     """A worker on a host without user namespaces: exit 2, the message names it, OUT is not
     written."""
@@ -284,6 +313,7 @@ def test_a_worker_crash_is_graded_again_by_the_next_run(tls, tmp_path):
         with Client(address, security=remote_security(*tls[GRADER])) as client:
             client.register_plugin(crash_on("victim"), name="crash-on-victim")
             first = grade(submitted, out, *options)
+            assert (out / "grades.csv").is_file(), first.stderr[-3000:]
             first_grades = (out / "grades.csv").read_text()
             client.unregister_worker_plugin("crash-on-victim")
             client.restart()  # the host is fixed: fresh workers, with the grader's real code

@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import io
 import json
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -348,3 +349,62 @@ def test_files_are_the_same_whether_the_code_is_held_or_read_again(students, tmp
     assert all(s.held is None for r in prepared + read_again for s in r.submissions.values())
     files = similarity_files.similarity_csv, similarity_files.similarity_html
     assert [write(prepared) for write in files] == [write(read_again) for write in files]
+
+
+def test_fingerprints_taken_on_the_workers_give_the_same_files(students, tmp_path):
+    """For an assignment of more than READ_AGAIN notebooks, the report takes each one's
+    fingerprints from the worker that graded it (fingerprint_notebook) instead of reading it again:
+    are the CSV and the HTML the same as when it reads every notebook itself; are the given
+    fingerprints what it uses; and does it read a notebook again when the file changed since, or
+    the fingerprints were taken against another release?"""
+    honest_answers.write_notebooks(students, tmp_path)
+    found = similarity.find_notebooks(tmp_path, [ASSIGNMENT])[ASSIGNMENT]
+    taken = {
+        (student, ASSIGNMENT): similarity.fingerprint_notebook(path, ASSIGNMENT)
+        for student, path in found.items()
+    }
+    assert all(taken.values())
+
+    def files(fingerprinted):
+        reports = similarity.compare_class(
+            tmp_path,
+            [ASSIGNMENT],
+            prepare=similarity_files.prepare_html,
+            fingerprinted=fingerprinted,
+        )
+        return reports[0], [
+            write(reports)
+            for write in (similarity_files.similarity_csv, similarity_files.similarity_html)
+        ]
+
+    read_here, expected = files(None)
+    assert "copier" in (read_here.pairs[0].student_a, read_here.pairs[0].student_b)
+    assert files(taken)[1] == expected
+    # Fingerprints of nothing for the copier: used as given, its pair is gone...
+    empty = dataclasses.replace(taken["copier", ASSIGNMENT], hashes=array("Q"))
+    report, _ = files({**taken, ("copier", ASSIGNMENT): empty})
+    assert "copier" in report.no_own_code
+    assert all("copier" not in (pair.student_a, pair.student_b) for pair in report.pairs)
+    # ...unless they are of another version of its file, or of another release: read again.
+    for stale in (
+        dataclasses.replace(empty, mtime_ns=empty.mtime_ns - 1),
+        dataclasses.replace(empty, size=empty.size + 1),
+        dataclasses.replace(empty, release_digest="0" * 64),
+    ):
+        assert files({**taken, ("copier", ASSIGNMENT): stale})[1] == expected
+
+
+def test_a_large_class_is_fingerprinted_on_the_workers_and_nothing_else():
+    """Is a task's notebook fingerprinted on its worker exactly when its assignment has more
+    handed-in notebooks than the report keeps read at a time (a smaller one's report reads them
+    all anyway, to show its pairs)?"""
+    from autograder.grade.results import Task
+
+    limit = similarity.READ_AGAIN
+    tasks = [Task(f"s{i}", "large", Path(f"s{i}.ipynb"), []) for i in range(limit + 1)]
+    tasks += [Task(f"s{i}", "small", Path(f"s{i}.ipynb"), []) for i in range(limit)]
+    tasks += [Task(f"m{i}", "small", None, ["not handed in"]) for i in range(5)]
+    marked = similarity.fingerprinted_on_workers(tasks)
+    assert [task._replace(fingerprint=False) for task in marked] == tasks
+    assert {task.assignment for task in marked if task.fingerprint} == {"large"}
+    assert sum(task.fingerprint for task in marked) == limit + 1

@@ -55,6 +55,7 @@ from autograder.report.gradebook import (
     late_policy,
 )
 from autograder.report.outputs import pyplot, write_reports
+from autograder.report.similarity import fingerprinted_on_workers
 from autograder.sandbox.host import Limits
 
 ROOT_WARNING = (
@@ -293,6 +294,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         # is taken in, before anything (the gradebook, the reports) is written from it.
         rows = [safe_strings(row) for row in rows]
         finished = {}  # task index -> safe result, from the journal or graded now
+        fingerprinted = {}  # (student, assignment) -> its fingerprints, from the worker
         for index, task in enumerate(tasks):
             recorded = journal.recorded_result(
                 task.student, task.assignment, task.path, digests[index]
@@ -325,6 +327,8 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
                     index = index_of[result.student, result.assignment]
+                    if result.fingerprints is not None:  # for the similarity report, not recorded
+                        fingerprinted[result.student, result.assignment] = result.fingerprints
                     with interrupt.recording():  # Ctrl-C here waits until both hold it
                         finished[index] = safe_strings(
                             timed(
@@ -382,7 +386,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     # Sorted, as the order in which results arrive is not the class's.
     results.sort(key=lambda result: (result.student, result.assignment))
     write_reports(results, out, known, arguments.db_url and db_url, gradebook=False)
-    after_grading(out, submitted)  # similarity report and LMS grades (issue 15)
+    after_grading(out, submitted, fingerprinted)  # similarity report and LMS grades (issue 15)
     print(
         f"{len(results)} notebooks in {cost.elapsed():.1f} s: {summary_line(results)} (each "
         f"named in {out / 'grades.csv'})"
@@ -400,6 +404,7 @@ def prepare(submitted: Path, known: list[str], assignments: list[str] | None) ->
     gradebook records and the late penalty follows from; the digests are the journal's."""
     policy = late_policy()
     tasks, rows = collect(submitted, known, assignments)
+    tasks = fingerprinted_on_workers(tasks)
     times = {
         (task.student, task.assignment): submission_time(task.path)
         for task in tasks

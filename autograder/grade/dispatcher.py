@@ -215,7 +215,7 @@ class Dispatcher:
                 yield from self._crashed(future)
                 return
             del self.held[future]
-            student, assignment, _, _ = self.tasks[index]
+            student, assignment = self.tasks[index][:2]
             self.bar.update(1)
             yield grader_fault(
                 student, assignment, f"internal grader error: {type(error).__name__}: {error}"
@@ -231,7 +231,7 @@ class Dispatcher:
     def _crashed(self, future) -> Iterator[NotebookResult]:
         index, _, worker_id, _ = self.held.pop(future)
         future.cancel()
-        student, assignment, _, _ = self.tasks[index]
+        student, assignment = self.tasks[index][:2]
         if worker_id in self.stopped:
             self.bar.update(1)
             yield not_graded(student, assignment, f"not graded: {self.stopped[worker_id]}")
@@ -275,7 +275,7 @@ class Dispatcher:
             future.cancel()
             self.pending.append(index)
         for index in reversed(self.pending):
-            student, assignment, _, _ = self.tasks[index]
+            student, assignment = self.tasks[index][:2]
             self.bar.update(1)
             yield grader_fault(student, assignment, f"not graded: {message}")
         self.pending.clear()

@@ -5,12 +5,13 @@ reference, so every worker imports this module; the client side is autograder/gr
 
 import os
 import signal
+from dataclasses import replace
 
 from distributed import WorkerPlugin, get_worker
 
 from autograder import environment
 from autograder.checks.secret import GRADING_SECRET
-from autograder.grade.results import NotebookResult, grader_fault
+from autograder.grade.results import NotebookResult, Task, grader_fault
 from autograder.sandbox.host import Limits, probe
 
 PLUGIN_NAME = "autograder-grading"
@@ -43,22 +44,40 @@ class GradingPlugin(WorkerPlugin):
         return self.specs[assignment]
 
 
-def grade_task(task, limits: Limits, budget: float) -> NotebookResult:
-    """Grade one (student, assignment, path, notes) task on this worker; never raises."""
+def grade_task(task: Task, limits: Limits, budget: float) -> NotebookResult:
+    """Grade one task on this worker, and fingerprint its notebook if the task says so; never
+    raises."""
     from autograder.grade.notebook import grade_notebook  # torch: imported on workers only
 
-    student, assignment, path, notes = task
+    task = Task(*task)  # a plain tuple too
+    student, assignment, path = task.student, task.assignment, task.path
     try:
         plugin = get_worker().plugins[PLUGIN_NAME]
         token = GRADING_SECRET.set(plugin.secret)  # read by the hidden checks, in this thread
         try:
-            return grade_notebook(plugin.spec(assignment), student, path, limits, budget, notes)
+            result = grade_notebook(
+                plugin.spec(assignment), student, path, limits, budget, task.notes
+            )
         finally:
             GRADING_SECRET.reset(token)
+        if task.fingerprint and result.notebook is not None:
+            result = replace(result, fingerprints=_fingerprints(path, assignment))
+        return result
     except Exception as error:  # a bug of ours must not stop the class: say so in the row
         return grader_fault(
             student, assignment, f"internal grader error: {type(error).__name__}: {error}"
         )
+
+
+def _fingerprints(path, assignment: str):
+    """The notebook's fingerprints for the similarity report, or None, whatever goes wrong: the
+    report then reads the notebook itself (and says why it cannot), and the grade stands."""
+    from autograder.report.similarity import fingerprint_notebook
+
+    try:
+        return fingerprint_notebook(path, assignment)
+    except Exception:  # noqa: BLE001 - the client's report meets and reports the same failure
+        return None
 
 
 def probe_sandbox(timeout: float) -> dict:

@@ -10,6 +10,7 @@ cells printed); the grading command adds what only the course's gradebook knows 
 was handed in, the late penalty, the scores a grader gave written answers) with ``replace``.
 """
 
+from array import array
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -49,12 +50,14 @@ class Status(StrEnum):
 
 class Task(NamedTuple):
     """One notebook to grade: `path` is None when it was not handed in; `notes` say how the
-    submission was found (a notebook under another name...)."""
+    submission was found (a notebook under another name...); `fingerprint`: the worker also takes
+    the similarity report's fingerprints of it (a large class: see fingerprinted_on_workers)."""
 
     student: str
     assignment: str
     path: Path | None
     notes: list
+    fingerprint: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,19 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class CodeFingerprints:
+    """The similarity report's fingerprints of one notebook's code (read_code in
+    autograder/report/similarity.py), taken on the worker that graded it so that the client need
+    not read and normalise every notebook again. Valid for the file of this size and time, and the
+    release notebook of this digest; the report reads any other notebook itself."""
+
+    size: int
+    mtime_ns: int
+    release_digest: str
+    hashes: array  # of 'Q': 64-bit fingerprints, sorted; 8 bytes each (a set of ints takes ~60)
+
+
+@dataclass(frozen=True)
 class NotebookResult:
     """One student's notebook for one assignment. `max_score` is None when the assignment is
     unknown (a folder that is no assignment of this course), else every point of the assignment,
@@ -192,6 +208,8 @@ class NotebookResult:
     cell_outputs: tuple[CellOutput, ...] = ()  # what the learner's cells printed, when run
     written: tuple[WrittenAnswer, ...] = ()  # the manually graded answers
     submitted: Submitted | None = None  # set by the grading command, from the submission's folder
+    # For the similarity report, from the worker; not recorded (a result read back has none).
+    fingerprints: CodeFingerprints | None = field(default=None, compare=False, repr=False)
 
     @property
     def awaiting(self) -> tuple[WrittenAnswer, ...]:

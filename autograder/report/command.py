@@ -55,11 +55,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def similarity_reports(
-    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+    out: Path,
+    submitted: Path,
+    known: list[str],
+    min_shared: int = similarity.MIN_SHARED,
+    fingerprinted: dict | None = None,
 ) -> list[similarity.AssignmentReport]:
-    """Compare the class, write OUT/similarity.csv and OUT/similarity.html, return the reports."""
+    """Compare the class, write OUT/similarity.csv and OUT/similarity.html, return the reports;
+    `fingerprinted`: what the grading workers took (similarity.compare_class)."""
     reports = similarity.compare_class(
-        submitted, known, min_shared, prepare=similarity_files.prepare_html
+        submitted,
+        known,
+        min_shared,
+        prepare=similarity_files.prepare_html,
+        fingerprinted=fingerprinted,
     )
     _write(out / "similarity.csv", similarity_files.similarity_csv(reports))
     _write(
@@ -69,9 +78,13 @@ def similarity_reports(
 
 
 def write_similarity(
-    out: Path, submitted: Path, known: list[str], min_shared: int = similarity.MIN_SHARED
+    out: Path,
+    submitted: Path,
+    known: list[str],
+    min_shared: int = similarity.MIN_SHARED,
+    fingerprinted: dict | None = None,
 ) -> str:
-    reports = similarity_reports(out, submitted, known, min_shared)
+    reports = similarity_reports(out, submitted, known, min_shared, fingerprinted)
     top = [
         f"{r.assignment}: {r.pairs[0].student_a} and {r.pairs[0].student_b} "
         f"({r.pairs[0].evidence:.0f} bits)"
@@ -126,12 +139,13 @@ def remove_stale_canvas_import(out: Path, source_sha256: str) -> list[str]:
     ]
 
 
-def after_grading(out: Path, submitted: Path) -> None:
-    """The grading command's last step. A failure here is reported and costs no grade."""
+def after_grading(out: Path, submitted: Path, fingerprinted: dict | None = None) -> None:
+    """The grading command's last step. A failure here is reported and costs no grade.
+    `fingerprinted`: (student, assignment) -> the fingerprints the grading workers took."""
     try:
         known = course.assignments()
         print(write_grades(out, known))
-        print(write_similarity(out, submitted, known))
+        print(write_similarity(out, submitted, known, fingerprinted=fingerprinted))
     except Exception as error:  # grades.csv is written already: say so, and how to retry
         print(
             f"warning: the after-grading reports failed ({type(error).__name__}: {error}); "

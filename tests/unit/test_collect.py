@@ -6,6 +6,7 @@ import pytest
 
 from autograder.grade.collect import collect
 from autograder.grade.journal import file_digest
+from autograder.grade.results import Task
 
 pytestmark = pytest.mark.unit
 
@@ -27,14 +28,14 @@ def test_one_task_per_student_and_assignment(tmp_path):
     notebook(tmp_path, "bob", "02-b")
     tasks, rows = collect(tmp_path, KNOWN)
     assert rows == []
-    assert [(student, assignment) for student, assignment, _, _ in tasks] == [
+    assert [task[:2] for task in tasks] == [
         ("ada", "01-a"),
         ("ada", "02-b"),
         ("bob", "01-a"),
         ("bob", "02-b"),
     ]
-    assert tasks[0] == ("ada", "01-a", ada, [])
-    assert tasks[1] == ("ada", "02-b", None, ["not submitted: no folder 02-b/"])
+    assert tasks[0] == Task("ada", "01-a", ada, [])
+    assert tasks[1] == Task("ada", "02-b", None, ["not submitted: no folder 02-b/"])
 
 
 def test_named_assignments_only(tmp_path):
@@ -85,7 +86,7 @@ def test_a_renamed_notebook_is_graded_with_a_note(tmp_path):
     path = notebook(tmp_path, "ada", "01-a", "Untitled.ipynb")
     tasks, _ = collect(tmp_path, KNOWN)
     assert tasks == [
-        ("ada", "01-a", path, ["the notebook is named Untitled.ipynb, not 01-a.ipynb"])
+        Task("ada", "01-a", path, ["the notebook is named Untitled.ipynb, not 01-a.ipynb"])
     ]
 
 
@@ -102,7 +103,7 @@ def test_an_empty_assignment_folder_is_a_missing_notebook(tmp_path):
     """Does an empty assignment folder give a task with no path, for the grader to call missing?"""
     (tmp_path / "ada" / "01-a").mkdir(parents=True)
     tasks, rows = collect(tmp_path, KNOWN)
-    assert tasks == [("ada", "01-a", None, ["missing notebook: expected 01-a/01-a.ipynb"])]
+    assert tasks == [Task("ada", "01-a", None, ["missing notebook: expected 01-a/01-a.ipynb"])]
 
 
 def test_a_student_id_longer_than_the_gradebooks_column_is_an_error_row(tmp_path):
