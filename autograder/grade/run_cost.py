@@ -14,6 +14,7 @@ times the whole command sees it as the rest. autograder/tools/scale_benchmark.py
 line (COST_LINE there).
 """
 
+import os
 import resource
 import time
 
@@ -21,10 +22,14 @@ PHASES = ("imports", "preparing", "start-up", "grading", "stopping", "reports")
 
 
 def process_age() -> float:
-    """Seconds since this process started (the kernel's start time, to its clock tick)."""
-    import psutil  # distributed's own dependency
-
-    return max(0.0, time.time() - psutil.Process().create_time())
+    """Seconds since this process started, to the kernel's clock tick: its start time in ticks
+    since boot (/proc/self/stat) against the boot-time clock. (psutil's create_time() adds the
+    time of boot, which the kernel gives in whole seconds: up to a second off.)"""
+    with open("/proc/self/stat", "rb") as stat:
+        after_name = stat.read().rpartition(b")")[2].split()  # fields 3, 4, ... of proc(5)
+    start_ticks = int(after_name[22 - 3])  # field 22: starttime
+    since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    return max(0.0, since_boot - start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def client_cpu() -> float:
