@@ -118,12 +118,20 @@ def address_warning(address: str) -> str | None:
     )
 
 
+# A local cluster's HTTP routes (Dask's configuration, read as its scheduler and workers start).
+HEALTH_CHECK_ONLY = {
+    "distributed.scheduler.http.routes": ["distributed.http.health"],
+    "distributed.worker.http.routes": ["distributed.http.health"],
+}
+
+
 @contextmanager
 def connect(workers: int, scheduler: str | None = None, security=None):
     """A Client: on the cluster at `scheduler` (or $DASK_SCHEDULER_ADDRESS), joined with
     `security` (default: remote_security(), Dask's configuration), or on a LocalCluster of
     `workers` process workers of one thread each, started here with TLS credentials of its own
     and stopped on leaving."""
+    import dask
     from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
@@ -169,13 +177,17 @@ def connect(workers: int, scheduler: str | None = None, security=None):
     # Ctrl-C is the client's to handle: processes started while SIGINT is ignored keep ignoring it
     # (Python installs its KeyboardInterrupt handler only over the default), so the nannies and
     # workers neither print tracebacks nor stop on their own; the client closes them.
-    with _sigint_ignored():
+    # Without a dashboard, Dask's scheduler and workers still serve HTTP (metrics, pages about the
+    # workers and tasks) to anyone on the machine, the scheduler on port 8787 (another cluster's
+    # there: a warning): here only the health check, on a port of the loopback the system picks.
+    with _sigint_ignored(), dask.config.set(HEALTH_CHECK_ONLY):
         cluster = LocalCluster(
             n_workers=max(1, workers),
             threads_per_worker=1,
             processes=True,
             memory_limit=0,
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.CRITICAL,
             security=True,
         )

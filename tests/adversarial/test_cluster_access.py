@@ -194,3 +194,39 @@ def test_a_grading_runs_scheduler_refuses_a_client_without_credentials(tmp_path,
     assert answered(outcomes) == [], outcomes
     assert run.returncode == 3, "".join(seen)[-3000:]  # the demo's not-json: graded otherwise
     assert (tmp_path / "out" / "grades.csv").exists()
+
+
+ROUTES_NOT_SERVED = ("/metrics", "/info/main/workers.html", "/json/identity.json")
+
+
+def test_the_local_cluster_serves_no_http_but_its_health_check():
+    """Dask's scheduler and workers serve HTTP without authentication even with no dashboard
+    (Prometheus metrics, pages about the workers and tasks), the scheduler on port 8787 (another
+    cluster's there: a warning at every run). connect()'s cluster answers only the health check,
+    on ports of the loopback the system picks."""
+    import urllib.error
+    import urllib.request
+    import warnings
+
+    from autograder.grade.cluster import connect
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Port 8787 is already in use" would be one
+        with connect(1) as client:
+            info = client.scheduler_info()
+            ports = [info["services"]["dashboard"]]
+            ports += [worker["services"]["dashboard"] for worker in info["workers"].values()]
+            answers = {}
+            for port in ports:
+                for route in ("/health", *ROUTES_NOT_SERVED):
+                    try:
+                        url = f"http://127.0.0.1:{port}{route}"
+                        with urllib.request.urlopen(url, timeout=10) as answer:
+                            answers[port, route] = answer.status
+                    except urllib.error.HTTPError as error:
+                        answers[port, route] = error.code
+    assert len(ports) == 2 and 8787 not in ports, ports
+    assert all(answers[port, "/health"] == 200 for port in ports), answers
+    assert all(answers[port, route] == 404 for port in ports for route in ROUTES_NOT_SERVED), (
+        answers
+    )
