@@ -31,14 +31,15 @@ def _rnn_parameters(rng, E, H, scale=0.6):
     )
 
 
-def _torch_rnn(W_ih, W_hh, b_ih, b_hh):
-    """A float64 torch.nn.RNN (tanh, batch_first) holding copies of the given weights."""
+def _torch_rnn(W_ih, W_hh, b_ih=None, b_hh=None):
+    """A float64 torch.nn.RNN (tanh, batch_first) holding copies of the given weights; without
+    biases when none are given."""
     H, E = W_ih.shape
-    rnn = torch.nn.RNN(E, H, batch_first=True, nonlinearity="tanh", dtype=torch.float64)
+    bias = b_ih is not None
+    rnn = torch.nn.RNN(E, H, bias=bias, batch_first=True, nonlinearity="tanh", dtype=torch.float64)
+    names = ["weight_ih_l0", "weight_hh_l0"] + (["bias_ih_l0", "bias_hh_l0"] if bias else [])
     with torch.no_grad():
-        for name, value in zip(
-            ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"], [W_ih, W_hh, b_ih, b_hh]
-        ):
+        for name, value in zip(names, [W_ih, W_hh, b_ih, b_hh]):
             getattr(rnn, name).copy_(tensor(value))
     return rnn
 
@@ -162,25 +163,14 @@ def _torch_gradient_norms(W_hh, eps):
     return _gradient_norms(W_hh.tobytes(), W_hh.shape[0], eps)
 
 
-def _rnn_at_rest(W_hh):
-    """A float64 torch.nn.RNN (tanh, batch_first, one input feature) with `W_hh` and no biases:
-    at rest its biases would be zero, and leaving them out keeps forward-mode autograd off a slow
-    path (below)."""
-    H = W_hh.shape[0]
-    rnn = torch.nn.RNN(1, H, bias=False, batch_first=True, nonlinearity="tanh", dtype=torch.float64)
-    with torch.no_grad():
-        rnn.weight_ih_l0.zero_()
-        rnn.weight_hh_l0.copy_(tensor(W_hh))
-    return rnn
-
-
 @functools.lru_cache(maxsize=64)  # each case is asked twice: is it clear of eps, and the answer
 def _gradient_norms(W_bytes, H, eps):
     W_hh = np.frombuffer(W_bytes, dtype=np.float64).reshape(H, H)
-    rnn = _rnn_at_rest(W_hh)
+    # No biases (at rest they are zero), and the zero inputs get a zero tangent of their own:
+    # without these, PyTorch gives them a symbolic zero tangent whose additions run through Python
+    # decompositions, 17x slower for the same numbers.
+    rnn = _torch_rnn(np.zeros((H, 1)), W_hh)
     norms, tangent = [1.0], torch.eye(H, dtype=torch.float64)[None]  # dh_0/dh_0 = I
-    # The zero inputs get a zero tangent of their own. Without one, PyTorch gives them a symbolic
-    # zero whose additions run through Python decompositions: 17x slower, the same numbers.
     inputs = torch.zeros(H, CHUNK, 1, dtype=torch.float64)
     with quiet(), torch.no_grad(), forward_ad.dual_level():
         inputs = forward_ad.make_dual(inputs, torch.zeros_like(inputs))
