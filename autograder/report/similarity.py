@@ -185,12 +185,17 @@ def book_code(book: Path = BOOK) -> list[str]:
 def release_sources(assignment: str) -> frozenset[str]:
     """The source of every code cell of the released notebook: a learner's cell equal to one of
     them is the release's, not theirs."""
-    return _handed_out(course.release_notebook(assignment).read_bytes())[1]
+    return release_code(assignment)[1]
+
+
+def release_code(assignment: str) -> tuple[str, frozenset[str]]:
+    """(the release notebook's SHA-256, release_sources), as the file is now: read each time, as a
+    worker outlives a change of the course."""
+    return _handed_out(course.release_notebook(assignment).read_bytes())
 
 
 @functools.lru_cache(maxsize=16)
 def _handed_out(release: bytes) -> tuple[str, frozenset[str]]:
-    """(the release notebook's SHA-256, the source of each of its code cells)."""
     cells = code_cells(json.loads(release))
     return hashlib.sha256(release).hexdigest(), frozenset(source for _, source in cells)
 
@@ -324,11 +329,11 @@ def fingerprint_notebook(path: Path, assignment: str) -> CodeFingerprints | None
     (the worker that graded it calls this); None when it cannot be read, changed meanwhile or is
     larger than FINGERPRINTED_BYTES: the report then reads it itself, and says why it could not."""
     try:
-        release_digest, handed_out = _handed_out(course.release_notebook(assignment).read_bytes())
+        release_digest, release = release_code(assignment)
         before = os.lstat(path)
         if before.st_size > FINGERPRINTED_BYTES:
             return None
-        code = read_code(path, handed_out)
+        code = read_code(path, release)
         after = os.lstat(path)
     except (OSError, ValueError, TypeError, RecursionError):
         return None
@@ -580,7 +585,7 @@ def compare_assignment(
     `prepare(report)` is called while their code is still held, so that a report file can take
     what it shows without reading the notebooks again. `fingerprinted` (student -> fingerprints
     the grading workers took) spares reading the notebooks of a large class on the client."""
-    release_digest, handed_out = _handed_out(course.release_notebook(assignment).read_bytes())
+    release_digest, release = release_code(assignment)
     fingerprinted = fingerprinted or {}
     submissions, unreadable = {}, {}
     # Each notebook is read once; its code is held until the shown pairs are matched, unless the
@@ -588,13 +593,13 @@ def compare_assignment(
     # the workers fingerprinted them: then only the shown pairs are read (again).
     hold = len(notebooks) <= HELD_NOTEBOOKS and not fingerprinted
     for student, path in sorted(notebooks.items()):
-        known = None if hold else fingerprinted.get(student)
-        submission = _fingerprinted(student, path, handed_out, release_digest, known)
+        known = fingerprinted.get(student)  # none when held
+        submission = _fingerprinted(student, path, release, release_digest, known)
         if submission is not None:
             submissions[student] = submission
             continue
         try:
-            submissions[student] = read_submission(student, path, handed_out, hold)
+            submissions[student] = read_submission(student, path, release, hold)
         except (
             OSError,
             ValueError,
