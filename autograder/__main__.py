@@ -9,13 +9,6 @@ import os
 import sys
 from dataclasses import dataclass
 
-# jsonschema, which nbformat (and so nbgrader) imports, loads rfc3987_syntax if it is installed,
-# only to check the "iri" string format, which no notebook schema uses; its import builds a
-# grammar and costs a second of CPU while a grading run starts its cluster (start-up on 2 cores:
-# 3.4-3.9 s with it, 2.9-3.1 s without). Without it, jsonschema leaves that one format unchecked.
-# Only this process: nbgrader and Jupyter, run on their own, keep it.
-sys.modules.setdefault("rfc3987_syntax", None)
-
 
 @dataclass(frozen=True)
 class Command:
