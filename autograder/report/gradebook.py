@@ -418,9 +418,10 @@ class GradebookWriter:
 
     def _write_batch(self, results: list) -> None:
         """Results in bulk, the same rows as `_write` makes: the batch's students, submissions,
-        grades and comments are read in a few queries, what is missing is added as nbgrader's
+        grades and comments are read in a few queries, a new submission is built as nbgrader's
         add_submission builds it (a submitted notebook per notebook, a grade per grade cell, a
-        comment per solution cell, both per task cell), and nothing is committed here."""
+        comment per solution cell, both per task cell) and inserted with one statement per table,
+        and nothing is committed here."""
         from nbgrader.api import (
             Assignment,
             Comment,
@@ -429,9 +430,11 @@ class GradebookWriter:
             Student,
             SubmittedAssignment,
             SubmittedNotebook,
+            new_uuid,
         )
         from sqlalchemy import select
         from sqlalchemy.orm import joinedload, selectinload
+        from sqlalchemy.orm.attributes import set_committed_value
 
         db = self.gradebook.db
         self._record_structure({result.assignment for result in results})
@@ -486,27 +489,45 @@ class GradebookWriter:
             }
             for key, submission in submissions.items()
         }
+        new = []  # the batch's new submissions: (submission, its notebooks' rows)
         for result in graded:
             key = (result.assignment, result.student)
-            if key not in submissions:  # as nbgrader's add_submission, uncommitted
+            if key not in submissions:  # as nbgrader's add_submission builds it
                 assignment = assignments[result.assignment]
-                # Rows are tied by their ids, not through relationships whose other side (a
-                # cell's grades, a student's submissions) would be loaded, or the batch flushed.
-                submission = SubmittedAssignment(assignment=assignment, student_id=result.student)
+                # Outside the session, inserted below with SQLAlchemy Core: the ORM's unit of
+                # work (a flush of each object, then the commit's bookkeeping) took most of a
+                # batch's time. Each row gets its id here, as nbgrader's column default would,
+                # and names its parent by id; the relationships that _score reads are set
+                # without events, so that nothing in the session refers to these rows.
+                submission = SubmittedAssignment(
+                    id=new_uuid(), assignment_id=assignment.id, student_id=result.student
+                )
+                set_committed_value(submission, "assignment", assignment)
                 notebooks[key] = {}
                 for notebook in assignment.notebooks:
-                    submitted = SubmittedNotebook(notebook_id=notebook.id, assignment=submission)
+                    submitted = SubmittedNotebook(
+                        id=new_uuid(), notebook_id=notebook.id, assignment_id=submission.id
+                    )
+                    set_committed_value(submitted, "assignment", submission)
+
+                    def new_row(kind, cell, submitted=submitted):
+                        found = (Grade if kind == "grade" else Comment)(
+                            id=new_uuid(), cell_id=cell.id, notebook_id=submitted.id
+                        )
+                        set_committed_value(found, "notebook", submitted)
+                        return found
+
                     rows = {"grade": {}, "comment": {}}
                     for cell in notebook.grade_cells:
-                        rows["grade"][cell.name] = Grade(cell_id=cell.id, notebook=submitted)
+                        rows["grade"][cell.name] = new_row("grade", cell)
                     for cell in notebook.solution_cells:
-                        rows["comment"][cell.name] = Comment(cell_id=cell.id, notebook=submitted)
+                        rows["comment"][cell.name] = new_row("comment", cell)
                     for cell in notebook.task_cells:
-                        rows["comment"][cell.name] = Comment(cell_id=cell.id, notebook=submitted)
-                        rows["grade"][cell.name] = Grade(cell_id=cell.id, notebook=submitted)
+                        rows["comment"][cell.name] = new_row("comment", cell)
+                        rows["grade"][cell.name] = new_row("grade", cell)
                     cells = {cell.name: cell for cell in notebook._base_cells}
                     notebooks[key][notebook.name] = (submitted, cells, rows)
-                db.add(submission)
+                new.append((submission, notebooks[key]))
                 submissions[key] = submission
             name = Path(course.notebook_name(result.assignment)).stem
             submitted, cells, rows = notebooks[key][name]
@@ -521,6 +542,20 @@ class GradebookWriter:
                 return found
 
             self._score(result, submissions[key], row)
+        if new:
+            db.flush()  # the batch's new students, before the rows that name them
+            _insert(db, [submission for submission, _ in new])
+            _insert(db, [row for _, by_name in new for row, _, _ in by_name.values()])
+            for kind in ("grade", "comment"):
+                _insert(
+                    db,
+                    [
+                        row
+                        for _, by_name in new
+                        for _, _, rows in by_name.values()
+                        for row in rows[kind].values()
+                    ],
+                )
 
     def _score(self, result: NotebookResult, submission, row) -> None:
         """The graded `result` into its `submission`, whose grade and comment rows `row(kind,
@@ -571,6 +606,31 @@ class GradebookWriter:
             )
         settled = replace(settled, score=total_score(settled))
         self.settled[student, assignment] = replace(settled, message=summary(settled))
+
+
+def _insert(db, rows: list) -> None:
+    """Insert new nbgrader objects of one class, none of them in the session, in one statement
+    of SQLAlchemy Core: each column the value set on the object, else the column's fixed default
+    (None if it has none), as the ORM's flush would write it. A column whose default is a function
+    (the ids) must be set on the object."""
+    from sqlalchemy import insert, inspect
+
+    if not rows:
+        return
+    table = type(rows[0]).__table__
+    fixed = {
+        column.key: column.default.arg if column.default is not None else None
+        for column in table.columns
+        if column.default is None or column.default.is_scalar
+    }
+    computed = [column.key for column in table.columns if column.key not in fixed]
+    values = []
+    for row in rows:
+        given = inspect(row).dict
+        value = {key: given.get(key, default) for key, default in fixed.items()}
+        value.update((key, given[key]) for key in computed)
+        values.append(value)
+    db.execute(insert(table), values)
 
 
 def _score(grade) -> float:
