@@ -474,14 +474,19 @@ def _torch_parameters(V, E, num_heads, num_layers, d_ff, tied=True) -> int:
     """The oracle: numel() added up over the parameters of the tools cell's TinyGPT (chapter 8's
     small GPT, tied), with an output head nn.Linear(E, V, bias=False) of its own when tied=False as
     chapter 8's SmallGPT(tied=False) adds; built on the meta device in float8 (one byte a number,
-    so that even 10**19 parameters have a storage size torch can compute)."""
+    so that even 10**19 parameters have a storage size torch can compute). The blocks are alike
+    (each made from the same arguments), so the model is built with one and that block is counted
+    num_layers times: on the meta device every module runs through Python, about a millisecond a
+    block."""
     dtype = torch.float8_e4m3fn
     with quiet(), torch.device("meta"):
-        model = tools()["TinyGPT"](V, E, num_heads, num_layers, d_ff, dtype=dtype)
-        if not tied:
-            head = torch.nn.Linear(E, V, bias=False, dtype=dtype)
-            model = torch.nn.ModuleDict({"gpt": model, "head": head})
-    return sum(parameter.numel() for parameter in model.parameters())
+        model = tools()["TinyGPT"](V, E, num_heads, 1, d_ff, dtype=dtype)
+        head = [] if tied else [torch.nn.Linear(E, V, bias=False, dtype=dtype)]
+
+    def count(module) -> int:
+        return sum(parameter.numel() for parameter in module.parameters())
+
+    return sum(map(count, [model, *head])) + (num_layers - 1) * count(model.blocks[0])
 
 
 def _check_parameters(gpt_parameters, V, E, num_heads, num_layers, d_ff, **options):
