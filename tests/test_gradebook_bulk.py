@@ -1,8 +1,8 @@
 """The gradebook written in bulk (GradebookWriter's batches, one transaction each) holds the same
 rows as written one nbgrader call at a time (``bulk=False``, the path nbgrader's own API takes),
 in every table, on SQLite and on a real PostgreSQL server: a first grading of the demo class, and
-a second one after a grader's manual score, a due date and resubmissions, with nbgrader's "zero"
-late penalty. Only the generated ids differ; rows are compared with each id replaced by the row
+a second one after a grader's manual score, a due date, a written answer that one submission
+predates, and resubmissions, with nbgrader's "zero" late penalty. Only the generated ids differ; rows are compared with each id replaced by the row
 it names."""
 
 import dataclasses
@@ -79,6 +79,19 @@ def a_graders_changes(url: str, written_answer: tuple[str, str, str]) -> None:
         gradebook.db.commit()
 
 
+def a_cell_added_since(url: str, written_answer: tuple[str, str, str]) -> None:
+    """A written answer added to the assignment after a submission was graded: the submission has
+    no grade and no comment for that cell until it is written again."""
+    from nbgrader.api import Gradebook
+
+    student, assignment, grade_id = written_answer
+    notebook = Path(course.notebook_name(assignment)).stem
+    with Gradebook(url) as gradebook:
+        gradebook.db.delete(gradebook.find_grade(grade_id, notebook, assignment, student))
+        gradebook.db.delete(gradebook.find_comment(grade_id, notebook, assignment, student))
+        gradebook.db.commit()
+
+
 def later(result: NotebookResult) -> NotebookResult:
     """The same result, handed in again a day later."""
     if result.submitted is None:
@@ -97,11 +110,11 @@ def test_bulk_writes_the_same_rows_as_one_call_at_a_time(
 ):
     results = [NotebookResult.from_dict(row) for row in graded_demo_class.results.values()]
     results.sort(key=lambda result: (result.student, result.assignment))
-    written = next(
+    written, predated = [
         (result.student, result.assignment, result.written[0].grade_id)
         for result in results
         if result.assignment == WRITTEN and result.status is Status.GRADED and result.written
-    )
+    ][:2]
     assert any(result.status is not Status.GRADED for result in results)  # rows without scores
     # A student id PostgreSQL refuses (SQLite stores it), in the first run: set aside alike on
     # both paths. Not in the second: one call at a time, nbgrader commits the results before it
@@ -122,6 +135,7 @@ def test_bulk_writes_the_same_rows_as_one_call_at_a_time(
     for bulk, url in urls.items():
         first_writers[bulk] = write(url, first, policy, bool(bulk))
         a_graders_changes(url, written)
+        a_cell_added_since(url, predated)
         writers[bulk] = write(url, second, policy, bool(bulk))
 
     bulk, one_by_one = table_rows(urls[1]), table_rows(urls[0])

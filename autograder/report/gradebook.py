@@ -426,7 +426,9 @@ class GradebookWriter:
             Assignment,
             Comment,
             Grade,
+            GradeCell,
             Notebook,
+            SolutionCell,
             Student,
             SubmittedAssignment,
             SubmittedNotebook,
@@ -473,13 +475,13 @@ class GradebookWriter:
                 )
             )
         }
-        # (assignment, student) -> notebook name -> (submitted notebook, its cells by name, its
+        # (assignment, student) -> notebook name -> (submitted notebook, its notebook, its
         # grade and comment rows by cell name)
         notebooks = {
             key: {
                 submitted.notebook.name: (
                     submitted,
-                    {cell.name: cell for cell in submitted.notebook._base_cells},
+                    submitted.notebook,
                     {
                         "grade": {grade.cell.name: grade for grade in submitted.grades},
                         "comment": {comment.cell.name: comment for comment in submitted.comments},
@@ -525,19 +527,26 @@ class GradebookWriter:
                     for cell in notebook.task_cells:
                         rows["comment"][cell.name] = new_row("comment", cell)
                         rows["grade"][cell.name] = new_row("grade", cell)
-                    cells = {cell.name: cell for cell in notebook._base_cells}
-                    notebooks[key][notebook.name] = (submitted, cells, rows)
+                    notebooks[key][notebook.name] = (submitted, notebook, rows)
                 new.append((submission, notebooks[key]))
                 submissions[key] = submission
             name = Path(course.notebook_name(result.assignment)).stem
-            submitted, cells, rows = notebooks[key][name]
+            submitted, notebook, rows = notebooks[key][name]
 
-            def row(kind: str, grade_id: str, submitted=submitted, cells=cells, rows=rows):
+            def row(kind: str, grade_id: str, submitted=submitted, notebook=notebook, rows=rows):
                 found = rows[kind].get(grade_id)
                 if found is None:  # the submission predates the cell: as `_row` does
-                    found = (Grade if kind == "grade" else Comment)(
-                        cell_id=cells[grade_id].id, notebook=submitted
+                    # A written answer is a grade cell and a solution cell of one name.
+                    cell_class = GradeCell if kind == "grade" else SolutionCell
+                    cell = next(
+                        cell
+                        for cell in notebook._base_cells
+                        if cell.name == grade_id and isinstance(cell, cell_class)
                     )
+                    found = (Grade if kind == "grade" else Comment)(
+                        cell_id=cell.id, notebook=submitted
+                    )
+                    db.add(found)  # its relationship alone does not add it to the session
                     rows[kind][grade_id] = found
                 return found
 
