@@ -2,8 +2,8 @@
 rows as written one nbgrader call at a time (``bulk=False``, the path nbgrader's own API takes),
 in every table, on SQLite and on a real PostgreSQL server: a first grading of the demo class, and
 a second one after a grader's manual score, a due date, a written answer that one submission
-predates, and resubmissions, with nbgrader's "zero" late penalty. Only the generated ids differ; rows are compared with each id replaced by the row
-it names."""
+predates, and resubmissions, with nbgrader's "zero" late penalty. Only the generated ids differ;
+rows are compared with each id replaced by the row it names."""
 
 import dataclasses
 import datetime
