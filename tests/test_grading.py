@@ -6,9 +6,12 @@ Every known mistake is graded in full elsewhere, more cheaply: by the grading co
 class (tests/test_grade_command.py), and in-process by the notebook's test cells as nbgrader's
 kernel runs them, where the visible asserts alone and the hidden checks alone must each fail
 exactly the cells the mistake names (tests/test_visible_tests.py, tests/test_hidden_checks.py).
-Here nbgrader itself grades a few mistakes per assignment, chosen so that each test cell is failed
-by at least one: every notebook costs nbgrader seconds (a kernel, numpy and torch), and grading all
-224 mistakes took about 1,400 s of the suite's 1,930."""
+Here nbgrader itself grades a few wrong notebooks per assignment, each making several known
+mistakes at once, in different answer cells and failing different test cells, so that every test
+cell a mistake fails is failed in one of them, and each of its failed cells is one mistake's: every
+notebook costs nbgrader seconds (a kernel, numpy and torch). Grading all 224 mistakes took about
+1,400 s of the suite's 1,930; one mistake a notebook, 39 notebooks, about 214 s of CPU of 1,307
+(2026-12-07); combined, 10."""
 
 import pytest
 
@@ -29,23 +32,44 @@ def graded(assignment, tmp_path_factory):
         "solution": solution,
         "release": course.read_notebook(course.release_notebook(assignment)),
     }
-    for index in mistakes_failing_every_cell(assignment):
-        mistake = known_mistakes(assignment)[index]
-        submissions[f"mistake-{index:02d}"] = notebook_format.apply_mistake(solution, mistake)
+    for indices in wrong_notebooks(assignment):
+        wrong = solution
+        for index in indices:
+            wrong = notebook_format.apply_mistake(wrong, known_mistakes(assignment)[index])
+        submissions[wrong_student(indices)] = wrong
     return nbgrader_runs.autograde(root, assignment, submissions)
 
 
-def mistakes_failing_every_cell(assignment: str) -> list[int]:
-    """Indices of known mistakes that between them fail every test cell any mistake fails: each
-    time the one that fails the most cells not yet failed (the first such, for a stable choice)."""
+def wrong_notebooks(assignment: str) -> list[tuple[int, ...]]:
+    """Known mistakes to make together, one notebook each (their indices): the mistakes of one
+    notebook edit different answer cells and fail disjoint sets of test cells, and all the
+    notebooks together fail every test cell that any mistake fails. Each notebook takes in turn
+    the mistake that fails the most cells not yet failed and fits (the first such, for a stable
+    choice), until none fits that fails a new one."""
     mistakes = known_mistakes(assignment)
     left = set().union(*(mistake.fails for mistake in mistakes))
-    chosen = []
+    notebooks = []
     while left:
-        index = max(range(len(mistakes)), key=lambda i: len(left & set(mistakes[i].fails)))
-        chosen.append(index)
-        left -= set(mistakes[index].fails)
-    return sorted(chosen)
+        chosen, cells, failed = [], set(), set()
+        while True:
+            fitting = [
+                i
+                for i, mistake in enumerate(mistakes)
+                if mistake.cell not in cells and not failed & set(mistake.fails)
+            ]
+            index = max(fitting, key=lambda i: len(left & set(mistakes[i].fails)), default=None)
+            if index is None or not left & set(mistakes[index].fails):
+                break
+            chosen.append(index)
+            cells.add(mistakes[index].cell)
+            failed |= set(mistakes[index].fails)
+            left -= set(mistakes[index].fails)
+        notebooks.append(tuple(sorted(chosen)))
+    return notebooks
+
+
+def wrong_student(indices: tuple[int, ...]) -> str:
+    return "mistakes-" + "-".join(f"{index:02d}" for index in indices)
 
 
 def auto(scores: dict, notebook) -> dict:
@@ -79,21 +103,34 @@ def test_untouched_release_gets_zero(graded):
 
 def test_every_test_cell_is_failed_by_a_mistake_nbgrader_grades(assignment, solution_notebooks):
     failed = set().union(
-        *(known_mistakes(assignment)[i].fails for i in mistakes_failing_every_cell(assignment))
+        *(
+            known_mistakes(assignment)[index].fails
+            for indices in wrong_notebooks(assignment)
+            for index in indices
+        )
     )
     assert failed == set(notebook_format.graded_tests(solution_notebooks[assignment]))
+
+
+def test_mistakes_made_together_touch_different_cells_and_fail_different_tests(assignment):
+    """What lets one notebook stand for several mistakes: each failed test cell is one mistake's."""
+    for indices in wrong_notebooks(assignment):
+        mistakes = [known_mistakes(assignment)[index] for index in indices]
+        assert len({mistake.cell for mistake in mistakes}) == len(mistakes), indices
+        fails = [test for mistake in mistakes for test in mistake.fails]
+        assert len(set(fails)) == len(fails), indices
 
 
 def test_the_chosen_wrong_variants_lose_exactly_their_points(
     assignment, graded, solution_notebooks
 ):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
-    for index in mistakes_failing_every_cell(assignment):
-        mistake = known_mistakes(assignment)[index]
+    for indices in wrong_notebooks(assignment):
+        mistakes = [known_mistakes(assignment)[index] for index in indices]
+        failed = set().union(*(mistake.fails for mistake in mistakes))
         expected = {
-            grade_id: 0.0 if grade_id in mistake.fails else value
-            for grade_id, value in points.items()
+            grade_id: 0.0 if grade_id in failed else value for grade_id, value in points.items()
         }
-        assert auto(graded[f"mistake-{index:02d}"], solution_notebooks[assignment]) == expected, (
-            mistake.name
-        )
+        assert auto(graded[wrong_student(indices)], solution_notebooks[assignment]) == expected, [
+            mistake.name for mistake in mistakes
+        ]
