@@ -1,11 +1,15 @@
 """The similarity report's normalisation (autograder/report/similarity_tokens.py) and its ranking
 (autograder/report/similarity.py), on hand-made code: fast, no notebook is built."""
 
+import itertools
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.report import similarity
 from autograder.report.similarity_tokens import normalise
@@ -213,3 +217,51 @@ def test_code_made_to_explode_when_inlined_is_kept_as_written():
         "def f(x):\n    def g(a):\n        return a + a\n    return " + "g(" * 30 + "x" + ")" * 30
     )
     assert len(texts(nested)) < 2000
+
+
+def _ranking_by_hand(students: list[similarity.Submission]) -> tuple:
+    """rank_pairs' pairs and counts, pair by pair from the sets themselves."""
+    holders = Counter(value for student in students for value in student.fingerprints)
+    ranked, too_little, no_evidence = [], [], 0
+    for (a, first), (b, second) in itertools.combinations(enumerate(students), 2):
+        shared = first.fingerprints & second.fingerprints
+        if not shared:
+            continue
+        bits = similarity.fingerprint_bits(
+            np.array([holders[v] for v in shared], float), len(students)
+        )
+        unshared = min(len(first.fingerprints), len(second.fingerprints)) - len(shared)
+        evidence = round(float(bits.sum()) - similarity.UNSHARED_BITS * unshared, 6)
+        pair = (-evidence, -len(shared), a, b)
+        if evidence <= 0:
+            no_evidence += 1
+        else:
+            (ranked if len(shared) >= similarity.MIN_SHARED else too_little).append(pair)
+    return sorted(ranked), sorted(too_little), no_evidence
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    classes=st.lists(st.sets(st.integers(0, 40), max_size=25), min_size=2, max_size=14),
+    block=st.integers(1, 60),
+)
+def test_rank_pairs_agrees_with_each_pair_counted_by_hand(classes, block):
+    """Does the sparse ranking, in blocks of any size, give every pair's shared count and evidence
+    as counting the pair's own sets does?"""
+    students = [_submission(f"s{i:02d}", prints) for i, prints in enumerate(classes)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(similarity, "BLOCK_ENTRIES", block)
+        ranking = similarity.rank_pairs(students)
+    ranked, too_little, no_evidence = _ranking_by_hand(students)
+
+    def listed(pairs):
+        index = {student.student: i for i, student in enumerate(students)}
+        return [(-p.evidence, -p.shared, index[p.student_a], index[p.student_b]) for p in pairs]
+
+    assert listed(ranking.pairs) == ranked[: similarity.KEPT_PAIRS]
+    assert listed(ranking.too_little) == too_little[: similarity.KEPT_PAIRS]
+    assert (ranking.ranked, ranking.too_little_count, ranking.no_evidence) == (
+        len(ranked),
+        len(too_little),
+        no_evidence,
+    )
