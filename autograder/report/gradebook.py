@@ -426,9 +426,7 @@ class GradebookWriter:
             Assignment,
             Comment,
             Grade,
-            GradeCell,
             Notebook,
-            SolutionCell,
             Student,
             SubmittedAssignment,
             SubmittedNotebook,
@@ -475,13 +473,12 @@ class GradebookWriter:
                 )
             )
         }
-        # (assignment, student) -> notebook name -> (submitted notebook, its notebook, its
-        # grade and comment rows by cell name)
+        # (assignment, student) -> notebook name -> (submitted notebook, its grade and comment
+        # rows by cell name)
         notebooks = {
             key: {
                 submitted.notebook.name: (
                     submitted,
-                    submitted.notebook,
                     {
                         "grade": {grade.cell.name: grade for grade in submitted.grades},
                         "comment": {comment.cell.name: comment for comment in submitted.comments},
@@ -527,41 +524,31 @@ class GradebookWriter:
                     for cell in notebook.task_cells:
                         rows["comment"][cell.name] = new_row("comment", cell)
                         rows["grade"][cell.name] = new_row("grade", cell)
-                    notebooks[key][notebook.name] = (submitted, notebook, rows)
+                    notebooks[key][notebook.name] = (submitted, rows)
                 new.append((submission, notebooks[key]))
                 submissions[key] = submission
             name = Path(course.notebook_name(result.assignment)).stem
-            submitted, notebook, rows = notebooks[key][name]
+            rows = notebooks[key][name][1]
 
-            def row(kind: str, grade_id: str, submitted=submitted, notebook=notebook, rows=rows):
-                found = rows[kind].get(grade_id)
-                if found is None:  # the submission predates the cell: as `_row` does
-                    # A written answer is a grade cell and a solution cell of one name.
-                    cell_class = GradeCell if kind == "grade" else SolutionCell
-                    cell = next(
-                        cell
-                        for cell in notebook._base_cells
-                        if cell.name == grade_id and isinstance(cell, cell_class)
+            def row(kind: str, grade_id: str, rows=rows, name=name, result=result):
+                if grade_id not in rows[kind]:  # the submission predates the cell (rare)
+                    rows[kind][grade_id] = _row(
+                        kind, self.gradebook, grade_id, name, result.assignment, result.student
                     )
-                    found = (Grade if kind == "grade" else Comment)(
-                        cell_id=cell.id, notebook=submitted
-                    )
-                    db.add(found)  # its relationship alone does not add it to the session
-                    rows[kind][grade_id] = found
-                return found
+                return rows[kind][grade_id]
 
             self._score(result, submissions[key], row)
         if new:
             db.flush()  # the batch's new students, before the rows that name them
             _insert(db, [submission for submission, _ in new])
-            _insert(db, [row for _, by_name in new for row, _, _ in by_name.values()])
+            _insert(db, [row for _, by_name in new for row, _ in by_name.values()])
             for kind in ("grade", "comment"):
                 _insert(
                     db,
                     [
                         row
                         for _, by_name in new
-                        for _, _, rows in by_name.values()
+                        for _, rows in by_name.values()
                         for row in rows[kind].values()
                     ],
                 )
