@@ -20,6 +20,7 @@ from autograder.checks.notebook_helpers import (  # noqa: F401
     require_error,
     require_same_entries,
 )
+from autograder.checks.stress import EXP_UNDERFLOW
 
 
 def distinct_sizes(rng: np.random.Generator, names: list[str], low: int = 2, high: int = 9) -> dict:
@@ -106,15 +107,24 @@ def check_count(what: str, got, expected: int) -> None:
         raise AssertionError(f"{what}: expected {expected:,}, got {int(got):,}")
 
 
+# How far below a row's largest score mask_over_the_top hides keys: past EXP_UNDERFLOW, so that
+# the keys left free weigh exactly 0 next to the largest.
+TOP_MARGIN = EXP_UNDERFLOW + 55.0
+
+
 def mask_over_the_top(rng: np.random.Generator, scores: np.ndarray, shape: tuple) -> np.ndarray:
     """A boolean mask of `shape` (True = may not attend; the trailing axes of `scores` (..., L,
-    S)) that hides, in every row, the key with the largest score (of the first entry of any
-    leading axes the mask does not have) and some random others, and leaves one other key free.
-    With large scores, a softmax that masks after normalising divides 0 by 0 there."""
+    S)) that hides, in every row (of the first entry of any leading axes the mask does not have),
+    the key with the largest score, every key within TOP_MARGIN of it, and some random others,
+    and leaves one other key free: a random one of those further down, else the smallest.
+    With large scores, a softmax that masks after normalising then divides 0 by 0 in every row
+    whose scores spread wider than TOP_MARGIN, not only where the draw happens to leave a gap."""
     first = scores[(0,) * (scores.ndim - len(shape))]
-    mask = rng.random(shape) < 0.3
-    top = np.argmax(first, axis=-1)
-    np.put_along_axis(mask, top[..., None], True, axis=-1)
-    free = (top + rng.integers(1, shape[-1], size=top.shape)) % shape[-1] if shape[-1] > 1 else top
-    np.put_along_axis(mask, free[..., None], False, axis=-1)
+    near_top = first > np.max(first, axis=-1, keepdims=True) - TOP_MARGIN  # the largest among them
+    mask = (rng.random(shape) < 0.3) | near_top
+    far = ~near_top
+    # A random far key where the row has one (far keys outrank every near one), else the smallest
+    # score (the largest itself only when the row has one key).
+    priority = np.where(np.any(far, axis=-1, keepdims=True), rng.random(shape) + far, -first)
+    np.put_along_axis(mask, np.argmax(priority, axis=-1)[..., None], False, axis=-1)
     return mask

@@ -148,16 +148,21 @@ def large(values, at_least: float = LARGE_SCORES) -> bool:
     return finite.size > 0 and float(np.max(np.abs(finite))) >= at_least
 
 
+# exp(-745) rounds to 0 in float64: keys this far below a row's largest score weigh nothing next
+# to it, so a softmax that masks after normalising keeps 0 / 0 where that largest is hidden.
+EXP_UNDERFLOW = 745.0
+
+
 def hides_the_top(score: np.ndarray, mask) -> bool:
     """Does `mask` (True or -inf = may not attend; it broadcasts against `score`) hide, in some
-    row, the key with the largest score, by more than exp can tell apart from 0 (745)?"""
+    row, the key with the largest score, and every key less than EXP_UNDERFLOW below it?"""
     mask = np.asarray(mask)
     hidden = mask if mask.dtype == np.bool_ else np.isneginf(mask)
     hidden = np.broadcast_to(hidden, score.shape)
     allowed = np.where(hidden, -np.inf, score)
     top_hidden = np.take_along_axis(hidden, np.argmax(score, axis=-1)[..., None], axis=-1)[..., 0]
     gap = np.max(score, axis=-1) - np.max(allowed, axis=-1)
-    return bool(np.any(top_hidden & (gap > 745.0)))
+    return bool(np.any(top_hidden & (gap > EXP_UNDERFLOW)))
 
 
 def is_float_mask(mask) -> bool:

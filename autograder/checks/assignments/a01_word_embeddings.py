@@ -191,6 +191,8 @@ def check_cosine(rng, cosine_similarity):
         cosine_similarity, a.copy(), b.copy(), _torch_cosine(a.astype(float), b.astype(float))
     )
     a, b = rng.integers(-5, 6, size=(L, E)), rng.integers(-5, 6, size=(L, E))
+    for integers in (a, b):  # no zero vector: those are check_cosine_small_norms's, in every draw
+        integers[np.all(integers == 0, axis=-1), 0] = 1
     _check_cosine(
         cosine_similarity, a.tolist(), b.tolist(), _torch_cosine(a.astype(float), b.astype(float))
     )

@@ -225,9 +225,9 @@ def _scaled_to_radius(W, radius):
 
 def _recurrent_weights(rng, kind, H):
     """W_hh (H, H) of one kind: general (random, radius 0.3..0.9), normal (radius times an
-    orthogonal matrix), transient (||W_hh||_2 above 1 with radius below 1), zero, nilpotent
-    (strictly upper triangular), slow (radius 0.93..0.96: with eps below 1e-3, 64 steps or
-    more), or growing (radius 1.05..2)."""
+    orthogonal matrix), transient (||W_hh||_2 above 1 with radius below 1, an entry of 10 or
+    more), zero, nilpotent (strictly upper triangular), slow (radius 0.93..0.96: with eps below
+    1e-3, 64 steps or more), or growing (radius 1.05..2)."""
     if kind == "zero":
         return np.zeros((H, H))
     if kind == "nilpotent":
@@ -237,7 +237,9 @@ def _recurrent_weights(rng, kind, H):
         return rng.uniform(0.3, 0.9) * orthogonal
     if kind == "transient":  # a small diagonal under a large upper part: ||W||_2 >> 1 > radius
         diagonal = np.diag(rng.uniform(-0.7, 0.7, size=H))
-        return diagonal + np.triu(rng.normal(scale=10.0, size=(H, H)), k=1)
+        upper = np.triu(rng.normal(scale=10.0, size=(H, H)), k=1)
+        upper[0, -1] = rng.choice([-1.0, 1.0]) * rng.uniform(10.0, 30.0)  # 10 or more in every draw
+        return diagonal + upper
     radius = {"general": (0.3, 0.9), "slow": (0.93, 0.96), "growing": (1.05, 2.0)}[kind]
     return _scaled_to_radius(rng.normal(size=(H, H)), rng.uniform(*radius))
 
@@ -251,11 +253,26 @@ def _case(rng, kind, H, low=-6.0, high=-1.0):
             return W_hh, eps
 
 
+def _eps_between_the_norms(rng, W_hh) -> float:
+    """An eps between ||W_hh^T||_2 and the larger Frobenius norm ||W_hh^T||_F for some T, clear of
+    every ||W_hh^t||_2. For a normal W_hh (radius times an orthogonal matrix) these are radius**T
+    and sqrt(H) radius**T, so a count by the Frobenius norm comes out larger in every draw."""
+    while True:
+        power = np.linalg.matrix_power(W_hh, int(rng.integers(1, 8)))
+        spectral, frobenius = np.linalg.norm(power, ord=2), np.linalg.norm(power)
+        eps = float(spectral * (frobenius / spectral) ** rng.uniform(0.2, 0.8))
+        if _clear(W_hh, eps):
+            return eps
+
+
 def check_steps_until_gradient_below(rng, steps_until_gradient_below):
-    """General, normal and transient W_hh (||W_hh||_2 > 1 > radius, entries near 10), zero and
-    nilpotent W_hh, H = 1, 64 or more steps (radius 0.93..0.96), and eps as small as 1e-200."""
+    """General, normal (eps between the 2-norm and the Frobenius norm of a power) and transient
+    W_hh (||W_hh||_2 > 1 > radius, an entry of 10 or more), zero and nilpotent W_hh, H = 1, 64 or
+    more steps (radius 0.93..0.96), and eps as small as 1e-200."""
     H = int(rng.integers(2, 10))
-    cases = [_case(rng, kind, H) for kind in ("general", "normal", "transient")]
+    normal = _recurrent_weights(rng, "normal", H)
+    cases = [_case(rng, "general", H), (normal, _eps_between_the_norms(rng, normal))]
+    cases += [_case(rng, "transient", H)]
     cases += [_case(rng, kind, int(rng.integers(2, 10))) for kind in ("zero", "nilpotent")]
     cases += [_case(rng, "general", 1), _case(rng, "slow", H, -5.0, -3.0)]
     cases += [_case(rng, "general", H, -200.0, -100.0)]
@@ -377,10 +394,14 @@ COVERAGE = {
     "steps-until-gradient-below": {
         "64 or more steps": "radius 0.93..0.96, eps 1e-5..1e-3",
         "eps of 1e-100 or less": "eps 1e-200..1e-100",
-        "entries of 10 or more, radius below 1": "a diagonal below 0.7 under entries of scale 10",
+        "entries of 10 or more, radius below 1": (
+            "a diagonal below 0.7 under entries of scale 10, one of 10..30"
+        ),
         "W_hh = 0": "a zero W_hh: T = 1",
         "nilpotent W_hh (radius 0)": "a strictly upper triangular W_hh",
-        "a normal W_hh (norm = radius)": "radius 0.3..0.9 times an orthogonal matrix",
+        "a normal W_hh (norm = radius)": (
+            "radius 0.3..0.9 times an orthogonal matrix, eps between its 2- and Frobenius norms"
+        ),
         "||W_hh||_2 > 1 > radius": "the same large upper triangle",
         "H = 1": "W_hh of one number",
         **stress.EVERY_CALL,

@@ -413,14 +413,13 @@ def check_mha_attn_mask(rng, multi_head_attention):
 
 
 def _padding_over_the_top(rng, scores):
-    """A boolean key_padding_mask (N, S) that hides, in each sequence, the key with the largest
-    score of head 0's first query, and leaves another key free."""
-    N, _, _, S = scores.shape
-    top = np.argmax(scores[:, 0, 0, :], axis=-1)
-    padding = rng.random((N, S)) < 0.3
-    padding[np.arange(N), top] = True
-    padding[np.arange(N), (top + rng.integers(1, S, size=N)) % S] = False
-    return padding
+    """A boolean key_padding_mask (N, S) that hides, in each sequence, the largest score's key of
+    the head and query whose scores spread widest, with every key near it (mask_over_the_top's
+    rows), and leaves another key free."""
+    N, h, L, S = scores.shape
+    rows = scores.reshape(N, h * L, S)
+    widest = np.argmax(np.ptp(rows, axis=-1), axis=-1)
+    return mask_over_the_top(rng, rows[np.arange(N), widest], (N, S))
 
 
 def check_mha_key_padding_mask(rng, multi_head_attention):
@@ -704,14 +703,18 @@ COVERAGE = {
     "mha-attn-mask": {
         "S of 64 or more": "S = 64..127 with scores in the thousands",
         "scores in the thousands": "query scaled to a largest score of 3000",
-        "a boolean attn_mask hiding the largest score": "2-D and 3-D, over each row's largest",
+        "a boolean attn_mask hiding the largest score": (
+            "2-D and 3-D, over each row's largest and the scores within 800 of it"
+        ),
         "a float attn_mask hiding the largest score": "-inf there, N(0, 1.5) elsewhere",
         "a 3-D attn_mask": "(N h, L, S)",
         **stress.EVERY_CALL,
     },
     "mha-key-padding-mask": {
         "S of 64 or more": "S = 64..127 with scores in the thousands",
-        "a boolean key_padding_mask hiding the largest score": "each sequence's largest key",
+        "a boolean key_padding_mask hiding the largest score": (
+            "in each sequence, the widest row's largest key and the keys within 800 of it"
+        ),
         "a float key_padding_mask hiding the largest score": "-inf there",
         "both masks": "with a boolean or a float 2-D attn_mask",
         **stress.EVERY_CALL,

@@ -217,10 +217,11 @@ def check_decode_step(rng, decode_step):
 
 
 def check_decode_sequence(rng, decode_step):
-    """64 or more tokens decoded one at a time from empty caches at general sizes, then a shorter
-    run with one head (so that no number of heads read from elsewhere can pass both)."""
+    """65 or more tokens decoded one at a time from empty caches at general sizes (the last step
+    reads a cache of 64 or more), then a shorter run with one head (so that no number of heads
+    read from elsewhere can pass both)."""
     sizes = _decode_sizes(rng)
-    long = dict(sizes, t=int(rng.integers(LONG, LONG + 16)))
+    long = dict(sizes, t=int(rng.integers(LONG + 1, LONG + 17)))
     for case in (long, dict(sizes, h=1, E=sizes["d_k"])):
         _decode_run(rng, decode_step, case)
 
@@ -612,7 +613,7 @@ def _check_cache_bytes(
 def check_kv_cache_bytes(rng, kv_cache_bytes):
     """Sizes all different with 1 < g < h, and g = 1 and g = h; each of N, S, d_k, h and the layers
     at 1; 64 or more positions; a rolling cache that is full (window < S), not yet full
-    (window >= S) and of one position; every dtype; more than 2**53 bytes (odd sizes) and 2**63
+    (window > S) and of one position; every dtype; more than 2**53 bytes (odd sizes) and 2**63
     bytes or more; and a ValueError naming num_heads and num_groups when g does not divide h."""
     sizes = distinct_sizes(rng, ["layers", "N", "S", "g", "d_k"], low=2, high=9)
     layers, N, S, g, d_k = (sizes[name] for name in ("layers", "N", "S", "g", "d_k"))
@@ -628,7 +629,8 @@ def check_kv_cache_bytes(rng, kv_cache_bytes):
         (layers, N, S, h, g, 1, {}),
         (layers, N, S, 1, 1, d_k, {}),
         (layers, N, long, h, g, d_k, {"window": int(rng.integers(2, S + 1))}),  # full
-        (layers, N, S, h, g, d_k, {"window": S + int(rng.integers(0, LONG))}),  # not yet full
+        # Not yet full: window > S, where min(S, window) and window differ (window = S is both).
+        (layers, N, S, h, g, d_k, {"window": S + int(rng.integers(1, LONG))}),
         (layers, N, long, h, g, d_k, {"window": 1}),
         (layers, N, long, h, g, d_k, {"window": None}),
     ]
@@ -787,8 +789,8 @@ AXES = {
         ),
         Axis(
             "size extremes",
-            "a rolling cache not yet full (window >= S)",
-            lambda c: c.window is not None and c.window >= c.S,
+            "a rolling cache not yet full (window > S)",
+            lambda c: c.window is not None and c.window > c.S,
         ),
         Axis("size extremes", "window = 1", lambda c: c.window == 1),
         Axis(
@@ -828,7 +830,7 @@ COVERAGE = {
         **stress.EVERY_CALL,
     },
     "decode-sequence": {
-        "a cache of 64 or more": "64..79 tokens decoded from empty caches",
+        "a cache of 64 or more": "65..80 tokens decoded from empty caches",
         "an empty cache": "the first step",
         "h = 1": "a second run with one head",
         **stress.EVERY_CALL,
@@ -910,7 +912,7 @@ COVERAGE = {
         "d_k = 1": "the same",
         "one layer": "num_layers = 1",
         "a rolling cache that is full (window < S)": "window = 2..9 for S = 64..127",
-        "a rolling cache not yet full (window >= S)": "window = S..S + 63",
+        "a rolling cache not yet full (window > S)": "window = S + 1..S + 63",
         "window = 1": "a cache of one position",
         "g not dividing h: a ValueError": "h + 1 heads, and h + 1 groups",
         **{dtype: "dtypes in turn" for dtype in DTYPES},
