@@ -23,10 +23,22 @@ from autograder.course import nbgrader_runs, notebook_format
 pytestmark = pytest.mark.slow
 
 
+# The hidden inputs of every run of the suite (not a clone's own .grading-secret): a check that
+# missed a mistake in one draw would fail one run in many, not the run that changed it. The
+# checks are meant to hold in every draw; tests/sweep_hidden_checks.py tries many secrets.
+SECRET = "real-nbgrader-test"
+
+
 @pytest.fixture(scope="module")
 def graded(assignment, tmp_path_factory):
     """Autograde the assignment's submissions once; the tests below read the scores (under xdist,
     the three tests of one assignment run on one worker, tests/conftest.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MHA_GRADING_SECRET", SECRET)  # nbgrader's kernels inherit it
+        return _autograde(assignment, tmp_path_factory)
+
+
+def _autograde(assignment, tmp_path_factory) -> dict:
     root = nbgrader_runs.scratch_course(tmp_path_factory.mktemp(assignment), [assignment])
     solution = course.read_notebook(course.solution_notebook(assignment))
     submissions = {

@@ -1,10 +1,12 @@
 """The hidden checks on their own, without nbgrader: they pass the reference solution, each catches
 the known-wrong variants it is meant to, and their inputs come from the secret and the ids."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from autograder import environment
+from autograder import course, environment
 from autograder.checks import secret
 from autograder.checks.assignments import load_assignment
 from autograder.checks.mistakes import known_mistakes
@@ -15,6 +17,14 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 # Each assignment's solution and every known mistake run in full: minutes.
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def fixed_secret(monkeypatch):
+    """The same hidden inputs on every run (not a clone's own .grading-secret), so that a check
+    that misses a mistake in some draws fails where it is changed, not one run in many later.
+    The checks are meant to hold in every draw: tests/sweep_hidden_checks.py tries many secrets."""
+    monkeypatch.setenv("MHA_GRADING_SECRET", "hidden-checks-test")
 
 
 def run_hidden_tests(notebook) -> dict:
@@ -82,3 +92,19 @@ def test_student_id_comes_from_nbgrader_folder(monkeypatch, tmp_path):
 def test_unknown_assignment_is_a_clear_error():
     with pytest.raises(LookupError, match="no hidden checks"):
         load_assignment("99-no-such-chapter")
+
+
+def test_the_sweep_over_secrets_reports_each_draw_that_disagrees(monkeypatch):
+    """tests/sweep_hidden_checks.py (the checks under many secrets): a mistake said to fail a cell
+    it does not fail is reported under every secret, and the solution under none."""
+    import sweep_hidden_checks
+
+    assignment = course.assignments()[0]
+    mistake = known_mistakes(assignment)[0]
+    misnamed = dataclasses.replace(mistake, fails=frozenset({"test-that-does-not-exist"}))
+    monkeypatch.setattr(sweep_hidden_checks, "known_mistakes", lambda name: [misnamed])
+    found = sweep_hidden_checks.sweep([assignment], ["sweep-a", "sweep-b"])
+    assert [(d.secret, d.variant, d.expected) for d in found] == [
+        (secret, mistake.name, misnamed.fails) for secret in ("sweep-a", "sweep-b")
+    ]
+    assert all(d.failed == mistake.fails for d in found)
