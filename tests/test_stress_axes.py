@@ -87,7 +87,7 @@ def references():
 # Draws per check: a claim must hold for every learner's inputs, not for a lucky draw. (Axes
 # once missed in 3 to 47 draws of 100: ties among drawn integers, a gap a random mask left, a
 # random order that came out sorted. A check whose window could equal S let a known mistake pass
-# in one draw of 63.)
+# in one draw of 64.)
 DRAWS = 8
 
 
