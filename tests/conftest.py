@@ -139,8 +139,9 @@ def nbgrader_in(folder, *arguments: str) -> subprocess.CompletedProcess:
 
 @dataclass(frozen=True)
 class GradedClass:
-    """The demo class (every assignment) as `python -m autograder grade` left it. Read only: a test
-    that changes OUT works on its own copy."""
+    """The demo class (every assignment, each known mistake handed in once: `demo_students`) as
+    `python -m autograder grade` left it. Read only: a test that changes OUT works on its own
+    copy."""
 
     submitted: Path
     out: Path
@@ -155,15 +156,29 @@ class GradedClass:
         results = json.loads(path.read_text()) if path.exists() else []
         return {(result["student"], result["assignment"]): result for result in results}
 
+    @property
+    def students(self) -> dict:
+        """The class that was handed in: student id -> {assignment: notebook}."""
+        return demo_students()
+
+
+def demo_students() -> dict:
+    """The suite's demo class: every known mistake handed in once, not in turn by every student
+    of the instructor's demo, where an assignment with fewer known mistakes than the largest had
+    some graded twice (416 notebooks, 168 of them repeats); so some notebooks are missing too."""
+    from autograder.tools.demo import demo_class
+
+    return demo_class(each_mistake_once=True)
+
 
 DEMO_CLASS_SECRET = "demo-class-secret"
 DEMO_CLASS_OPTIONS = ["--timeout", "20"]  # a re-run with the same options reuses the journal
 
 
 def _grade_demo_class(folder: Path) -> dict:
-    from autograder.tools.demo import demo_class, write_class
+    from autograder.tools.demo import write_class
 
-    submitted, out = write_class(demo_class(), folder / "submitted"), folder / "out"
+    submitted, out = write_class(demo_students(), folder / "submitted"), folder / "out"
     run = subprocess.run(
         command_argv("grade", submitted, "--out", out, *DEMO_CLASS_OPTIONS),
         cwd=REPO_ROOT,

@@ -24,7 +24,7 @@ from autograder.course import notebook_format
 from autograder.grade import command as grading
 from autograder.sandbox.host import Limits, Sandbox, SandboxUnavailable
 from autograder.sandbox.wire import ProtocolError, Unsupported, decode, encode
-from autograder.tools.demo import canvas_export, demo_class, mistake_index, write_class
+from autograder.tools.demo import canvas_export, mistake_index, write_class
 
 pytestmark = pytest.mark.slow
 
@@ -50,17 +50,17 @@ def test_exit_status_summary_on_stdout_no_bar_in_a_log_and_a_row_per_notebook(de
     assert demo.returncode == grading.INCOMPLETE, demo.stderr[-3000:]
     assert "grading:" not in demo.stderr, "a progress bar drawn into a file"
     broken = len(course.assignments())
-    graded = sum(len(notebooks) for notebooks in demo_class().values()) - broken
-    summary = f"{graded} graded, 0 missing (not handed in), {broken} could not be graded"
+    graded = sum(len(notebooks) for notebooks in demo.students.values()) - broken
+    missing = len(demo.students) * broken - graded - broken
+    assert missing > 0, "the class has no missing notebook to report"
+    summary = f"{graded} graded, {missing} missing (not handed in), {broken} could not be graded"
     assert summary in demo.stdout and summary not in demo.stderr
     assert "grades-wide.csv:" in demo.stdout and "similarity.html:" in demo.stdout
     with open(demo.out / "grades.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "status", "message"]
     expected = {
-        (student, assignment)
-        for student, notebooks in demo_class().items()
-        for assignment in notebooks
+        (student, assignment) for student in demo.students for assignment in course.assignments()
     }
     assert {(row["student_id"], row["assignment"]) for row in rows} == expected
 
@@ -88,13 +88,22 @@ def test_solution_full_marks_release_zero(assignment, demo, solution_notebooks):
     assert {w["grade_id"]: w["score"] for w in untouched["written"]} == dict.fromkeys(written, 0)
 
 
+def _mistakes_handed_in(demo, assignment: str) -> list[tuple[str, dict]]:
+    """(student, result) of each demo student who handed in `assignment` with a known mistake."""
+    return [
+        (student, demo.results[student, assignment])
+        for student, notebooks in demo.students.items()
+        if student.startswith("mistakes-") and assignment in notebooks
+    ]
+
+
 def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebooks):
     points = notebook_format.graded_tests(solution_notebooks[assignment])
     mistakes = known_mistakes(assignment)
-    for (student, graded_assignment), result in demo.results.items():
-        if graded_assignment != assignment or not student.startswith("mistakes-"):
-            continue
+    graded = set()
+    for student, result in _mistakes_handed_in(demo, assignment):
         mistake = mistakes[mistake_index(student, assignment)]
+        graded.add(mistake.name)
         expected = {
             grade_id: 0.0 if grade_id in mistake.fails else value
             for grade_id, value in points.items()
@@ -103,6 +112,7 @@ def test_each_mistake_loses_exactly_its_points(assignment, demo, solution_notebo
             student,
             mistake.name,
         )
+    assert graded == {mistake.name for mistake in mistakes}, "a known mistake was not graded"
 
 
 def test_no_detector_fires_on_a_correct_answer(assignment, demo):
@@ -112,9 +122,7 @@ def test_no_detector_fires_on_a_correct_answer(assignment, demo):
 
 def test_detectors_name_their_own_mistake_and_no_other_part(assignment, demo):
     mistakes = known_mistakes(assignment)
-    for (student, graded_assignment), result in demo.results.items():
-        if graded_assignment != assignment or not student.startswith("mistakes-"):
-            continue
+    for student, result in _mistakes_handed_in(demo, assignment):
         mistake = mistakes[mistake_index(student, assignment)]
         same_cell = {other.name for other in mistakes if other.cell == mistake.cell}
         named = {name for test in result["tests"] for name in test["mistakes"]}
@@ -214,7 +222,7 @@ def test_grading_one_assignment_keeps_the_class_and_drops_a_stale_canvas_import(
     grades-wide.csv keep every assignment (X's rows regraded, the others as they were), is a
     canvas-import.csv made from the old grades removed, and is the progress bar drawn on a
     terminal (and only there)?"""
-    students = demo_class()
+    students = demo.students
     submitted, out = write_class(students, tmp_path / "submitted"), tmp_path / "out"
     shutil.copytree(demo.out, out)
     export = tmp_path / "canvas-export.csv"

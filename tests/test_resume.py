@@ -206,6 +206,7 @@ def test_a_changed_notebook_is_graded_again_and_an_unchanged_one_is_not(small_cl
     run = _grade(submitted, out)
     total = len(small_class["students"])
     assert _plan(run) == (1, total, total - 1)
+    assert "on a local cluster of 1 worker at" in run.stderr, "a worker per core for one notebook"
     new_lines = _journal_lines(out)[lines_before:]
     assert [json.loads(line)["student"] for line in new_lines] == ["untouched"]
     assert _scores(out)["untouched"] == _scores(out)["full-marks"] > 0
@@ -214,7 +215,9 @@ def test_a_changed_notebook_is_graded_again_and_an_unchanged_one_is_not(small_cl
 def test_regrade_grades_everything_and_so_does_another_secret(small_class):
     submitted, out = small_class["submitted"], small_class["out"]
     total = len(small_class["students"])
-    assert _plan(_grade(submitted, out)) == (0, total, total)  # all recorded: nothing to grade
+    again = _grade(submitted, out)
+    assert _plan(again) == (0, total, total)  # all recorded: nothing to grade, and no cluster
+    assert "no cluster started" in again.stderr, again.stderr[-3000:]
     grades = (out / "grades.csv").read_bytes()
 
     run = _grade(submitted, out, "--regrade")

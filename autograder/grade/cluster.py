@@ -1,10 +1,11 @@
 """Grading on dask.distributed: one code path from a laptop to a cluster.
 
-With no scheduler, a ``LocalCluster`` of process workers (one per core, one thread each) is started
-for the run; with ``scheduler="tls://HOST:8786"`` (or $DASK_SCHEDULER_ADDRESS) the class is graded
-on an existing cluster whose workers were started with ``dask worker``. Each worker imports torch
-once and keeps each assignment's AssignmentSpec (GradingPlugin). Results come back to the client
-as they arrive; only the client writes anything.
+With no scheduler, a ``LocalCluster`` of process workers (one thread each; the command starts one
+per core, or fewer when fewer notebooks are left to grade) is started for the run; with
+``scheduler="tls://HOST:8786"`` (or $DASK_SCHEDULER_ADDRESS) the class is graded on an existing
+cluster whose workers were started with ``dask worker``. Each worker imports torch once and keeps
+each assignment's AssignmentSpec (GradingPlugin). Results come back to the client as they arrive;
+only the client writes anything.
 
 Who may connect is Dask's own TLS (distributed.security): a local cluster is started with
 ``security=True``, a key and certificate made for this run and held in memory by its processes
@@ -250,7 +251,7 @@ class GradingCluster:
                 # The local workers would have no sandbox on a machine without one: probed here
                 # while they start (a refusal then stops them), not before.
                 probing = ThreadPoolExecutor(1, thread_name_prefix="probe").submit(
-                    _probe_here, limits
+                    probe_here, limits
                 )
             elif address_warning(address):
                 say(address_warning(address))
@@ -341,7 +342,8 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _probe_here(limits: Limits) -> None:
+def probe_here(limits: Limits) -> None:
+    """ClusterRefused when this machine cannot build the sandbox."""
     try:
         host.probe(Limits(timeout=max(limits.timeout, 10.0)))  # through the module: tests stand in
     except host.SandboxUnavailable as error:

@@ -19,7 +19,8 @@ all (no SUBMITTED, no sandbox on this platform, OUT not writable, an unknown --a
 when stopped by Ctrl-C (what was graded is recorded: the same command resumes).
 
 Learner code runs only in the sandbox (autograder/sandbox/child.py); the checks run on Dask
-workers: a local cluster of one process per core by default, or an existing cluster with
+workers: a local cluster of one process per core by default (no more than the notebooks left to
+grade, and none when there are none), or an existing cluster with
 ``--scheduler tls://HOST:8786`` (autograder/grade/cluster.py); only this main process writes OUT.
 
 A little over 300 lines: the command's options, then the run from lock to summary, written once
@@ -39,12 +40,17 @@ from pathlib import Path
 
 from autograder import course, environment
 from autograder.checks.secret import create_grading_secret, grading_secret
-from autograder.grade.cluster import ClusterRefused, GradingCluster, remote_security
+from autograder.grade.cluster import (
+    ClusterRefused,
+    GradingCluster,
+    probe_here,
+    remote_security,
+)
 from autograder.grade.collect import collect, submission_time
 from autograder.grade.interrupts import DeferredInterrupt
 from autograder.grade.journal import Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
-from autograder.grade.results import NotebookResult, Status, not_graded
+from autograder.grade.results import NotebookResult, Status, Task, not_graded
 from autograder.grade.run_cost import RunCost
 from autograder.report.command import after_grading
 from autograder.report.gradebook import (
@@ -109,7 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="parallel graders (default: one per core)",
+        help="parallel graders (default: one per core; a local cluster never has more than the "
+        "notebooks left to grade)",
     )
     parser.add_argument(
         "--timeout",
@@ -231,21 +238,42 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return REFUSAL
-    # What the client reads before grading (nbgrader's late policy, the submissions, their
-    # digests) is read in a thread while the cluster starts, which is mostly waiting on the
-    # workers; a refusal found there comes once the cluster has started, and writes nothing.
-    # One thread does all of it: two threads importing nbgrader at once failed on its circular
-    # imports (ImportError: cannot import name 'ExchangeFactory'), and collect() imports it too.
-    preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(
-        prepare, submitted, known, arguments.assignment
-    )
+    # What the client reads before grading is read in two parts. The submissions, their digests
+    # and an earlier run's journal come first, here: they say how many notebooks need grading,
+    # and so how many workers to start (none for a run that only rewrites the reports, one for a
+    # single late notebook: not one per core, each importing torch). nbgrader's late policy, the
+    # submission times and the imports the gradebook and the reports need are read in a thread
+    # while the cluster starts, which is mostly waiting on the workers; a refusal found there
+    # comes once the cluster has started, and writes nothing. One thread does all of it: two
+    # threads importing nbgrader at once failed on its circular imports (ImportError: cannot
+    # import name 'ExchangeFactory'), and the submission times import it too.
+    tasks, rows = collect(submitted, known, arguments.assignment)
+    tasks = fingerprinted_on_workers(tasks)
+    preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(prepare, tasks)
+    digests = [file_digest(task.path) for task in tasks]
+    journal = Journal(out, comparable(secret, limits, budget))
+    lock, recorded = None, {}
+    if out.is_dir():  # an earlier run's OUT, locked before its journal is read
+        lock = lock_out(out)
+        if lock is None:
+            return REFUSAL
+        recorded = recorded_results(journal, tasks, digests, arguments.regrade)
     cost.enter("start-up")
+    # A local cluster of no more workers than notebooks to grade (a machine that cannot build the
+    # sandbox is refused even with none); an existing cluster is joined, and its workers probed,
+    # whatever there is to grade, so that its settings are checked on every run.
+    workers = min(arguments.workers, len(tasks) - len(recorded))
+    cluster = None
     try:
-        security = remote_security(*tls) if arguments.scheduler else None
-        # The cluster starts and its workers' sandboxes are probed here: a refusal writes nothing.
-        cluster = GradingCluster(
-            arguments.workers, limits, secret, scheduler=arguments.scheduler, security=security
-        )
+        if workers or arguments.scheduler:
+            security = remote_security(*tls) if arguments.scheduler else None
+            # The cluster starts and its workers' sandboxes are probed here: a refusal writes
+            # nothing.
+            cluster = GradingCluster(
+                workers, limits, secret, scheduler=arguments.scheduler, security=security
+            )
+        else:
+            probe_here(limits)
     except ClusterRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return REFUSAL
@@ -253,7 +281,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     closing = None  # the cluster's stop, under way while the reports are written
     try:
         try:
-            policy, tasks, rows, times, digests = preparing.result()
+            policy, times = preparing.result()
         except LatePolicyUnavailable as error:
             print(
                 f"error: the late-submission policy in nbgrader's configuration cannot be loaded "
@@ -261,56 +289,42 @@ def _grade_class(arguments: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return REFUSAL
+        if lock is None:  # a new OUT (another run may have made it since, and graded some of it)
+            lock = lock_out(out)
+            if lock is None:
+                return REFUSAL
+            recorded = recorded_results(journal, tasks, digests, arguments.regrade)
+        for note in journal.notes:
+            print(f"note: {note}", file=sys.stderr)
+        to_grade = [index for index in range(len(tasks)) if index not in recorded]
 
         def timed(result: NotebookResult) -> NotebookResult:
             return replace(result, submitted=times.get((result.student, result.assignment)))
 
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            lock = open(out / ".grading.lock", "w")
-        except OSError as error:
-            print(f"error: cannot write to {out}: {error}", file=sys.stderr)
-            return REFUSAL
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            print(
-                f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr
-            )
-            fcntl.flock(lock, fcntl.LOCK_EX)
         db_url = gradebook_url(out, arguments.db_url)
         try:
             gradebook = GradebookWriter(db_url, known, policy=policy).open()
         except GradebookUnavailable as error:
             print(f"error: cannot open the gradebook {error}", file=sys.stderr)
             return REFUSAL
-        journal = Journal(out, comparable(secret, limits, budget))
-        if not arguments.regrade:
-            journal.load()
-        for note in journal.notes:
-            print(f"note: {note}", file=sys.stderr)
         # Learners' text (exception messages, printed names) enters from the sandbox, through
         # the workers, and file names entered in collect: each result is made safe once, as it
         # is taken in, before anything (the gradebook, the reports) is written from it.
         rows = [safe_strings(row) for row in rows]
-        finished = {}  # task index -> safe result, from the journal or graded now
+        # task index -> safe result, from the journal or graded now
+        finished = {index: safe_strings(timed(result)) for index, result in recorded.items()}
         fingerprinted = {}  # (student, assignment) -> its fingerprints, from the worker
-        for index, task in enumerate(tasks):
-            recorded = journal.recorded_result(
-                task.student, task.assignment, task.path, digests[index]
-            )
-            if recorded is not None:
-                finished[index] = safe_strings(timed(recorded))
-        to_grade = [index for index in range(len(tasks)) if index not in finished]
         from_journal = len(finished)
         already = f" ({from_journal} already graded in {journal.path})" if from_journal else ""
-        where = (
-            cluster.address
-            if arguments.scheduler
-            else f"a local cluster of {arguments.workers} workers at {cluster.address}"
-        )
+        if cluster is None:
+            where = "no cluster started"
+        elif arguments.scheduler:
+            where = f"on {cluster.address}"
+        else:
+            plural = "s" if workers > 1 else ""
+            where = f"on a local cluster of {workers} worker{plural} at {cluster.address}"
         print(
-            f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, on {where}",
+            f"grading {len(to_grade)} of {len(tasks)} notebooks{already}, {where}",
             file=sys.stderr,
         )
         index_of = {(task.student, task.assignment): index for index, task in enumerate(tasks)}
@@ -322,7 +336,11 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         cost.enter("grading")
         # The bar is for a person watching: drawn only on a terminal, never into a log file.
         progress = not arguments.no_progress and sys.stderr.isatty()
-        graded = cluster.grade([tasks[index] for index in to_grade], budget, progress)
+        graded = (
+            cluster.grade([tasks[index] for index in to_grade], budget, progress)
+            if cluster is not None
+            else nothing_to_grade()
+        )
         try:
             with DeferredInterrupt() as interrupt:
                 for result in graded:  # each recorded the moment it arrives, in both
@@ -364,10 +382,11 @@ def _grade_class(arguments: argparse.Namespace) -> int:
             gradebook.close()
         # The grading secret leaves the cluster at once; its processes stop (a few seconds,
         # torch's exit) while the reports are written.
-        closing = ThreadPoolExecutor(1, thread_name_prefix="stopping").submit(cluster.close)
+        if cluster is not None:
+            closing = ThreadPoolExecutor(1, thread_name_prefix="stopping").submit(cluster.close)
     finally:
-        if closing is None:  # a refusal, an interruption, an error: stopped before leaving
-            cluster.close()
+        if closing is None and cluster is not None:  # a refusal, an interruption, an error
+            cluster.close()  # stopped before leaving
     cost.enter("reports")
     results = rows + [finished[index] for index in range(len(tasks))]
     # As the gradebook has them (written answers a grader scored, late penalties), or error rows
@@ -392,31 +411,66 @@ def _grade_class(arguments: argparse.Namespace) -> int:
         f"named in {out / 'grades.csv'})"
     )
     cost.enter("stopping")
-    closing.result()
+    if closing is not None:
+        closing.result()
     print(cost.line())
     return INCOMPLETE if any(result.status is Status.ERROR for result in results) else 0
 
 
-def prepare(submitted: Path, known: list[str], assignments: list[str] | None) -> tuple:
-    """(late policy, tasks, rows, submission times, digests): what the client reads before
-    grading. The policy is nbgrader's (LatePolicyUnavailable when it cannot be loaded); the times
-    are when each notebook was handed in (its timestamp.txt, else the file's time), which the
-    gradebook records and the late penalty follows from; the digests are the journal's."""
+def prepare(tasks: list[Task]) -> tuple:
+    """(late policy, submission times): what the client reads while the cluster starts. The policy
+    is nbgrader's (LatePolicyUnavailable when it cannot be loaded); the times are when each
+    notebook was handed in (its timestamp.txt, else the file's time), which the gradebook records
+    and the late penalty follows from."""
     policy = late_policy()
-    tasks, rows = collect(submitted, known, assignments)
-    tasks = fingerprinted_on_workers(tasks)
     times = {
         (task.student, task.assignment): submission_time(task.path)
         for task in tasks
         if task.path is not None
     }
-    digests = [file_digest(task.path) for task in tasks]
     # Imported now, while the cluster starts, rather than when first used: nbgrader's gradebook
     # and SQLAlchemy (nbgrader imports nbformat, and nbformat jsonschema: a second of CPU), and
     # matplotlib for the reports' plots.
     GradebookWriter.load()
     pyplot()
-    return policy, tasks, rows, times, digests
+    return policy, times
+
+
+def lock_out(out: Path):
+    """OUT made if need be and locked for this run (the open lock file, held until the process
+    ends), waiting for another run that holds it; None, said, when OUT cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".grading.lock", "w")
+    except OSError as error:
+        print(f"error: cannot write to {out}: {error}", file=sys.stderr)
+        return None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"another grading run is writing {out}; waiting for it to finish", file=sys.stderr)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def recorded_results(journal: Journal, tasks: list[Task], digests: list, regrade: bool) -> dict:
+    """task index -> its result as an earlier run recorded it in `journal` (loaded here, under
+    OUT's lock), for the submissions unchanged since; {} with --regrade."""
+    if regrade:
+        return {}
+    journal.load()
+    recorded = {}
+    for index, task in enumerate(tasks):
+        result = journal.recorded_result(task.student, task.assignment, task.path, digests[index])
+        if result is not None:
+            recorded[index] = result
+    return recorded
+
+
+def nothing_to_grade():
+    """The results of a run with nothing to grade: none (a generator, which closes as a dispatch
+    does)."""
+    yield from ()
 
 
 def _refused_by_gradebook(result: NotebookResult, refused: dict) -> NotebookResult:

@@ -72,8 +72,15 @@ def mistake_index(student: str, assignment: str) -> int:
     return (number - 1) % len(known_mistakes(assignment))
 
 
-def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
-    """student id -> {assignment: notebook (NotebookNode) or raw bytes}."""
+def demo_class(
+    assignments=None, copies: int = 1, broken: bool = True, each_mistake_once: bool = False
+) -> dict:
+    """student id -> {assignment: notebook (NotebookNode) or raw bytes}.
+
+    Every ``mistakes-NN`` student hands in every assignment, taking its known mistakes in turn, so
+    that an assignment with fewer known mistakes than the largest has some twice; with
+    `each_mistake_once`, ``mistakes-NN`` hands in only the assignments that have an NN-th known
+    mistake (the test suite's class: every mistake graded once, and some notebooks missing)."""
     assignments = assignments or course.assignments()
     most = max(len(known_mistakes(assignment)) for assignment in assignments)
     students = {}
@@ -87,7 +94,7 @@ def demo_class(assignments=None, copies: int = 1, broken: bool = True) -> dict:
                 release, solution
             )
             students.setdefault(f"untouched{suffix}", {})[assignment] = release
-            for number in range(1, most + 1):
+            for number in range(1, (len(mistakes) if each_mistake_once else most) + 1):
                 student = f"mistakes-{number:02d}{suffix}"
                 wrong = notebook_format.apply_mistake(
                     solution, mistakes[mistake_index(student, assignment)]

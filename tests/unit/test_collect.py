@@ -7,6 +7,7 @@ import pytest
 from autograder.grade.collect import collect
 from autograder.grade.journal import file_digest
 from autograder.grade.results import Task
+from autograder.report.gradebook import STUDENT_ID_LENGTH
 
 pytestmark = pytest.mark.unit
 
@@ -116,6 +117,14 @@ def test_a_student_id_longer_than_the_gradebooks_column_is_an_error_row(tmp_path
     assert [task.student for task in tasks] == [longest]
     assert [(row.student, row.assignment, row.status) for row in rows] == [(too_long, "", "error")]
     assert "129 characters long" in rows[0].message and "at most 128" in rows[0].message
+
+
+def test_the_student_id_limit_is_nbgraders_column():
+    """Is the limit collect applies the length of nbgrader's student.id column, which it holds as
+    a constant so as not to import nbgrader?"""
+    from nbgrader.api import Student
+
+    assert Student.__table__.c.id.type.length == STUDENT_ID_LENGTH
 
 
 def test_a_notebook_over_the_size_limit_is_refused_unread(tmp_path):
