@@ -17,6 +17,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,10 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.tools.dask_processes import free_port, stop
+from autograder.tools.dask_processes import stop
 
 SUPERUSER = "postgres"
 UNPRIVILEGED = "nobody"
+PORT_ATTEMPTS = 5  # ports tried by the PostgreSQL server before it gives up
 
 
 def postgresql_binaries() -> Path:
@@ -49,6 +51,13 @@ def postgresql_binaries() -> Path:
             pytrace=False,
         )
     return Path(found[-1]).parent
+
+
+def free_port() -> int:
+    """A localhost port free now (another process may take it before it is bound)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class PostgreSQLServer:
@@ -78,19 +87,26 @@ class PostgreSQLServer:
             user = pwd.getpwnam(UNPRIVILEGED)
             for path in [self.folder, self.sockets]:
                 os.chown(path, user.pw_uid, user.pw_gid)
-        steps = [
-            (
-                "initdb",
-                "-D",
-                str(self.data),
-                "-U",
-                SUPERUSER,
-                "--auth=trust",
-                "--no-sync",
-                "--encoding=UTF8",
-                "--locale=C",
-            ),
-            (
+        initdb = self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--no-sync",
+            "--encoding=UTF8",
+            "--locale=C",
+            cwd=self.folder,
+        )
+        if initdb.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"initdb failed:\n{initdb.stdout}\n{initdb.stderr}")
+        # The port was free when chosen, but another process (a Dask worker's connection, another
+        # server) may take it before the server binds it: then another port, a few times.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            started = self._run(
                 "pg_ctl",
                 "-D",
                 str(self.data),
@@ -102,14 +118,15 @@ class PostgreSQLServer:
                 "-o",
                 f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off",
                 "start",
-            ),
-        ]
-        for step in steps:
-            run = self._run(*step, cwd=self.folder)
-            if run.returncode != 0:
-                log = self.log.read_text() if self.log.exists() else ""
+                cwd=self.folder,
+            )
+            if started.returncode == 0:
+                break
+            log = self.log.read_text()[logged:] if self.log.exists() else ""
+            if "Address already in use" not in log or attempt == PORT_ATTEMPTS:
                 self.stop()
-                raise RuntimeError(f"{step[0]} failed:\n{run.stdout}\n{run.stderr}\n{log}")
+                raise RuntimeError(f"pg_ctl failed:\n{started.stdout}\n{started.stderr}\n{log}")
+            self.port = free_port()
         return self
 
     def stop(self) -> None:

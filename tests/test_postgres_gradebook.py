@@ -315,3 +315,26 @@ def test_a_result_the_database_refuses_is_set_aside_and_the_batch_lands(
     assert "(128)" in writer.refused[too_long, ASSIGNMENT]
     score = result("x").score
     assert exported(url, tmp_path) == {f"learner-{index}": score for index in range(3)}
+
+
+def test_the_test_server_moves_to_another_port_when_its_own_is_taken():
+    """Its port was free when chosen; another process may bind it before the server does (a run
+    of the suite met it: 'could not bind IPv4 address "127.0.0.1": Address already in use')."""
+    import socket
+
+    from servers import PostgreSQLServer
+    from sqlalchemy import create_engine, text
+
+    server = PostgreSQLServer()
+    taken = server.port
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", taken))
+        other.listen()
+        with server:
+            assert server.port != taken
+            engine = create_engine(server.create_database("moved"))
+            try:
+                with engine.connect() as connection:
+                    assert connection.execute(text("SELECT 1")).scalar() == 1
+            finally:
+                engine.dispose()

@@ -5,11 +5,12 @@ tests and by the scale benchmark; grading itself never starts these (it starts a
 autograder/grade/cluster.py)."""
 
 import contextlib
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -20,10 +21,16 @@ DASK = str(Path(sys.executable).with_name("dask"))
 STARTUP_SECONDS = 120
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _scheduler_address(scheduler_file: Path, process: subprocess.Popen, log: Path) -> str:
+    """The address the scheduler wrote to `scheduler_file` once listening; RuntimeError, with its
+    log, if it stops first or writes nothing in STARTUP_SECONDS."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (FileNotFoundError, ValueError, KeyError):  # not yet written, or half written
+            time.sleep(0.05)
+    raise RuntimeError(f"the dask scheduler did not start:\n{log.read_text()[-3000:]}")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -45,14 +52,16 @@ def dask_cluster(
     tls: TLSFiles | None = None,
     client_tls: TLSFiles | None = None,
 ) -> Iterator[str]:
-    """A `dask scheduler` on a free localhost port and one `dask worker` (one thread, no memory
-    limit of dask's) per entry of `workers`, a command prefix that wraps it (usually []); each
-    process logs to `log_folder`. With `tls` (the cluster's certificate files) every process
-    speaks tls:// only; `client_tls` are the files this function joins it with to wait for the
-    workers. Yields the scheduler's address once every worker has joined; stops them all on
-    leaving, whatever happened."""
-    port = free_port()
-    address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
+    """A `dask scheduler` on a localhost port of the system's choosing and one `dask worker` (one
+    thread, no memory limit of dask's) per entry of `workers`, a command prefix that wraps it
+    (usually []); each process logs to `log_folder`. With `tls` (the cluster's certificate files)
+    every process speaks tls:// only; `client_tls` are the files this function joins it with to
+    wait for the workers. Yields the scheduler's address once every worker has joined; stops them
+    all on leaving, whatever happened."""
+    # Port 0, the address read from the scheduler's file: a port chosen here as free could be
+    # taken by another process before the scheduler binds it.
+    scheduler_file = log_folder / "scheduler.json"
+    scheduler_file.unlink(missing_ok=True)
     options = tls_options(tls) if tls else []
     environment = dict(os.environ, **(environment or {}))
     processes = []
@@ -71,8 +80,13 @@ def dask_cluster(
             )
 
     try:
-        scheduler = [DASK, "scheduler", "--host", address.rsplit(":", 1)[0], "--port", str(port)]
-        start([*scheduler, "--no-dashboard", *options], "scheduler")
+        host = f"{'tls' if tls else 'tcp'}://127.0.0.1"
+        scheduler = [DASK, "scheduler", "--host", host, "--port", "0"]
+        start(
+            [*scheduler, "--scheduler-file", str(scheduler_file), "--no-dashboard", *options],
+            "scheduler",
+        )
+        address = _scheduler_address(scheduler_file, processes[0], log_folder / "scheduler.log")
         for number, prefix in enumerate(workers):
             worker = [DASK, "worker", address, "--nthreads", "1", "--memory-limit", "0"]
             start(
