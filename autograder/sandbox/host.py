@@ -9,6 +9,7 @@ long because ``Sandbox`` is one process's whole conversation: cells, calls, the 
 callbacks, and a deadline and a message for every way it can fail.
 """
 
+import atexit
 import functools
 import json
 import os
@@ -307,6 +308,15 @@ def running_template(*, restart: bool = False) -> SandboxTemplate:
                 _template.close()
             _template = SandboxTemplate()
         return _template
+
+
+@atexit.register
+def _stop_template_at_exit() -> None:
+    """This process's template stopped and waited for when the process exits normally: it would
+    die with it anyway (PR_SET_PDEATHSIG), but unwaited, its socket open (ResourceWarnings at the
+    end of every test run)."""
+    if _template is not None and _template.owner == os.getpid():
+        _template.close()
 
 
 def _fork_learner(channel: socket.socket, config: dict) -> tuple[SandboxTemplate, int]:
