@@ -122,7 +122,8 @@ class PostgreSQLServer:
             )
             if started.returncode == 0:
                 break
-            log = self.log.read_text()[logged:] if self.log.exists() else ""
+            written = self.log.read_bytes() if self.log.exists() else b""
+            log = written[logged:].decode(errors="replace")  # this attempt's lines (st_size: bytes)
             if "Address already in use" not in log or attempt == PORT_ATTEMPTS:
                 self.stop()
                 raise RuntimeError(f"pg_ctl failed:\n{started.stdout}\n{started.stderr}\n{log}")
