@@ -121,6 +121,45 @@ def test_the_same_array_on_two_calls_is_refused():
         call_numpy_only(lambda L: table[:L], 5)  # a slice of a global table
 
 
+def test_the_second_call_is_made_once_per_function_and_its_answer_kept():
+    """The check of shared results calls a function twice the first time it returns arrays only;
+    later calls run it once and keep its answer, a cache refused on every call."""
+    import functools
+
+    calls = []
+
+    def fresh(x):
+        calls.append(x)
+        return x + 1
+
+    for _ in range(3):
+        call_numpy_only(fresh, np.ones(2))
+    assert len(calls) == 4  # 2 + 1 + 1
+    calls.clear()
+    call_numpy_only(lambda n: (calls.append(n), n)[1], 3)  # no array returned: nothing to compare
+    assert len(calls) == 1
+
+    @functools.lru_cache(maxsize=None)
+    def cached(L):
+        return np.arange(L)
+
+    for L in (3, 4, 5):  # the cache misses on the first call of each L, then hits
+        with pytest.raises(AssertionError, match="the same array"):
+            call_numpy_only(cached, L)
+
+    def redefined(x):  # a function defined again is a new function: it is checked afresh
+        return x.copy()
+
+    call_numpy_only(redefined, np.ones(2))
+    table = np.ones((9, 2))
+
+    def redefined(x):  # noqa: F811
+        return table
+
+    with pytest.raises(AssertionError, match="the same array"):
+        call_numpy_only(redefined, np.ones(2))
+
+
 def test_values_are_shown_with_the_digits_that_differ_and_dtypes_named():
     with pytest.raises(AssertionError) as failure:
         check_array("answer", np.float32([4.10033]), np.float64([4.1003300001]))

@@ -5,6 +5,7 @@ import io
 import re
 import sys
 import warnings
+import weakref
 
 import numpy as np
 
@@ -137,24 +138,37 @@ def _arrays(value, depth=0):
             yield from _arrays(item, depth + 1)
 
 
+# function -> whether two calls with equal arguments returned arrays that share memory, seen on
+# its first call that returned arrays: a cache or a global array shows on any call, so the later
+# calls reuse the answer and run the function once.
+_SHARES_RESULTS = weakref.WeakKeyDictionary()
+
+
 def watched_call(function, args, kwargs):
     """Call function(*args, **kwargs) and watch it: (its result, the positions and keywords of
     the arguments it changed, whether a second call on fresh copies of the same arguments returns
     arrays that share memory with the first call's: a cached or global array).
 
-    The grader's sandbox calls the learner's functions through this too, so that both checks
-    hold there as in the notebook."""
+    The second call is made the first time the function returns arrays; later calls reuse what it
+    showed. The grader's sandbox calls the learner's functions through this too, so that both
+    checks hold there as in the notebook."""
     before = _copied((args, kwargs))
     result = function(*args, **kwargs)
     changed = [index for index, value in enumerate(args) if not _unchanged(before[0][index], value)]
     changed += [key for key, value in kwargs.items() if not _unchanged(before[1][key], value)]
-    if changed:
+    if changed or next(_arrays(result), None) is None:
         return result, changed, False
+    try:
+        return result, changed, _SHARES_RESULTS[function]
+    except (KeyError, TypeError):  # not seen yet, or a callable that takes no weak reference
+        pass
     try:
         again = function(*_copied(before[0]), **_copied(before[1]))
     except Exception:  # the first call's result is the one graded
         return result, changed, False
     shared = any(np.may_share_memory(a, b) for a in _arrays(result) for b in _arrays(again))
+    with contextlib.suppress(TypeError):
+        _SHARES_RESULTS[function] = shared
     return result, changed, shared
 
 
