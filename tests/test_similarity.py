@@ -208,6 +208,43 @@ def test_answers_written_outside_the_answer_cells_are_compared(tmp_path):
     )
 
 
+def test_a_course_cell_of_an_earlier_release_is_still_the_course_s(tmp_path):
+    """Learners who downloaded the release before one of its read-only cells changed (the
+    helpers, say) hand in that cell's earlier text. Grading runs the course's copy of it: is the
+    report the same as for the current text, with no line of that cell matched?"""
+    earlier_lines = "def earlier_helper(values):\n    return [2 * value + 1 for value in values]\n"
+    current = {f"honest-{n}": honest_answers.honest_notebook(n) for n in range(6)}
+    current["copier"] = honest_answers.disguised_copy(current["honest-0"], 7)
+    earlier = json.loads(json.dumps(current))
+    for notebook in earlier.values():
+        (helpers,) = [
+            cell
+            for cell in notebook["cells"]
+            if nbgrader_metadata(cell).get("grade_id") == "test-helpers"
+        ]
+        helpers["source"] = honest_answers._source(helpers) + "\n\n" + earlier_lines
+    reports = {}
+    for name, students in (("current", current), ("earlier", earlier)):
+        honest_answers.write_notebooks(students, tmp_path / name)
+        reports[name] = similarity.compare_class(tmp_path / name, [ASSIGNMENT])[0]
+    handed_in = json.loads(next((tmp_path / "earlier" / "copier").rglob("*.ipynb")).read_text())
+    assert any("earlier_helper" in honest_answers._source(c) for c in handed_in["cells"])
+
+    def ranking(report):
+        return [
+            (p.student_a, p.student_b, p.evidence, p.shared, p.share_a, p.share_b)
+            for p in report.pairs
+        ]
+
+    assert ranking(reports["earlier"]) == ranking(reports["current"])
+    first = reports["earlier"].pairs[0]
+    assert {first.student_a, first.student_b} == {"copier", "honest-0"}
+    for submission in reports["earlier"].submissions.values():
+        assert not any("earlier_helper" in line for line in submission.lines)
+    page = similarity_files.similarity_html([reports["earlier"]])
+    assert "earlier_helper" not in page
+
+
 def test_a_side_shows_its_shared_code_and_folds_the_rest(tmp_path):
     """A copy padded with 2,000 cells of its own: the page shows the shared lines, folds the
     padding into lines that count it, and stays small (a 10,000-cell copy made 1.6 MB)."""

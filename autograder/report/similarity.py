@@ -10,7 +10,10 @@ The method, step by step:
 
 1. **Read all the code a student wrote.** Every code cell of the notebook: the answer cells and
    any cell the learner added or changed. A cell equal to one of the released notebook's is
-   skipped whole; what is left of the release inside a changed cell is removed in step 3.
+   skipped whole, and so is the learner's copy of a course cell (read-only or test), which the
+   grader runs from the course's copy whatever it holds: a helper cell of an earlier release
+   would otherwise count as code that every such learner shares. What is left of the release
+   inside a changed cell is removed in step 3.
 2. **Normalise** (autograder/report/similarity_tokens.py). Names, numbers, strings, comments,
    layout and grouping parentheses are set aside; helpers are inlined, definitions put first and
    independent assignments put in one order. Renaming, re-commenting, swapping lines, moving a
@@ -182,22 +185,41 @@ def book_code(book: Path = BOOK) -> list[str]:
     return sources
 
 
+@dataclass(frozen=True)
+class HandedOut:
+    """What the released notebook gives everyone: a learner's code cell equal to one of its
+    `sources`, or labelled with one of its `course_cells` (the nbgrader ids of its code cells
+    that are not answers: read-only and test cells, which grading runs from the course's copy),
+    is the release's, not theirs."""
+
+    sources: frozenset[str] = frozenset()
+    course_cells: frozenset[str] = frozenset()
+
+    def holds(self, label: str, source: str) -> bool:
+        return source in self.sources or label in self.course_cells
+
+
 def release_sources(assignment: str) -> frozenset[str]:
-    """The source of every code cell of the released notebook: a learner's cell equal to one of
-    them is the release's, not theirs."""
-    return release_code(assignment)[1]
+    """The source of every code cell of the released notebook."""
+    return release_code(assignment)[1].sources
 
 
-def release_code(assignment: str) -> tuple[str, frozenset[str]]:
-    """(the release notebook's SHA-256, release_sources), as the file is now: read each time, as a
-    worker outlives a change of the course."""
+def release_code(assignment: str) -> tuple[str, HandedOut]:
+    """(the release notebook's SHA-256, what it hands out), as the file is now: read each time, as
+    a worker outlives a change of the course."""
     return _handed_out(course.release_notebook(assignment).read_bytes())
 
 
 @functools.lru_cache(maxsize=16)
-def _handed_out(release: bytes) -> tuple[str, frozenset[str]]:
-    cells = code_cells(json.loads(release))
-    return hashlib.sha256(release).hexdigest(), frozenset(source for _, source in cells)
+def _handed_out(release: bytes) -> tuple[str, HandedOut]:
+    notebook = json.loads(release)
+    answers = {label for label, _ in code_cells(notebook, only_solutions=True)}
+    cells = code_cells(notebook)
+    handed_out = HandedOut(
+        frozenset(source for _, source in cells),
+        frozenset(label for label, _ in cells if label not in answers and ", added" not in label),
+    )
+    return hashlib.sha256(release).hexdigest(), handed_out
 
 
 def shared_kgrams(assignment: str, book: Path = BOOK) -> frozenset[int]:
@@ -249,7 +271,7 @@ class Submission:
     student: str
     fingerprints: set[int]
     path: Path
-    handed_out: frozenset[str] = frozenset()
+    handed_out: HandedOut = HandedOut()
     held: SubmissionCode | None = field(default=None, repr=False)  # while its pairs are matched
 
     @property
@@ -279,9 +301,9 @@ class Submission:
         return self.code.headers
 
 
-def read_code(path: Path, handed_out: frozenset[str] = frozenset()) -> SubmissionCode:
-    """Every code cell of the learner's notebook, normalised, except those equal to a cell of
-    the release (`handed_out`)."""
+def read_code(path: Path, handed_out: HandedOut = HandedOut()) -> SubmissionCode:
+    """Every code cell of the learner's notebook, normalised, except those the release holds
+    (`handed_out`)."""
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as handle:
         data = handle.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
@@ -291,7 +313,7 @@ def read_code(path: Path, handed_out: frozenset[str] = frozenset()) -> Submissio
         raise ValueError("not a notebook")
     lines, tokens, kgrams, fingerprints, headers = [], [], [], set(), set()
     for label, source in code_cells(notebook):
-        if source in handed_out:
+        if handed_out.holds(label, source):
             continue
         headers.add(len(lines))
         lines.append(f"# cell {label}")
@@ -308,7 +330,7 @@ def read_code(path: Path, handed_out: frozenset[str] = frozenset()) -> Submissio
 # The pairs shown are taken in order of evidence, and the same students recur in them: a few
 # dozen notebooks' code at a time is enough to read each about once.
 @functools.lru_cache(maxsize=READ_AGAIN)
-def _code_again(path: Path, handed_out: frozenset[str], version: tuple) -> SubmissionCode:
+def _code_again(path: Path, handed_out: HandedOut, version: tuple) -> SubmissionCode:
     try:
         return read_code(path, handed_out)
     except (OSError, ValueError, TypeError, RecursionError):  # gone or broken since the ranking
@@ -316,7 +338,7 @@ def _code_again(path: Path, handed_out: frozenset[str], version: tuple) -> Submi
 
 
 def read_submission(
-    student: str, path: Path, handed_out: frozenset[str] = frozenset(), hold: bool = False
+    student: str, path: Path, handed_out: HandedOut = HandedOut(), hold: bool = False
 ) -> Submission:
     """The student's notebook, fingerprinted (read_code); its code is held if `hold`, else read
     again when shown."""
@@ -355,7 +377,7 @@ def fingerprinted_on_workers(tasks: list[Task]) -> list[Task]:
 
 
 def _fingerprinted(
-    student: str, path: Path, handed_out: frozenset[str], release_digest: str, known
+    student: str, path: Path, handed_out: HandedOut, release_digest: str, known
 ) -> Submission | None:
     """The submission from fingerprints taken on a worker (`known`), if they are of this very
     file and release; else None."""
