@@ -83,6 +83,7 @@ import numpy as np
 from scipy import sparse
 
 from autograder import REPO_ROOT, course
+from autograder.course.notebook_format import cell_grade_id, is_solution
 from autograder.grade.results import CodeFingerprints, Task
 from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
 from autograder.report import kgram_cache
@@ -213,11 +214,13 @@ def release_code(assignment: str) -> tuple[str, HandedOut]:
 @functools.lru_cache(maxsize=16)
 def _handed_out(release: bytes) -> tuple[str, HandedOut]:
     notebook = json.loads(release)
-    answers = {label for label, _ in code_cells(notebook, only_solutions=True)}
-    cells = code_cells(notebook)
+    course_cells = {
+        cell_grade_id(cell)
+        for cell in notebook["cells"]
+        if cell.get("cell_type") == "code" and cell_grade_id(cell) and not is_solution(cell)
+    }
     handed_out = HandedOut(
-        frozenset(source for _, source in cells),
-        frozenset(label for label, _ in cells if label not in answers and ", added" not in label),
+        frozenset(source for _, source in code_cells(notebook)), frozenset(course_cells)
     )
     return hashlib.sha256(release).hexdigest(), handed_out
 
