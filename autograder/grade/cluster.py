@@ -1,11 +1,12 @@
 """Grading on dask.distributed: one code path from a laptop to a cluster.
 
 With no scheduler, a ``LocalCluster`` of process workers (one thread each; the command starts one
-per core, or fewer when fewer notebooks are left to grade) is started for the run; with
+per core, or fewer when fewer notebooks are left to grade) is started for the run, each a fork of
+one template process that imported Dask, torch and the checks (start_worker_template); with
 ``scheduler="tls://HOST:8786"`` (or $DASK_SCHEDULER_ADDRESS) the class is graded on an existing
-cluster whose workers were started with ``dask worker``. Each worker imports torch once and keeps
-each assignment's AssignmentSpec (GradingPlugin). Results come back to the client as they arrive;
-only the client writes anything.
+cluster whose workers were started with ``dask worker``. Each worker has torch imported once and
+keeps each assignment's AssignmentSpec (GradingPlugin). Results come back to the client as they
+arrive; only the client writes anything.
 
 Who may connect is Dask's own TLS (distributed.security): a local cluster is started with
 ``security=True``, a key and certificate made for this run and held in memory by its processes
@@ -28,6 +29,7 @@ The class always completes. What runs on the workers is autograder/grade/on_work
 import ipaddress
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -168,38 +170,77 @@ def connect(workers: int, scheduler: str | None = None, security=None):
         finally:
             client.close()
         return
-    # The local workers are started (spawn) from a Python binary this user may run: a venv's
-    # `python` links to an interpreter that another user (the grader run as `nobody`) may not be
-    # allowed to reach. The venv's packages reach the workers through sys.path, which spawn sends.
-    multiprocessing.set_executable(interpreter()[0])
+    # The workers are forks of a template that imports what they need once (start_worker_template);
+    # a worker that dies is restarted by its nanny from there too, while the cluster lives.
+    start_worker_template()
     # memory_limit=0: no pausing or spilling by dask; MAX_WORKER_RSS is the bound that applies.
     # security=True: Security.temporary(), a key and certificate made now and held in memory by
     # this process and the workers it starts: without them, a connection is refused (tls:// only).
     # Ctrl-C is the client's to handle: processes started while SIGINT is ignored keep ignoring it
-    # (Python installs its KeyboardInterrupt handler only over the default), so the nannies and
-    # workers neither print tracebacks nor stop on their own; the client closes them.
+    # (Python installs its KeyboardInterrupt handler only over the default; the template was
+    # started so), so the nannies and workers neither print tracebacks nor stop on their own; the
+    # client closes them.
     # Without a dashboard, Dask's scheduler and workers still serve HTTP (metrics, pages about the
     # workers and tasks) to anyone on the machine, the scheduler on port 8787 (another cluster's
     # there: a warning): here only the health check, on a port of the loopback the system picks.
-    with _sigint_ignored(), dask.config.set(HEALTH_CHECK_ONLY):
-        cluster = LocalCluster(
-            n_workers=max(1, workers),
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=0,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-            security=True,
-        )
-    try:
-        client = Client(cluster, set_as_default=False)  # with the cluster's own credentials
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        with _sigint_ignored(), dask.config.set(HEALTH_CHECK_ONLY):
+            cluster = LocalCluster(
+                n_workers=max(1, workers),
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.CRITICAL,
+                security=True,
+            )
         try:
-            yield client
+            client = Client(cluster, set_as_default=False)  # with the cluster's own credentials
+            try:
+                yield client
+            finally:
+                client.close()
         finally:
-            client.close()
-    finally:
-        cluster.close()
+            cluster.close()
+
+
+# What every local worker imports before it grades: Dask's worker, torch (the oracle) and the
+# worker's side of grading (the checks, the sandbox's host side, the similarity fingerprints).
+WORKER_PRELOAD = (
+    "distributed",
+    "torch",
+    "autograder.grade.on_workers",
+    "autograder.grade.notebook",
+    "autograder.report.similarity",
+)
+
+
+def start_worker_template() -> None:
+    """Start, once per process, the template that the local workers are forked from: Python's
+    forkserver, which imports WORKER_PRELOAD once, in the background, while the client goes on.
+    A worker is then a fork of it, with nothing to import: spawned, each worker imported
+    distributed and torch itself (2.9 s of CPU a worker, on the same cores as the client's own
+    start). The template is started before the client holds anything of the run (it never sees
+    the grading secret, which reaches each worker in the GradingPlugin), with SIGINT ignored, so
+    that Ctrl-C stays the client's to handle, and with the variables Dask's nanny sets before it
+    starts a worker (one BLAS thread, PYTHONHASHSEED, MALLOC_TRIM_THRESHOLD_), which only take
+    effect in a process that sets them before its imports."""
+    import dask
+    import distributed  # noqa: F401 - Dask's configuration, with its defaults
+
+    # From a Python binary this user may run: a venv's `python` links to an interpreter that
+    # another user (the grader run as `nobody`) may not be allowed to reach. The venv's packages
+    # reach the template through sys.path, which the forkserver is sent.
+    multiprocessing.set_executable(interpreter()[0])
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    # As distributed.nanny does before each worker it starts (and so in this process too).
+    environ = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()}
+    if environ.get("PYTHONHASHSEED") in (None, "0"):
+        environ["PYTHONHASHSEED"] = "6640"
+    os.environ.update(environ)
+    with _sigint_ignored():
+        multiprocessing.forkserver.ensure_running()
 
 
 def probe_workers(client, timeout: float = 10.0) -> dict:

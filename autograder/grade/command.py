@@ -45,10 +45,11 @@ from autograder.grade.cluster import (
     GradingCluster,
     probe_here,
     remote_security,
+    start_worker_template,
 )
 from autograder.grade.collect import collect, submission_time
 from autograder.grade.interrupts import DeferredInterrupt
-from autograder.grade.journal import Journal, comparable, file_digest
+from autograder.grade.journal import JOURNAL_NAME, Journal, comparable, file_digest
 from autograder.grade.messages import safe_strings
 from autograder.grade.results import NotebookResult, Status, Task, not_graded
 from autograder.grade.run_cost import RunCost
@@ -248,6 +249,12 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     # threads importing nbgrader at once failed on its circular imports (ImportError: cannot
     # import name 'ExchangeFactory'), and the submission times import it too.
     tasks, rows = collect(submitted, known, arguments.assignment)
+    local = not (arguments.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"))
+    if local and tasks and (arguments.regrade or not (out / JOURNAL_NAME).exists()):
+        # Every notebook will be graded: the local workers' template starts importing torch and
+        # the checks (about 3 s of one core) while the client reads the class and starts the
+        # scheduler. After an earlier run, the journal says first whether any worker is needed.
+        start_worker_template()
     tasks = fingerprinted_on_workers(tasks)
     preparing = ThreadPoolExecutor(1, thread_name_prefix="preparing").submit(prepare, tasks)
     digests = [file_digest(task.path) for task in tasks]

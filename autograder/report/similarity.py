@@ -78,9 +78,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from autograder import REPO_ROOT, course
 from autograder.course.notebook_format import cell_grade_id, is_solution
@@ -88,6 +88,9 @@ from autograder.grade.results import CodeFingerprints, Task
 from autograder.grade.submission_file import MAX_NOTEBOOK_BYTES
 from autograder.report import kgram_cache
 from autograder.report.similarity_tokens import Token, normalise
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 KGRAM = 10  # tokens per k-gram: shorter runs are noise (one line such as `V = V @ V . T + V ;`)
 WINDOW = 5  # winnowing window: every match of KGRAM + WINDOW - 1 = 14 tokens is seen
@@ -432,7 +435,7 @@ def fingerprint_bits(holders: np.ndarray, students: int) -> np.ndarray:
     return np.log2(students / (holders - 1.0))
 
 
-def _entries(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+def _entries(matrix: "sparse.csr_matrix", rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """matrix[rows, columns] of a CSR matrix, 0 where it holds no entry: looked up in its sorted
     (row, column) keys, where scipy's indexing by two arrays of a class's millions of pairs took
     most of the ranking's time (84 % for 3,000 notebooks of one assignment)."""
@@ -451,6 +454,9 @@ def rank_pairs(
     submissions: list[Submission], min_shared: int = MIN_SHARED, keep: int = KEPT_PAIRS
 ) -> Ranking:
     """Every pair's evidence, from a sparse matrix of who holds which fingerprint."""
+    # Imported here: the grading workers import this module for its fingerprints alone.
+    from scipy import sparse
+
     students = len(submissions)
     postings = defaultdict(list)
     for index, submission in enumerate(submissions):

@@ -347,6 +347,25 @@ def build(paths: dict) -> tuple[dict, list]:
         MAX_SCORE - 1,
         "Operation not permitted",
     )
+    # The local workers are forks of Python's forkserver (autograder/grade/cluster.py
+    # start_worker_template), which runs whatever a connection to its Unix socket asks for.
+    add(
+        "escape-connect-worker-template",
+        with_cell(
+            good,
+            "padding-mask",
+            "import glob, socket, tempfile\n"
+            + PADDING.replace(
+                "    return",
+                "    for path in glob.glob(tempfile.gettempdir() + '/pymp-*/listener-*') + "
+                "[None]:\n"
+                "        socket.socket(socket.AF_UNIX).connect(path or '/tmp/listener')\n"
+                "    return",
+            ),
+        ),
+        MAX_SCORE - 1,
+        "Operation not permitted",
+    )
     add(
         "escape-ctypes-kill",
         with_cell(
