@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT, command_argv, course, environment
-from autograder.grade.cluster import GradingCluster, remote_security
+from autograder.grade.cluster import GradingCluster, connect, remote_security
 from autograder.grade.on_workers import PLUGIN_NAME
 from autograder.sandbox.host import Limits
 from autograder.tools.dask_processes import dask_cluster
@@ -326,3 +326,30 @@ def test_a_worker_crash_is_graded_again_by_the_next_run(tls, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     grades = (out / "grades.csv").read_text()
     assert grades.count(",graded,") == 2 and "crashed" not in grades, grades
+
+
+def test_local_workers_are_forks_of_a_template_that_imported_torch():
+    """A local cluster's workers are forks of one template process (start_worker_template), not
+    the client's children, and each has torch and the worker's side of grading imported before
+    anything was asked of it; each ignores Ctrl-C (the client's to handle) and uses one BLAS
+    thread, as a worker Dask's nanny spawns does."""
+
+    def inside() -> dict:  # nested: pickled by value, the workers cannot import this module
+        import os
+        import signal
+        import sys
+
+        return {
+            "parent": os.getppid(),
+            "imported": {"torch", "autograder.grade.notebook"} <= set(sys.modules),
+            "ctrl-c ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+            "blas threads": os.environ.get("OMP_NUM_THREADS"),
+        }
+
+    with connect(2) as client:
+        found = list(client.run(inside).values())
+    parents = {answer["parent"] for answer in found}
+    assert len(found) == 2 and len(parents) == 1 and os.getpid() not in parents, found
+    for answer in found:
+        assert answer["imported"] and answer["ctrl-c ignored"], answer
+        assert answer["blas threads"] == "1", answer

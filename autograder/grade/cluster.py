@@ -230,8 +230,7 @@ def start_worker_template() -> None:
     import distributed  # noqa: F401 - Dask's configuration, with its defaults
 
     # From a Python binary this user may run: a venv's `python` links to an interpreter that
-    # another user (the grader run as `nobody`) may not be allowed to reach. The venv's packages
-    # reach the template through sys.path, which the forkserver is sent.
+    # another user (the grader run as `nobody`) may not be allowed to reach.
     multiprocessing.set_executable(interpreter()[0])
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
     # As distributed.nanny does before each worker it starts (and so in this process too).
@@ -239,8 +238,19 @@ def start_worker_template() -> None:
     if environ.get("PYTHONHASHSEED") in (None, "0"):
         environ["PYTHONHASHSEED"] = "6640"
     os.environ.update(environ)
-    with _sigint_ignored():
-        multiprocessing.forkserver.ensure_running()
+    # The venv's packages reach the template through PYTHONPATH: Python 3.11's forkserver does not
+    # apply the sys.path it is sent before its imports, so they would fail (silently: it skips a
+    # module that cannot be imported) and each worker would import everything again itself.
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(entry for entry in sys.path if entry)
+    try:
+        with _sigint_ignored():
+            multiprocessing.forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
 
 
 def probe_workers(client, timeout: float = 10.0) -> dict:
