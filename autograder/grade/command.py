@@ -249,9 +249,7 @@ def _grade_class(arguments: argparse.Namespace) -> int:
     # threads importing nbgrader at once failed on its circular imports (ImportError: cannot
     # import name 'ExchangeFactory'), and the submission times import it too.
     tasks, rows = collect(submitted, known, arguments.assignment)
-    local = arguments.workers > 0 and not (
-        arguments.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    )
+    local = arguments.workers > 0 and not arguments.scheduler  # its default: the environment's
     if local and tasks and (arguments.regrade or not (out / JOURNAL_NAME).exists()):
         # Every notebook will be graded: the local workers' template starts importing torch and
         # the checks (about 3 s of one core) while the client reads the class and starts the

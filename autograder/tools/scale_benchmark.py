@@ -221,8 +221,8 @@ def run(arguments: argparse.Namespace) -> int:
                 *tls_options(tls[GRADER]),
             )
             # The small class there too: what the client spends once a run while grading (the
-            # gradebook's notebooks and cells of each assignment, the first result of each
-            # kind) is told from what it spends per notebook.
+            # gradebook's notebooks and cells of each assignment) is told from what it spends
+            # per notebook.
             runs["scheduler-small"] = grade(
                 "dask scheduler + 2 dask workers, small class",
                 submitted_small,
